@@ -1,0 +1,43 @@
+package engine
+
+import "context"
+
+// Reader reads ledger state. Implementations read one consistent view.
+type Reader interface {
+	// Tap returns the journaled tap with id, if any.
+	Tap(id TapID) (TapRecord, bool, error)
+	// Pass returns the pass with id, if any.
+	Pass(id string) (Pass, bool, error)
+	// Card returns what is known of a card UID, if anything.
+	Card(uid string) (Card, bool, error)
+	// Usage returns a pass's usage; the zero Usage when it has none.
+	Usage(passID string) (Usage, error)
+}
+
+// Txn is a read-modify-write transaction on the store's single writer. Reads see
+// the transaction's own writes and those of transactions committed before it.
+type Txn interface {
+	Reader
+	// PutTap journals a tap. It assigns rec.JournalSeq and rec.RecordedAt.
+	// A tap id already journaled is an error (callers check Tap first).
+	PutTap(rec *TapRecord) error
+	PutPass(p Pass) error
+	PutCard(c Card) error
+	PutUsage(passID string, u Usage) error
+	// PutPosting records a balanced posting; an unbalanced one or a reused id
+	// is an error.
+	PutPosting(p Posting) error
+}
+
+// Store is the durable state the engine decides against. The ledger package
+// implements it; tests may use an in-memory one. Safe for concurrent use.
+type Store interface {
+	// Update runs fn on the store's single writer goroutine. If fn returns
+	// nil, everything it wrote commits atomically and is durable (fsync'd)
+	// before Update returns nil; if fn or the commit fails, nothing it wrote
+	// is kept and Update returns the error. Transactions from concurrent
+	// callers may share one commit (group commit). fn must not block.
+	Update(ctx context.Context, fn func(tx Txn) error) error
+	// View runs fn against a consistent snapshot.
+	View(ctx context.Context, fn func(r Reader) error) error
+}

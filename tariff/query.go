@@ -1,0 +1,287 @@
+package tariff
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Partner returns the partner with id.
+func (t *Tariff) Partner(id string) (*Partner, bool) {
+	p, ok := t.partnerByID[id]
+	return p, ok
+}
+
+// Venue returns the venue with id.
+func (t *Tariff) Venue(id string) (*Venue, bool) {
+	v, ok := t.venueByID[id]
+	return v, ok
+}
+
+// Product returns the product with id in this version.
+func (t *Tariff) Product(id string) (*Product, bool) {
+	p, ok := t.productByID[id]
+	return p, ok
+}
+
+// ErrUnknownGate is returned for a gate id whose venue is not in the tariff.
+type ErrUnknownGate struct{ Gate string }
+
+func (e *ErrUnknownGate) Error() string {
+	return fmt.Sprintf("tariff: gate %q: venue not in the tariff", e.Gate)
+}
+
+// SplitGate splits a gate id "VENUE/GATE" into its venue and gate parts.
+func SplitGate(gate string) (venue, name string, err error) {
+	v, g, ok := strings.Cut(gate, "/")
+	if !ok || v == "" || g == "" || strings.Contains(g, "/") {
+		return "", "", fmt.Errorf("tariff: gate %q: want VENUE/GATE", gate)
+	}
+	return v, g, nil
+}
+
+// VenueOfGate returns the venue of a gate id "VENUE/GATE".
+func (t *Tariff) VenueOfGate(gate string) (*Venue, error) {
+	vid, _, err := SplitGate(gate)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := t.venueByID[vid]
+	if !ok {
+		return nil, &ErrUnknownGate{Gate: gate}
+	}
+	return v, nil
+}
+
+// Covers reports whether the include grants entry to venue v: its id is in
+// Venues or its kind in Kinds, and, when Zones is given, its zone is listed.
+func (in *Include) Covers(v *Venue) bool {
+	matched := false
+	for _, id := range in.Venues {
+		if id == v.ID {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		for _, k := range in.Kinds {
+			if k == v.Kind {
+				matched = true
+				break
+			}
+		}
+	}
+	if !matched {
+		return false
+	}
+	if len(in.Zones) == 0 {
+		return true
+	}
+	for _, z := range in.Zones {
+		if z == v.Zone {
+			return true
+		}
+	}
+	return false
+}
+
+// IncludeFor returns the first include of p that covers venue v (SPEC §3).
+func (p *Product) IncludeFor(v *Venue) (*Include, bool) {
+	for i := range p.Includes {
+		if p.Includes[i].Covers(v) {
+			return &p.Includes[i], true
+		}
+	}
+	return nil, false
+}
+
+// ContractOf returns this version's contract with a partner.
+func (t *Tariff) ContractOf(partner string) (*Contract, bool) {
+	for i := range t.Contracts {
+		if t.Contracts[i].Partner == partner {
+			return &t.Contracts[i], true
+		}
+	}
+	return nil, false
+}
+
+// --- service days and periods ---
+
+// DateOf returns the calendar date of a local time.
+func DateOf(t time.Time) Date {
+	y, m, d := t.Date()
+	return Date{y, m, d}
+}
+
+// AddDays returns the date n days after d (n may be negative).
+func (d Date) AddDays(n int) Date {
+	return DateOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC))
+}
+
+// Before reports whether d is before e.
+func (d Date) Before(e Date) bool { return d.String() < e.String() }
+
+// String formats d as YYYY-MM-DD.
+func (d Date) String() string {
+	return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day)
+}
+
+// ParseDate reads YYYY-MM-DD.
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
+	}
+	return DateOf(t), nil
+}
+
+// ServiceDay returns the service day an instant belongs to: the local date,
+// minus one when the local time of day is before ServiceDayStart.
+func (t *Tariff) ServiceDay(at time.Time) Date {
+	local := at.In(t.Location)
+	h, m, s := local.Clock()
+	tod := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second +
+		time.Duration(local.Nanosecond())
+	d := DateOf(local)
+	if tod < t.ServiceDayStart {
+		d = d.AddDays(-1)
+	}
+	return d
+}
+
+// DayStart returns the instant service day d begins: d at ServiceDayStart, local.
+func (t *Tariff) DayStart(d Date) time.Time {
+	h := int(t.ServiceDayStart / time.Hour)
+	m := int((t.ServiceDayStart % time.Hour) / time.Minute)
+	return time.Date(d.Year, d.Month, d.Day, h, m, 0, 0, t.Location)
+}
+
+// DayEnd returns the instant service day d ends (exclusive): the start of d+1.
+func (t *Tariff) DayEnd(d Date) time.Time { return t.DayStart(d.AddDays(1)) }
+
+// PeriodOf returns the period of the given kind that contains instant at.
+func (t *Tariff) PeriodOf(kind PeriodKind, at time.Time) (Period, error) {
+	return t.PeriodOfDay(kind, t.ServiceDay(at))
+}
+
+// PeriodOfDay returns the period of the given kind that contains service day d.
+func (t *Tariff) PeriodOfDay(kind PeriodKind, d Date) (Period, error) {
+	switch kind {
+	case PeriodDay:
+		return Period{Kind: kind, Label: d.String(), Start: t.DayStart(d), End: t.DayEnd(d)}, nil
+	case PeriodWeek:
+		noon := time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC)
+		wd := (int(noon.Weekday()) + 6) % 7 // Monday = 0
+		monday := d.AddDays(-wd)
+		y, w := noon.ISOWeek()
+		return Period{Kind: kind, Label: fmt.Sprintf("%04d-W%02d", y, w),
+			Start: t.DayStart(monday), End: t.DayStart(monday.AddDays(7))}, nil
+	case PeriodMonth:
+		first := Date{d.Year, d.Month, 1}
+		next := DateOf(time.Date(d.Year, d.Month+1, 1, 12, 0, 0, 0, time.UTC))
+		return Period{Kind: kind, Label: fmt.Sprintf("%04d-%02d", d.Year, int(d.Month)),
+			Start: t.DayStart(first), End: t.DayStart(next)}, nil
+	}
+	return Period{}, fmt.Errorf("tariff: unknown period kind %q", kind)
+}
+
+// ParsePeriod reads a period label: "2026-11-27" (day), "2026-W48" (ISO week)
+// or "2026-11" (month), in this tariff's zone and service days.
+func (t *Tariff) ParsePeriod(label string) (Period, error) {
+	bad := fmt.Errorf("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", label)
+	switch {
+	case len(label) == 10:
+		d, err := ParseDate(label)
+		if err != nil {
+			return Period{}, bad
+		}
+		return t.PeriodOfDay(PeriodDay, d)
+	case len(label) == 8 && label[4:6] == "-W":
+		y, err1 := strconv.Atoi(label[:4])
+		w, err2 := strconv.Atoi(label[6:])
+		if err1 != nil || err2 != nil || w < 1 || w > 53 {
+			return Period{}, bad
+		}
+		// ISO week 1 contains January 4th.
+		jan4 := time.Date(y, 1, 4, 12, 0, 0, 0, time.UTC)
+		monday := jan4.AddDate(0, 0, -((int(jan4.Weekday())+6)%7)+(w-1)*7)
+		if yy, ww := monday.ISOWeek(); yy != y || ww != w {
+			return Period{}, bad
+		}
+		return t.PeriodOfDay(PeriodWeek, DateOf(monday))
+	case len(label) == 7:
+		m, err := time.Parse("2006-01", label)
+		if err != nil {
+			return Period{}, bad
+		}
+		return t.PeriodOfDay(PeriodMonth, DateOf(m))
+	}
+	return Period{}, bad
+}
+
+// --- catalog of versions ---
+
+// NewCatalog builds a catalog from tariff versions. Version ids must be unique.
+func NewCatalog(versions ...*Tariff) (*Catalog, error) {
+	c := &Catalog{byID: make(map[string]*Tariff, len(versions))}
+	for _, v := range versions {
+		if _, dup := c.byID[v.ID]; dup {
+			return nil, fmt.Errorf("tariff: version %q loaded twice", v.ID)
+		}
+		c.byID[v.ID] = v
+		c.versions = append(c.versions, v)
+	}
+	sort.SliceStable(c.versions, func(i, j int) bool {
+		return c.versions[i].EffectiveFrom.Before(c.versions[j].EffectiveFrom)
+	})
+	return c, nil
+}
+
+// Versions returns the versions, oldest effective date first.
+func (c *Catalog) Versions() []*Tariff { return c.versions }
+
+// Version returns the version with id.
+func (c *Catalog) Version(id string) (*Tariff, bool) {
+	t, ok := c.byID[id]
+	return t, ok
+}
+
+// At returns the version in force at instant at: the newest whose
+// EffectiveFrom is not after at. When at precedes every version, the oldest.
+func (c *Catalog) At(at time.Time) (*Tariff, bool) {
+	if len(c.versions) == 0 {
+		return nil, false
+	}
+	cur := c.versions[0]
+	for _, v := range c.versions[1:] {
+		if !at.Before(v.EffectiveFrom) {
+			cur = v
+		}
+	}
+	return cur, true
+}
+
+// ProductAsSold returns a product as sold under a given version.
+func (c *Catalog) ProductAsSold(version, product string) (*Tariff, *Product, error) {
+	t, ok := c.byID[version]
+	if !ok {
+		return nil, nil, fmt.Errorf("tariff: unknown version %q", version)
+	}
+	p, ok := t.productByID[product]
+	if !ok {
+		return nil, nil, fmt.Errorf("tariff: version %q has no product %q", version, product)
+	}
+	return t, p, nil
+}
+
+// ContractAt returns the contract with a partner under the version in force at
+// the given instant (contracts apply by tap date).
+func (c *Catalog) ContractAt(partner string, at time.Time) (*Contract, bool) {
+	t, ok := c.At(at)
+	if !ok {
+		return nil, false
+	}
+	return t.ContractOf(partner)
+}
