@@ -1,0 +1,35 @@
+// Package engine decides taps and runs the pass lifecycle of citypass.
+//
+// The heart is Decide, a pure function: a tap, the pass it resolves to (with
+// the tariff version and product it was sold under), the card record, the
+// gate's venue and the pass's usage go in; a Decision and the Effects to
+// store come out. It reads no clock, does no I/O, logs nothing and starts no
+// goroutine, so the same inputs always give the same answer, whenever and
+// wherever the tap is replayed. Every rule is evaluated at the tap's own time
+// in the tariff's zone. The checks run in the order of SPEC §3 and the first
+// that fails decides:
+//
+//	INVALID, REPLAYED, (exit: accept, count nothing), REVOKED, BLOCKED,
+//	CANCELED, PRODUCT, NOT_YET_VALID, EXPIRED, PASSBACK, ALREADY_REDEEMED, OK
+//
+// A denied tap is a Decision with a Reason, never an error. Reasons and flags
+// are persisted and never renumbered.
+//
+// Validator is the thin loop around Decide: inside one Store.Update (the
+// store's single writer) it checks the tap id for a duplicate, reads the card,
+// resolves the pass (a card's live pass, else its newest), decides, and
+// journals the tap with the pass activation, usage and card counter the
+// decision implies. Update returns only once that is durable, so a gate opens
+// only on a recorded accept. Because every decision is taken on the writer
+// with the state of all earlier commits, concurrent taps of one pass never
+// both spend its last entry. The lifecycle (Sell, Refund, Block, Unblock,
+// Replace) runs the same way and posts sales and refunds in minor units.
+//
+// Invariants: validity ends are exclusive; an entry is never accepted at or
+// after the end of validity or the activation deadline, for a blocked card, a
+// revoked card or a refunded pass; limits count accepted entries per venue
+// (never exits) and are never exceeded; a tap id is journaled once.
+//
+// Package engine/memstore is an in-memory Store for tests; package ledger is
+// the durable one.
+package engine

@@ -1,0 +1,305 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/citypass/citypass/tariff"
+)
+
+// Options configure a Validator. The zero value is usable.
+type Options struct {
+	// Rand is the source of pass ids. Default crypto/rand. Ids carry 80 random
+	// bits so that ledgers of a fleet merge without collisions.
+	Rand io.Reader
+	// Now is the clock used only to describe passes (ShowPass: live, expired).
+	// Decisions never read it: every rule is evaluated at the tap's time.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Validator decides taps against a Store and runs the pass lifecycle (sell,
+// refund, block, unblock, replace). It is safe for concurrent use by many
+// gates: every read-decide-write runs inside one Store.Update on the store's
+// single writer, so two taps of one pass never decide on the same state.
+type Validator struct {
+	store   Store
+	catalog atomic.Pointer[tariff.Catalog]
+	now     func() time.Time
+
+	randMu sync.Mutex
+	rand   io.Reader
+}
+
+// New returns a Validator on a store and a tariff catalog.
+func New(store Store, catalog *tariff.Catalog, opts *Options) (*Validator, error) {
+	if store == nil {
+		return nil, errors.New("engine: nil store")
+	}
+	if catalog == nil {
+		return nil, errors.New("engine: nil catalog")
+	}
+	v := &Validator{store: store, rand: rand.Reader, now: time.Now}
+	if opts != nil {
+		if opts.Rand != nil {
+			v.rand = opts.Rand
+		}
+		if opts.Now != nil {
+			v.now = opts.Now
+		}
+	}
+	v.catalog.Store(catalog)
+	return v, nil
+}
+
+// SetCatalog swaps the tariff catalog, e.g. after a new version was loaded.
+// Passes keep the version they were sold under.
+func (v *Validator) SetCatalog(c *tariff.Catalog) {
+	if c != nil {
+		v.catalog.Store(c)
+	}
+}
+
+// Catalog returns the tariff catalog in use.
+func (v *Validator) Catalog() *tariff.Catalog { return v.catalog.Load() }
+
+// Result is the answer to Validate: the decision, whether it repeats an
+// earlier answer to the same tap id, and a text for the gate's display.
+// It marshals to the SPEC §4 `tap --json` object.
+type Result struct {
+	Decision  Decision
+	Tap       TapID
+	Duplicate bool
+	// JournalSeq is the tap's place in the journal.
+	JournalSeq uint64
+	// Message is what the gate shows, e.g. "Welcome. Valid until 28/11 10:00.".
+	Message string
+}
+
+// Validate decides a tap and journals it durably (the tap record, and the
+// pass activation, usage and card counter it implies, in one Store.Update)
+// before returning. A tap id seen before returns the stored decision with
+// Duplicate set, or ErrTapConflict when its content differs. A gate whose
+// venue is in no tariff version is an error, not a decision. When the store
+// fails, the error is returned with an ERROR decision: the gate stays shut.
+func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
+	cat := v.catalog.Load()
+	tap.Card = strings.ToUpper(tap.Card)
+	var res Result
+	var loc *time.Location
+	err := v.store.Update(ctx, func(tx Txn) error {
+		res, loc = Result{Tap: tap.ID}, nil
+		prev, seen, err := tx.Tap(tap.ID)
+		if err != nil {
+			return fmt.Errorf("reading tap %s: %w", tap.ID, err)
+		}
+		if seen {
+			if !sameTap(&prev.Tap, &tap) {
+				return fmt.Errorf("tap %s: %w", tap.ID, ErrTapConflict)
+			}
+			res.Decision, res.Duplicate, res.JournalSeq = prev.Decision, true, prev.JournalSeq
+			if t, ok := cat.Version(prev.TariffVersion); ok {
+				loc = t.Location
+			}
+			return nil
+		}
+		in := Input{Tap: &tap}
+		card, pass, err := resolveCard(tx, tap.Card, tap.At)
+		if err != nil {
+			return err
+		}
+		in.Card, in.Pass = card, pass
+		if pass != nil {
+			t, ok := cat.Version(pass.TariffVersion)
+			if !ok {
+				return fmt.Errorf("pass %s: tariff version %q not loaded", pass.ID, pass.TariffVersion)
+			}
+			prod, ok := productOf(t, pass.Product)
+			if !ok {
+				return fmt.Errorf("pass %s: product %q not in tariff version %q", pass.ID, pass.Product, t.ID)
+			}
+			in.Tariff, in.Product = t, prod
+		}
+		venue, vt, err := resolveVenue(cat, in.Tariff, tap.Gate, tap.At)
+		if err != nil {
+			return err
+		}
+		in.Venue = venue
+		loc = vt.Location
+		var usage Usage
+		if pass != nil {
+			if usage, err = tx.Usage(pass.ID); err != nil {
+				return fmt.Errorf("reading usage of pass %s: %w", pass.ID, err)
+			}
+			in.Usage = &usage
+		}
+		d, eff := Decide(&in)
+		rec := TapRecord{Tap: tap, Venue: venue.ID, Decision: d}
+		if pass != nil {
+			rec.Pass, rec.Product, rec.TariffVersion, rec.Category = pass.ID, pass.Product, pass.TariffVersion, pass.Category
+		}
+		if err := tx.PutTap(&rec); err != nil {
+			return fmt.Errorf("journaling tap %s: %w", tap.ID, err)
+		}
+		res.Decision, res.JournalSeq = d, rec.JournalSeq
+		if eff.SetCounter {
+			c := *card
+			eff.Apply(nil, &c, nil)
+			if err := tx.PutCard(c); err != nil {
+				return fmt.Errorf("storing card %s: %w", c.UID, err)
+			}
+		}
+		if eff.Activate {
+			p := *pass
+			eff.Apply(&p, nil, nil)
+			if err := tx.PutPass(p); err != nil {
+				return fmt.Errorf("storing pass %s: %w", p.ID, err)
+			}
+		}
+		if eff.CountEntry {
+			u := usage.Clone()
+			eff.Apply(nil, nil, &u)
+			if err := tx.PutUsage(pass.ID, u); err != nil {
+				return fmt.Errorf("storing usage of pass %s: %w", pass.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)}, err
+	}
+	if loc != nil && !res.Decision.ValidUntil.IsZero() {
+		res.Decision.ValidUntil = res.Decision.ValidUntil.In(loc)
+	}
+	res.Message = Message(res.Decision, tap.Direction, loc)
+	return res, nil
+}
+
+// sameTap reports whether two taps with one id have the same content.
+func sameTap(a, b *Tap) bool {
+	return a.ID == b.ID && a.Card == b.Card && a.Gate == b.Gate && a.Direction == b.Direction &&
+		a.At.Equal(b.At) && a.HasCounter == b.HasCounter && (!a.HasCounter || a.Counter == b.Counter) &&
+		a.ProofFailed == b.ProofFailed
+}
+
+// resolveCard reads a card and the pass it resolves to at instant at: its
+// live pass, else its newest (SPEC §3). Both are nil for an unknown card.
+func resolveCard(r Reader, uid string, at time.Time) (*Card, *Pass, error) {
+	c, ok, err := r.Card(uid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading card %s: %w", uid, err)
+	}
+	if !ok {
+		return nil, nil, nil
+	}
+	var newest *Pass
+	for i := len(c.Passes) - 1; i >= 0; i-- {
+		p, ok, err := r.Pass(c.Passes[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading pass %s of card %s: %w", c.Passes[i], uid, err)
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("card %s: pass %s missing from the store", uid, c.Passes[i])
+		}
+		if p.Live(at) {
+			return &c, &p, nil
+		}
+		if newest == nil {
+			newest = &p
+		}
+	}
+	return &c, newest, nil
+}
+
+// Live reports whether the pass is live at instant at: sold, not refunded, and
+// neither past its validity nor past its activation deadline.
+func (p *Pass) Live(at time.Time) bool {
+	if p.Status == PassRefunded {
+		return false
+	}
+	if !p.ValidUntil.IsZero() {
+		return at.Before(p.ValidUntil)
+	}
+	return p.ActivateBy.IsZero() || at.Before(p.ActivateBy)
+}
+
+// resolveVenue finds a gate's venue: in the pass's version first, else in
+// the version in force at the tap, else in any version, newest first.
+func resolveVenue(cat *tariff.Catalog, passVersion *tariff.Tariff, gate string, at time.Time) (*tariff.Venue, *tariff.Tariff, error) {
+	vid, _, err := tariff.SplitGate(gate)
+	if err != nil {
+		return nil, nil, err
+	}
+	if passVersion != nil {
+		if v, ok := venueOf(passVersion, vid); ok {
+			return v, passVersion, nil
+		}
+	}
+	if t, ok := cat.At(at); ok {
+		if v, ok := venueOf(t, vid); ok {
+			return v, t, nil
+		}
+	}
+	vs := cat.Versions()
+	for i := len(vs) - 1; i >= 0; i-- {
+		if v, ok := venueOf(vs[i], vid); ok {
+			return v, vs[i], nil
+		}
+	}
+	return nil, nil, &tariff.ErrUnknownGate{Gate: gate}
+}
+
+// venueOf and productOf look up by scanning: tariffs are small, and it works
+// for tariffs built as Go values as well as loaded ones.
+func venueOf(t *tariff.Tariff, id string) (*tariff.Venue, bool) {
+	for i := range t.Venues {
+		if t.Venues[i].ID == id {
+			return &t.Venues[i], true
+		}
+	}
+	return nil, false
+}
+
+func productOf(t *tariff.Tariff, id string) (*tariff.Product, bool) {
+	for i := range t.Products {
+		if t.Products[i].ID == id {
+			return &t.Products[i], true
+		}
+	}
+	return nil, false
+}
+
+// newPassID returns "P-" and 80 random bits in base32 (16 characters).
+func (v *Validator) newPassID() (string, error) {
+	var b [10]byte
+	v.randMu.Lock()
+	_, err := io.ReadFull(v.rand, b[:])
+	v.randMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("engine: generating pass id: %w", err)
+	}
+	return "P-" + base32.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// NormalizeUID checks a card UID (hex, 4 to 10 bytes, optional spaces or
+// colons) and returns it in upper case without separators.
+func NormalizeUID(uid string) (string, error) {
+	s := strings.ToUpper(strings.NewReplacer(" ", "", ":", "").Replace(uid))
+	if len(s) < 8 || len(s) > 20 || len(s)%2 != 0 {
+		return "", fmt.Errorf("card %q: want 4 to 10 bytes of hex: %w", uid, ErrBadRequest)
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'A' && s[i] <= 'F') {
+			return "", fmt.Errorf("card %q: want hex: %w", uid, ErrBadRequest)
+		}
+	}
+	return s, nil
+}

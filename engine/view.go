@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Message returns the text a gate shows for a decision, e.g.
+// "Welcome. Valid until 28/11 10:00.". Times are shown in loc (the tariff's
+// zone); nil means the time's own zone.
+func Message(d Decision, dir Direction, loc *time.Location) string {
+	if d.Accept {
+		if dir == Exit {
+			return "Goodbye."
+		}
+		msg := "Welcome."
+		if d.Flags&FlagAttention != 0 {
+			msg += " Staff check: child pass."
+		}
+		if d.Flags&FlagPassbackSoft != 0 {
+			msg += " Entry noted: recent entry."
+		}
+		if !d.ValidUntil.IsZero() {
+			until := d.ValidUntil
+			if loc != nil {
+				until = until.In(loc)
+			}
+			if d.Flags&FlagWarnExpiring != 0 {
+				msg += " Less than 1 hour left."
+			}
+			msg += " Valid until " + until.Format("02/01 15:04") + "."
+		}
+		return msg
+	}
+	switch d.Reason {
+	case ReasonInvalid:
+		return "Card not recognised."
+	case ReasonReplayed:
+		return "Card not accepted. Please see staff."
+	case ReasonRevoked:
+		return "This card was replaced. Please see staff."
+	case ReasonBlocked:
+		return "Card blocked. Please see staff."
+	case ReasonCanceled:
+		return "Pass refunded."
+	case ReasonProduct:
+		return "Pass not valid here."
+	case ReasonNotYetValid:
+		return "Pass not valid yet."
+	case ReasonExpired:
+		return "Pass expired."
+	case ReasonPassback:
+		return "Just used here. Please wait."
+	case ReasonAlreadyRedeemed:
+		return "Already used here."
+	}
+	return "Gate error. Please see staff."
+}
+
+// tapJSON is the SPEC §4 `tap --json` object.
+type tapJSON struct {
+	Decision   string   `json:"decision"`
+	Reason     string   `json:"reason"`
+	Flags      []string `json:"flags"`
+	Pass       string   `json:"pass"`
+	Product    string   `json:"product"`
+	ValidUntil *string  `json:"valid_until"`
+	Device     string   `json:"device"`
+	Seq        uint64   `json:"seq"`
+	Duplicate  bool     `json:"duplicate"`
+	Message    string   `json:"message"`
+}
+
+// MarshalJSON writes the SPEC §4 tap object. valid_until is RFC 3339 in the
+// tariff's zone, or null when the pass has no validity end yet.
+func (r Result) MarshalJSON() ([]byte, error) {
+	o := tapJSON{Decision: "deny", Reason: r.Decision.Reason.String(), Flags: r.Decision.Flags.Names(),
+		Pass: r.Decision.Pass, Product: r.Decision.Product, Device: r.Tap.Device, Seq: r.Tap.Seq,
+		Duplicate: r.Duplicate, Message: r.Message}
+	if r.Decision.Accept {
+		o.Decision = "accept"
+	}
+	if !r.Decision.ValidUntil.IsZero() {
+		s := r.Decision.ValidUntil.Format(time.RFC3339)
+		o.ValidUntil = &s
+	}
+	return json.Marshal(o)
+}
+
+// FormatMinor formats minor units as a decimal string with 2 places ("32.00").
+func FormatMinor(minor int64) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
+}
+
+// PassView is a pass as shown to an operator (`pass show`): its state at an
+// instant, validity and per-venue usage. Its fields marshal to JSON as is.
+type PassView struct {
+	Pass          string   `json:"pass"`
+	Card          string   `json:"card"`
+	Cards         []string `json:"cards"`
+	Product       string   `json:"product"`
+	Category      string   `json:"category"`
+	TariffVersion string   `json:"tariff_version"`
+	// Status: sold | active | expired | refunded (at the instant of the view).
+	Status      string      `json:"status"`
+	Live        bool        `json:"live"`
+	Blocked     bool        `json:"blocked"`
+	BlockReason string      `json:"block_reason,omitempty"`
+	Price       string      `json:"price"`
+	Currency    string      `json:"currency"`
+	Channel     string      `json:"channel,omitempty"`
+	SoldAt      string      `json:"sold_at"`
+	ActivatedAt string      `json:"activated_at,omitempty"`
+	ValidFrom   string      `json:"valid_from,omitempty"`
+	ValidUntil  string      `json:"valid_until,omitempty"`
+	ActivateBy  string      `json:"activate_by,omitempty"`
+	RefundedAt  string      `json:"refunded_at,omitempty"`
+	Entries     int         `json:"entries"`
+	Usage       []VenueView `json:"usage"`
+}
+
+// VenueView is a pass's usage at one venue.
+type VenueView struct {
+	Venue     string         `json:"venue"`
+	Entries   int            `json:"entries"`
+	Days      map[string]int `json:"days"`
+	LastEntry string         `json:"last_entry"`
+}
+
+// NewPassView describes pass p with its usage and current card at instant at,
+// times in loc (nil: as stored).
+func NewPassView(p *Pass, u *Usage, c *Card, at time.Time, loc *time.Location) PassView {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		if loc != nil {
+			t = t.In(loc)
+		}
+		return t.Format(time.RFC3339)
+	}
+	v := PassView{
+		Pass: p.ID, Card: p.Card, Cards: append([]string{}, p.Cards...), Product: p.Product,
+		Category: p.Category, TariffVersion: p.TariffVersion, Status: p.Status.String(),
+		Live: p.Live(at), Price: FormatMinor(p.PriceMinor), Currency: p.Currency, Channel: p.Channel,
+		SoldAt: ts(p.SoldAt), ActivatedAt: ts(p.ActivatedAt), ValidFrom: ts(p.FixedStart),
+		ValidUntil: ts(p.ValidUntil), ActivateBy: ts(p.ActivateBy), RefundedAt: ts(p.RefundedAt),
+		Usage: []VenueView{},
+	}
+	if p.Status != PassRefunded && !v.Live {
+		v.Status = "expired"
+	}
+	if c != nil {
+		v.Blocked, v.BlockReason = c.Blocked, c.BlockReason
+	}
+	if u != nil {
+		v.Entries = u.TotalEntries()
+		for id, vu := range u.Venues {
+			days := make(map[string]int, len(vu.DayEntries))
+			for d, n := range vu.DayEntries {
+				days[d] = n
+			}
+			v.Usage = append(v.Usage, VenueView{Venue: id, Entries: vu.Entries, Days: days, LastEntry: ts(vu.LastEntry)})
+		}
+		sort.Slice(v.Usage, func(i, j int) bool { return v.Usage[i].Venue < v.Usage[j].Venue })
+	}
+	return v
+}
