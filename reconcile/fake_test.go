@@ -1,0 +1,208 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// fakeLedger is an in-memory Ledger with the semantics CONTRACT.md gives the
+// real one: journal by seq, statements and posting ids unique, atomic
+// PutStatement and MarkPaid, balanced postings only.
+type fakeLedger struct {
+	mu         sync.Mutex
+	taps       []engine.TapRecord // index = seq-1
+	passes     map[string]engine.Pass
+	postings   []engine.Posting
+	postingIDs map[string]bool
+	statements map[string]StoredStatement
+	now        time.Time
+}
+
+var _ Ledger = (*fakeLedger)(nil)
+
+func newFakeLedger() *fakeLedger {
+	return &fakeLedger{passes: map[string]engine.Pass{}, postingIDs: map[string]bool{},
+		statements: map[string]StoredStatement{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// tap journals a record, assigning JournalSeq and RecordedAt (the record's
+// own At plus a second, or the fake clock when later).
+func (f *fakeLedger) tap(r engine.TapRecord) engine.TapRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r.JournalSeq = uint64(len(f.taps) + 1)
+	if r.At.After(f.now) {
+		f.now = r.At
+	}
+	f.now = f.now.Add(time.Second)
+	r.RecordedAt = f.now
+	f.taps = append(f.taps, r)
+	return r
+}
+
+func (f *fakeLedger) putPass(p engine.Pass) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.passes[p.ID] = p
+}
+
+func (f *fakeLedger) putPosting(p engine.Posting) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addPostingsLocked([]engine.Posting{p})
+}
+
+func (f *fakeLedger) addPostingsLocked(ps []engine.Posting) error {
+	seen := map[string]bool{}
+	for i := range ps {
+		if !ps[i].Balanced() {
+			return fmt.Errorf("fake: posting %s unbalanced", ps[i].ID)
+		}
+		if f.postingIDs[ps[i].ID] || seen[ps[i].ID] {
+			return fmt.Errorf("fake: posting id %s reused", ps[i].ID)
+		}
+		seen[ps[i].ID] = true
+	}
+	for _, p := range ps {
+		f.postingIDs[p.ID] = true
+		f.postings = append(f.postings, p)
+	}
+	return nil
+}
+
+func (f *fakeLedger) Journal(ctx context.Context, fromSeq uint64, fn func(*engine.TapRecord) error) error {
+	f.mu.Lock()
+	taps := append([]engine.TapRecord(nil), f.taps...)
+	f.mu.Unlock()
+	for i := range taps {
+		if taps[i].JournalSeq < fromSeq {
+			continue
+		}
+		if err := fn(&taps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLedger) JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error {
+	f.mu.Lock()
+	var taps []engine.TapRecord
+	for _, t := range f.taps {
+		if !t.At.Before(from) && t.At.Before(to) {
+			taps = append(taps, t)
+		}
+	}
+	f.mu.Unlock()
+	sort.SliceStable(taps, func(i, j int) bool { return taps[i].At.Before(taps[j].At) })
+	for i := range taps {
+		if err := fn(&taps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLedger) LastJournalSeq() (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return uint64(len(f.taps)), nil
+}
+
+func (f *fakeLedger) Passes(ctx context.Context, fn func(*engine.Pass) error) error {
+	f.mu.Lock()
+	var ps []engine.Pass
+	for _, p := range f.passes {
+		ps = append(ps, p)
+	}
+	f.mu.Unlock()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	for i := range ps {
+		if err := fn(&ps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLedger) Postings(ctx context.Context, fn func(*engine.Posting) error) error {
+	f.mu.Lock()
+	ps := append([]engine.Posting(nil), f.postings...)
+	f.mu.Unlock()
+	for i := range ps {
+		if err := fn(&ps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLedger) PutStatement(ctx context.Context, st StoredStatement, postings ...engine.Posting) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.statements[st.ID]; ok {
+		return fmt.Errorf("fake: statement %s exists", st.ID)
+	}
+	if err := f.addPostingsLocked(postings); err != nil {
+		return err
+	}
+	st.CSV = append([]byte(nil), st.CSV...)
+	st.Manifest = append([]byte(nil), st.Manifest...)
+	f.statements[st.ID] = st
+	return nil
+}
+
+func (f *fakeLedger) Statement(id string) (StoredStatement, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.statements[id]
+	return st, ok, nil
+}
+
+func (f *fakeLedger) Statements(ctx context.Context, fn func(*StoredStatement) error) error {
+	f.mu.Lock()
+	var ids []string
+	for id := range f.statements {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	sts := make([]StoredStatement, len(ids))
+	for i, id := range ids {
+		sts[i] = f.statements[id]
+	}
+	f.mu.Unlock()
+	for i := range sts {
+		if err := fn(&sts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLedger) MarkPaid(ctx context.Context, ids []string, payoutID string, postings ...engine.Posting) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		st, ok := f.statements[id]
+		if !ok {
+			return fmt.Errorf("fake: no statement %s", id)
+		}
+		if st.PaidBy != "" {
+			return fmt.Errorf("fake: statement %s already paid by %s", id, st.PaidBy)
+		}
+	}
+	if err := f.addPostingsLocked(postings); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		st := f.statements[id]
+		st.PaidBy = payoutID
+		f.statements[id] = st
+	}
+	return nil
+}
