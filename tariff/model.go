@@ -13,8 +13,9 @@ import (
 // keeps the version it was sold under; contracts apply by tap date. A Catalog is
 // immutable after construction and safe for concurrent use.
 type Catalog struct {
-	versions []*Tariff // sorted by EffectiveFrom, then load order
-	byID     map[string]*Tariff
+	versions  []*Tariff // sorted by EffectiveFrom, then load order
+	loadOrder []*Tariff
+	byID      map[string]*Tariff
 }
 
 // Tariff is one loaded and validated tariff version. It is immutable after Load
@@ -37,6 +38,7 @@ type Tariff struct {
 	partnerByID map[string]*Partner
 	venueByID   map[string]*Venue
 	productByID map[string]*Product
+	source      []byte // the file as loaded (Source)
 }
 
 // Partner is a company the operator pays (one or more venues).

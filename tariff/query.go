@@ -121,7 +121,15 @@ func (d Date) AddDays(n int) Date {
 }
 
 // Before reports whether d is before e.
-func (d Date) Before(e Date) bool { return d.String() < e.String() }
+func (d Date) Before(e Date) bool {
+	if d.Year != e.Year {
+		return d.Year < e.Year
+	}
+	if d.Month != e.Month {
+		return d.Month < e.Month
+	}
+	return d.Day < e.Day
+}
 
 // String formats d as YYYY-MM-DD.
 func (d Date) String() string {
@@ -138,14 +146,12 @@ func ParseDate(s string) (Date, error) {
 }
 
 // ServiceDay returns the service day an instant belongs to: the local date,
-// minus one when the local time of day is before ServiceDayStart.
+// minus one when the instant is before that date's DayStart. Comparing
+// instants (not local clock readings) keeps the result monotonic even when
+// the service day starts inside a repeated hour of a DST change.
 func (t *Tariff) ServiceDay(at time.Time) Date {
-	local := at.In(t.Location)
-	h, m, s := local.Clock()
-	tod := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second +
-		time.Duration(local.Nanosecond())
-	d := DateOf(local)
-	if tod < t.ServiceDayStart {
+	d := DateOf(at.In(t.Location))
+	if at.Before(t.DayStart(d)) {
 		d = d.AddDays(-1)
 	}
 	return d
@@ -192,16 +198,19 @@ func (t *Tariff) PeriodOfDay(kind PeriodKind, d Date) (Period, error) {
 func (t *Tariff) ParsePeriod(label string) (Period, error) {
 	bad := fmt.Errorf("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", label)
 	switch {
-	case len(label) == 10:
+	case len(label) == 10 && allDigits(label[:4]) && label[4] == '-' && allDigits(label[5:7]) && label[7] == '-' && allDigits(label[8:]):
 		d, err := ParseDate(label)
 		if err != nil {
 			return Period{}, bad
 		}
 		return t.PeriodOfDay(PeriodDay, d)
 	case len(label) == 8 && label[4:6] == "-W":
-		y, err1 := strconv.Atoi(label[:4])
-		w, err2 := strconv.Atoi(label[6:])
-		if err1 != nil || err2 != nil || w < 1 || w > 53 {
+		if !allDigits(label[:4]) || !allDigits(label[6:]) {
+			return Period{}, bad
+		}
+		y, _ := strconv.Atoi(label[:4])
+		w, _ := strconv.Atoi(label[6:])
+		if w < 1 || w > 53 {
 			return Period{}, bad
 		}
 		// ISO week 1 contains January 4th.
@@ -211,7 +220,7 @@ func (t *Tariff) ParsePeriod(label string) (Period, error) {
 			return Period{}, bad
 		}
 		return t.PeriodOfDay(PeriodWeek, DateOf(monday))
-	case len(label) == 7:
+	case len(label) == 7 && allDigits(label[:4]) && label[4] == '-' && allDigits(label[5:]):
 		m, err := time.Parse("2006-01", label)
 		if err != nil {
 			return Period{}, bad
@@ -227,16 +236,30 @@ func (t *Tariff) ParsePeriod(label string) (Period, error) {
 func NewCatalog(versions ...*Tariff) (*Catalog, error) {
 	c := &Catalog{byID: make(map[string]*Tariff, len(versions))}
 	for _, v := range versions {
+		if v == nil {
+			return nil, fmt.Errorf("tariff: nil version")
+		}
 		if _, dup := c.byID[v.ID]; dup {
 			return nil, fmt.Errorf("tariff: version %q loaded twice", v.ID)
 		}
 		c.byID[v.ID] = v
 		c.versions = append(c.versions, v)
+		c.loadOrder = append(c.loadOrder, v)
 	}
 	sort.SliceStable(c.versions, func(i, j int) bool {
 		return c.versions[i].EffectiveFrom.Before(c.versions[j].EffectiveFrom)
 	})
 	return c, nil
+}
+
+// Add returns a new catalog holding c's versions and t (as `tariff load`
+// does: the new version is added, none is replaced). c is not changed.
+func (c *Catalog) Add(t *Tariff) (*Catalog, error) {
+	var vs []*Tariff
+	if c != nil {
+		vs = append(vs, c.loadOrder...)
+	}
+	return NewCatalog(append(vs, t)...)
 }
 
 // Versions returns the versions, oldest effective date first.
