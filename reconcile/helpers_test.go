@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -105,8 +106,8 @@ func visit(device string, seq uint64, at time.Time, card, pass, category, gate s
 		product = "cp24-child"
 	}
 	return engine.TapRecord{
-		Tap:      engine.Tap{ID: engine.TapID{Device: device, Seq: seq}, Card: card, Gate: gate, Direction: engine.Entry, At: at},
-		Venue:    venue, Pass: pass, Product: product, TariffVersion: "v1", Category: category,
+		Tap:   engine.Tap{ID: engine.TapID{Device: device, Seq: seq}, Card: card, Gate: gate, Direction: engine.Entry, At: at},
+		Venue: venue, Pass: pass, Product: product, TariffVersion: "v1", Category: category,
 		Decision: engine.Decision{Accept: true, Reason: engine.ReasonOK, Pass: pass, Product: product},
 	}
 }
@@ -145,4 +146,11 @@ func checkGolden(t *testing.T, name, gotDir string) {
 		require.NoError(t, err)
 		require.Equal(t, string(w), string(g), "golden %s/%s (go test -update rewrites)", name, n)
 	}
+}
+
+func decodeManifest(t testing.TB, b []byte) Manifest {
+	t.Helper()
+	var m Manifest
+	require.NoError(t, json.Unmarshal(b, &m))
+	return m
 }

@@ -1,0 +1,139 @@
+package reconcile
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// marchLedger holds taps around the spring DST change (Sunday 2026-03-29,
+// 02:00 → 03:00 in Paris) and the month and ISO-week boundaries, with the
+// 04:30 service-day start.
+func marchLedger() *fakeLedger {
+	l := newFakeLedger()
+	// chateau, percent_of_gate, weekly (W13 = Mon 23 – Sun 29 March).
+	l.tap(visit("c1", 1, local(2026, 3, 23, 4, 29), "C0", "Q0", "adult", "chateau-if/quay")) // service day 22nd: W12
+	l.tap(visit("c1", 2, local(2026, 3, 23, 4, 30), "C1", "Q1", "adult", "chateau-if/quay")) // first of W13
+	l.tap(visit("c1", 3, local(2026, 3, 29, 3, 15), "C2", "Q2", "child", "chateau-if/quay")) // after the gap, service day 28th
+	l.tap(visit("c1", 4, local(2026, 3, 30, 4, 29), "C3", "Q3", "adult", "chateau-if/quay")) // service day 29th: still W13
+	l.tap(visit("c1", 5, local(2026, 3, 30, 4, 30), "C4", "Q4", "adult", "chateau-if/quay")) // W14
+	// rtm, per_pass_day, monthly: pass R1 rides three times on two service days.
+	l.tap(visit("m1", 1, local(2026, 3, 28, 9, 0), "R1", "R1", "adult", "rtm-metro/vieux-port"))
+	l.tap(visit("m2", 1, local(2026, 3, 28, 23, 0), "R1", "R1", "adult", "rtm-metro/castellane"))
+	l.tap(visit("m1", 2, local(2026, 3, 29, 4, 0), "R1", "R1", "adult", "rtm-metro/vieux-port")) // 28th still
+	l.tap(visit("m1", 3, local(2026, 3, 29, 10, 0), "R1", "R1", "adult", "rtm-metro/vieux-port"))
+	l.tap(visit("m1", 4, local(2026, 3, 30, 10, 0), "R2", "R2", "child", "rtm-metro/vieux-port"))
+	l.tap(visit("m1", 5, local(2026, 4, 1, 4, 29), "R2", "R2", "child", "rtm-metro/vieux-port")) // service day 31 March
+	l.tap(visit("m1", 6, local(2026, 4, 1, 4, 30), "R2", "R2", "child", "rtm-metro/vieux-port")) // April
+	// boat, flat monthly: visits listed at 0.
+	l.tap(visit("b1", 1, local(2026, 3, 15, 14, 0), "B1", "B1", "adult", "boat/pier"))
+	// opera, per_visit daily: the DST day itself.
+	l.tap(visit("o1", 1, local(2026, 3, 29, 4, 29), "O1", "O1", "adult", "opera/door")) // service day 28th
+	l.tap(visit("o1", 2, local(2026, 3, 29, 4, 30), "O2", "O2", "adult", "opera/door"))
+	l.tap(visit("o1", 3, local(2026, 3, 30, 4, 29), "O3", "O3", "adult", "opera/door"))
+	l.tap(visit("o1", 4, local(2026, 3, 30, 4, 30), "O4", "O4", "adult", "opera/door")) // 30th
+	return l
+}
+
+func TestGoldenContractModels(t *testing.T) {
+	at := local(2026, 4, 10, 12, 0)
+	tests := []struct {
+		name, period, partner string
+		visits                int
+		gross, capRed, net    string
+		start, end            string
+	}{
+		{"percent_of_gate_week_dst", "2026-W13", "chateau", 3, "10.98", "0.00", "10.98",
+			"2026-03-23T04:30:00+01:00", "2026-03-30T04:30:00+02:00"},
+		{"per_pass_day_month_dst", "2026-03", "rtm", 6, "7.50", "0.00", "7.50",
+			"2026-03-01T04:30:00+01:00", "2026-04-01T04:30:00+02:00"},
+		{"flat_month", "2026-03", "boat", 1, "1500.00", "0.00", "1500.00",
+			"2026-03-01T04:30:00+01:00", "2026-04-01T04:30:00+02:00"},
+		{"per_visit_day_dst", "2026-03-29", "opera", 2, "20.00", "0.00", "20.00",
+			"2026-03-29T04:30:00+02:00", "2026-03-30T04:30:00+02:00"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := marchLedger()
+			dir := t.TempDir()
+			res := closeP(t, l, tc.period, tc.partner, at, dir)
+			require.Len(t, res.Statements, 1)
+			s := res.Statements[0]
+			assert.Equal(t, tc.visits, s.Visits)
+			assert.Equal(t, tc.gross, formatMoney(s.Gross))
+			assert.Equal(t, tc.capRed, formatMoney(s.CapReduction))
+			assert.Equal(t, tc.net, formatMoney(s.Net))
+			st, ok, err := l.Statement(s.ID)
+			require.NoError(t, err)
+			require.True(t, ok)
+			m := decodeManifest(t, st.Manifest)
+			assert.Equal(t, tc.start, m.PeriodStart)
+			assert.Equal(t, tc.end, m.PeriodEnd)
+			checkGolden(t, tc.name, dir)
+			_, err = Verify(dir, testSigner(t, 1).PublicKey())
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestCloseAllPartnersOfAKind(t *testing.T) {
+	l := marchLedger()
+	dir := t.TempDir()
+	res := closeP(t, l, "2026-03", "", local(2026, 4, 10, 12, 0), dir)
+	var ids []string
+	for _, s := range res.Statements {
+		ids = append(ids, s.ID)
+	}
+	assert.Equal(t, []string{"boat-2026-03", "mucem-2026-03", "rtm-2026-03"}, ids)
+	_, err := Verify(dir, testSigner(t, 1).PublicKey())
+	require.NoError(t, err)
+	// A week closes only the weekly partner.
+	res = closeP(t, l, "2026-W13", "", local(2026, 4, 10, 12, 0), dir)
+	require.Len(t, res.Statements, 1)
+	assert.Equal(t, "chateau-2026-W13", res.Statements[0].ID)
+}
+
+func TestCloseRefusesOpenPeriod(t *testing.T) {
+	l := marchLedger()
+	_, err := Close(context.Background(), l, testCatalog(t), testSigner(t, 1),
+		CloseOptions{Period: "2026-03", Partner: "rtm", At: local(2026, 4, 1, 4, 29), OutDir: t.TempDir()})
+	require.ErrorIs(t, err, ErrPeriodOpen)
+	// At the exact end it may close.
+	_, err = Close(context.Background(), l, testCatalog(t), testSigner(t, 1),
+		CloseOptions{Period: "2026-03", Partner: "rtm", At: local(2026, 4, 1, 4, 30), OutDir: t.TempDir()})
+	require.NoError(t, err)
+}
+
+func TestCloseRejectsBadOptions(t *testing.T) {
+	l := marchLedger()
+	cat, s := testCatalog(t), testSigner(t, 1)
+	at := local(2026, 5, 1, 12, 0)
+	ctx := context.Background()
+	for name, opts := range map[string]CloseOptions{
+		"no period":       {At: at, OutDir: t.TempDir()},
+		"no dir":          {Period: "2026-03", At: at},
+		"bad label":       {Period: "2026-13", At: at, OutDir: t.TempDir()},
+		"wrong kind":      {Period: "2026-W13", Partner: "mucem", At: at, OutDir: t.TempDir()},
+		"unknown partner": {Period: "2026-03", Partner: "nobody", At: at, OutDir: t.TempDir()},
+	} {
+		_, err := Close(ctx, l, cat, s, opts)
+		assert.Error(t, err, name)
+	}
+	_, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-29", Partner: "opera", At: at, OutDir: t.TempDir()})
+	require.NoError(t, err)
+	_, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-28", Partner: "opera", At: at, OutDir: t.TempDir()})
+	require.ErrorIs(t, err, ErrPeriodOrder)
+}
+
+func TestDSTPeriodLengths(t *testing.T) {
+	tf := testTariff("v1", local(2026, 1, 1, 0, 0))
+	w13, err := tf.ParsePeriod("2026-W13")
+	require.NoError(t, err)
+	assert.Equal(t, 7*24*time.Hour-time.Hour, w13.End.Sub(w13.Start))
+	oct, err := tf.ParsePeriod("2026-10")
+	require.NoError(t, err)
+	assert.Equal(t, 31*24*time.Hour+time.Hour, oct.End.Sub(oct.Start))
+}
