@@ -198,3 +198,40 @@ func transmit(ctx context.Context, t Transmitter, raw []byte) (Response, error) 
 	}
 	return ParseResponse(b)
 }
+
+// ParseCommand decodes a short command APDU (cases 1–4, as a card sees it).
+// An Le byte of 00 means 256. It never panics and does not retain b.
+func ParseCommand(b []byte) (APDU, error) {
+	var a APDU
+	if len(b) < 4 {
+		return a, fmt.Errorf("%w: command APDU of %d bytes", ErrMalformed, len(b))
+	}
+	a.CLA, a.INS, a.P1, a.P2 = b[0], b[1], b[2], b[3]
+	rest := b[4:]
+	switch {
+	case len(rest) == 0: // case 1
+	case len(rest) == 1: // case 2
+		a.Le = leValue(rest[0])
+	default:
+		lc := int(rest[0])
+		if lc == 0 {
+			return a, fmt.Errorf("%w: extended APDUs are not supported", ErrMalformed)
+		}
+		switch len(rest) {
+		case 1 + lc: // case 3
+		case 2 + lc: // case 4
+			a.Le = leValue(rest[1+lc])
+		default:
+			return a, fmt.Errorf("%w: Lc %d does not match %d data bytes", ErrMalformed, lc, len(rest)-1)
+		}
+		a.Data = append([]byte(nil), rest[1:1+lc]...)
+	}
+	return a, nil
+}
+
+func leValue(b byte) int {
+	if b == 0 {
+		return 256
+	}
+	return int(b)
+}

@@ -1,5 +1,7 @@
 package virtual
 
+import "github.com/citypass/citypass/cardio"
+
 // Card is a virtual contactless card as a reader (or vpcd) sees it. The
 // interface is stable: cardio/vpcd depends on it.
 type Card interface {
@@ -15,3 +17,11 @@ type Card interface {
 	PowerOff()
 	Reset()
 }
+
+// Compile-time checks: every virtual card is a Card and a cardio.Transmitter.
+var (
+	_ Card               = (*NTAG424)(nil)
+	_ Card               = (*DESFire)(nil)
+	_ cardio.Transmitter = (*NTAG424)(nil)
+	_ cardio.Transmitter = (*DESFire)(nil)
+)
