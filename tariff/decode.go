@@ -56,7 +56,7 @@ func (f *fields) finish() {
 }
 
 func (f *fields) wrongType(key string, n *tnode, want string) {
-	f.errf(n.line, "%s: want %s, got %s", key, want, n.typeName())
+	f.errf(n.line, "%s: want %s, got %s", key, want, n.aTypeName())
 }
 
 // str returns a string value. ok is false when the key is absent or wrong.
@@ -294,7 +294,7 @@ func (f *fields) strList(key string) ([]strElem, int, bool) {
 	ok := true
 	for _, e := range n.elems {
 		if e.kind != nodeScalar || e.scalar != unstable.String {
-			f.errf(e.line, "%s: want an array of strings, found a %s", key, e.typeName())
+			f.errf(e.line, "%s: want an array of strings, found %s", key, e.aTypeName())
 			ok = false
 			continue
 		}
@@ -316,7 +316,7 @@ func (f *fields) tables(key string) []*tnode {
 	out := make([]*tnode, 0, len(n.elems))
 	for _, e := range n.elems {
 		if e.kind != nodeTable {
-			f.errf(e.line, "%s: want an array of tables ([[%s]]), found a %s", key, key, e.typeName())
+			f.errf(e.line, "%s: want an array of tables ([[%s]]), found %s", key, key, e.aTypeName())
 			continue
 		}
 		out = append(out, e)

@@ -25,6 +25,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if len(s) > 64 {
 		return bad("too long")
 	}
+	if s[0] == '-' || s[0] == '+' {
+		return bad("write it without a sign; durations are never negative")
+	}
 	total := decimal.Zero
 	for s != "" {
 		i := 0

@@ -74,12 +74,14 @@ type loader struct {
 	contractAt  map[string]int // partner → line of its contract
 
 	contractLines []contractLines // parallel to t.Contracts
+	venueDropped  bool            // a [[venue]] was not usable: "matches no venue" would be noise
 }
 
 // contractLines remembers where a contract was written, for the checks made
 // once everything is read.
 type contractLines struct {
 	table, rates int
+	ratesBad     bool // rates missing or wrong: already reported, skip the coverage check
 }
 
 func decodeTariff(root *tnode, errs *errorSink) *Tariff {
@@ -286,6 +288,8 @@ func (l *loader) venue(i int, tt *tnode) {
 	if ok {
 		l.t.Venues = append(l.t.Venues, v)
 		l.venueTable[id] = tt.line
+	} else {
+		l.venueDropped = true
 	}
 }
 
@@ -414,7 +418,7 @@ func (l *loader) include(what string, tt *tnode) Include {
 	mode, _, _ := f.enum("passback_mode", false, string(ModeHard), modes...)
 	in.PassbackMode = PassbackMode(mode)
 	f.finish()
-	if good {
+	if good && !l.venueDropped {
 		matched := false
 		for i := range l.t.Venues {
 			if in.Covers(&l.t.Venues[i]) {
@@ -492,7 +496,10 @@ func (l *loader) contract(i int, tt *tnode) {
 	c.Period = PeriodKind(period)
 
 	ratesRequired := modelOK && (c.Model == ModelPerVisit || c.Model == ModelPerPassDay)
-	if rt := f.table("rates", ratesRequired); rt != nil {
+	ratesBad := tt.fields["rates"] == nil
+	if rt := f.table("rates", ratesRequired); rt == nil {
+		ratesBad = true
+	} else {
 		if modelOK && !ratesRequired {
 			f.errf(rt.line, "rates: not used by model %q", model)
 		}
@@ -502,14 +509,18 @@ func (l *loader) contract(i int, tt *tnode) {
 			n := rf.node(cat)
 			if err := checkIdent(cat); err != nil {
 				rf.errf(n.line, "category: %v", err)
+				ratesBad = true
 				continue
 			}
 			if d, good := rf.moneyNode(cat, n); good {
 				c.Rates[cat] = d
+			} else {
+				ratesBad = true
 			}
 		}
 		if len(rt.keys) == 0 && ratesRequired {
 			f.errf(rt.line, "rates: give an amount per product category (adult = \"8.00\")")
+			ratesBad = true
 		}
 	}
 	percentRequired := modelOK && c.Model == ModelPercentOfGate
@@ -535,7 +546,7 @@ func (l *loader) contract(i int, tt *tnode) {
 	f.finish()
 	if ok {
 		l.t.Contracts = append(l.t.Contracts, c)
-		cl := contractLines{table: tt.line, rates: tt.line}
+		cl := contractLines{table: tt.line, rates: tt.line, ratesBad: ratesBad}
 		if n := tt.fields["rates"]; n != nil {
 			cl.rates = n.line
 		}
@@ -576,6 +587,9 @@ func (l *loader) crossChecks() {
 				}
 			}
 		case ModelPerVisit, ModelPerPassDay:
+			if lines.ratesBad {
+				continue
+			}
 			// Every category that can enter one of the partner's venues has a rate.
 			missing := map[string]string{} // category → a product that needs it
 			var order []string

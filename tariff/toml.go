@@ -83,6 +83,15 @@ func (n *tnode) typeName() string {
 	return "value"
 }
 
+// aTypeName is typeName with its article: "an integer", "a string".
+func (n *tnode) aTypeName() string {
+	name := n.typeName()
+	if strings.IndexByte("aeiou", name[0]) >= 0 {
+		return "an " + name
+	}
+	return "a " + name
+}
+
 // maxDepth bounds nesting of arrays and inline tables; schema 1 needs three.
 const maxDepth = 16
 
