@@ -19,13 +19,18 @@ type Card interface {
 	Transmit(apdu []byte) ([]byte, error)
 }
 
-// Resetter is implemented by cards that keep session state (a selected file,
-// an authentication) that must be dropped when the reader powers the card
-// off, on or resets it. Insert calls Reset for each of those control
-// messages when the card implements it.
-type Resetter interface {
-	Reset()
-}
+// The power control messages reach cards that keep session state (a
+// selected file, an authentication) through these optional interfaces, which
+// cardio/virtual's cards implement: 00 calls PowerOff, 01 PowerOn, 02 Reset.
+// A card that implements only Reset gets Reset for all three.
+type (
+	// Resetter drops the card's session state.
+	Resetter interface{ Reset() }
+	// PowerOner is told the reader powered the card on.
+	PowerOner interface{ PowerOn() }
+	// PowerOffer is told the reader powered the card off.
+	PowerOffer interface{ PowerOff() }
+)
 
 // Control bytes sent by vpcd (vsmartcard src/vpcd/vpcd.h).
 const (
@@ -212,9 +217,7 @@ func (in *Insertion) serve(conn net.Conn) error {
 		var rsp []byte
 		if n == 1 && (msg[0] == ctrlOff || msg[0] == ctrlOn || msg[0] == ctrlReset || msg[0] == ctrlATR) {
 			if msg[0] != ctrlATR {
-				if r, ok := in.card.(Resetter); ok {
-					r.Reset()
-				}
+				in.control(msg[0])
 				continue
 			}
 			rsp = in.card.ATR()
@@ -244,6 +247,25 @@ func (in *Insertion) serve(conn net.Conn) error {
 		if _, err := conn.Write(out); err != nil {
 			return readErr(err)
 		}
+	}
+}
+
+// control relays a power control byte to the card.
+func (in *Insertion) control(b byte) {
+	switch b {
+	case ctrlOff:
+		if c, ok := in.card.(PowerOffer); ok {
+			c.PowerOff()
+			return
+		}
+	case ctrlOn:
+		if c, ok := in.card.(PowerOner); ok {
+			c.PowerOn()
+			return
+		}
+	}
+	if r, ok := in.card.(Resetter); ok {
+		r.Reset()
 	}
 }
 

@@ -220,3 +220,28 @@ func TestInsertNoReader(t *testing.T) {
 	_, err = vpcd.Insert(t.Context(), addr, nil, nil)
 	assert.Error(t, err)
 }
+
+// powerCard records the power control calls it gets.
+type powerCard struct {
+	scriptCard
+	calls []string
+}
+
+func (c *powerCard) PowerOn()  { c.calls = append(c.calls, "on") }
+func (c *powerCard) PowerOff() { c.calls = append(c.calls, "off") }
+func (c *powerCard) Reset()    { c.calls = append(c.calls, "reset") }
+
+func TestPowerControl(t *testing.T) {
+	f := newFakeVPCD(t)
+	card := &powerCard{}
+	in, err := vpcd.Insert(t.Context(), f.addr(), card, nil)
+	require.NoError(t, err)
+	c := f.accept()
+	send(t, c, []byte{0x01})
+	send(t, c, []byte{0x02})
+	send(t, c, []byte{0x00})
+	send(t, c, []byte{0x04})
+	assert.Equal(t, testATR, recv(t, c))
+	require.NoError(t, in.Close())
+	assert.Equal(t, []string{"on", "reset", "off"}, card.calls)
+}
