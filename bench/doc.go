@@ -1,0 +1,36 @@
+// Package bench measures citypass against raw Pebble on the same machine in
+// the same run (SPEC §7, issue 7).
+//
+// Every workload is a Config and a Run function, and every figure it reports
+// stands beside a baseline that does the same I/O without citypass: the same
+// Pebble version and options (RawOptions mirrors the ledger's), the same
+// FormatMajorVersion, the same batch shape (keys and value bytes per commit)
+// and the same pebble.Sync. A workload runs Runs times (at least 3), its
+// measurement and its baseline interleaved so that machine noise hits both,
+// and reports the median of each figure.
+//
+// Workloads:
+//
+//	decide     pure engine.Decide time per call
+//	gate1      one gate: decision + durable journal, p50/p99, vs one raw synced writer
+//	gates      1, 8 and 64 concurrent gates, durable taps/s, vs as many raw writers
+//	scale      tap p99 and process RSS on a big ledger vs a small one
+//	reconcile  closing a month over the big journal vs a raw full scan of its keys
+//	recovery   ledger.Open + first read after SIGKILL of a process holding the big ledger
+//	card       median card-read time, NTAG 424 SUN and DESFire
+//
+// Workloads whose RSS or crash behaviour must be attributable to one process
+// (scale, reconcile, recovery) run their measured phase in a child process:
+// the caller supplies Config.Child, a function returning the command that
+// re-executes the current binary in child mode, and the child calls
+// RunChild. The citypass command does this with a hidden "bench child"
+// sub-command; the package's tests do it from TestMain.
+//
+// Data lives in a temporary directory removed when Run returns. Results are
+// a Result value, printed as a table (WriteTable) or as one JSON object; the
+// targets of issue 7 are evaluated by Result.Checks. Library code prints
+// progress only to Config.Progress and never exits the process.
+//
+// Nothing here is safe for concurrent use unless said otherwise; Run owns
+// every goroutine it starts and stops them before returning.
+package bench

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/bench"
+)
+
+func init() { registerCommand("bench", newBenchCmd) }
+
+// newBenchCmd binds `citypass bench [--json] [--quick] [--only a,b] [--runs n]`
+// to bench.Run: the table (or one JSON object) on stdout, progress on stderr.
+// It exits 1 when a target fails. The hidden `bench child` sub-command is the
+// child mode the scale, reconcile and recovery workloads re-execute.
+func newBenchCmd(a *app) *cobra.Command {
+	var cfg bench.Config
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure citypass against raw Pebble on this machine (SPEC §7)",
+		Long: "Runs the workloads of issue 7 (decide, gate1, gates, scale, reconcile, recovery, card),\n" +
+			"each beside its raw-Pebble baseline in the same run, the median of at least 3 runs,\n" +
+			"and prints PASS/FAIL per target. Data lives in a temporary directory removed afterwards.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bench.CheckOnly(cfg.Only); err != nil {
+				return withCode(exitUsage, err)
+			}
+			cfg.Progress = a.stderr
+			cfg.Child = selfChild
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runBench(ctx, a, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&cfg.Quick, "quick", false, "small sizes: the whole run takes under a minute")
+	f.StringSliceVar(&cfg.Only, "only", nil, "run only these workloads (comma-separated)")
+	f.IntVar(&cfg.Runs, "runs", bench.MinRuns, "runs per figure; the median is reported (at least 3)")
+	cmd.AddCommand(&cobra.Command{
+		Use:    "child",
+		Short:  "internal: the child process of the bench workloads",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return bench.RunChild(cmd.Context(), args, a.stdout)
+		},
+		DisableFlagParsing: true,
+	})
+	return cmd
+}
+
+func runBench(ctx context.Context, a *app, cfg bench.Config) error {
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		err = res.WriteJSON(a.stdout)
+	} else {
+		err = res.WriteTable(a.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.Passed() {
+		return withCode(exitError, nil)
+	}
+	return nil
+}
+
+// selfChild re-executes this binary as `citypass bench child args…`.
+func selfChild(args []string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return exec.Command(exe, append([]string{"bench", "child"}, args...)...)
+}
