@@ -85,11 +85,10 @@ var errStop = errors.New("stop")
 // them to OutDir atomically. A statement that is already stored is written
 // again byte for byte and nothing is posted.
 //
-// The first new statement of the call also carries the period's recognition
-// postings: pass revenue for activated passes whose validity ended in the
-// period and breakage for never-activated passes whose activation deadline
-// passed in it (posting ids "pass_revenue/<pass>", "breakage/<pass>"; a pass
-// already recognised is skipped).
+// The first new statement of the call also carries the revenue recognition
+// due by the period's end (see recognitionPostings): pass revenue for
+// activated passes whose validity ended, breakage for never-activated passes
+// whose activation deadline passed, each posted once per pass.
 //
 // Memory: the journal is streamed; what is held is one partner-period's lines.
 func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts CloseOptions) (*CloseResult, error) {
@@ -524,50 +523,56 @@ func eachCSVLine(data []byte, fn func(map[string]string) error) error {
 	}
 }
 
-// recognitionPostings returns the pass revenue and breakage postings for
-// passes whose validity or activation deadline ended in (p.Start, p.End] and
-// that are not recognised yet.
+// recognitionPostings returns the revenue postings due by the end of p for
+// passes not recognised yet: pass revenue (Dr deferred_revenue / Cr
+// pass_revenue) for activated passes whose validity has ended, and breakage
+// (Dr deferred_revenue / Cr breakage_revenue) for never-activated passes whose
+// activation deadline has passed. Passes ending in earlier periods are caught
+// up (a late tap can activate a pass whose validity ended before a closed
+// period). A pass recognised as breakage and later found activated by a late
+// tap is reclassified: "pass_revenue/<pass>" then moves the amount from
+// breakage_revenue to pass_revenue. Refunded passes are never recognised.
+// Memory is one entry per recognised pass.
 func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engine.Posting, error) {
-	in := func(t time.Time) bool { return !t.IsZero() && t.After(p.Start) && !t.After(p.End) }
-	cand := map[string]engine.Posting{}
-	err := l.Passes(ctx, func(ps *engine.Pass) error {
-		if ps.PriceMinor <= 0 {
-			return nil
+	done := map[string]string{} // "pass_revenue/<id>", "breakage/<id>" already posted
+	err := l.Postings(ctx, func(po *engine.Posting) error {
+		if po.Kind == "pass_revenue" || po.Kind == "breakage" {
+			done[po.ID] = po.Kind
 		}
-		switch {
-		case ps.Status == engine.PassActive && in(ps.ValidUntil):
-			id := "pass_revenue/" + ps.ID
-			cand[id] = engine.Posting{ID: id, At: ps.ValidUntil, Kind: "pass_revenue", Ref: ps.ID,
-				Lines: []engine.PostingLine{
-					{Account: engine.AccountDeferredRevenue, DebitMinor: ps.PriceMinor},
-					{Account: engine.AccountPassRevenue, CreditMinor: ps.PriceMinor},
-				}}
-		case ps.Status == engine.PassSold && in(ps.ActivateBy):
-			id := "breakage/" + ps.ID
-			cand[id] = engine.Posting{ID: id, At: ps.ActivateBy, Kind: "breakage", Ref: ps.ID,
-				Lines: []engine.PostingLine{
-					{Account: engine.AccountDeferredRevenue, DebitMinor: ps.PriceMinor},
-					{Account: engine.AccountBreakageRevenue, CreditMinor: ps.PriceMinor},
-				}}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: reading passes: %w", err)
-	}
-	if len(cand) == 0 {
-		return nil, nil
-	}
-	err = l.Postings(ctx, func(po *engine.Posting) error {
-		delete(cand, po.ID)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: reading postings: %w", err)
 	}
-	out := make([]engine.Posting, 0, len(cand))
-	for _, po := range cand {
-		out = append(out, po)
+	due := func(t time.Time) bool { return !t.IsZero() && !t.After(p.End) }
+	var out []engine.Posting
+	err = l.Passes(ctx, func(ps *engine.Pass) error {
+		if ps.PriceMinor <= 0 {
+			return nil
+		}
+		rev, brk := "pass_revenue/"+ps.ID, "breakage/"+ps.ID
+		switch {
+		case ps.Status == engine.PassActive && due(ps.ValidUntil) && done[rev] == "":
+			from := engine.AccountDeferredRevenue
+			if done[brk] != "" {
+				from = engine.AccountBreakageRevenue
+			}
+			out = append(out, engine.Posting{ID: rev, At: ps.ValidUntil, Kind: "pass_revenue", Ref: ps.ID,
+				Lines: []engine.PostingLine{
+					{Account: from, DebitMinor: ps.PriceMinor},
+					{Account: engine.AccountPassRevenue, CreditMinor: ps.PriceMinor},
+				}})
+		case ps.Status == engine.PassSold && due(ps.ActivateBy) && done[brk] == "":
+			out = append(out, engine.Posting{ID: brk, At: ps.ActivateBy, Kind: "breakage", Ref: ps.ID,
+				Lines: []engine.PostingLine{
+					{Account: engine.AccountDeferredRevenue, DebitMinor: ps.PriceMinor},
+					{Account: engine.AccountBreakageRevenue, CreditMinor: ps.PriceMinor},
+				}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: reading passes: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

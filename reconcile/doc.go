@@ -55,12 +55,15 @@
 //     `jq -cjS 'del(.signature)'` prints. Partners verify with the key
 //     printed by FormatPublicKey.
 //   - Closing posts, in minor units and with deterministic ids: "close/<id>"
-//     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net), and for the
-//     period "pass_revenue/<pass>" (Dr deferred_revenue / Cr pass_revenue)
-//     for activated passes whose validity ended in it and "breakage/<pass>"
-//     (Dr deferred_revenue / Cr breakage_revenue) for never-activated passes
-//     whose activation deadline passed in it. Payout posts "payout/<id>"
-//     (Dr partner_payable:<p> / Cr bank).
+//     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net). The first new
+//     statement of a close also carries the revenue recognition due by the
+//     period's end and not yet posted: "pass_revenue/<pass>" (Dr
+//     deferred_revenue / Cr pass_revenue) for activated passes whose validity
+//     ended, "breakage/<pass>" (Dr deferred_revenue / Cr breakage_revenue)
+//     for never-activated passes whose activation deadline passed; a pass
+//     found used after its breakage (a late offline tap) is reclassified by
+//     "pass_revenue/<pass>" (Dr breakage_revenue / Cr pass_revenue). Payout
+//     posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
 //   - Memory does not grow with the journal: statements stream it
 //     (JournalBetween for the period, Journal from the previous statement's
 //     data_as_of for adjustments) and hold one partner-period's lines.
