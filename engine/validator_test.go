@@ -290,7 +290,7 @@ func TestTariffVersions(t *testing.T) {
 	p1, err := v.Sell(ctx, engine.SellRequest{Product: "cp24-adult", Card: "04E50001", At: paris(t, "2026-12-30T08:00")})
 	require.NoError(t, err)
 
-	next := fixtureTariff("paris")
+	next := loadFixture("paris")
 	next.ID = "paris-2027"
 	next.EffectiveFrom = time.Date(2027, 1, 1, 0, 0, 0, 0, next.Location)
 	for i := range next.Products {
