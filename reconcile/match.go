@@ -132,11 +132,11 @@ func ParsePartnerFile(r io.Reader, name string, loc *time.Location) ([]Scan, err
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			bad(csvLine(err, line), "", "%v", csvCause(err))
+			bad(csvLine(err, 0), "", "%v", csvCause(err))
 			break // the CSV reader cannot resynchronise reliably
 		}
+		line, _ := cr.FieldPos(0)
 		if rows >= partnerRowsMax {
 			bad(line, "", "more than %d rows", partnerRowsMax)
 			break
@@ -176,9 +176,16 @@ func ParsePartnerFile(r io.Reader, name string, loc *time.Location) ([]Scan, err
 }
 
 func csvLine(err error, def int) int {
+	var le *lineTooLongError
+	if errors.As(err, &le) {
+		return le.line
+	}
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) && pe.Line > 0 {
 		return pe.Line
+	}
+	if def < 1 {
+		return 1
 	}
 	return def
 }
@@ -191,25 +198,44 @@ func csvCause(err error) error {
 	return err
 }
 
-var errLineTooLong = fmt.Errorf("line longer than %d bytes", partnerLineMax)
+// lineTooLongError is returned by lineLimitReader for a line over the limit.
+type lineTooLongError struct{ line int }
 
-// lineLimitReader fails a read once a line exceeds max bytes.
+func (e *lineTooLongError) Error() string {
+	return fmt.Sprintf("line longer than %d bytes", partnerLineMax)
+}
+
+// lineLimitReader fails once a line exceeds max bytes. It first hands out
+// the bytes before the offending line's excess so earlier lines still parse.
 type lineLimitReader struct {
-	r   *bufio.Reader
-	max int
-	cur int
+	r    *bufio.Reader
+	max  int
+	cur  int // bytes in the current line so far
+	line int // 1-based number of the current line
+	err  error
 }
 
 func (l *lineLimitReader) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if l.line == 0 {
+		l.line = 1
+	}
 	n, err := l.r.Read(p)
-	for _, c := range p[:n] {
+	for i, c := range p[:n] {
 		if c == '\n' {
 			l.cur = 0
+			l.line++
 			continue
 		}
 		l.cur++
 		if l.cur > l.max {
-			return 0, errLineTooLong
+			l.err = &lineTooLongError{line: l.line}
+			if i == 0 {
+				return 0, l.err
+			}
+			return i, nil
 		}
 	}
 	return n, err
