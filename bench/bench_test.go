@@ -236,3 +236,12 @@ func TestBenchQuick(t *testing.T) {
 	require.NoError(t, res.WriteTable(&buf))
 	t.Log("\n" + buf.String())
 }
+
+func TestBenchDecideInputs(t *testing.T) {
+	in, err := decideInputs()
+	require.NoError(t, err, "every input decides as the mix says")
+	assert.Len(t, in, 4)
+	res, err := RunDecide(context.Background(), Env{}, DecideConfig{Duration: 20 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Positive(t, res.NsPerOp)
+}

@@ -75,8 +75,9 @@ type Config struct {
 	// Shape is the raw baselines' batch shape; zero: see Shape's defaults.
 	Shape Shape
 
-	Gate1 Gate1Config
-	Gates GatesConfig
+	Decide DecideConfig
+	Gate1  Gate1Config
+	Gates  GatesConfig
 }
 
 // CheckOnly validates names for Config.Only.
@@ -123,6 +124,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	_ = note
 
+	if cfg.wants(WorkDecide) {
+		dc := cfg.Decide
+		dc.Quick = dc.Quick || cfg.Quick
+		if res.Decide, err = RunDecide(ctx, env, dc); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.wants(WorkGate1) {
 		e, err := sub(WorkGate1)
 		if err != nil {
