@@ -219,3 +219,26 @@ func (p *ioPool) close() {
 	p.mu.Unlock()
 	p.drain()
 }
+
+// OpenCard connects now to the card on reader, without a Monitor (for
+// one-shot commands such as personalizing a card). The card's ATR is read
+// from PC/SC. The caller must Close it, which also releases its context.
+func OpenCard(reader string) (*Card, error) {
+	c := &Card{reader: reader, pool: newIOPool(0)}
+	if err := c.Connect(); err != nil {
+		return nil, err
+	}
+	st, err := status(c.h)
+	if err != nil {
+		err = wrap("status", reader, err)
+		c.Close()
+		return nil, err
+	}
+	c.atr = slices.Clone(st.Atr)
+	return c, nil
+}
+
+func status(h *scard.Card) (st *scard.CardStatus, err error) {
+	defer recovered("status", &err)
+	return h.Status()
+}

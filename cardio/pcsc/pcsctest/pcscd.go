@@ -78,13 +78,18 @@ func Require(tb testing.TB) {
 }
 
 // Start runs a private pcscd with one vpcd reader entry and waits until its
-// two slots are listed. It is stopped in tb's Cleanup.
+// two slots are listed. It is stopped in tb's Cleanup. One Daemon runs at a
+// time per test process (they share the private socket path): Start blocks
+// until the previous Daemon's test has ended, so never call it twice in one
+// test.
 func Start(tb testing.TB) *Daemon {
 	tb.Helper()
 	Require(tb)
 	setup(tb)
 	dir := tb.TempDir()
 	d := &Daemon{tb: tb, confDir: filepath.Join(dir, "reader.conf.d"), logPath: filepath.Join(dir, "pcscd.log")}
+	daemonMu.Lock()
+	tb.Cleanup(d.cleanup)
 	if sockMode == modeShared {
 		unlock, err := lockShared()
 		if err != nil {
@@ -92,7 +97,6 @@ func Start(tb testing.TB) *Daemon {
 		}
 		d.unlock = unlock
 	}
-	tb.Cleanup(d.cleanup)
 	port, err := freePortPair()
 	if err != nil {
 		tb.Fatalf("pcsctest: %v", err)
@@ -259,9 +263,13 @@ func (d *Daemon) cleanup() {
 	if d.tb.Failed() {
 		d.tb.Logf("pcscd log (%d start(s)):\n%s", d.starts, tail(d.Log(), 8000))
 	}
+	if sockMode == modePrivate {
+		os.RemoveAll(sockDir)
+	}
 	if d.unlock != nil {
 		d.unlock()
 	}
+	daemonMu.Unlock()
 }
 
 func tail(s string, n int) string {
@@ -303,6 +311,7 @@ const (
 )
 
 var (
+	daemonMu  sync.Mutex // one Daemon at a time per process
 	setupOnce sync.Once
 	sockMode  int
 	sockDir   string
