@@ -13,7 +13,7 @@ const (
 	// command.
 	MaxAdditionalFrames = 32
 	// MaxResponseBytes bounds the data collected by either loop.
-	MaxResponseBytes = 8 << 10
+	MaxResponseBytes = 4 << 10
 )
 
 // Status words cardio checks by value.
