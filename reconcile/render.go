@@ -108,6 +108,7 @@ func renderText(w io.Writer, t Table) error {
 		b.WriteString(t.Title + "\n")
 	}
 	line := func(r []string) {
+		var ln strings.Builder
 		for i := range width {
 			cell := ""
 			if i < len(r) {
@@ -115,15 +116,15 @@ func renderText(w io.Writer, t Table) error {
 			}
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
 			if i > 0 {
-				b.WriteString("  ")
+				ln.WriteString("  ")
 			}
 			if numeric(cell) {
-				b.WriteString(pad + cell)
+				ln.WriteString(pad + cell)
 			} else {
-				b.WriteString(cell + pad)
+				ln.WriteString(cell + pad)
 			}
 		}
-		b.WriteString("\n")
+		b.WriteString(strings.TrimRight(ln.String(), " ") + "\n")
 	}
 	sep := func() {
 		for i := range width {

@@ -430,7 +430,7 @@ func TrialBalanceReport(ctx context.Context, l Ledger, cat *tariff.Catalog, opts
 
 // Table renders the trial balance; an unbalanced one says so in its notes.
 func (tb *TrialBalance) Table() Table {
-	t := Table{Title: "Trial balance as of " + rangeLabel(tb.Options), Columns: []string{"account", "debits", "credits", "balance"}}
+	t := Table{Title: "Trial balance as of the end of " + asOfLabel(tb.Options), Columns: []string{"account", "debits", "credits", "balance"}}
 	for _, a := range tb.Accounts {
 		t.Rows = append(t.Rows, []string{a.Account, formatMoney(a.Debits), formatMoney(a.Credits), formatMoney(a.Balance)})
 	}
@@ -444,4 +444,11 @@ func (tb *TrialBalance) Table() Table {
 		}
 	}
 	return t
+}
+
+func asOfLabel(o ReportOptions) string {
+	if o.To == (tariff.Date{}) {
+		return "the ledger"
+	}
+	return o.To.String()
 }
