@@ -45,9 +45,16 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 	if !ok {
 		return Pass{}, fmt.Errorf("product %q in tariff %s: %w", req.Product, t.ID, ErrUnknownProduct)
 	}
+	if req.At.Before(t.EffectiveFrom) {
+		return Pass{}, fmt.Errorf("sale at %s: no tariff version in force (the oldest, %s, is effective from %s): %w",
+			req.At.Format(time.RFC3339), t.ID, t.EffectiveFrom.Format("2006-01-02"), ErrNoTariff)
+	}
 	priceMinor, err := tariff.MinorUnits(prod.Price)
-	if err != nil || priceMinor < 0 {
-		return Pass{}, fmt.Errorf("product %s price %s: %w", prod.ID, prod.Price, err)
+	if err != nil {
+		return Pass{}, fmt.Errorf("product %s price: %w", prod.ID, err)
+	}
+	if priceMinor < 0 {
+		return Pass{}, fmt.Errorf("product %s has a negative price %s", prod.ID, prod.Price)
 	}
 	id, err := v.newPassID()
 	if err != nil {
@@ -101,8 +108,10 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 				return &LivePassError{Card: uid, Pass: pid}
 			}
 		}
-		if _, dup, err := tx.Pass(id); err != nil || dup {
-			return fmt.Errorf("pass id %s already used (rand source repeats?): %v", id, err)
+		if _, dup, err := tx.Pass(id); err != nil {
+			return fmt.Errorf("reading pass %s: %w", id, err)
+		} else if dup {
+			return fmt.Errorf("engine: new pass id %s already used: the id source repeats", id)
 		}
 		c.Passes = append(append([]string(nil), c.Passes...), id)
 		if err := tx.PutPass(p); err != nil {
