@@ -59,11 +59,17 @@ func (s *errorSink) add(line int, format string, args ...any) {
 	if line < 1 {
 		line = 1
 	}
+	msg := fmt.Sprintf(format, args...)
+	for _, e := range s.list {
+		if e.Line == line && e.Msg == msg {
+			return // one problem reported once (e.g. each element of a mistyped array)
+		}
+	}
 	if len(s.list) >= maxErrors {
 		s.dropped++
 		return
 	}
-	s.list = append(s.list, &Error{File: s.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	s.list = append(s.list, &Error{File: s.file, Line: line, Msg: msg})
 }
 
 // result returns the sorted list, or nil when there is nothing to report.

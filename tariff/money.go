@@ -40,8 +40,8 @@ const maxDecimalLen = 32
 // parseDecimal reads a plain decimal number ("32", "32.50", "-1"): digits with
 // an optional sign and fraction, no exponent, no spaces.
 func parseDecimal(s string) (decimal.Decimal, error) {
-	if s == "" || len(s) > maxDecimalLen {
-		return decimal.Decimal{}, fmt.Errorf("%q is not a decimal number", s)
+	if len(s) > maxDecimalLen {
+		return decimal.Decimal{}, fmt.Errorf("%q is longer than %d characters", s, maxDecimalLen)
 	}
 	body := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
 	intPart, frac, hasDot := strings.Cut(body, ".")

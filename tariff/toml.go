@@ -222,7 +222,7 @@ func (b *treeBuilder) descend(t *tnode, parts []string, line int, dotted bool) *
 		case next.kind == nodeArray && next.arrayTable && !dotted:
 			t = next.elems[len(next.elems)-1]
 		default:
-			b.errs.add(line, "key %q is already defined as a %s on line %d", strings.Join(parts[:i+1], "."), next.typeName(), next.line)
+			b.errs.add(line, "key %q is already defined as %s on line %d", strings.Join(parts[:i+1], "."), next.aTypeName(), next.line)
 			return nil
 		}
 	}
@@ -247,7 +247,7 @@ func (b *treeBuilder) header(parts []string, line int, array bool) *tnode {
 		case existing.kind == nodeArray && existing.arrayTable:
 			existing.elems = append(existing.elems, t)
 		default:
-			b.errs.add(line, "[[%s]]: key %q is already defined as a %s on line %d", name, name, existing.typeName(), existing.line)
+			b.errs.add(line, "[[%s]]: key %q is already defined as %s on line %d", name, name, existing.aTypeName(), existing.line)
 			return nil
 		}
 		return t
@@ -263,7 +263,7 @@ func (b *treeBuilder) header(parts []string, line int, array bool) *tnode {
 		existing.line = line
 		return existing
 	}
-	b.errs.add(line, "[%s]: key %q is already defined as a %s on line %d", name, name, existing.typeName(), existing.line)
+	b.errs.add(line, "[%s]: key %q is already defined as %s on line %d", name, name, existing.aTypeName(), existing.line)
 	return nil
 }
 
