@@ -30,6 +30,22 @@
 // revoked card or a refunded pass; limits count accepted entries per venue
 // (never exits) and are never exceeded; a tap id is journaled once.
 //
+// Where SPEC §3 is silent, the engine decides so (each is tested in
+// testdata/*.txt):
+//   - a product with clock "fixed" or activation "fixed_start" needs a start
+//     date at sale (validity from the start of that service day, never before
+//     the sale's service day); no other product takes one; at_sale and fixed
+//     passes are active from the sale and never carry ACTIVATED;
+//   - the card's counter is stored from every tap that passes the REPLAYED
+//     check, denied or not; a tap without a counter is not checked;
+//   - a gate's venue is looked up in the pass's tariff version, then in the
+//     version in force at the tap, then in any version; none is an error;
+//   - a sale is refused onto a blocked or revoked card, before the first
+//     tariff version takes effect, and when the card has a live pass; Block
+//     needs a card that has carried a pass, and a card already blocked stays
+//     as it is (error); a replacement card must not be blocked;
+//   - a duplicate tap repeats the stored decision exactly, ACTIVATED included.
+//
 // Package engine/memstore is an in-memory Store for tests; package ledger is
 // the durable one.
 package engine

@@ -334,3 +334,26 @@ func TestShowPassJSON(t *testing.T) {
 	_, err = v.ShowCard(ctx, "04E69999")
 	assert.ErrorIs(t, err, engine.ErrUnknownCard)
 }
+
+// BenchmarkValidate measures the loop around Decide on the in-memory store:
+// duplicate check, card and pass resolution, decision, journal write.
+func BenchmarkValidate(b *testing.B) {
+	cat, err := tariff.NewCatalog(fixtureTariff("paris"))
+	require.NoError(b, err)
+	v, err := engine.New(memstore.New(nil), cat, &engine.Options{Rand: newSeededRand(3)})
+	require.NoError(b, err)
+	ctx := context.Background()
+	sold := time.Date(2026, 11, 23, 8, 0, 0, 0, cat.Versions()[0].Location)
+	_, err = v.Sell(ctx, engine.SellRequest{Product: "multi", Card: "04B00001", At: sold})
+	require.NoError(b, err)
+	seq := uint64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		r, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "bench", Seq: seq}, Card: "04B00001",
+			Gate: "chateau-if/quai", At: sold.Add(time.Hour + time.Duration(seq)*time.Millisecond)})
+		if err != nil || !r.Decision.Accept {
+			b.Fatal(err, r.Decision.Reason)
+		}
+	}
+}
