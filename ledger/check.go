@@ -1,0 +1,504 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// CheckOptions tune Check.
+type CheckOptions struct {
+	// ServiceDay returns the service day ("2026-11-27") of an accepted
+	// entry, as the engine computed it (tariff zone and day start). When
+	// nil, per-day entry counts are not recounted.
+	ServiceDay func(rec *engine.TapRecord) (string, error)
+	// ProblemsMax bounds the problems listed (the count goes on); default 1000.
+	ProblemsMax int
+}
+
+// Problem is one inconsistency found by Check.
+type Problem struct {
+	Kind string // checksum | journal | usage | posting | balance | reference
+	Key  string // the record at fault, as described in messages
+	Msg  string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("%s: %s: %s", p.Kind, p.Key, p.Msg) }
+
+// CheckReport is what Check found: counts of what it read and the problems.
+type CheckReport struct {
+	Values      int // values read and checksum-verified
+	Taps        int
+	Accepted    int // accepted entries recounted into usage
+	Passes      int
+	Cards       int
+	Usages      int
+	Postings    int
+	Accounts    int
+	Statements  int
+	Tariffs     int
+	LastSeq     uint64
+	DebitMinor  int64 // Σ debits over all postings
+	CreditMinor int64 // Σ credits over all postings
+	DaysChecked bool  // per-day entries were recounted (CheckOptions.ServiceDay)
+
+	Problems      []Problem // up to ProblemsMax
+	ProblemsTotal int
+}
+
+// OK reports whether no problem was found.
+func (r *CheckReport) OK() bool { return r.ProblemsTotal == 0 }
+
+func (r *CheckReport) add(max int, kind, key, format string, args ...any) {
+	r.ProblemsTotal++
+	if len(r.Problems) < max {
+		r.Problems = append(r.Problems, Problem{Kind: kind, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Check verifies the ledger (see CheckWith) without recounting per-day
+// entries.
+func Check(l *Ledger) (*CheckReport, error) { return CheckWith(l, CheckOptions{}) }
+
+// CheckWith reads one snapshot of the whole ledger and verifies: every
+// value's checksum and decoding; the journal (seqs 1..last without gaps,
+// tap-id and time indexes match the records both ways, tap ids unique);
+// every tap's pass and card exist (a card is not required for INVALID taps,
+// which may name unknown cards); usage equals a recount of accepted entry
+// taps (entries, last entry per venue, per gate and overall, and per service
+// day with opts.ServiceDay); every posting is balanced; Σ debits = Σ credits;
+// and the stored account balances equal the sums of the postings. Problems
+// are reported, not returned: the error is for failing to read.
+func CheckWith(l *Ledger, opts CheckOptions) (*CheckReport, error) {
+	if opts.ProblemsMax <= 0 {
+		opts.ProblemsMax = 1000
+	}
+	ref, err := l.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer ref.release()
+	c := &checker{opts: opts, rep: &CheckReport{DaysChecked: opts.ServiceDay != nil}, s: ref.s,
+		tapIdx: map[uint64]engine.TapID{}, timeIdx: map[uint64]uint64{}, usage: map[string]*engine.Usage{},
+		passes: map[string]bool{}, cards: map[string]bool{}, balances: map[string]*Balance{}}
+	if err := c.run(); err != nil {
+		return c.rep, err
+	}
+	return c.rep, nil
+}
+
+type checker struct {
+	opts CheckOptions
+	rep  *CheckReport
+	s    *pebble.Snapshot
+
+	tapIdx   map[uint64]engine.TapID  // journal seq → tap id, from the tap-id index
+	timeIdx  map[uint64]uint64        // journal seq → time order, from the time index
+	usage    map[string]*engine.Usage // recounted
+	passes   map[string]bool
+	cards    map[string]bool
+	balances map[string]*Balance // recomputed from postings
+	taps     []tapRef
+}
+
+type tapRef struct {
+	seq        uint64
+	pass, card string
+	reason     engine.Reason
+}
+
+func (c *checker) problem(kind string, key []byte, format string, args ...any) {
+	c.rep.add(c.opts.ProblemsMax, kind, describeKey(key), format, args...)
+}
+
+// corrupt records a decoding error as a problem; other errors stop the check.
+func (c *checker) corrupt(err error) error {
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		c.problem("checksum", ce.Key, "%s", ce.Reason)
+		return nil
+	}
+	return err
+}
+
+func (c *checker) run() error {
+	ctx := context.Background()
+	prefixes := []struct {
+		p  byte
+		fn func(k, v []byte) error
+	}{
+		{pSchema, c.schema}, {pTariff, c.tariff}, {pPass, c.pass}, {pCard, c.card},
+		{pTapID, c.tapID}, {pTime, c.timeIndex}, {pPosting, c.posting},
+		{pStatement, c.statement}, {pMeta, c.meta},
+	}
+	for _, p := range prefixes {
+		if err := scanSnap(ctx, c.s, []byte{p.p}, []byte{p.p + 1}, func(k, v []byte) error {
+			c.rep.Values++
+			return c.corrupt(p.fn(k, v))
+		}); err != nil {
+			return err
+		}
+	}
+	// The journal after the indexes, then usage and balances against the
+	// recounts.
+	var expect uint64 = 1
+	if err := scanSnap(ctx, c.s, []byte{pJournal}, []byte{pJournal + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		seq, ok := parseJournalKey(k)
+		if !ok {
+			c.problem("journal", k, "malformed journal key")
+			return nil
+		}
+		if seq != expect {
+			c.problem("journal", k, "journal seq %d follows %d (gap or disorder)", seq, expect-1)
+		}
+		expect = seq + 1
+		c.rep.LastSeq = seq
+		return c.corrupt(c.tap(k, v, seq))
+	}); err != nil {
+		return err
+	}
+	for seq, id := range c.tapIdx {
+		c.problem("journal", tapIDKey(id.Device, id.Seq), "tap-id index points at journal seq %d, which does not exist", seq)
+	}
+	for seq := range c.timeIdx {
+		c.problem("journal", journalKey(seq), "time index has an entry for a journal seq that does not exist")
+	}
+	for _, t := range c.taps {
+		if t.pass != "" && !c.passes[t.pass] {
+			c.problem("reference", journalKey(t.seq), "names pass %s, which does not exist", t.pass)
+		}
+		if t.card != "" && t.reason != engine.ReasonInvalid && !c.cards[t.card] {
+			c.problem("reference", journalKey(t.seq), "names card %s, which does not exist", t.card)
+		}
+	}
+	if err := scanSnap(ctx, c.s, []byte{pUsage}, []byte{pUsage + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		return c.corrupt(c.usageRecord(k, v))
+	}); err != nil {
+		return err
+	}
+	for id, u := range c.usage {
+		c.problem("usage", strKey(pUsage, id), "no usage stored, journal has %d accepted entries", entries(u))
+	}
+	if err := scanSnap(ctx, c.s, []byte{pBalance}, []byte{pBalance + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		return c.corrupt(c.balance(k, v))
+	}); err != nil {
+		return err
+	}
+	for acct, b := range c.balances {
+		c.problem("balance", strKey(pBalance, acct), "no balance stored, postings sum to Dr %d Cr %d", b.DebitMinor, b.CreditMinor)
+	}
+	if c.rep.DebitMinor != c.rep.CreditMinor {
+		c.rep.add(c.opts.ProblemsMax, "posting", "all postings", "Σ debits %d ≠ Σ credits %d", c.rep.DebitMinor, c.rep.CreditMinor)
+	}
+	return nil
+}
+
+func entries(u *engine.Usage) int {
+	n := 0
+	for _, vu := range u.Venues {
+		n += vu.Entries
+	}
+	return n
+}
+
+func (c *checker) schema(k, v []byte) error {
+	switch {
+	case bytes.Equal(k, keySchema):
+		_, err := decodeU64(k, v, kindSchema)
+		return err
+	case bytes.Equal(k, keyTariffCount):
+		_, err := decodeU64(k, v, kindCounter)
+		return err
+	}
+	c.problem("journal", k, "unknown internal key")
+	return nil
+}
+
+func (c *checker) tariff(k, v []byte) error {
+	t, err := decodeTariff(k, v)
+	if err != nil {
+		return err
+	}
+	c.rep.Tariffs++
+	if string(k[1:]) != t.ID {
+		c.problem("reference", k, "holds tariff %s", t.ID)
+	}
+	return nil
+}
+
+func (c *checker) pass(k, v []byte) error {
+	p, err := decodePass(k, v)
+	if err != nil {
+		return err
+	}
+	c.rep.Passes++
+	c.passes[p.ID] = true
+	if string(k[1:]) != p.ID {
+		c.problem("reference", k, "holds pass %s", p.ID)
+	}
+	return nil
+}
+
+func (c *checker) card(k, v []byte) error {
+	cd, err := decodeCard(k, v)
+	if err != nil {
+		return err
+	}
+	c.rep.Cards++
+	c.cards[cd.UID] = true
+	if string(k[1:]) != cd.UID {
+		c.problem("reference", k, "holds card %s", cd.UID)
+	}
+	return nil
+}
+
+func (c *checker) tapID(k, v []byte) error {
+	dev, s, ok := parseTapIDKey(k)
+	if !ok {
+		c.problem("journal", k, "malformed tap-id key")
+		return nil
+	}
+	seq, err := decodeU64(k, v, kindTapIndex)
+	if err != nil {
+		return err
+	}
+	if prev, dup := c.tapIdx[seq]; dup {
+		c.problem("journal", k, "journal seq %d is also indexed for tap %s", seq, prev)
+	}
+	c.tapIdx[seq] = engine.TapID{Device: dev, Seq: s}
+	return nil
+}
+
+func (c *checker) timeIndex(k, v []byte) error {
+	order, seq, ok := parseTimeKey(k)
+	if !ok {
+		c.problem("journal", k, "malformed time-index key")
+		return nil
+	}
+	if _, err := openValue(k, v, kindTimeIndex); err != nil {
+		return err
+	}
+	c.timeIdx[seq] = order
+	return nil
+}
+
+func (c *checker) tap(k, v []byte, seq uint64) error {
+	rec, err := decodeTap(k, v)
+	if err != nil {
+		delete(c.tapIdx, seq)
+		delete(c.timeIdx, seq)
+		return err
+	}
+	c.rep.Taps++
+	if rec.JournalSeq != seq {
+		c.problem("journal", k, "record says journal seq %d", rec.JournalSeq)
+	}
+	if id, ok := c.tapIdx[seq]; !ok {
+		c.problem("journal", k, "tap %s is missing from the tap-id index", rec.ID)
+	} else if id != rec.ID {
+		c.problem("journal", k, "tap-id index names %s, record is %s", id, rec.ID)
+	}
+	delete(c.tapIdx, seq)
+	if order, ok := c.timeIdx[seq]; !ok {
+		c.problem("journal", k, "tap %s is missing from the time index", rec.ID)
+	} else if order != timeOrder(rec.At) {
+		c.problem("journal", k, "time index has a different time for tap %s", rec.ID)
+	}
+	delete(c.timeIdx, seq)
+	c.taps = append(c.taps, tapRef{seq: seq, pass: rec.Pass, card: rec.Card, reason: rec.Decision.Reason})
+	if !rec.Decision.Accept || rec.Direction != engine.Entry || rec.Pass == "" {
+		return nil
+	}
+	c.rep.Accepted++
+	u := c.usage[rec.Pass]
+	if u == nil {
+		u = &engine.Usage{Venues: map[string]*engine.VenueUsage{}}
+		c.usage[rec.Pass] = u
+	}
+	vu := u.Venues[rec.Venue]
+	if vu == nil {
+		vu = &engine.VenueUsage{DayEntries: map[string]int{}, LastByGate: map[string]time.Time{}}
+		u.Venues[rec.Venue] = vu
+	}
+	vu.Entries++
+	if c.opts.ServiceDay != nil {
+		day, err := c.opts.ServiceDay(rec)
+		if err != nil {
+			c.problem("usage", k, "service day of tap %s: %v", rec.ID, err)
+		} else {
+			vu.DayEntries[day]++
+		}
+	}
+	if rec.At.After(vu.LastEntry) {
+		vu.LastEntry = rec.At
+	}
+	if rec.At.After(vu.LastByGate[rec.Gate]) {
+		vu.LastByGate[rec.Gate] = rec.At
+	}
+	if rec.At.After(u.LastEntry) {
+		u.LastEntry = rec.At
+	}
+	return nil
+}
+
+func (c *checker) usageRecord(k, v []byte) error {
+	id := string(k[1:])
+	got, err := decodeUsage(k, v)
+	if err != nil {
+		delete(c.usage, id)
+		return err
+	}
+	c.rep.Usages++
+	want := c.usage[id]
+	delete(c.usage, id)
+	if want == nil {
+		want = &engine.Usage{}
+	}
+	if !c.passes[id] {
+		c.problem("reference", k, "usage of pass %s, which does not exist", id)
+	}
+	if !got.LastEntry.Equal(want.LastEntry) {
+		c.problem("usage", k, "last entry %s, journal says %s", fmtTime(got.LastEntry), fmtTime(want.LastEntry))
+	}
+	venues := map[string]bool{}
+	for v := range got.Venues {
+		venues[v] = true
+	}
+	for v := range want.Venues {
+		venues[v] = true
+	}
+	ids := sortedKeys(venues)
+	for _, vid := range ids {
+		g, w := got.Venues[vid], want.Venues[vid]
+		if g == nil {
+			g = &engine.VenueUsage{}
+		}
+		if w == nil {
+			w = &engine.VenueUsage{}
+		}
+		if g.Entries != w.Entries {
+			c.problem("usage", k, "venue %s: %d entries stored, journal has %d", vid, g.Entries, w.Entries)
+		}
+		if !g.LastEntry.Equal(w.LastEntry) {
+			c.problem("usage", k, "venue %s: last entry %s, journal says %s", vid, fmtTime(g.LastEntry), fmtTime(w.LastEntry))
+		}
+		gates := map[string]bool{}
+		for g := range g.LastByGate {
+			gates[g] = true
+		}
+		for g := range w.LastByGate {
+			gates[g] = true
+		}
+		for _, gate := range sortedKeys(gates) {
+			if !g.LastByGate[gate].Equal(w.LastByGate[gate]) {
+				c.problem("usage", k, "venue %s gate %s: last entry %s, journal says %s", vid, gate, fmtTime(g.LastByGate[gate]), fmtTime(w.LastByGate[gate]))
+			}
+		}
+		if c.opts.ServiceDay != nil {
+			days := map[string]bool{}
+			for d := range g.DayEntries {
+				days[d] = true
+			}
+			for d := range w.DayEntries {
+				days[d] = true
+			}
+			for _, d := range sortedKeys(days) {
+				if g.DayEntries[d] != w.DayEntries[d] {
+					c.problem("usage", k, "venue %s day %s: %d entries stored, journal has %d", vid, d, g.DayEntries[d], w.DayEntries[d])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+func (c *checker) posting(k, v []byte) error {
+	p, err := decodePosting(k, v)
+	if err != nil {
+		return err
+	}
+	c.rep.Postings++
+	if string(k[1:]) != p.ID {
+		c.problem("reference", k, "holds posting %s", p.ID)
+	}
+	if !p.Balanced() {
+		c.problem("posting", k, "not balanced")
+	}
+	for _, ln := range p.Lines {
+		c.rep.DebitMinor += ln.DebitMinor
+		c.rep.CreditMinor += ln.CreditMinor
+		b := c.balances[ln.Account]
+		if b == nil {
+			b = &Balance{Account: ln.Account}
+			c.balances[ln.Account] = b
+		}
+		b.DebitMinor += ln.DebitMinor
+		b.CreditMinor += ln.CreditMinor
+		b.Postings++
+	}
+	return nil
+}
+
+func (c *checker) balance(k, v []byte) error {
+	got, err := decodeBalance(k, v)
+	if err != nil {
+		delete(c.balances, string(k[1:]))
+		return err
+	}
+	c.rep.Accounts++
+	want := c.balances[got.Account]
+	delete(c.balances, got.Account)
+	if want == nil {
+		want = &Balance{}
+	}
+	if got.DebitMinor != want.DebitMinor || got.CreditMinor != want.CreditMinor || got.Postings != want.Postings {
+		c.problem("balance", k, "stored Dr %d Cr %d (%d lines), postings sum to Dr %d Cr %d (%d lines)",
+			got.DebitMinor, got.CreditMinor, got.Postings, want.DebitMinor, want.CreditMinor, want.Postings)
+	}
+	return nil
+}
+
+func (c *checker) statement(k, v []byte) error {
+	s, err := decodeStatement(k, v)
+	if err != nil {
+		return err
+	}
+	c.rep.Statements++
+	if string(k[1:]) != s.ID {
+		c.problem("reference", k, "holds statement %s", s.ID)
+	}
+	return nil
+}
+
+func (c *checker) meta(k, v []byte) error {
+	_, err := decodeBytes(k, v, kindMeta)
+	return err
+}
+
+// Summary is a one-line account of the report.
+func (r *CheckReport) Summary() string {
+	s := fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (Σ Dr %d = Σ Cr %d), %d accounts, %d statements, %d tariffs",
+		r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings, r.DebitMinor, r.CreditMinor, r.Accounts, r.Statements, r.Tariffs)
+	if r.DebitMinor != r.CreditMinor {
+		s = fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (Σ Dr %d ≠ Σ Cr %d), %d accounts, %d statements, %d tariffs",
+			r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings, r.DebitMinor, r.CreditMinor, r.Accounts, r.Statements, r.Tariffs)
+	}
+	return s
+}

@@ -1,0 +1,656 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// Every stored value is framed as
+//
+//	kind (1 byte) ‖ version (1 byte) ‖ payload ‖ CRC-32C (4 bytes, little endian)
+//
+// where the checksum covers kind, version and payload. kind names the record
+// type so that a value read under the wrong key is caught; version lets a
+// later release change a payload without rewriting old ones. The payload is a
+// sequence of varints and length-prefixed strings in a fixed field order per
+// kind and version.
+
+// Value kinds. Persisted; never renumber.
+const (
+	kindSchema    byte = 1
+	kindTariff    byte = 2
+	kindPass      byte = 3
+	kindCard      byte = 4
+	kindUsage     byte = 5
+	kindTapIndex  byte = 6
+	kindTap       byte = 7
+	kindTimeIndex byte = 8
+	kindPosting   byte = 9
+	kindBalance   byte = 10
+	kindStatement byte = 11
+	kindMeta      byte = 12
+	kindCounter   byte = 13
+)
+
+const (
+	valueVersion = 1 // payload version written by this release
+	frameLen     = 2 + 4
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is matched (errors.Is) by every *CorruptionError.
+var ErrCorrupt = errors.New("ledger: corrupt value")
+
+// CorruptionError reports a stored value that fails its checksum, has an
+// unknown kind or version, or does not decode.
+type CorruptionError struct {
+	Key    []byte
+	Reason string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("ledger: corrupt value at key %s: %s", describeKey(e.Key), e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptionError) Is(target error) bool { return target == ErrCorrupt }
+
+// enc appends a payload.
+type enc struct{ b []byte }
+
+func newEnc(kind byte, sizeHint int) *enc {
+	e := &enc{b: make([]byte, 0, sizeHint+frameLen)}
+	e.b = append(e.b, kind, valueVersion)
+	return e
+}
+
+func (e *enc) u64(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) i64(v int64)    { e.b = binary.AppendVarint(e.b, v) }
+func (e *enc) str(v string)   { e.u64(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) bytes(v []byte) { e.u64(uint64(len(v))); e.b = append(e.b, v...) }
+func (e *enc) boolean(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// tm stores an instant and the zone offset it was given in; the zero time is
+// kept as zero. Decoded times carry a fixed zone with the same offset (UTC
+// when 0): compare instants with time.Time.Equal.
+func (e *enc) tm(t time.Time) {
+	if t.IsZero() {
+		e.b = append(e.b, 0)
+		return
+	}
+	_, off := t.Zone()
+	e.b = append(e.b, 1)
+	e.i64(t.UnixNano())
+	e.i64(int64(off))
+}
+
+// finish appends the checksum and returns the framed value.
+func (e *enc) finish() []byte {
+	return binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, crcTable))
+}
+
+// dec reads a payload; the first error sticks.
+type dec struct {
+	b   []byte
+	err error
+}
+
+// openValue verifies the frame of v and returns a decoder over its payload.
+func openValue(key, v []byte, kind byte) (*dec, error) {
+	if len(v) < frameLen {
+		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("value of %d bytes is shorter than its frame", len(v))}
+	}
+	body, sum := v[:len(v)-4], binary.LittleEndian.Uint32(v[len(v)-4:])
+	if got := crc32.Checksum(body, crcTable); got != sum {
+		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("checksum %08x, stored %08x", got, sum)}
+	}
+	if body[0] != kind {
+		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("value kind %d, want %d", body[0], kind)}
+	}
+	if body[1] != valueVersion {
+		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("unknown value version %d", body[1])}
+	}
+	return &dec{b: body[2:]}, nil
+}
+
+func (d *dec) fail(what string) {
+	if d.err == nil {
+		d.err = errors.New(what)
+	}
+}
+
+func (d *dec) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) i64() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length and checks it against the bytes left (every element
+// takes at least one byte), so a corrupt length cannot allocate much.
+func (d *dec) count() int {
+	n := d.u64()
+	if n > uint64(len(d.b)) {
+		d.fail("length beyond value")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *dec) raw() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) str() string { return string(d.raw()) }
+
+func (d *dec) bytes() []byte {
+	v := d.raw()
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (d *dec) boolean() bool {
+	if d.err != nil {
+		return false
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated bool")
+		return false
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	if v > 1 {
+		d.fail("bad bool")
+	}
+	return v == 1
+}
+
+func (d *dec) u8() uint8 {
+	v := d.u64()
+	if v > math.MaxUint8 {
+		d.fail("byte out of range")
+	}
+	return uint8(v)
+}
+
+func (d *dec) tm() time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated time")
+		return time.Time{}
+	}
+	tag := d.b[0]
+	d.b = d.b[1:]
+	switch tag {
+	case 0:
+		return time.Time{}
+	case 1:
+		ns, off := d.i64(), d.i64()
+		t := time.Unix(0, ns)
+		if off == 0 {
+			return t.UTC()
+		}
+		if off < -18*3600 || off > 18*3600 {
+			d.fail("zone offset out of range")
+		}
+		return t.In(time.FixedZone("", int(off)))
+	}
+	d.fail("bad time tag")
+	return time.Time{}
+}
+
+// done reports the sticky error, or trailing bytes, as corruption at key.
+func (d *dec) done(key []byte) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return &CorruptionError{Key: key, Reason: d.err.Error()}
+	}
+	return nil
+}
+
+// ---- records ----
+
+func encodeTap(r *engine.TapRecord) []byte {
+	e := newEnc(kindTap, 96+len(r.ID.Device)+len(r.Card)+len(r.Gate)+len(r.Pass)+len(r.Product)+len(r.Decision.Pass)+len(r.Decision.Product))
+	e.str(r.ID.Device)
+	e.u64(r.ID.Seq)
+	e.str(r.Card)
+	e.str(r.Gate)
+	e.u64(uint64(r.Direction))
+	e.tm(r.At)
+	e.u64(uint64(r.Counter))
+	e.boolean(r.HasCounter)
+	e.boolean(r.ProofFailed)
+	e.u64(r.JournalSeq)
+	e.tm(r.RecordedAt)
+	e.str(r.Venue)
+	e.str(r.Pass)
+	e.str(r.Product)
+	e.str(r.TariffVersion)
+	e.str(r.Category)
+	d := &r.Decision
+	e.boolean(d.Accept)
+	e.u64(uint64(d.Reason))
+	e.u64(uint64(d.Flags))
+	e.str(d.Pass)
+	e.str(d.Product)
+	e.tm(d.ValidUntil)
+	return e.finish()
+}
+
+func decodeTap(key, v []byte) (*engine.TapRecord, error) {
+	d, err := openValue(key, v, kindTap)
+	if err != nil {
+		return nil, err
+	}
+	r := &engine.TapRecord{}
+	r.ID.Device = d.str()
+	r.ID.Seq = d.u64()
+	r.Card = d.str()
+	r.Gate = d.str()
+	r.Direction = engine.Direction(d.u8())
+	r.At = d.tm()
+	c := d.u64()
+	if c > math.MaxUint32 {
+		d.fail("counter out of range")
+	}
+	r.Counter = uint32(c)
+	r.HasCounter = d.boolean()
+	r.ProofFailed = d.boolean()
+	r.JournalSeq = d.u64()
+	r.RecordedAt = d.tm()
+	r.Venue = d.str()
+	r.Pass = d.str()
+	r.Product = d.str()
+	r.TariffVersion = d.str()
+	r.Category = d.str()
+	r.Decision.Accept = d.boolean()
+	r.Decision.Reason = engine.Reason(d.u8())
+	r.Decision.Flags = engine.Flags(d.u8())
+	r.Decision.Pass = d.str()
+	r.Decision.Product = d.str()
+	r.Decision.ValidUntil = d.tm()
+	return r, d.done(key)
+}
+
+func encodeStrings(e *enc, v []string) {
+	e.u64(uint64(len(v)))
+	for _, s := range v {
+		e.str(s)
+	}
+}
+
+func decodeStrings(d *dec) []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.str())
+	}
+	return out
+}
+
+func encodePass(p *engine.Pass) []byte {
+	e := newEnc(kindPass, 160)
+	e.str(p.ID)
+	e.str(p.TariffVersion)
+	e.str(p.Product)
+	e.str(p.Category)
+	e.str(p.Card)
+	encodeStrings(e, p.Cards)
+	e.tm(p.SoldAt)
+	e.i64(p.PriceMinor)
+	e.str(p.Currency)
+	e.str(p.Channel)
+	e.u64(uint64(p.Status))
+	e.tm(p.FixedStart)
+	e.tm(p.ActivatedAt)
+	e.tm(p.ValidUntil)
+	e.tm(p.ActivateBy)
+	e.tm(p.RefundedAt)
+	return e.finish()
+}
+
+func decodePass(key, v []byte) (*engine.Pass, error) {
+	d, err := openValue(key, v, kindPass)
+	if err != nil {
+		return nil, err
+	}
+	p := &engine.Pass{}
+	p.ID = d.str()
+	p.TariffVersion = d.str()
+	p.Product = d.str()
+	p.Category = d.str()
+	p.Card = d.str()
+	p.Cards = decodeStrings(d)
+	p.SoldAt = d.tm()
+	p.PriceMinor = d.i64()
+	p.Currency = d.str()
+	p.Channel = d.str()
+	p.Status = engine.PassStatus(d.u8())
+	p.FixedStart = d.tm()
+	p.ActivatedAt = d.tm()
+	p.ValidUntil = d.tm()
+	p.ActivateBy = d.tm()
+	p.RefundedAt = d.tm()
+	return p, d.done(key)
+}
+
+func encodeCard(c *engine.Card) []byte {
+	e := newEnc(kindCard, 96)
+	e.str(c.UID)
+	encodeStrings(e, c.Passes)
+	e.boolean(c.Revoked)
+	e.str(c.ReplacedBy)
+	e.boolean(c.Blocked)
+	e.str(c.BlockReason)
+	e.tm(c.BlockedAt)
+	e.u64(uint64(c.LastCounter))
+	e.boolean(c.HasCounter)
+	return e.finish()
+}
+
+func decodeCard(key, v []byte) (*engine.Card, error) {
+	d, err := openValue(key, v, kindCard)
+	if err != nil {
+		return nil, err
+	}
+	c := &engine.Card{}
+	c.UID = d.str()
+	c.Passes = decodeStrings(d)
+	c.Revoked = d.boolean()
+	c.ReplacedBy = d.str()
+	c.Blocked = d.boolean()
+	c.BlockReason = d.str()
+	c.BlockedAt = d.tm()
+	n := d.u64()
+	if n > math.MaxUint32 {
+		d.fail("counter out of range")
+	}
+	c.LastCounter = uint32(n)
+	c.HasCounter = d.boolean()
+	return c, d.done(key)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// encodeUsage writes maps in key order so equal usages encode equally.
+func encodeUsage(u *engine.Usage) []byte {
+	e := newEnc(kindUsage, 64)
+	e.tm(u.LastEntry)
+	venues := sortedKeys(u.Venues)
+	n := 0
+	for _, id := range venues {
+		if u.Venues[id] != nil {
+			n++
+		}
+	}
+	e.u64(uint64(n))
+	for _, id := range venues {
+		vu := u.Venues[id]
+		if vu == nil {
+			continue
+		}
+		e.str(id)
+		e.i64(int64(vu.Entries))
+		e.tm(vu.LastEntry)
+		days := sortedKeys(vu.DayEntries)
+		e.u64(uint64(len(days)))
+		for _, day := range days {
+			e.str(day)
+			e.i64(int64(vu.DayEntries[day]))
+		}
+		gates := sortedKeys(vu.LastByGate)
+		e.u64(uint64(len(gates)))
+		for _, g := range gates {
+			e.str(g)
+			e.tm(vu.LastByGate[g])
+		}
+	}
+	return e.finish()
+}
+
+func decodeUsage(key, v []byte) (engine.Usage, error) {
+	d, err := openValue(key, v, kindUsage)
+	if err != nil {
+		return engine.Usage{}, err
+	}
+	var u engine.Usage
+	u.LastEntry = d.tm()
+	n := d.count()
+	if n > 0 {
+		u.Venues = make(map[string]*engine.VenueUsage, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.str()
+		vu := &engine.VenueUsage{Entries: int(d.i64()), LastEntry: d.tm()}
+		if nd := d.count(); nd > 0 {
+			vu.DayEntries = make(map[string]int, nd)
+			for j := 0; j < nd && d.err == nil; j++ {
+				day := d.str()
+				vu.DayEntries[day] = int(d.i64())
+			}
+		}
+		if ng := d.count(); ng > 0 {
+			vu.LastByGate = make(map[string]time.Time, ng)
+			for j := 0; j < ng && d.err == nil; j++ {
+				g := d.str()
+				vu.LastByGate[g] = d.tm()
+			}
+		}
+		u.Venues[id] = vu
+	}
+	return u, d.done(key)
+}
+
+func encodePosting(p *engine.Posting) []byte {
+	e := newEnc(kindPosting, 64+32*len(p.Lines))
+	e.str(p.ID)
+	e.tm(p.At)
+	e.str(p.Kind)
+	e.str(p.Ref)
+	e.u64(uint64(len(p.Lines)))
+	for _, l := range p.Lines {
+		e.str(l.Account)
+		e.i64(l.DebitMinor)
+		e.i64(l.CreditMinor)
+	}
+	return e.finish()
+}
+
+func decodePosting(key, v []byte) (*engine.Posting, error) {
+	d, err := openValue(key, v, kindPosting)
+	if err != nil {
+		return nil, err
+	}
+	p := &engine.Posting{}
+	p.ID = d.str()
+	p.At = d.tm()
+	p.Kind = d.str()
+	p.Ref = d.str()
+	n := d.count()
+	if n > 0 {
+		p.Lines = make([]engine.PostingLine, 0, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		p.Lines = append(p.Lines, engine.PostingLine{Account: d.str(), DebitMinor: d.i64(), CreditMinor: d.i64()})
+	}
+	return p, d.done(key)
+}
+
+// Balance is an account's running totals over every posting, in minor units.
+type Balance struct {
+	Account     string
+	DebitMinor  int64
+	CreditMinor int64
+	Postings    uint64 // lines posted to the account
+}
+
+func encodeBalance(b *Balance) []byte {
+	e := newEnc(kindBalance, 32+len(b.Account))
+	e.str(b.Account)
+	e.i64(b.DebitMinor)
+	e.i64(b.CreditMinor)
+	e.u64(b.Postings)
+	return e.finish()
+}
+
+func decodeBalance(key, v []byte) (*Balance, error) {
+	d, err := openValue(key, v, kindBalance)
+	if err != nil {
+		return nil, err
+	}
+	b := &Balance{Account: d.str(), DebitMinor: d.i64(), CreditMinor: d.i64(), Postings: d.u64()}
+	return b, d.done(key)
+}
+
+func encodeStatement(s *Statement) []byte {
+	e := newEnc(kindStatement, 128+len(s.CSV)+len(s.Manifest))
+	e.str(s.ID)
+	e.str(s.Partner)
+	e.str(s.Period)
+	e.str(s.PeriodKind)
+	e.tm(s.ClosedAt)
+	e.u64(s.AsOfSeq)
+	e.i64(s.NetMinor)
+	e.bytes(s.CSV)
+	e.bytes(s.Manifest)
+	e.str(s.PaidBy)
+	return e.finish()
+}
+
+func decodeStatement(key, v []byte) (*Statement, error) {
+	d, err := openValue(key, v, kindStatement)
+	if err != nil {
+		return nil, err
+	}
+	s := &Statement{}
+	s.ID = d.str()
+	s.Partner = d.str()
+	s.Period = d.str()
+	s.PeriodKind = d.str()
+	s.ClosedAt = d.tm()
+	s.AsOfSeq = d.u64()
+	s.NetMinor = d.i64()
+	s.CSV = d.bytes()
+	s.Manifest = d.bytes()
+	s.PaidBy = d.str()
+	return s, d.done(key)
+}
+
+// StoredTariff is one tariff version as loaded: its id and the raw TOML.
+type StoredTariff struct {
+	ID   string
+	TOML []byte
+	// Ordinal is the load order, from 1.
+	Ordinal uint64
+}
+
+func encodeTariff(t *StoredTariff) []byte {
+	e := newEnc(kindTariff, 16+len(t.ID)+len(t.TOML))
+	e.str(t.ID)
+	e.u64(t.Ordinal)
+	e.bytes(t.TOML)
+	return e.finish()
+}
+
+func decodeTariff(key, v []byte) (*StoredTariff, error) {
+	d, err := openValue(key, v, kindTariff)
+	if err != nil {
+		return nil, err
+	}
+	t := &StoredTariff{ID: d.str(), Ordinal: d.u64(), TOML: d.bytes()}
+	return t, d.done(key)
+}
+
+// encodeU64 frames a single number (tap-id index → journal seq, counters).
+func encodeU64(kind byte, v uint64) []byte {
+	e := newEnc(kind, 10)
+	e.u64(v)
+	return e.finish()
+}
+
+func decodeU64(key, v []byte, kind byte) (uint64, error) {
+	d, err := openValue(key, v, kind)
+	if err != nil {
+		return 0, err
+	}
+	n := d.u64()
+	return n, d.done(key)
+}
+
+func encodeBytes(kind byte, v []byte) []byte {
+	e := newEnc(kind, len(v)+4)
+	e.bytes(v)
+	return e.finish()
+}
+
+func decodeBytes(key, v []byte, kind byte) ([]byte, error) {
+	d, err := openValue(key, v, kind)
+	if err != nil {
+		return nil, err
+	}
+	b := d.bytes()
+	if b == nil {
+		b = []byte{}
+	}
+	return b, d.done(key)
+}
+
+// emptyValue is the framed value of index keys that carry everything in the
+// key (the time index): still framed, so every value is checksummed.
+var emptyValue = newEnc(kindTimeIndex, 0).finish()

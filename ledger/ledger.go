@@ -1,0 +1,412 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// FormatMajorVersion is the Pebble on-disk format the ledger creates and
+// ratchets to. Pinned: a Pebble upgrade never silently changes the format.
+const FormatMajorVersion = pebble.FormatValueSeparation
+
+// Errors. Match with errors.Is.
+var (
+	ErrClosed      = errors.New("ledger: closed")
+	ErrFailed      = errors.New("ledger: failed; reopen required") // fail-stop after a fatal storage error
+	ErrLocked      = errors.New("ledger: in use by another process")
+	ErrTapConflict = errors.New("ledger: tap id already journaled")
+	ErrExists      = errors.New("ledger: id already exists")
+	ErrNotFound    = errors.New("ledger: not found")
+	ErrAlreadyPaid = errors.New("ledger: statement already paid")
+	ErrUnbalanced  = errors.New("ledger: posting is not balanced")
+	ErrInvalid     = errors.New("ledger: invalid record")
+	ErrQueueFull   = errors.New("ledger: write queue full")
+)
+
+// Logger receives Pebble's informational and error messages. Pebble's fatal
+// messages never reach a Logger: the ledger turns them into ErrFailed.
+// Implementations must be safe for concurrent use.
+type Logger interface {
+	Infof(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+// Options configure Open. The zero value is safe: every field documents its
+// default. Open copies the struct.
+type Options struct {
+	// FS is the file system; default vfs.Default (the OS). Tests use
+	// vfs.NewCrashableMem or errorfs.
+	FS vfs.FS
+	// Now is the ledger clock, stamped into TapRecord.RecordedAt; default
+	// time.Now.
+	Now func() time.Time
+	// Logger receives Pebble's messages; default: discarded.
+	Logger Logger
+	// OnFatal, when set, is called once (on a Pebble goroutine or the
+	// writer) with the error that failed the ledger, after it is marked
+	// failed. A gate process typically logs and exits from it. Default: none;
+	// every later Update returns the error wrapped in ErrFailed.
+	OnFatal func(err error)
+	// NoSync commits without fsync. Tests only: an acknowledged write can
+	// then be lost. Default false (every commit is pebble.Sync).
+	NoSync bool
+	// MustExist makes Open fail when dir holds no ledger. Default false:
+	// Open creates one.
+	MustExist bool
+	// QueueLen bounds the writer's request queue; Update waits (or returns
+	// ctx.Err()) while it is full. Default 4096.
+	QueueLen int
+	// GroupMax bounds how many Update requests share one commit. Default 512.
+	GroupMax int
+	// CacheSizeBytes is Pebble's block cache; default 8 MiB.
+	CacheSizeBytes int64
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = 4096
+	}
+	if c.GroupMax <= 0 {
+		c.GroupMax = 512
+	}
+	if c.CacheSizeBytes <= 0 {
+		c.CacheSizeBytes = 8 << 20
+	}
+	return c
+}
+
+// DirIn returns where the ledger of a data directory lives: <dataDir>/ledger.
+func DirIn(dataDir string) string { return filepath.Join(dataDir, "ledger") }
+
+// Ledger is the durable store of passes, cards, taps, usage, postings and
+// statements. Safe for concurrent use: every write goes through one writer
+// goroutine (group commit); reads use snapshots that hold only durable data.
+type Ledger struct {
+	dir    string
+	opts   Options
+	db     *pebble.DB
+	writeO *pebble.WriteOptions
+
+	reqs   chan *request
+	quit   chan struct{} // closed by Close
+	done   chan struct{} // closed when the writer exits
+	closed atomic.Bool
+
+	// failure is set once, on the first fatal storage error.
+	failure  atomic.Pointer[failure]
+	failedCh chan struct{}
+
+	inCommit atomic.Bool // the writer is inside Batch.Commit
+
+	snapMu sync.Mutex
+	snap   *snapRef // latest durable snapshot
+
+	// Writer-owned state.
+	lastSeq uint64 // last assigned journal seq
+	group   map[string][]byte
+}
+
+type failure struct{ err error }
+
+// LockedError reports that another process holds the ledger's lock. It
+// matches ErrLocked.
+type LockedError struct {
+	Dir     string
+	PID     int    // holder's process id; 0 when unknown
+	Command string // holder's command line, when known
+	Err     error  // the underlying lock error
+}
+
+func (e *LockedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ledger: %s is in use", e.Dir)
+	if e.PID > 0 {
+		fmt.Fprintf(&b, " by process %d", e.PID)
+		if e.Command != "" {
+			fmt.Fprintf(&b, " (%s)", e.Command)
+		}
+	} else {
+		b.WriteString(" by another process")
+	}
+	return b.String()
+}
+
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+func (e *LockedError) Unwrap() error        { return e.Err }
+
+// FatalError is the cause recorded when Pebble reports a fatal error. It
+// matches ErrFailed and unwraps to Pebble's error (e.g. syscall.ENOSPC).
+type FatalError struct {
+	Msg string
+	Err error // the first error among Pebble's message arguments; may be nil
+}
+
+func (e *FatalError) Error() string        { return "ledger: fatal storage error, ledger stopped: " + e.Msg }
+func (e *FatalError) Is(target error) bool { return target == ErrFailed }
+func (e *FatalError) Unwrap() error        { return e.Err }
+
+// Open opens (creating unless opts.MustExist) the ledger in dir.
+func Open(dir string, opts *Options) (*Ledger, error) {
+	o := opts.withDefaults()
+	l := &Ledger{
+		dir:      dir,
+		opts:     o,
+		reqs:     make(chan *request, o.QueueLen),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		failedCh: make(chan struct{}),
+		group:    make(map[string][]byte),
+		writeO:   pebble.Sync,
+	}
+	if o.NoSync {
+		l.writeO = pebble.NoSync
+	}
+	cache := pebble.NewCache(o.CacheSizeBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:                 o.FS,
+		Cache:              cache,
+		FormatMajorVersion: FormatMajorVersion,
+		ErrorIfNotExists:   o.MustExist,
+		Logger:             &pebbleLogger{l: l},
+	}
+	for i := range po.Levels {
+		// Tap-id lookups mostly miss (a new tap); bloom filters answer those
+		// without reading data blocks.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	if !o.MustExist {
+		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("ledger: creating %s: %w", dir, err)
+		}
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		if isLockErr(err) {
+			le := &LockedError{Dir: dir, Err: err}
+			if o.FS == vfs.Default {
+				le.PID, le.Command = lockHolder(filepath.Join(dir, "LOCK"))
+			}
+			return nil, le
+		}
+		if errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, syscall.ENOENT) && o.MustExist {
+			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, ErrNotFound)
+		}
+		return nil, fmt.Errorf("ledger: opening %s: %w", dir, err)
+	}
+	l.db = db
+	if err := l.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go l.writer()
+	return l, nil
+}
+
+// isLockErr recognizes Pebble's lock failure: fcntl reports EAGAIN or EACCES
+// when another process holds the lock; vfs.Default reports a plain error
+// when this process already holds it (no sentinel to match).
+func isLockErr(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
+		strings.Contains(err.Error(), "lock held by current process")
+}
+
+// init checks the schema, recovers the last journal seq and publishes the
+// first snapshot.
+func (l *Ledger) init() error {
+	v, closer, err := l.db.Get(keySchema)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		b := l.db.NewBatch()
+		_ = b.Set(keySchema, encodeU64(kindSchema, schemaVersion), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("ledger: writing schema version: %w", err)
+		}
+		_ = b.Close()
+	case err != nil:
+		return fmt.Errorf("ledger: reading schema version: %w", err)
+	default:
+		sv, derr := decodeU64(keySchema, v, kindSchema)
+		_ = closer.Close()
+		if derr != nil {
+			return derr
+		}
+		if sv != schemaVersion {
+			return fmt.Errorf("ledger: schema version %d, this release reads %d", sv, schemaVersion)
+		}
+	}
+	// Everything in the store now was written by an earlier process (and is
+	// what survived its crash, if it crashed): take it as durable.
+	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("ledger: syncing WAL on open: %w", err)
+	}
+	l.publishSnapshot()
+	seq, err := l.LastJournalSeq()
+	if err != nil {
+		return err
+	}
+	l.lastSeq = seq
+	return nil
+}
+
+// Close stops the writer (queued requests get ErrClosed) and closes Pebble.
+func (l *Ledger) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	close(l.quit)
+	<-l.done
+	l.snapMu.Lock()
+	old := l.snap
+	l.snap = nil
+	l.snapMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+	if f := l.failure.Load(); f != nil {
+		// After a fatal error Pebble's goroutines may be parked (see
+		// pebbleLogger); closing could wait for them forever.
+		ch := make(chan error, 1)
+		go func() { ch <- l.db.Close() }()
+		select {
+		case err := <-ch:
+			return errors.Join(f.err, err)
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("ledger: close abandoned after fatal error: %w", f.err)
+		}
+	}
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("ledger: closing %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Err returns the error that failed the ledger (matching ErrFailed), or nil.
+func (l *Ledger) Err() error {
+	if f := l.failure.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}
+
+func (l *Ledger) fail(err error) {
+	if l.failure.CompareAndSwap(nil, &failure{err: err}) {
+		close(l.failedCh)
+		if l.opts.Logger != nil {
+			l.opts.Logger.Errorf("ledger %s: FATAL, ledger stopped (every write now fails): %v", l.dir, err)
+		}
+		if l.opts.OnFatal != nil {
+			l.opts.OnFatal(err)
+		}
+	}
+}
+
+// pebbleLogger routes Pebble's messages; Fatalf becomes a fail-stop of the
+// ledger instead of os.Exit.
+type pebbleLogger struct{ l *Ledger }
+
+// fatalSignal carries a fatal commit error from pebbleLogger.Fatalf, on the
+// writer goroutine, to the writer's recover.
+type fatalSignal struct{ err error }
+
+func (p *pebbleLogger) Infof(format string, args ...any) {
+	if p.l.opts.Logger != nil {
+		p.l.opts.Logger.Infof("pebble: "+format, args...)
+	}
+}
+
+func (p *pebbleLogger) Errorf(format string, args ...any) {
+	if p.l.opts.Logger != nil {
+		p.l.opts.Logger.Errorf("pebble: "+format, args...)
+	}
+}
+
+// Fatalf must not return: Pebble continues as if all were well when it does
+// (DB.Apply returns nil after "fatal commit error"). A commit error arrives
+// on the writer goroutine, inside Batch.Commit: panic with a fatalSignal
+// that the writer recovers, so the group gets the error. Anywhere else (a
+// flush or compaction goroutine) park the goroutine for good: the ledger is
+// failed, Pebble's state is no longer trusted, and the process decides
+// (OnFatal) whether to exit.
+func (p *pebbleLogger) Fatalf(format string, args ...any) {
+	fe := &FatalError{Msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			fe.Err = err
+			break
+		}
+	}
+	p.l.fail(fe)
+	if p.l.inCommit.Load() && strings.HasPrefix(format, "pebble: fatal commit error") {
+		panic(&fatalSignal{err: fe})
+	}
+	select {} // park: see above
+}
+
+// snapRef is a reference-counted durable snapshot.
+type snapRef struct {
+	s    *pebble.Snapshot
+	refs atomic.Int32
+}
+
+func (r *snapRef) release() {
+	if r.refs.Add(-1) == 0 {
+		_ = r.s.Close()
+	}
+}
+
+// publishSnapshot replaces the read snapshot. Called only when every
+// visible write is durable: at open and by the writer after a synced commit
+// (the writer is the only committer).
+func (l *Ledger) publishSnapshot() {
+	r := &snapRef{s: l.db.NewSnapshot()}
+	r.refs.Store(1)
+	l.snapMu.Lock()
+	old := l.snap
+	l.snap = r
+	l.snapMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+}
+
+// acquire returns the current durable snapshot; release it when done.
+func (l *Ledger) acquire() (*snapRef, error) {
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	l.snapMu.Lock()
+	r := l.snap
+	if r != nil {
+		r.refs.Add(1)
+	}
+	l.snapMu.Unlock()
+	if r == nil {
+		return nil, ErrClosed
+	}
+	return r, nil
+}
+
+var _ engine.Store = (*Ledger)(nil)
