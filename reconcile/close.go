@@ -424,7 +424,7 @@ func (c *closer) valueAdjustments(adjs []Line, closed []closedPeriod) error {
 			if err != nil {
 				return err
 			}
-			b.note(rec["pass"], rec["service_day"], amt)
+			b.note(rec, amt)
 			return nil
 		}); err != nil {
 			return fmt.Errorf("reconcile: statement %s: %w", cp.id, err)

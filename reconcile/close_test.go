@@ -50,6 +50,39 @@ func TestClosePerVisitCapCrossing(t *testing.T) {
 	require.NoError(t, err)
 	// Line 3 (child, 4.00) crosses the cap: 16.00 paid so far, remainder 4.00 — exactly.
 	// Line 4 (adult) is listed at 0, capped.
-	assert.Contains(t, string(csv), ",2026-11,4.00,4.00,false\n")
-	assert.Contains(t, string(csv), ",2026-11,8.00,0.00,true\n")
+	assert.Contains(t, string(csv), ",2026-11,4.00,4.00,false,\n")
+	assert.Contains(t, string(csv), ",2026-11,8.00,0.00,true,\n")
+}
+
+// TestOfflineDuplicatesPaidOnce: two offline devices both accepted the same
+// pass at a once-only venue 2 minutes apart (rules §5.5 #12); the venue is
+// paid once, the second entry is listed at 0 as over_limit — also when it
+// arrives late, as an adjustment.
+func TestOfflineDuplicatesPaidOnce(t *testing.T) {
+	l := newFakeLedger()
+	l.tap(visit("g1", 1, local(2026, 11, 2, 10, 0), "A1", "P1", "adult", "mucem/main"))
+	l.tap(visit("g2", 1, local(2026, 11, 2, 10, 2), "A1", "P1", "adult", "mucem/side")) // duplicate
+	l.tap(visit("g1", 2, local(2026, 11, 3, 10, 0), "A2", "P2", "adult", "mucem/main"))
+	dir := t.TempDir()
+	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), dir)
+	assert.Equal(t, "16.00", formatMoney(res.Statements[0].Net))
+	csv := string(mustStatement(t, l, "mucem-2026-11").CSV)
+	assert.Contains(t, csv, "2,visit,2,g2,1,2026-11-02T10:02:00+01:00,A1,P1,cp24-adult,adult,mucem,mucem/side,2026-11-02,2026-11,0.00,0.00,false,over_limit\n")
+
+	// Late duplicate of P2 from a third device, journaled after the close.
+	l.tap(visit("g3", 1, local(2026, 11, 3, 10, 1), "A2", "P2", "adult", "mucem/main"))
+	closeP(t, l, "2026-12", "mucem", local(2027, 1, 2, 0, 0), dir)
+	dec := decodeManifest(t, mustStatement(t, l, "mucem-2026-12").Manifest)
+	assert.Equal(t, "0.00", dec.Adjustments)
+	assert.Contains(t, string(mustStatement(t, l, "mucem-2026-12").CSV), ",2026-11,0.00,0.00,false,over_limit\n")
+	_, err := Verify(dir, testSigner(t, 1).PublicKey())
+	require.NoError(t, err)
+
+	// once_per_day (opera) and n = 2 (boat).
+	l2 := newFakeLedger()
+	l2.tap(visit("o1", 1, local(2026, 11, 2, 20, 0), "A1", "P1", "adult", "opera/door"))
+	l2.tap(visit("o2", 1, local(2026, 11, 2, 20, 1), "A1", "P1", "adult", "opera/door"))
+	res = closeP(t, l2, "2026-11-02", "opera", local(2026, 12, 2, 0, 0), t.TempDir())
+	assert.Equal(t, "10.00", formatMoney(res.Statements[0].Net))
+	assert.Equal(t, 2, res.Statements[0].Visits)
 }

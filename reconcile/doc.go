@@ -11,10 +11,12 @@
 //   - <id>.csv: a header and one line per visit, adjustment or flat fee, with
 //     the stable columns line, kind, journal_seq, tap_device, tap_seq, at,
 //     card, pass, product, category, venue, gate, service_day,
-//     original_period, value, amount, capped. value is the line's worth under
+//     original_period, value, amount, capped, note. value is the line's worth under
 //     the contract in force at the tap (contracts apply by tap date); amount
 //     is what is paid after the period cap; capped is true when amount <
-//     value. Lines: the flat fee first (flat contracts), then the period's
+//     value; note is "over_limit" for an accepted entry beyond the pass's
+//     entry limit at the venue (two offline devices both accepted it; the
+//     venue is paid once), listed at 0. Lines: the flat fee first (flat contracts), then the period's
 //     visits by tap time (then device, seq), then adjustments by original
 //     period and tap time. The amounts add up to the manifest's net.
 //   - <id>.json: the manifest with exactly the keys statement, partner,

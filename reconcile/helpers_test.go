@@ -60,8 +60,8 @@ func testTariff(id string, from time.Time) *tariff.Tariff {
 			{ID: "opera", Partner: "opera", Kind: tariff.KindAttraction, Name: "Opéra"},
 		},
 		Products: []tariff.Product{
-			{ID: "cp24-adult", Name: "City Pass 24 h", Category: "adult", Price: dec("32.00"), VATRate: dec("10")},
-			{ID: "cp24-child", Name: "City Pass 24 h child", Category: "child", Price: dec("16.00"), VATRate: dec("10")},
+			{ID: "cp24-adult", Name: "City Pass 24 h", Category: "adult", Price: dec("32.00"), VATRate: dec("10"), Includes: includes},
+			{ID: "cp24-child", Name: "City Pass 24 h child", Category: "child", Price: dec("16.00"), VATRate: dec("10"), Includes: includes},
 		},
 		Contracts: []tariff.Contract{
 			{Partner: "mucem", Model: tariff.ModelPerVisit, Period: tariff.PeriodMonth,
@@ -74,6 +74,14 @@ func testTariff(id string, from time.Time) *tariff.Tariff {
 				Rates: map[string]decimal.Decimal{"adult": dec("10.00")}},
 		},
 	}
+}
+
+// includes: museums once, the opera once per day, the boat twice, transit unlimited.
+var includes = []tariff.Include{
+	{Venues: []string{"mucem", "chateau-if"}, Limit: tariff.Limit{Kind: tariff.LimitOnce, N: 1}},
+	{Venues: []string{"opera"}, Limit: tariff.Limit{Kind: tariff.LimitOncePerDay, N: 1}},
+	{Venues: []string{"boat"}, Limit: tariff.Limit{Kind: tariff.LimitN, N: 2}},
+	{Kinds: []tariff.VenueKind{tariff.KindTransit}, Limit: tariff.Limit{Kind: tariff.LimitUnlimited}},
 }
 
 func testCatalog(t testing.TB, versions ...*tariff.Tariff) *tariff.Catalog {

@@ -67,7 +67,7 @@ func TestLateTapsBecomeAdjustments(t *testing.T) {
 	closeP(t, l, "2027-01", "mucem", local(2027, 2, 2, 0, 0), dir)
 	jan := decodeManifest(t, mustStatement(t, l, "mucem-2027-01").Manifest)
 	assert.Equal(t, "0.00", jan.Adjustments)
-	assert.Contains(t, string(mustStatement(t, l, "mucem-2027-01").CSV), ",2026-11,4.00,0.00,true\n")
+	assert.Contains(t, string(mustStatement(t, l, "mucem-2027-01").CSV), ",2026-11,4.00,0.00,true,\n")
 	_, err = Verify(dir, testSigner(t, 1).PublicKey())
 	require.NoError(t, err)
 }

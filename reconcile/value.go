@@ -28,6 +28,7 @@ type Line struct {
 	Card           string
 	Pass           string
 	Product        string
+	TariffVersion  string // the pass's version (its product's limits)
 	Category       string
 	Venue          string
 	Gate           string
@@ -36,11 +37,17 @@ type Line struct {
 	Value          decimal.Decimal
 	Amount         decimal.Decimal
 	Capped         bool
+	// OverLimit marks an accepted entry beyond the product's entry limit at
+	// the venue (two offline devices both accepted it): listed at 0.
+	OverLimit bool
 }
+
+// NoteOverLimit is the note column of an entry beyond the product's limit.
+const NoteOverLimit = "over_limit"
 
 // csvHeader is the statement CSV header; columns are stable.
 var csvHeader = []string{"line", "kind", "journal_seq", "tap_device", "tap_seq", "at", "card", "pass",
-	"product", "category", "venue", "gate", "service_day", "original_period", "value", "amount", "capped"}
+	"product", "category", "venue", "gate", "service_day", "original_period", "value", "amount", "capped", "note"}
 
 func (l *Line) record(loc *time.Location) []string {
 	r := make([]string, 0, len(csvHeader))
@@ -51,7 +58,11 @@ func (l *Line) record(loc *time.Location) []string {
 		r = append(r, strconv.FormatUint(l.JournalSeq, 10), l.Device, strconv.FormatUint(l.Seq, 10),
 			l.At.In(loc).Format(time.RFC3339), l.Card, l.Pass, l.Product, l.Category, l.Venue, l.Gate, l.ServiceDay)
 	}
-	return append(r, l.OriginalPeriod, formatMoney(l.Value), formatMoney(l.Amount), strconv.FormatBool(l.Capped))
+	note := ""
+	if l.OverLimit {
+		note = NoteOverLimit
+	}
+	return append(r, l.OriginalPeriod, formatMoney(l.Value), formatMoney(l.Amount), strconv.FormatBool(l.Capped), note)
 }
 
 // countsAsVisit reports whether a journaled tap is a payable visit: an
@@ -62,6 +73,8 @@ func countsAsVisit(r *engine.TapRecord) bool {
 
 type passDay struct{ pass, day string }
 
+type passVenueDay struct{ pass, venue, day string }
+
 // periodBook values the lines of one partner period: contract by tap date,
 // distinct pass-days, and the period's cap over everything paid for it so far
 // (on its own statement and on adjustments).
@@ -71,16 +84,24 @@ type periodBook struct {
 	gov      *tariff.Contract
 	paid     decimal.Decimal
 	seenDays map[passDay]bool
+	// Paid entries per pass and venue (day "" = the whole period), for the
+	// products' entry limits.
+	entries map[passVenueDay]int
 }
 
 func newPeriodBook(cat *tariff.Catalog, partner string, gov *tariff.Contract) *periodBook {
-	return &periodBook{cat: cat, partner: partner, gov: gov, seenDays: map[passDay]bool{}}
+	return &periodBook{cat: cat, partner: partner, gov: gov, seenDays: map[passDay]bool{},
+		entries: map[passVenueDay]int{}}
 }
 
 // visitValue is what one accepted entry is worth under the contract in force
 // at its tap time. percent_of_gate rounds each entry to 2 places, half away
 // from zero, so lines add up exactly.
 func (b *periodBook) visitValue(l *Line) decimal.Decimal {
+	if !b.withinLimit(l) {
+		l.OverLimit = true
+		return decimal.Zero
+	}
 	c, ok := b.cat.ContractAt(b.partner, l.At)
 	if !ok {
 		return decimal.Zero
@@ -122,10 +143,59 @@ func (b *periodBook) pay(l *Line, value decimal.Decimal) {
 	b.paid = b.paid.Add(l.Amount)
 }
 
+// withinLimit counts an accepted entry against its product's entry limit at
+// the venue (SPEC §3: once, once_per_day, n per validity) and reports whether
+// it is within. The engine enforces limits online; two offline devices can
+// both accept, and the venue is paid once. Limits are counted within the
+// period (and its adjustments); an unknown product or include is unlimited.
+func (b *periodBook) withinLimit(l *Line) bool {
+	lim, ok := b.limitOf(l)
+	if !ok {
+		return true
+	}
+	k := passVenueDay{l.Pass, l.Venue, ""}
+	if lim.Kind == tariff.LimitOncePerDay {
+		k.day = l.ServiceDay
+	}
+	if b.entries[k] >= max(lim.N, 1) {
+		return false
+	}
+	b.entries[k]++
+	return true
+}
+
+func (b *periodBook) limitOf(l *Line) (tariff.Limit, bool) {
+	if l.Pass == "" {
+		return tariff.Limit{}, false
+	}
+	t, ok := b.cat.Version(l.TariffVersion)
+	if !ok {
+		return tariff.Limit{}, false
+	}
+	v, ok := findVenue(b.cat, l.Venue, l.At)
+	if !ok {
+		return tariff.Limit{}, false
+	}
+	for i := range t.Products {
+		if t.Products[i].ID != l.Product {
+			continue
+		}
+		in, ok := t.Products[i].IncludeFor(v)
+		if !ok || in.Limit.Kind == tariff.LimitUnlimited || in.Limit.Kind == "" {
+			return tariff.Limit{}, false
+		}
+		return in.Limit, true
+	}
+	return tariff.Limit{}, false
+}
+
 // note records a line already on a stored statement for this period.
-func (b *periodBook) note(pass, day string, amount decimal.Decimal) {
-	if pass != "" && day != "" {
+func (b *periodBook) note(rec map[string]string, amount decimal.Decimal) {
+	pass, day := rec["pass"], rec["service_day"]
+	if pass != "" && day != "" && rec["note"] != NoteOverLimit {
 		b.seenDays[passDay{pass, day}] = true
+		b.entries[passVenueDay{pass, rec["venue"], ""}]++
+		b.entries[passVenueDay{pass, rec["venue"], day}]++
 	}
 	b.paid = b.paid.Add(amount)
 }
@@ -133,7 +203,7 @@ func (b *periodBook) note(pass, day string, amount decimal.Decimal) {
 // lineOf builds the tap part of a line.
 func lineOf(r *engine.TapRecord, t *tariff.Tariff, kind, period string) Line {
 	return Line{Kind: kind, JournalSeq: r.JournalSeq, Device: r.ID.Device, Seq: r.ID.Seq, At: r.At,
-		Card: r.Card, Pass: r.Pass, Product: r.Product, Category: r.Category, Venue: r.Venue, Gate: r.Gate,
+		Card: r.Card, Pass: r.Pass, Product: r.Product, TariffVersion: r.TariffVersion, Category: r.Category, Venue: r.Venue, Gate: r.Gate,
 		ServiceDay: t.ServiceDay(r.At).String(), OriginalPeriod: period}
 }
 
