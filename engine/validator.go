@@ -91,6 +91,10 @@ type Result struct {
 // venue is in no tariff version is an error, not a decision. When the store
 // fails, the error is returned with an ERROR decision: the gate stays shut.
 func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
+	if tap.At.IsZero() {
+		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)},
+			fmt.Errorf("tap %s: time missing: %w", tap.ID, ErrBadRequest)
+	}
 	cat := v.catalog.Load()
 	tap.Card = strings.ToUpper(tap.Card)
 	var res Result

@@ -357,3 +357,13 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestValidateBadInput(t *testing.T) {
+	v, st := newValidator(t)
+	_, err := v.Validate(context.Background(), engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, Card: "04AA0001", Gate: "mucem/g1"})
+	assert.ErrorIs(t, err, engine.ErrBadRequest)
+	_, err = v.Validate(context.Background(), engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, Card: "04AA0001", Gate: "louvre/g1", At: paris(t, "2026-11-23T10:00")})
+	var unknown *tariff.ErrUnknownGate
+	assert.ErrorAs(t, err, &unknown)
+	assert.Empty(t, st.Journal())
+}
