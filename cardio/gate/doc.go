@@ -1,0 +1,35 @@
+// Package gate is the loop behind `citypass gate`: it turns each card
+// presented on a PC/SC reader into an engine.Tap, asks for a decision, drives
+// the actuator hooks and counts everything in Prometheus metrics.
+//
+// For each pcsc.CardPresent event, Gate.Handle:
+//
+//  1. reads the credential (Config.Read, normally cardio.Reader.Read) within
+//     Config.ReadTimeout, then closes the card;
+//  2. maps the outcome of the read:
+//     - card gone (cardio.ErrCardRemoved) or read timeout: OutcomeTapAgain —
+//     no tap id is used, nothing is journaled, no hook runs;
+//     - proof failure with a known UID (*cardio.ProofError: a wrong MAC or
+//     key, or a UID-only card without --insecure-uid): a tap with
+//     ProofFailed set, which the engine journals as INVALID;
+//     - any other read failure (unknown medium without a UID, reader
+//     failure): OutcomeUnreadable, nothing journaled, the deny hook runs;
+//  3. numbers the tap (Config.NextSeq: the device's strictly rising
+//     sequence), stamps it with Config.Now and calls Config.Validate within
+//     Config.DecideTimeout (engine.Validator.Validate journals durably before
+//     it answers);
+//  4. runs --on-accept or --on-deny (Config.OnAccept / OnDeny) with the
+//     decision in CITYPASS_* environment variables, bounded by
+//     Config.HookTimeout, its whole process group killed on timeout;
+//  5. reports the Outcome to Config.OnOutcome (the command prints one line
+//     per decision) and to the metrics.
+//
+// Gate.Run consumes a pcsc.Monitor's events until the context ends or the
+// channel closes. Presentations are handled one at a time in event order;
+// the hooks run synchronously so a gate never opens for two taps at once.
+//
+// Metrics (NewMetrics): citypass_gate_taps_total{decision,reason},
+// citypass_gate_card_read_seconds, citypass_gate_decision_seconds,
+// citypass_gate_hook_failures_total{hook}, citypass_gate_pcsc_up and
+// citypass_gate_readers.
+package gate

@@ -1,0 +1,98 @@
+package gate
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the gate's Prometheus metrics. A nil *Metrics counts nothing.
+// Safe for concurrent use.
+type Metrics struct {
+	taps         *prometheus.CounterVec
+	readSeconds  prometheus.Histogram
+	decideSecond prometheus.Histogram
+	hookFailures *prometheus.CounterVec
+	pcscUp       prometheus.Gauge
+	readers      prometheus.Gauge
+}
+
+// NewMetrics creates the gate's metrics and registers them with reg (for
+// example a prometheus.NewRegistry served by promhttp.HandlerFor):
+//
+//	citypass_gate_taps_total{decision,reason}  presentations by outcome:
+//	    decision accept|deny|tap_again, reason OK|INVALID|…|ERROR|UNREADABLE|CARD_GONE
+//	citypass_gate_card_read_seconds            credential read latency
+//	citypass_gate_decision_seconds             Validate latency (durable journal included)
+//	citypass_gate_hook_failures_total{hook}    actuator hooks that failed or timed out
+//	citypass_gate_pcsc_up                      1 while pcscd is reachable
+//	citypass_gate_readers                      watched readers present
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		taps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "citypass_gate_taps_total",
+			Help: "Card presentations by decision (accept, deny, tap_again) and reason.",
+		}, []string{"decision", "reason"}),
+		readSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citypass_gate_card_read_seconds",
+			Help:    "Time to read and verify a credential, connect to disconnect.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13), // 0.5 ms .. 2 s
+		}),
+		decideSecond: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "citypass_gate_decision_seconds",
+			Help:    "Time for the engine to decide and durably journal a tap.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. 3.3 s
+		}),
+		hookFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "citypass_gate_hook_failures_total",
+			Help: "Actuator hooks (accept, deny) that failed or timed out.",
+		}, []string{"hook"}),
+		pcscUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "citypass_gate_pcsc_up",
+			Help: "1 while pcscd is reachable.",
+		}),
+		readers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "citypass_gate_readers",
+			Help: "Watched readers currently present.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.taps, m.readSeconds, m.decideSecond, m.hookFailures, m.pcscUp, m.readers} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observe(o *Outcome) {
+	if m == nil {
+		return
+	}
+	m.taps.WithLabelValues(o.DecisionName(), o.ReasonName()).Inc()
+	m.readSeconds.Observe(o.ReadTime.Seconds())
+	if o.Tap.ID.Device != "" && o.DecideTime > 0 {
+		m.decideSecond.Observe(o.DecideTime.Seconds())
+	}
+}
+
+func (m *Metrics) hookFailed(hook string) {
+	if m != nil {
+		m.hookFailures.WithLabelValues(hook).Inc()
+	}
+}
+
+func (m *Metrics) setUp(up bool) {
+	if m == nil {
+		return
+	}
+	if up {
+		m.pcscUp.Set(1)
+	} else {
+		m.pcscUp.Set(0)
+		m.readers.Set(0)
+	}
+}
+
+func (m *Metrics) addReaders(n float64) {
+	if m != nil {
+		m.readers.Add(n)
+	}
+}
