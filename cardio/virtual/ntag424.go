@@ -490,7 +490,7 @@ func (c *NTAG424) changeFileSettings(payload []byte) []byte {
 // the offsets their values call for. It never panics.
 func parseFileSettings(d []byte, size int) (fileSettings, bool) {
 	var fs fileSettings
-	if len(d) < 3 {
+	if len(d) < 3 || d[0]&^0x43 != 0 { // only SDM and CommMode bits exist
 		return fs, false
 	}
 	fs.comm = d[0] & 0x03
