@@ -1,0 +1,263 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand("pass", newPassCmd) }
+
+func newPassCmd(a *app) *cobra.Command {
+	c := &cobra.Command{Use: "pass", Short: "Sell, show, refund, block, unblock and replace passes"}
+	c.AddCommand(newPassSellCmd(a), newPassShowCmd(a), newPassRefundCmd(a),
+		newPassBlockCmd(a), newPassUnblockCmd(a), newPassReplaceCmd(a))
+	return c
+}
+
+// withSession opens the data dir, runs fn and closes it again.
+func (a *app) withSession(fn func(s *session) error) error {
+	s, err := a.openSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// printPass prints a pass view as JSON or as a short human summary.
+func (a *app) printPass(v engine.PassView) error {
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(v)
+	}
+	writePassText(a.stdout, v)
+	return nil
+}
+
+func writePassText(w io.Writer, v engine.PassView) {
+	fmt.Fprintf(w, "pass %s  %s (%s, tariff %s)  card %s\n", v.Pass, v.Product, v.Category, v.TariffVersion, v.Card)
+	fmt.Fprintf(w, "  status %s", v.Status)
+	if v.Blocked {
+		fmt.Fprintf(w, ", card blocked (%s)", v.BlockReason)
+	}
+	fmt.Fprintf(w, "  price %s %s  sold %s", v.Price, v.Currency, v.SoldAt)
+	if v.Channel != "" {
+		fmt.Fprintf(w, " via %s", v.Channel)
+	}
+	fmt.Fprintln(w)
+	if v.ValidUntil != "" {
+		from := v.ValidFrom
+		if from == "" {
+			from = v.ActivatedAt
+		}
+		fmt.Fprintf(w, "  valid %s → %s (exclusive)\n", from, v.ValidUntil)
+	} else if v.ActivateBy != "" {
+		fmt.Fprintf(w, "  not activated; activate by %s\n", v.ActivateBy)
+	}
+	for _, u := range v.Usage {
+		fmt.Fprintf(w, "  %-20s %d entries, last %s\n", u.Venue, u.Entries, u.LastEntry)
+	}
+}
+
+func newPassSellCmd(a *app) *cobra.Command {
+	var product, card, at, start, channel string
+	c := &cobra.Command{
+		Use:   "sell --product ID --card CARD [--at T] [--start DATE] [--channel NAME]",
+		Short: "Sell a pass onto a card",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withSession(func(s *session) error {
+				now := a.now()
+				when, err := parseTime("at", at, s.zone(now), now)
+				if err != nil {
+					return err
+				}
+				req := engine.SellRequest{Product: product, Card: card, At: when, Channel: channel}
+				if start != "" {
+					d, err := tariff.ParseDate(start)
+					if err != nil {
+						return usageErr("--start: %v", err)
+					}
+					req.Start = &d
+				}
+				p, err := s.validator.Sell(a.ctx(), req)
+				if err != nil {
+					return err
+				}
+				v, err := s.validator.ShowPass(a.ctx(), p.ID)
+				if err != nil {
+					return err
+				}
+				return a.printPass(v)
+			})
+		},
+	}
+	c.Flags().StringVar(&product, "product", "", "product id (required)")
+	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
+	c.Flags().StringVar(&at, "at", "", "sale time (RFC 3339 or local date-time); default now")
+	c.Flags().StringVar(&start, "start", "", "first service day of a fixed product (YYYY-MM-DD)")
+	c.Flags().StringVar(&channel, "channel", "desk", "sales channel")
+	_ = c.MarkFlagRequired("product")
+	_ = c.MarkFlagRequired("card")
+	return c
+}
+
+func newPassShowCmd(a *app) *cobra.Command {
+	var card string
+	c := &cobra.Command{
+		Use:   "show (PASS | --card CARD)",
+		Short: "Show a pass: status, validity, per-venue usage",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if (len(args) == 1) == (card != "") {
+				return usageErr("pass show takes a pass id or --card CARD, not both")
+			}
+			return a.withSession(func(s *session) error {
+				var v engine.PassView
+				var err error
+				if card != "" {
+					v, err = s.validator.ShowCard(a.ctx(), card)
+				} else {
+					v, err = s.validator.ShowPass(a.ctx(), args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return a.printPass(v)
+			})
+		},
+	}
+	c.Flags().StringVar(&card, "card", "", "card UID in hex")
+	return c
+}
+
+func newPassRefundCmd(a *app) *cobra.Command {
+	var at string
+	c := &cobra.Command{
+		Use:   "refund PASS [--at T]",
+		Short: "Refund a pass when its product's refund policy allows",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withSession(func(s *session) error {
+				now := a.now()
+				when, err := parseTime("at", at, s.zone(now), now)
+				if err != nil {
+					return err
+				}
+				if _, err := s.validator.Refund(a.ctx(), args[0], when); err != nil {
+					return err
+				}
+				v, err := s.validator.ShowPass(a.ctx(), args[0])
+				if err != nil {
+					return err
+				}
+				return a.printPass(v)
+			})
+		},
+	}
+	c.Flags().StringVar(&at, "at", "", "refund time; default now")
+	return c
+}
+
+func newPassBlockCmd(a *app) *cobra.Command {
+	var card, reason, at string
+	c := &cobra.Command{
+		Use:   "block --card CARD --reason lost|stolen|fraud [--at T]",
+		Short: "Put a card on the block list",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			switch reason {
+			case engine.BlockLost, engine.BlockStolen, engine.BlockFraud:
+			default:
+				return usageErr("--reason %q: want lost, stolen or fraud", reason)
+			}
+			return a.withSession(func(s *session) error {
+				now := a.now()
+				when, err := parseTime("at", at, s.zone(now), now)
+				if err != nil {
+					return err
+				}
+				if err := s.validator.Block(a.ctx(), card, reason, when); err != nil {
+					return err
+				}
+				return a.printCardState(card, "blocked", reason)
+			})
+		},
+	}
+	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
+	c.Flags().StringVar(&reason, "reason", "", "lost, stolen or fraud (required)")
+	c.Flags().StringVar(&at, "at", "", "time of the block; default now")
+	_ = c.MarkFlagRequired("card")
+	_ = c.MarkFlagRequired("reason")
+	return c
+}
+
+func newPassUnblockCmd(a *app) *cobra.Command {
+	var card string
+	c := &cobra.Command{
+		Use:   "unblock --card CARD",
+		Short: "Take a card off the block list",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withSession(func(s *session) error {
+				if err := s.validator.Unblock(a.ctx(), card); err != nil {
+					return err
+				}
+				return a.printCardState(card, "unblocked", "")
+			})
+		},
+	}
+	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
+	_ = c.MarkFlagRequired("card")
+	return c
+}
+
+func (a *app) printCardState(card, state, reason string) error {
+	uid, err := engine.NormalizeUID(card)
+	if err != nil {
+		uid = card
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]string{"card": uid, "state": state, "reason": reason})
+	}
+	if reason != "" {
+		fmt.Fprintf(a.stdout, "card %s %s (%s)\n", uid, state, reason)
+	} else {
+		fmt.Fprintf(a.stdout, "card %s %s\n", uid, state)
+	}
+	return nil
+}
+
+func newPassReplaceCmd(a *app) *cobra.Command {
+	var card, at string
+	c := &cobra.Command{
+		Use:   "replace PASS --card NEWCARD",
+		Short: "Move a live pass to a new card; the old card is revoked for good, usage carries over",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withSession(func(s *session) error {
+				now := a.now()
+				when, err := parseTime("at", at, s.zone(now), now)
+				if err != nil {
+					return err
+				}
+				if _, err := s.validator.Replace(a.ctx(), args[0], card, when); err != nil {
+					return err
+				}
+				v, err := s.validator.ShowPass(a.ctx(), args[0])
+				if err != nil {
+					return err
+				}
+				return a.printPass(v)
+			})
+		},
+	}
+	c.Flags().StringVar(&card, "card", "", "new card UID in hex (required)")
+	c.Flags().StringVar(&at, "at", "", "time of the replacement; default now")
+	_ = c.MarkFlagRequired("card")
+	return c
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/ledger"
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand("tap", newTapCmd) }
+
+// defaultDevice is the device id of taps typed at the command line.
+const defaultDevice = "cli"
+
+type tapFlags struct {
+	card, sun, gate, at, device string
+	exit                        bool
+	seq                         uint64
+	seqSet                      bool
+}
+
+func newTapCmd(a *app) *cobra.Command {
+	var f tapFlags
+	c := &cobra.Command{
+		Use:   "tap (--card CARD | --sun URL) --gate VENUE/GATE [--exit] [--at T] [--device D --seq N]",
+		Short: "Present a card at a gate: decide, journal durably, print the decision (exit 3 when denied)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.seqSet = cmd.Flags().Changed("seq")
+			return a.runTap(f)
+		},
+	}
+	c.Flags().StringVar(&f.card, "card", "", "card UID in hex")
+	c.Flags().StringVar(&f.sun, "sun", "", "NTAG 424 DNA SUN message (URL or query) instead of --card")
+	c.Flags().StringVar(&f.gate, "gate", "", "gate id VENUE/GATE (required)")
+	c.Flags().BoolVar(&f.exit, "exit", false, "an exit tap (never traps anyone, counts nothing)")
+	c.Flags().StringVar(&f.at, "at", "", "tap time from the gate's clock; default now")
+	c.Flags().StringVar(&f.device, "device", defaultDevice, "device id of the tap")
+	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number of the tap; default: the device's next")
+	_ = c.MarkFlagRequired("gate")
+	return c
+}
+
+func (a *app) runTap(f tapFlags) error {
+	if (f.card == "") == (f.sun == "") {
+		return usageErr("tap needs exactly one of --card CARD or --sun URL")
+	}
+	if f.device == "" {
+		return usageErr("--device must not be empty")
+	}
+	s, err := a.openSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	now := a.now()
+	at, err := parseTime("at", f.at, s.zone(now), now)
+	if err != nil {
+		return err
+	}
+	tap := engine.Tap{Gate: f.gate, At: at, ID: engine.TapID{Device: f.device, Seq: f.seq}}
+	if f.exit {
+		tap.Direction = engine.Exit
+	}
+	if f.card != "" {
+		if tap.Card, err = engine.NormalizeUID(f.card); err != nil {
+			return usageErr("--card %q: %v", f.card, err)
+		}
+	} else if err := a.credentialFromSUN(f.sun, &tap); err != nil {
+		return err
+	}
+	if !f.seqSet {
+		if tap.ID.Seq, err = reserveSeq(a, s.ledger, f.device); err != nil {
+			return err
+		}
+	}
+	res, err := s.validator.Validate(a.ctx(), tap)
+	if err != nil {
+		return err
+	}
+	return a.printTapResult(res)
+}
+
+// credentialFromSUN verifies a SUN message with the data dir's card keys and
+// fills the tap's card and counter. A message that fails verification is still
+// a tap: it is journaled as INVALID (SPEC §3), with the UID when it decrypted.
+func (a *app) credentialFromSUN(sun string, tap *engine.Tap) error {
+	msg, err := cardio.ParseSUN(sun)
+	if err != nil {
+		return usageErr("--sun: %v", err)
+	}
+	keys, err := cardio.LoadKeys(a.cardKeysPath())
+	if err != nil {
+		return fmt.Errorf("card keys: %w", err)
+	}
+	uid, ctr, err := cardio.VerifySUN(msg, keys)
+	var pe *cardio.ProofError
+	switch {
+	case errors.As(err, &pe):
+		tap.Card, tap.ProofFailed = pe.UID, true
+	case err != nil:
+		return err
+	default:
+		tap.Card = strings.ToUpper(fmt.Sprintf("%X", uid))
+		tap.Counter, tap.HasCounter = ctr, true
+	}
+	return nil
+}
+
+// reserveSeq durably reserves the next sequence number of a command-line
+// device before its tap is decided, so that a crash between the two can leave
+// a gap but never reuse a number for a different tap.
+func reserveSeq(a *app, l *ledger.Ledger, device string) (uint64, error) {
+	key := "device-seq/" + device
+	var next uint64 = 1
+	if v, ok, err := l.Meta(key); err != nil {
+		return 0, err
+	} else if ok && len(v) == 8 {
+		next = binary.BigEndian.Uint64(v) + 1
+	}
+	if err := l.PutMeta(a.ctx(), key, binary.BigEndian.AppendUint64(nil, next)); err != nil {
+		return 0, fmt.Errorf("reserving tap sequence of device %s: %w", device, err)
+	}
+	return next, nil
+}
+
+// printTapResult prints the SPEC §4 tap object (or a human line) and turns a
+// deny into exit code 3.
+func (a *app) printTapResult(res engine.Result) error {
+	if a.json {
+		if err := json.NewEncoder(a.stdout).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(a.stdout, tapLine(res))
+	}
+	if !res.Decision.Accept {
+		return withCode(exitDenied, nil)
+	}
+	return nil
+}
+
+// tapLine is the human form of a decision: "ACCEPT OK [ACTIVATED] pass … — message".
+func tapLine(res engine.Result) string {
+	var b strings.Builder
+	if res.Decision.Accept {
+		b.WriteString("ACCEPT")
+	} else {
+		b.WriteString("DENY")
+	}
+	fmt.Fprintf(&b, " %s", res.Decision.Reason)
+	if names := res.Decision.Flags.Names(); len(names) > 0 {
+		fmt.Fprintf(&b, " [%s]", strings.Join(names, ","))
+	}
+	if res.Decision.Pass != "" {
+		fmt.Fprintf(&b, " pass %s", res.Decision.Pass)
+	}
+	fmt.Fprintf(&b, " tap %s", res.Tap)
+	if res.Duplicate {
+		b.WriteString(" (duplicate)")
+	}
+	if res.Message != "" {
+		fmt.Fprintf(&b, " — %s", res.Message)
+	}
+	return b.String()
+}
