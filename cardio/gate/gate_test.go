@@ -112,10 +112,16 @@ func (f *fixture) hookEnv(t *testing.T, name string) map[string]string {
 	return env
 }
 
-// counter returns citypass_gate_taps_total{decision,reason}.
 func (f *fixture) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := f.reg.Gather()
+	return metricValue(t, f.reg, name, labels...)
+}
+
+// metricValue returns a counter's or gauge's value, or a histogram's sample
+// count, for the series with these label name/value pairs.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != name {
