@@ -287,3 +287,29 @@ func readUIDOnly(ctx context.Context, t Transmitter, m Medium, o *ReadOptions) (
 	}
 	return Credential{UID: hexUID(uid), Medium: m}, nil
 }
+
+// ProofFailure reports whether err is a failed card proof and, if so, the
+// UID it names ("" when unknown): the engine journals such a tap as INVALID.
+func ProofFailure(err error) (uid string, ok bool) {
+	var pe *ProofError
+	if errors.As(err, &pe) {
+		return pe.UID, true
+	}
+	return "", errors.Is(err, ErrProofFailed)
+}
+
+// CredentialFromSUN verifies a SUN URL or query given out of band (`citypass
+// tap --sun`, a phone that read the tag) and returns the credential it
+// proves. Failures are *ProofError as in VerifySUN; malformed input is
+// ErrMalformed.
+func CredentialFromSUN(urlOrQuery string, params SUNParams, keys KeySource) (Credential, error) {
+	msg, err := params.Parse(urlOrQuery)
+	if err != nil {
+		return Credential{}, err
+	}
+	uid, ctr, err := VerifySUN(msg, keys)
+	if err != nil {
+		return Credential{}, err
+	}
+	return Credential{UID: hexUID(uid), Medium: MediumNTAG424DNA, Counter: ctr, HasCounter: true, Authenticated: true}, nil
+}

@@ -104,3 +104,17 @@ func TestParseNDEFURI(t *testing.T) {
 		assert.ErrorIs(t, err, ErrMalformed, "% X", bad)
 	}
 }
+
+func TestCredentialFromSUN(t *testing.T) {
+	c, err := CredentialFromSUN("e="+vec1E+"&c="+vec1C, SUNParams{}, SingleKey{})
+	require.NoError(t, err)
+	assert.Equal(t, Credential{UID: "04DE5F1EACC040", Medium: MediumNTAG424DNA, Counter: 61, HasCounter: true, Authenticated: true}, c)
+	_, err = CredentialFromSUN("e="+vec1E+"&c="+vec1C, SUNParams{}, SingleKey{1})
+	uid, failed := ProofFailure(err)
+	assert.True(t, failed)
+	assert.Empty(t, uid)
+	_, err = CredentialFromSUN("nope", SUNParams{}, SingleKey{})
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, failed = ProofFailure(err)
+	assert.False(t, failed)
+}
