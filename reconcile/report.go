@@ -23,7 +23,8 @@ type ReportOptions struct {
 // bounds returns the instants [from, to) of the options.
 func (o ReportOptions) bounds(cat *tariff.Catalog) (time.Time, time.Time, error) {
 	from := time.Unix(0, 0).UTC()
-	to := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Far bounds stay within what UnixNano (and the ledger's time index) holds.
+	to := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 	if o.From != (tariff.Date{}) {
 		t, err := versionAt(cat, noon(o.From))
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/ledger"
 )
 
 // Ledger is what reconcile needs from the ledger. It is declared here, by the
@@ -36,14 +37,9 @@ type Ledger interface {
 }
 
 // StoredStatement is a closed statement as the ledger keeps it: the exact
-// bytes of its two files and what payouts need. Field meanings follow
-// CONTRACT.md's ledger.Statement.
-type StoredStatement struct {
-	ID, Partner, Period string
-	PeriodKind          string
-	ClosedAt            time.Time
-	AsOfSeq             uint64 // last JournalSeq covered
-	NetMinor            int64
-	CSV, Manifest       []byte
-	PaidBy              string // payout id; empty while unpaid
-}
+// bytes of its two files (CSV, Manifest), the journal seq it covers
+// (AsOfSeq), its net in minor units and the payout that paid it (PaidBy).
+type StoredStatement = ledger.Statement
+
+// The real ledger is a Ledger.
+var _ Ledger = (*ledger.Ledger)(nil)
