@@ -45,7 +45,9 @@ func Load(name string, data []byte) (*Tariff, error) {
 		return nil, errs.result()
 	}
 	src := bytes.Clone(data)
-	root, ok := parseTree(src, errs)
+	// A UTF-8 byte order mark (some Windows editors write one) is not TOML;
+	// skip it rather than report line 1 of a file that looks fine.
+	root, ok := parseTree(bytes.TrimPrefix(src, []byte("\uFEFF")), errs)
 	if !ok {
 		return nil, errs.result()
 	}

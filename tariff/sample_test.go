@@ -254,3 +254,20 @@ func TestEmptyAndNonTariff(t *testing.T) {
 	require.Len(t, lines, 1)
 	assert.True(t, strings.HasPrefix(lines[0], "bin.toml:1: TOML syntax: "), lines[0])
 }
+
+// TestLineEndingsAndBOM: CRLF files and a UTF-8 byte order mark load, and
+// lines are counted the same way.
+func TestLineEndingsAndBOM(t *testing.T) {
+	crlf := strings.ReplaceAll(baseTOML, "\n", "\r\n")
+	_, err := Load("crlf.toml", []byte(crlf))
+	require.NoError(t, err)
+	_, err = Load("crlf.toml", []byte(strings.Replace(crlf, `price = "32.00"`, `price = "-1"`, 1)))
+	assert.Equal(t, []string{`crlf.toml:37: product "cp24-adult": price: amount "-1" is negative`}, errLines(t, err))
+
+	bom := "\uFEFF" + baseTOML
+	tr, err := Load("bom.toml", []byte(bom))
+	require.NoError(t, err)
+	assert.Equal(t, []byte(bom), tr.Source(), "Source keeps the file as it was")
+	_, err = Load("bom.toml", []byte("\uFEFF"+edit(t, `price = "32.00"`, `price = "-1"`)))
+	assert.Equal(t, []string{`bom.toml:37: product "cp24-adult": price: amount "-1" is negative`}, errLines(t, err))
+}
