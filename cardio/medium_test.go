@@ -1,6 +1,8 @@
 package cardio
 
 import (
+	"context"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -62,4 +64,37 @@ func TestMediumString(t *testing.T) {
 	assert.Equal(t, "medium(200)", Medium(200).String())
 	assert.True(t, MediumDESFireEV3.Secure())
 	assert.False(t, MediumUltralight.Secure())
+}
+
+func TestDetectMedium(t *testing.T) {
+	ctx := context.Background()
+	sc := newScript(t,
+		step{cmd: "FFCA000000", resp: "04A23B5A6C1290 9000"},
+		step{cmd: "9060000000", resp: "04010112001A05 91AF"},
+		step{cmd: "90AF000000", resp: "04010112001A05 91AF"},
+		step{cmd: "90AF000000", resp: "04A23B5A6C1290BA7C000000262491 00"},
+	)
+	m, uid, err := DetectMedium(ctx, sc, unhex(t, "3B8180018080"))
+	require.NoError(t, err)
+	sc.done()
+	assert.Equal(t, MediumDESFireEV2, m)
+	assert.Equal(t, "04A23B5A6C1290", hexs(uid))
+
+	// A storage card is known from its ATR alone.
+	sc = newScript(t)
+	m, _, err = DetectMedium(ctx, sc, unhex(t, "3B8F8001804F0CA0000003060300030000000068"))
+	require.NoError(t, err)
+	assert.Equal(t, MediumUltralight, m)
+
+	// No native command set, no GET DATA.
+	sc = newScript(t, step{cmd: "FFCA000000", resp: "6A81"}, step{cmd: "9060000000", resp: "6E00"})
+	m, uid, err = DetectMedium(ctx, sc, nil)
+	require.NoError(t, err)
+	assert.Equal(t, MediumISO14443_4, m)
+	assert.Nil(t, uid)
+
+	// Removal is reported, not guessed around.
+	sc = newScript(t, step{cmd: "FFCA000000", resp: "04A23B5A6C1290 9000"}, step{cmd: "9060000000", err: ErrCardRemoved})
+	_, _, err = DetectMedium(ctx, sc, nil)
+	require.ErrorIs(t, err, ErrCardRemoved)
 }

@@ -105,29 +105,9 @@ func (r *Reader) Read(ctx context.Context, t Transmitter, atr []byte) (Credentia
 // reader or key-source failures.
 func ReadCredential(ctx context.Context, t Transmitter, keys KeySource, opts *ReadOptions) (Credential, error) {
 	o := opts.withDefaults()
-	if len(o.ATR) > 0 && o.Medium == MediumUnknown {
-		if info, err := ParseATR(o.ATR); err == nil && info.Storage {
-			return readUIDOnly(ctx, t, info.Medium, &o)
-		}
-	}
-	uid, err := GetUID(ctx, t)
+	medium, uid, err := detect(ctx, t, o.ATR, o.Medium)
 	if err != nil {
-		if gone(ctx, err) {
-			return Credential{}, err
-		}
-		uid = nil // some readers lack GET DATA; the card's own proof still names it
-	}
-	medium := o.Medium
-	if medium == MediumUnknown {
-		v, err := GetVersion(ctx, t)
-		switch {
-		case err == nil:
-			medium = v.Medium()
-		case gone(ctx, err):
-			return Credential{}, err
-		default:
-			medium = MediumISO14443_4 // no NXP native command set
-		}
+		return Credential{}, err
 	}
 	switch medium {
 	case MediumNTAG424DNA:
@@ -135,7 +115,42 @@ func ReadCredential(ctx context.Context, t Transmitter, keys KeySource, opts *Re
 	case MediumDESFireEV2, MediumDESFireEV3:
 		return readDESFire(ctx, t, keys, &o, uid, medium)
 	}
-	return readUIDOnly(ctx, t, medium, &o)
+	return readUIDOnly(ctx, t, medium, &o, uid)
+}
+
+// DetectMedium tells what card is behind t: a PC/SC part 3 storage card from
+// its ATR (atr may be nil), otherwise from GetVersion (NTAG 424 DNA, DESFire
+// EV1/EV2/EV3, or MediumISO14443_4 for a card without the NXP native command
+// set). It also returns the UID the reader reports (nil if the reader has no
+// GET DATA). Errors are removal, context and reader failures only.
+func DetectMedium(ctx context.Context, t Transmitter, atr []byte) (Medium, []byte, error) {
+	return detect(ctx, t, atr, MediumUnknown)
+}
+
+func detect(ctx context.Context, t Transmitter, atr []byte, hint Medium) (Medium, []byte, error) {
+	if len(atr) > 0 && hint == MediumUnknown {
+		if info, err := ParseATR(atr); err == nil && info.Storage {
+			return info.Medium, nil, nil // readUIDOnly asks for the UID
+		}
+	}
+	uid, err := GetUID(ctx, t)
+	if err != nil {
+		if gone(ctx, err) {
+			return MediumUnknown, nil, err
+		}
+		uid = nil // some readers lack GET DATA; the card's own proof still names it
+	}
+	if hint != MediumUnknown {
+		return hint, uid, nil
+	}
+	v, err := GetVersion(ctx, t)
+	switch {
+	case err == nil:
+		return v.Medium(), uid, nil
+	case gone(ctx, err):
+		return MediumUnknown, nil, err
+	}
+	return MediumISO14443_4, uid, nil // no NXP native command set
 }
 
 // gone reports a card that left the field or a caller that gave up.
@@ -274,8 +289,11 @@ func readDESFire(ctx context.Context, t Transmitter, keys KeySource, o *ReadOpti
 	return Credential{UID: hexUID(cuid), Medium: m, Authenticated: true}, nil
 }
 
-func readUIDOnly(ctx context.Context, t Transmitter, m Medium, o *ReadOptions) (Credential, error) {
-	uid, err := GetUID(ctx, t)
+func readUIDOnly(ctx context.Context, t Transmitter, m Medium, o *ReadOptions, uid []byte) (Credential, error) {
+	var err error
+	if uid == nil {
+		uid, err = GetUID(ctx, t)
+	}
 	if err != nil {
 		if gone(ctx, err) || !cardFault(err) {
 			return Credential{}, err
