@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/ledger"
+)
+
+func init() { registerCommand("ledger", newLedgerCmd) }
+
+func newLedgerCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Inspect the ledger",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Verify checksums, the journal, usage recounts, postings and balances",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.ledgerCheck() },
+	})
+	return cmd
+}
+
+// ledgerCheck runs ledger.CheckWith, recounting per-day entries with the
+// service day of each tap's tariff version when the stored tariffs load.
+func (a *app) ledgerCheck() error {
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	opts := ledger.CheckOptions{}
+	note := ""
+	if cat, err := loadCatalog(l); err == nil {
+		opts.ServiceDay = func(rec *engine.TapRecord) (string, error) {
+			t, ok := cat.Version(rec.TariffVersion)
+			if !ok {
+				return "", fmt.Errorf("tariff version %q is not stored", rec.TariffVersion)
+			}
+			return t.ServiceDay(rec.At).String(), nil
+		}
+	} else {
+		note = fmt.Sprintf("per-day entries not recounted: %v", err)
+	}
+	rep, err := ledger.CheckWith(l, opts)
+	if err != nil {
+		return fmt.Errorf("checking ledger %s: %w", ledger.DirIn(a.dataDir), err)
+	}
+	if a.json {
+		out := struct {
+			OK bool `json:"ok"`
+			*ledger.CheckReport
+			Note string `json:"note,omitempty"`
+		}{rep.OK(), rep, note}
+		if err := json.NewEncoder(a.stdout).Encode(out); err != nil {
+			return err
+		}
+	} else {
+		status := "OK"
+		if !rep.OK() {
+			status = fmt.Sprintf("%d PROBLEMS", rep.ProblemsTotal)
+		}
+		fmt.Fprintf(a.stdout, "ledger %s: %s\n%s\n", ledger.DirIn(a.dataDir), status, rep.Summary())
+		if note != "" {
+			fmt.Fprintln(a.stdout, note)
+		}
+		for _, p := range rep.Problems {
+			fmt.Fprintf(a.stdout, "  %s\n", p)
+		}
+		if len(rep.Problems) < rep.ProblemsTotal {
+			fmt.Fprintf(a.stdout, "  … and %d more\n", rep.ProblemsTotal-len(rep.Problems))
+		}
+	}
+	if !rep.OK() {
+		return withCode(exitError, fmt.Errorf("ledger check found %d problems", rep.ProblemsTotal))
+	}
+	return nil
+}
