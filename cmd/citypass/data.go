@@ -29,7 +29,7 @@ func (a *app) cardKeysPath() string { return filepath.Join(a.keysDir(), cardKeys
 
 // lockWait is how long a command waits for another process to release the
 // ledger before it says which process holds it.
-const lockWait = 3 * time.Second
+var lockWait = 3 * time.Second
 
 // openLedger opens the data dir's existing ledger, waiting briefly when another
 // process holds it.

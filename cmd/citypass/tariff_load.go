@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
+	"github.com/spf13/cobra"
+)
+
+// newTariffLoadCmd is `tariff load FILE`: validate a tariff file and add it to
+// the ledger as a new version. Passes already sold keep their version; sales
+// from its effective_from date use it.
+func newTariffLoadCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "load FILE",
+		Short: "Add a tariff version to the ledger (passes already sold keep theirs)",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(_ *cobra.Command, args []string) error { return a.runTariffLoad(args[0]) },
+	}
+}
+
+func (a *app) runTariffLoad(path string) error {
+	t, err := tariff.LoadFile(path)
+	if err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	// The new version must form a valid catalog with the stored ones.
+	cat, err := loadCatalog(l)
+	if err != nil {
+		return err
+	}
+	if _, dup := cat.Version(t.ID); dup {
+		return fmt.Errorf("%s: tariff version %q is already loaded; give the new version its own id", path, t.ID)
+	}
+	if err := l.PutTariff(a.ctx(), t.ID, t.Source()); err != nil {
+		if errors.Is(err, ledger.ErrExists) {
+			return fmt.Errorf("%s: tariff version %q is already loaded", path, t.ID)
+		}
+		return fmt.Errorf("storing tariff %s: %w", t.ID, err)
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]string{"tariff": t.ID, "effective_from": t.EffectiveFrom.Format("2006-01-02")})
+	}
+	fmt.Fprintf(a.stdout, "loaded tariff %s, effective from %s\n", t.ID, t.EffectiveFrom.Format("2006-01-02"))
+	return nil
+}
