@@ -22,6 +22,16 @@
 //   - Anything else (Ultralight, Classic, unknown ISO 14443-4) only yields its
 //     UID, and only when the caller sets ReadOptions.InsecureUID.
 //
+// # Entry points
+//
+//   - ReadCredential (or Reader.Read) for a gate: detect, read, prove.
+//   - DetectMedium, GetUID, GetVersion for diagnostics.
+//   - ParseSUN, VerifySUN and CredentialFromSUN for SUN messages given out of
+//     band (`citypass tap --sun`, `citypass card sun-verify`).
+//   - Personalize for a blank NTAG 424 DNA (`citypass card personalize`).
+//   - GenerateKeys, SaveKeys, LoadKeys (`citypass card keys init`).
+//   - ProofFailure to tell an INVALID tap (with its UID) from a retry.
+//
 // # Keys
 //
 // Per-card keys are diversified from master keys with NXP AN10922 (AES-128,

@@ -42,6 +42,7 @@ type StatusError struct {
 	SW uint16
 }
 
+// Error names the status word and its meaning.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("cardio: card returned status %04X (%s)", e.SW, swText(e.SW))
 }
@@ -126,6 +127,7 @@ type ProofError struct {
 	Err    error // the cause; never nil
 }
 
+// Error names the medium, the UID and the cause.
 func (e *ProofError) Error() string {
 	uid := e.UID
 	if uid == "" {

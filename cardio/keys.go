@@ -20,7 +20,10 @@ type Key [16]byte
 
 const keyMask = "Key(**redacted**)"
 
-func (k Key) String() string   { return keyMask }
+// String masks the key.
+func (k Key) String() string { return keyMask }
+
+// GoString masks the key under %#v.
 func (k Key) GoString() string { return keyMask }
 
 // Format masks the key under every fmt verb (%x included).
@@ -44,7 +47,8 @@ func ParseKey(s string) (Key, error) {
 }
 
 // Keys are the operator's master keys; per-card keys are diversified from them
-// (AN10922). Keys masks itself like Key.
+// (AN10922). Keys masks itself like Key. A loaded Keys is read-only and safe
+// for concurrent use.
 type Keys struct {
 	// NTAGApp is the master of NTAG 424 DNA key 0 (application master key,
 	// needed to change keys and file settings), diversified per card.
@@ -62,7 +66,10 @@ type Keys struct {
 	DESFireApp Key
 }
 
-func (k *Keys) String() string   { return "cardio.Keys{**redacted**}" }
+// String masks the keys.
+func (k *Keys) String() string { return "cardio.Keys{**redacted**}" }
+
+// GoString masks the keys under %#v.
 func (k *Keys) GoString() string { return "cardio.Keys{**redacted**}" }
 
 // Format masks the keys under every fmt verb.

@@ -25,6 +25,7 @@ const (
 var mediumNames = [...]string{"unknown", "ntag424dna", "desfire-ev1", "desfire-ev2", "desfire-ev3",
 	"ultralight", "classic", "iso14443-4", "storage"}
 
+// String is the medium's stable lower-case name (metrics, logs).
 func (m Medium) String() string {
 	if int(m) < len(mediumNames) {
 		return mediumNames[m]
