@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -258,3 +259,25 @@ func TestCLIUninitializedDataDir(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "citypass init")
 }
+
+func TestCLITariffLoad(t *testing.T) {
+	dir := initData(t)
+	next := strings.Replace(string(tariffSampleForTest()), `id = "marseille-2026"`, `id = "marseille-2027"`, 1)
+	next = strings.Replace(next, `effective_from = "2026-01-01"`, `effective_from = "2027-01-01"`, 1)
+	path := filepath.Join(t.TempDir(), "t2027.toml")
+	require.NoError(t, os.WriteFile(path, []byte(next), 0o600))
+	out, stderr, code := cli(t, dir, "tariff", "load", path)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "marseille-2027")
+	_, stderr, code = cli(t, dir, "tariff", "load", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "already loaded")
+
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	require.NoError(t, os.WriteFile(bad, []byte("schema = 1\nid = 7\n"), 0o600))
+	_, stderr, code = cli(t, dir, "tariff", "load", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "bad.toml:2:")
+}
+
+func tariffSampleForTest() []byte { return tariff.Sample() }

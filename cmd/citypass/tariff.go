@@ -10,8 +10,8 @@ import (
 )
 
 // The tariff command group: `tariff check FILE` validates a tariff file
-// (SPEC §2) without touching the data dir. `tariff load` (adding a version to
-// the ledger) is wired separately.
+// (SPEC §2) without touching the data dir. `tariff load` (tariff_load.go) adds a
+// version to the ledger.
 
 func init() { registerCommand("tariff", newTariffCmd) }
 
@@ -26,6 +26,7 @@ func newTariffCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE:  func(_ *cobra.Command, args []string) error { return a.runTariffCheck(args[0]) },
 	})
+	c.AddCommand(newTariffLoadCmd(a))
 	return c
 }
 
