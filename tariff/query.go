@@ -174,6 +174,7 @@ func (t *Tariff) PeriodOf(kind PeriodKind, at time.Time) (Period, error) {
 
 // PeriodOfDay returns the period of the given kind that contains service day d.
 func (t *Tariff) PeriodOfDay(kind PeriodKind, d Date) (Period, error) {
+	d = d.AddDays(0) // normalize an out-of-range date (Feb 30 → Mar 2) so label and bounds agree
 	switch kind {
 	case PeriodDay:
 		return Period{Kind: kind, Label: d.String(), Start: t.DayStart(d), End: t.DayEnd(d)}, nil

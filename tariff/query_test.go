@@ -313,6 +313,12 @@ func TestPeriodsAcrossDST(t *testing.T) {
 	}
 	_, err := tr.PeriodOf("quarter", time.Now())
 	assert.Error(t, err)
+
+	// An out-of-range date is normalized, label and bounds alike.
+	p, err := tr.PeriodOfDay(PeriodDay, Date{2026, 2, 30})
+	require.NoError(t, err)
+	assert.Equal(t, "2026-03-02", p.Label)
+	assertInstant(t, "2026-03-02T04:30:00+01:00", p.Start)
 }
 
 // TestISOWeekLabels: ISO weeks across year ends (a week belongs to the year of
