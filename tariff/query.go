@@ -10,18 +10,42 @@ import (
 
 // Partner returns the partner with id.
 func (t *Tariff) Partner(id string) (*Partner, bool) {
+	if t.partnerByID == nil { // a Tariff built as a literal (tests): no index
+		for i := range t.Partners {
+			if t.Partners[i].ID == id {
+				return &t.Partners[i], true
+			}
+		}
+		return nil, false
+	}
 	p, ok := t.partnerByID[id]
 	return p, ok
 }
 
 // Venue returns the venue with id.
 func (t *Tariff) Venue(id string) (*Venue, bool) {
+	if t.venueByID == nil {
+		for i := range t.Venues {
+			if t.Venues[i].ID == id {
+				return &t.Venues[i], true
+			}
+		}
+		return nil, false
+	}
 	v, ok := t.venueByID[id]
 	return v, ok
 }
 
 // Product returns the product with id in this version.
 func (t *Tariff) Product(id string) (*Product, bool) {
+	if t.productByID == nil {
+		for i := range t.Products {
+			if t.Products[i].ID == id {
+				return &t.Products[i], true
+			}
+		}
+		return nil, false
+	}
 	p, ok := t.productByID[id]
 	return p, ok
 }
@@ -29,6 +53,7 @@ func (t *Tariff) Product(id string) (*Product, bool) {
 // ErrUnknownGate is returned for a gate id whose venue is not in the tariff.
 type ErrUnknownGate struct{ Gate string }
 
+// Error names the gate.
 func (e *ErrUnknownGate) Error() string {
 	return fmt.Sprintf("tariff: gate %q: venue not in the tariff", e.Gate)
 }
@@ -48,7 +73,7 @@ func (t *Tariff) VenueOfGate(gate string) (*Venue, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, ok := t.venueByID[vid]
+	v, ok := t.Venue(vid)
 	if !ok {
 		return nil, &ErrUnknownGate{Gate: gate}
 	}
@@ -293,7 +318,7 @@ func (c *Catalog) ProductAsSold(version, product string) (*Tariff, *Product, err
 	if !ok {
 		return nil, nil, fmt.Errorf("tariff: unknown version %q", version)
 	}
-	p, ok := t.productByID[product]
+	p, ok := t.Product(product)
 	if !ok {
 		return nil, nil, fmt.Errorf("tariff: version %q has no product %q", version, product)
 	}

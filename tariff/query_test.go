@@ -50,6 +50,46 @@ func TestLookups(t *testing.T) {
 	assert.Same(t, pr, pr2)
 }
 
+// TestLookupsWithoutIndex: a Tariff written as a literal (as other packages'
+// tests do) answers the same lookups as a loaded one.
+func TestLookupsWithoutIndex(t *testing.T) {
+	loaded := SampleTariff()
+	lit := &Tariff{ID: loaded.ID, Location: loaded.Location, Partners: loaded.Partners,
+		Venues: loaded.Venues, Products: loaded.Products, Contracts: loaded.Contracts}
+	for _, p := range loaded.Partners {
+		got, ok := lit.Partner(p.ID)
+		require.True(t, ok)
+		assert.Equal(t, p, *got)
+	}
+	for _, v := range loaded.Venues {
+		got, ok := lit.Venue(v.ID)
+		require.True(t, ok)
+		assert.Equal(t, v.Name, got.Name)
+		gv, err := lit.VenueOfGate(v.ID + "/g1")
+		require.NoError(t, err)
+		assert.Equal(t, v.ID, gv.ID)
+	}
+	for _, p := range loaded.Products {
+		got, ok := lit.Product(p.ID)
+		require.True(t, ok)
+		assert.Equal(t, p.Name, got.Name)
+	}
+	_, ok := lit.Partner("x")
+	assert.False(t, ok)
+	_, ok = lit.Venue("x")
+	assert.False(t, ok)
+	_, ok = lit.Product("x")
+	assert.False(t, ok)
+	_, err := lit.VenueOfGate("x/1")
+	var ug *ErrUnknownGate
+	assert.True(t, errors.As(err, &ug))
+	c, err := NewCatalog(lit)
+	require.NoError(t, err)
+	_, p, err := c.ProductAsSold(lit.ID, "cp24-adult")
+	require.NoError(t, err)
+	assert.Equal(t, "cp24-adult", p.ID)
+}
+
 func TestVenueOfGate(t *testing.T) {
 	tr := SampleTariff()
 	cases := []struct {
