@@ -54,6 +54,11 @@
 //     "venue", passback_mode "hard", service_day_starts "00:00". Everything
 //     else that matters for money or validity must be written out.
 //
-// The package does no I/O except LoadFile's single read, starts no goroutines
-// and keeps no global state.
+// Lookups (Partner, Venue, Product) use indexes built by Load; a Tariff written
+// as a struct literal (as tests of other packages do) has none and is searched
+// linearly, with the same answers.
+//
+// The package does no I/O except LoadFile's single read and time.LoadLocation
+// (system zoneinfo first, the embedded copy otherwise); it starts no
+// goroutines and keeps no global state.
 package tariff
