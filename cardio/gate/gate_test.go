@@ -312,11 +312,19 @@ func TestHookTimeoutKillsProcessGroup(t *testing.T) {
 	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	require.NoError(t, err)
-	// Killed: gone, or a zombie until init reaps it.
-	if err := syscall.Kill(pid, 0); err == nil {
+	// SIGKILL was sent to the group; delivery is asynchronous, so wait
+	// (bounded) until the child is gone or a zombie waiting for init.
+	dead := func() bool {
+		if syscall.Kill(pid, 0) != nil {
+			return true
+		}
 		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		assert.Contains(t, string(st), ") Z ", "the hook's child was killed with its group")
+		return strings.Contains(string(st), ") Z ")
 	}
+	for deadline := time.Now().Add(5 * time.Second); !dead() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.True(t, dead(), "the hook's child was killed with its group")
 }
 
 func TestConfigValidation(t *testing.T) {
