@@ -10,6 +10,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -42,7 +43,14 @@ type CloseOptions struct {
 	At time.Time
 	// OutDir receives <id>.csv and <id>.json for every statement.
 	OutDir string
+	// Progress, when set, is called with the number of journal records
+	// scanned so far, every progressEvery records and once at the end of each
+	// statement (for a progress bar). It must not block.
+	Progress func(scanned uint64)
 }
+
+// progressEvery is how many scanned journal records separate Progress calls.
+const progressEvery = 1 << 16
 
 // CloseResult lists the statements written, in partner order.
 type CloseResult struct {
@@ -123,9 +131,14 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	}
 	res := &CloseResult{Period: p.Label}
 	recognized := false
+	var scanned uint64
 	for _, partner := range partners {
-		c := closer{ctx: ctx, l: l, cat: cat, s: s, p: p, partner: partner, asOf: asOf, at: at}
+		c := closer{ctx: ctx, l: l, cat: cat, s: s, p: p, partner: partner, asOf: asOf, at: at,
+			progress: opts.Progress, scanned: &scanned}
 		id := StatementID(partner, p.Label)
+		if err := checkFileID(id); err != nil {
+			return nil, err
+		}
 		st, exists, err := l.Statement(id)
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: reading statement %s: %w", id, err)
@@ -211,6 +224,25 @@ type closer struct {
 	partner string
 	asOf    uint64
 	at      time.Time
+
+	progress func(uint64)
+	scanned  *uint64
+}
+
+// tick counts a scanned journal record for Progress.
+func (c *closer) tick() {
+	*c.scanned++
+	if c.progress != nil && *c.scanned%progressEvery == 0 {
+		c.progress(*c.scanned)
+	}
+}
+
+// checkFileID refuses statement ids that are not safe file names.
+func checkFileID(id string) error {
+	if id == "" || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") || len(id) > 200 {
+		return fmt.Errorf("reconcile: statement id %q is not a safe file name (check the partner id)", id)
+	}
+	return nil
 }
 
 // partnerOf returns the partner of a tap's venue, or "".
@@ -265,6 +297,7 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 	// Own visits: taps in the period journaled up to asOf.
 	var visits []Line
 	err = c.l.JournalBetween(c.ctx, c.p.Start, c.p.End, func(r *engine.TapRecord) error {
+		c.tick()
 		if r.JournalSeq > c.asOf || !countsAsVisit(r) || partnerOf(c.cat, r) != c.partner {
 			return nil
 		}
@@ -284,6 +317,7 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 	var adjs []Line
 	if len(closed) > 0 && prevAsOf < c.asOf {
 		err = c.l.Journal(c.ctx, prevAsOf+1, func(r *engine.TapRecord) error {
+			c.tick()
 			if r.JournalSeq > c.asOf {
 				return errStop
 			}
@@ -304,6 +338,10 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 		if err != nil && !errors.Is(err, errStop) {
 			return StoredStatement{}, nil, fmt.Errorf("reconcile: reading journal: %w", err)
 		}
+	}
+
+	if c.progress != nil {
+		c.progress(*c.scanned)
 	}
 
 	// Value the period's own lines.

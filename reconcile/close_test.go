@@ -86,3 +86,25 @@ func TestOfflineDuplicatesPaidOnce(t *testing.T) {
 	assert.Equal(t, "10.00", formatMoney(res.Statements[0].Net))
 	assert.Equal(t, 2, res.Statements[0].Visits)
 }
+
+func TestCloseProgressAndOrphans(t *testing.T) {
+	l := marchLedger()
+	var calls []uint64
+	dir := t.TempDir()
+	_, err := Close(context.Background(), l, testCatalog(t), testSigner(t, 1), CloseOptions{Period: "2026-03", Partner: "rtm",
+		At: local(2026, 4, 2, 0, 0), OutDir: dir, Progress: func(n uint64) { calls = append(calls, n) }})
+	require.NoError(t, err)
+	require.NotEmpty(t, calls)
+	assert.Equal(t, uint64(16), calls[len(calls)-1]) // every tap with tap time in March (JournalBetween)
+
+	// A CSV without its manifest is reported.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stray.csv"), []byte("line\n"), 0o644))
+	_, err = Verify(dir, testSigner(t, 1).PublicKey())
+	var ve *VerifyError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "stray.csv", ve.Problems[0].File)
+
+	require.Error(t, checkFileID("../x"))
+	require.Error(t, checkFileID(".hidden"))
+	require.NoError(t, checkFileID("mucem-2026-11"))
+}

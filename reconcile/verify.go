@@ -99,6 +99,15 @@ func Verify(dir string, pub ed25519.PublicKey) (*VerifyReport, error) {
 			sha: sha256Hex(data)})
 		rep.Partners[m.Partner]++
 	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".csv") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(name, ".csv")+".json")); err != nil {
+			add(name, "", "has no manifest %s.json beside it", strings.TrimSuffix(name, ".csv"))
+		}
+	}
 	if rep.Statements == 0 {
 		add(dir, "", "no statement manifests (*.json)")
 	}

@@ -1,0 +1,49 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/citypass/citypass/reconcile"
+	"github.com/citypass/citypass/tariff"
+	"github.com/shopspring/decimal"
+)
+
+// A partner checks a manifest's signature by hand: the signed bytes are the
+// manifest without "signature", keys sorted, no whitespace.
+func ExampleCanonicalBytes() {
+	manifest := []byte(`{"statement": "mucem-2026-11", "net": "20.00", "signature": "…", "data_as_of": {"recorded_at": "2026-12-01T09:00:01Z", "journal_seq": 7}}`)
+	canon, err := reconcile.CanonicalBytes(manifest)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(canon))
+	// Output: {"data_as_of":{"journal_seq":7,"recorded_at":"2026-12-01T09:00:01Z"},"net":"20.00","statement":"mucem-2026-11"}
+}
+
+// Reports print as tables for people, CSV or JSON for tools.
+func ExampleRender() {
+	rep := &reconcile.PayablesReport{
+		Options: reconcile.ReportOptions{From: tariff.Date{Year: 2026, Month: 11, Day: 1}, To: tariff.Date{Year: 2026, Month: 11, Day: 30}},
+		Rows: []reconcile.PayablesRow{{Partner: "mucem", Accrued: decimal.RequireFromString("20"),
+			Paid: decimal.Zero, Outstanding: decimal.RequireFromString("20")}},
+		Total: reconcile.PayablesRow{Partner: "TOTAL", Accrued: decimal.RequireFromString("20"),
+			Paid: decimal.Zero, Outstanding: decimal.RequireFromString("20")},
+	}
+	if err := reconcile.Render(os.Stdout, rep, reconcile.FormatTable); err != nil {
+		panic(err)
+	}
+	if err := reconcile.Render(os.Stdout, rep, reconcile.FormatCSV); err != nil {
+		panic(err)
+	}
+	// Output:
+	// Payables 2026-11-01 .. 2026-11-30
+	// partner  accrued  paid  outstanding
+	// -------  -------  ----  -----------
+	// mucem      20.00  0.00        20.00
+	// -------  -------  ----  -----------
+	// TOTAL      20.00  0.00        20.00
+	// partner,accrued,paid,outstanding
+	// mucem,20.00,0.00,20.00
+	// TOTAL,20.00,0.00,20.00
+}
