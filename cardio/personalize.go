@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -26,6 +27,9 @@ type PersonalizeOptions struct {
 	FactoryKey Key
 	// Rand supplies the EV2 challenge (default crypto/rand.Reader).
 	Rand io.Reader
+	// SUN names the URL parameters the readers will look for (default
+	// picc_data/e and cmac/c); the template must use them.
+	SUN SUNParams
 	// SkipVerify skips the read-back (one SUN read, counter 1) that proves
 	// the card now answers with a SUN the keys verify.
 	SkipVerify bool
@@ -73,6 +77,11 @@ func ChangeKeyData(newKey, oldKey Key, version byte, isAuthKey bool) []byte {
 // FFFFFFFF, no final XOR.
 func CRC32NK(b []byte) uint32 { return ^crc32.ChecksumIEEE(b) }
 
+// ErrNotBlank is returned by Personalize for a card that is neither blank,
+// nor a card interrupted during personalization with the same keys and URL,
+// nor already personalized with them.
+var ErrNotBlank = errors.New("cardio: card is not blank")
+
 // Personalize turns a blank NTAG 424 DNA into a citypass SUN tag:
 //
 //  1. writes the NDEF URI record from urlTemplate ({picc} and {mac}
@@ -83,11 +92,17 @@ func CRC32NK(b []byte) uint32 { return ^crc32.ChecksumIEEE(b) }
 //     (ChangeKey, CommMode.Full),
 //  5. unless opts.SkipVerify, reads the card back and verifies its SUN.
 //
-// It returns the card's credential (UID; counter of the read-back). A card
-// that is not an NTAG 424 DNA yields ErrUnsupportedMedium; a card whose key 0
-// is not the factory key (already personalized) yields an error matching
-// ErrAuthentication. A failure after step 3 leaves a card that needs manual
-// recovery; the steps run in the order that keeps key 0 known longest.
+// It returns the card's credential (UID; counter of the read-back).
+//
+// Personalize is resumable and idempotent: a card interrupted at any step
+// (removed from the field, reader failure) is finished by running it again
+// with the same keys and template, and a card it already personalized is
+// only verified. This works because every step can tell "already done": the
+// write-protected NDEF file is compared outside its mirrored windows, a key
+// that was already changed fails ChangeKey's CRC check (91 1E) and is then
+// "changed" from the target value to itself, and key 0, changed last, marks
+// a finished card. A card that is not an NTAG 424 DNA yields
+// ErrUnsupportedMedium; any other card yields ErrNotBlank.
 func Personalize(ctx context.Context, t Transmitter, keys KeySource, urlTemplate string, opts *PersonalizeOptions) (Credential, error) {
 	var o PersonalizeOptions
 	if opts != nil {
@@ -102,6 +117,11 @@ func Personalize(ctx context.Context, t Transmitter, keys KeySource, urlTemplate
 	layout, err := BuildSUNNDEF(urlTemplate)
 	if err != nil {
 		return Credential{}, err
+	}
+	if u, err := ParseNDEFURI(layout.File); err != nil {
+		return Credential{}, err
+	} else if _, err := o.SUN.Parse(u); err != nil {
+		return Credential{}, fmt.Errorf("personalize: the URL template does not carry {picc} and {mac} in the query parameters readers look for: %w", err)
 	}
 	uid, err := GetUID(ctx, t)
 	if err != nil {
@@ -132,24 +152,50 @@ func Personalize(ctx context.Context, t Transmitter, keys KeySource, urlTemplate
 	if err != nil {
 		return Credential{}, err
 	}
+	verify := func() (Credential, error) {
+		cred := Credential{UID: hexUID(uid), Medium: MediumNTAG424DNA}
+		if o.SkipVerify {
+			return cred, nil
+		}
+		cred, err := ReadCredential(ctx, t, keys, &ReadOptions{Medium: MediumNTAG424DNA, SUN: o.SUN})
+		if err != nil {
+			return Credential{}, fmt.Errorf("personalize: read-back: %w", err)
+		}
+		return cred, nil
+	}
 
-	// 1. NDEF URI record (write access is free on a blank card).
+	// 1. NDEF URI record: free to write on a blank card; on a card whose
+	// personalization was interrupted it is write-protected and must
+	// already hold our layout.
 	if err := selectNDEF(ctx, t); err != nil {
 		return Credential{}, fmt.Errorf("personalize: %w", err)
 	}
-	const chunk = 128
-	for off := 0; off < len(layout.File); off += chunk {
-		end := min(off+chunk, len(layout.File))
-		a := APDU{CLA: 0x00, INS: 0xD6, P1: byte(off >> 8), P2: byte(off), Data: layout.File[off:end]}
-		if _, err := Command(ctx, t, a); err != nil {
-			return Credential{}, fmt.Errorf("personalize: writing the NDEF file at %d: %w", off, err)
+	if err := writeNDEF(ctx, t, layout); err != nil {
+		if !errors.Is(err, ErrPermissionDenied) {
+			return Credential{}, fmt.Errorf("personalize: %w", err)
+		}
+		same, err := ndefMatches(ctx, t, layout)
+		if err != nil {
+			return Credential{}, fmt.Errorf("personalize: %w", err)
+		}
+		if !same {
+			return Credential{}, fmt.Errorf("personalize: %w: the NDEF file is write-protected and holds another URL", ErrNotBlank)
 		}
 	}
 
-	// 2. Authenticate with the factory key 0.
+	// 2. Authenticate with the factory key 0 — or find the card finished.
 	s, err := AuthenticateEV2First(ctx, t, NTAGKeyApp, o.FactoryKey, o.Rand)
 	if err != nil {
-		return Credential{}, fmt.Errorf("personalize: card is not blank (factory key 0 refused): %w", err)
+		if gone(ctx, err) || !errors.Is(err, ErrAuthentication) {
+			return Credential{}, fmt.Errorf("personalize: %w", err)
+		}
+		if _, err := AuthenticateEV2First(ctx, t, NTAGKeyApp, appKey, o.Rand); err != nil {
+			if gone(ctx, err) || !errors.Is(err, ErrAuthentication) {
+				return Credential{}, fmt.Errorf("personalize: %w", err)
+			}
+			return Credential{}, fmt.Errorf("personalize: %w: key 0 is neither the factory key nor this card's key", ErrNotBlank)
+		}
+		return verify() // key 0 is changed last: the card is finished
 	}
 
 	// 3. SUN mirroring on E104; plain SUN: the MAC input is empty.
@@ -164,7 +210,20 @@ func Personalize(ctx context.Context, t Transmitter, keys KeySource, urlTemplate
 		no  byte
 		key Key
 	}{{NTAGKeyFileRead, fileKey}, {NTAGKeyMetaRead, metaKey}} {
-		if _, err := s.Command(ctx, t, 0xC4, []byte{k.no}, ChangeKeyData(k.key, o.FactoryKey, keyVersion, false), CommFull); err != nil {
+		_, err := s.Command(ctx, t, 0xC4, []byte{k.no}, ChangeKeyData(k.key, o.FactoryKey, keyVersion, false), CommFull)
+		var se *StatusError
+		if errors.As(err, &se) && se.SW == 0x911E {
+			// Not the factory key any more: changed by an interrupted run?
+			// "Change" it from the target to itself (a no-op when it is).
+			if s, err = AuthenticateEV2First(ctx, t, NTAGKeyApp, o.FactoryKey, o.Rand); err != nil {
+				return Credential{}, fmt.Errorf("personalize: %w", err)
+			}
+			_, err = s.Command(ctx, t, 0xC4, []byte{k.no}, ChangeKeyData(k.key, k.key, keyVersion, false), CommFull)
+			if errors.As(err, &se) && se.SW == 0x911E {
+				return Credential{}, fmt.Errorf("personalize: %w: key %d is neither the factory key nor this card's key", ErrNotBlank, k.no)
+			}
+		}
+		if err != nil {
 			return Credential{}, fmt.Errorf("personalize: ChangeKey %d: %w", k.no, err)
 		}
 	}
@@ -172,14 +231,39 @@ func Personalize(ctx context.Context, t Transmitter, keys KeySource, urlTemplate
 		return Credential{}, fmt.Errorf("personalize: ChangeKey 0: %w", err)
 	}
 
-	cred := Credential{UID: hexUID(uid), Medium: MediumNTAG424DNA}
-	if o.SkipVerify {
-		return cred, nil
-	}
 	// 5. Read back.
-	cred, err = ReadCredential(ctx, t, keys, &ReadOptions{Medium: MediumNTAG424DNA})
-	if err != nil {
-		return Credential{}, fmt.Errorf("personalize: read-back: %w", err)
+	return verify()
+}
+
+func writeNDEF(ctx context.Context, t Transmitter, layout SUNLayout) error {
+	const chunk = 128
+	for off := 0; off < len(layout.File); off += chunk {
+		end := min(off+chunk, len(layout.File))
+		a := APDU{CLA: 0x00, INS: 0xD6, P1: byte(off >> 8), P2: byte(off), Data: layout.File[off:end]}
+		if _, err := Command(ctx, t, a); err != nil {
+			return fmt.Errorf("writing the NDEF file at %d: %w", off, err)
+		}
 	}
-	return cred, nil
+	return nil
+}
+
+// ndefMatches reads the NDEF file and compares it with layout outside the
+// windows the tag mirrors into.
+func ndefMatches(ctx context.Context, t Transmitter, layout SUNLayout) (bool, error) {
+	file, err := Command(ctx, t, APDU{CLA: 0x00, INS: 0xB0, Le: 256})
+	if err != nil {
+		return false, fmt.Errorf("reading the NDEF file: %w", err)
+	}
+	if len(file) < len(layout.File) {
+		return false, nil
+	}
+	for i, b := range layout.File {
+		if (i >= layout.PICCOffset && i < layout.PICCOffset+32) || (i >= layout.MACOffset && i < layout.MACOffset+16) {
+			continue
+		}
+		if file[i] != b {
+			return false, nil
+		}
+	}
+	return true, nil
 }

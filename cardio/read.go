@@ -224,6 +224,12 @@ func readNTAGSUN(ctx context.Context, t Transmitter, keys KeySource, o *ReadOpti
 	}
 	puid, ctr, err := VerifySUN(msg, keys)
 	if err != nil {
+		var pe *ProofError
+		if errors.As(err, &pe) && uid != nil {
+			// Under a wrong meta-read key PICCData may still pass its tag
+			// check (1 in 128) and name a garbage UID; the reader's is real.
+			pe.UID = hexUID(uid)
+		}
 		return Credential{}, fail(ctx, err, uid, m, "NTAG 424 SUN")
 	}
 	if uid != nil && !bytes.Equal(uid, puid) {

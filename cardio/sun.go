@@ -170,8 +170,10 @@ func EncryptPICCData(metaKey Key, uid []byte, ctr uint32, pad []byte) ([]byte, e
 // VerifySUN decrypts a SUN message with keys.SUNMetaReadKey and checks its
 // MAC with the card's SUNFileReadKey. It returns the UID and counter. A
 // message that does not verify yields a *ProofError (errors.Is
-// ErrProofFailed) that carries the UID when the PICCData decrypted. The caller
-// must still check that the counter rose since the last accepted tap.
+// ErrProofFailed) that carries the UID when the PICCData decrypted — under a
+// wrong meta-read key that UID can be garbage (the tag check passes 1 time in
+// 128), so it only labels the INVALID journal entry. The caller must still
+// check that the counter rose since the last accepted tap.
 func VerifySUN(msg SUNMessage, keys KeySource) (uid []byte, ctr uint32, err error) {
 	if len(msg.PICCData) != 16 || len(msg.MAC) != 8 {
 		return nil, 0, fmt.Errorf("%w: incomplete SUN message", ErrMalformed)
