@@ -128,3 +128,18 @@ func FuzzReadCredential(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeyFile: the key-file parser never panics and never puts key
+// material into its errors.
+func FuzzParseKeyFile(f *testing.F) {
+	f.Add([]byte(keyFileHeader + "\nntag-app = 000102030405060708090a0b0c0d0e0f\nsun-meta = 000102030405060708090a0b0c0d0e0f\nsun-file-read = 000102030405060708090a0b0c0d0e0f\ndesfire-app = 000102030405060708090a0b0c0d0e0f\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseKeyFile(bytes.NewReader(b), "keys")
+		if err != nil {
+			return
+		}
+		if k == nil {
+			t.Fatal("nil keys without error")
+		}
+	})
+}

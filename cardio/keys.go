@@ -276,9 +276,14 @@ func LoadKeys(path string) (*Keys, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %04o", ErrKeyFileMode, path, st.Mode().Perm())
 	}
+	return parseKeyFile(f, path)
+}
+
+// parseKeyFile parses the key-file format; errors name lines, never values.
+func parseKeyFile(r io.Reader, path string) (*Keys, error) {
 	var k Keys
 	seen := make(map[string]bool)
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	sc := bufio.NewScanner(io.LimitReader(r, 64<<10))
 	line := 0
 	for sc.Scan() {
 		line++

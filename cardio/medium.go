@@ -88,8 +88,8 @@ func ParseATR(atr []byte) (ATRInfo, error) {
 		switch info.CardName {
 		case 0x0003, 0x003A, 0x003D:
 			info.Medium = MediumUltralight
-		case 0x0001, 0x0002, 0x0026:
-			info.Medium = MediumClassic
+		case 0x0001, 0x0002, 0x0026, 0x0036, 0x0037:
+			info.Medium = MediumClassic // Plus SL1 speaks Crypto1 like a Classic
 		default:
 			info.Medium = MediumStorage
 		}
@@ -97,6 +97,29 @@ func ParseATR(atr []byte) (ATRInfo, error) {
 	}
 	info.Medium = MediumISO14443_4
 	return info, nil
+}
+
+// cardNames are the PC/SC part 3 card names (pcsc-tools smartcard_list.txt).
+var cardNames = map[uint16]string{
+	0x0001: "MIFARE Classic 1K", 0x0002: "MIFARE Classic 4K", 0x0003: "MIFARE Ultralight",
+	0x0026: "MIFARE Mini", 0x0036: "MIFARE Plus SL1 2K", 0x0037: "MIFARE Plus SL1 4K",
+	0x0038: "MIFARE Plus SL2 2K", 0x0039: "MIFARE Plus SL2 4K", 0x003A: "MIFARE Ultralight C",
+	0x003B: "FeliCa", 0x003D: "MIFARE Ultralight EV1",
+}
+
+// Name is the PC/SC part 3 name of a storage card ("MIFARE Ultralight"),
+// "ISO 14443-4" for other contactless cards, or "".
+func (i ATRInfo) Name() string {
+	switch {
+	case i.Storage:
+		if n, ok := cardNames[i.CardName]; ok {
+			return n
+		}
+		return fmt.Sprintf("storage card %04X", i.CardName)
+	case i.Contactless:
+		return "ISO 14443-4"
+	}
+	return ""
 }
 
 // Version is the decoded answer to the native GetVersion command (three

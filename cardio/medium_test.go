@@ -29,12 +29,24 @@ func TestParseATR(t *testing.T) {
 			assert.Equal(t, tc.medium, info.Medium)
 			assert.Equal(t, tc.storage, info.Storage)
 			assert.Equal(t, tc.card, info.CardName)
+			assert.NotEmpty(t, info.Name())
 		})
 	}
 	for _, bad := range []string{"", "3B", "3B8F800180", "3B8180018081", "3BFE9100FF918171FE40004120001177B1", "3B8F8001804F0CA00000030603000300000000"} {
 		_, err := ParseATR(unhex(t, bad))
 		assert.ErrorIs(t, err, ErrMalformed, bad)
 	}
+}
+
+func TestATRNames(t *testing.T) {
+	info, err := ParseATR(unhex(t, "3B8F8001804F0CA0000003060300030000000068"))
+	require.NoError(t, err)
+	assert.Equal(t, "MIFARE Ultralight", info.Name())
+	info, err = ParseATR(unhex(t, "3B8180018080"))
+	require.NoError(t, err)
+	assert.Equal(t, "ISO 14443-4", info.Name())
+	assert.Equal(t, "storage card 00FF", ATRInfo{Storage: true, CardName: 0xFF}.Name())
+	assert.Equal(t, "", ATRInfo{}.Name())
 }
 
 func TestVersionMedium(t *testing.T) {
