@@ -3,20 +3,29 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/citypass/citypass/engine"
-	"github.com/citypass/citypass/engine/memstore"
+	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/tariff"
 )
 
-// An integrator's turnstile: open the store (a real gate uses ledger.Open),
-// build a Validator on the tariff catalog, and ask it about each tap. A denied
-// tap is a decision; an error means the gate stays shut.
+// An integrator's turnstile: open the ledger, build a Validator on the tariff
+// catalog, and ask it about each tap. Validate returns once the tap is durably
+// journaled. A denied tap is a decision; an error means the gate stays shut.
 func Example() {
 	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "citypass-example-")
+	defer os.RemoveAll(dir)
+	l, err := ledger.Open(dir, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
 	catalog, _ := tariff.NewCatalog(tariff.SampleTariff())
-	v, _ := engine.New(memstore.New(nil), catalog, nil)
+	v, _ := engine.New(l, catalog, nil)
 
 	paris, _ := time.LoadLocation("Europe/Paris")
 	sold := time.Date(2026, 11, 27, 9, 0, 0, 0, paris)
