@@ -572,10 +572,10 @@ func eachCSVLine(data []byte, fn func(map[string]string) error) error {
 // breakage_revenue to pass_revenue. Refunded passes are never recognised.
 // Memory is one entry per recognised pass.
 func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engine.Posting, error) {
-	done := map[string]string{} // "pass_revenue/<id>", "breakage/<id>" already posted
+	done := map[string]string{} // "<kind>/<pass>" of recognition already posted, whatever its id
 	err := l.Postings(ctx, func(po *engine.Posting) error {
 		if po.Kind == "pass_revenue" || po.Kind == "breakage" {
-			done[po.ID] = po.Kind
+			done[po.Kind+"/"+po.Ref] = po.Kind
 		}
 		return nil
 	})
