@@ -103,7 +103,7 @@ func (s *Session) CmdCtr() uint16 { return s.ctr }
 // change of the authentication key ends it).
 func (s *Session) Valid() bool { return s.valid }
 
-// ErrSessionClosed means a command was sent on an ended session.
+// errSessionClosed means a command was sent on an ended session.
 var errSessionClosed = fmt.Errorf("%w: EV2 session no longer valid", ErrAuthentication)
 
 // AuthenticateEV2First runs the two-pass mutual authentication (native 71,

@@ -3,6 +3,7 @@ package cardio
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,6 +78,19 @@ func (k *Keys) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()
 
 // LogValue masks the keys in slog output.
 func (k *Keys) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// Fingerprint identifies the key set without revealing it: 16 hex digits of
+// SHA-256 over the CMAC of a fixed label under each master key. Operators
+// compare fingerprints to check that two machines hold the same keys.
+func (k *Keys) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte("citypass card keys fingerprint v1"))
+	for _, f := range k.fields() {
+		m := cmacKey(*f, []byte("fingerprint"))
+		h.Write(m[:])
+	}
+	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:8]))
+}
 
 // KeySource gives the keys of one card. *Keys implements it by
 // diversification; SingleKey uses one key for everything (tests and

@@ -121,3 +121,13 @@ func TestKeySourceDiversifies(t *testing.T) {
 	_, err = ParseKey("00")
 	assert.Error(t, err)
 }
+
+func TestKeysFingerprint(t *testing.T) {
+	a, err := GenerateKeys(bytes.NewReader(bytes.Repeat([]byte{1}, 64)))
+	require.NoError(t, err)
+	b := *a
+	assert.Equal(t, a.Fingerprint(), b.Fingerprint())
+	assert.Len(t, a.Fingerprint(), 16)
+	b.DESFireApp[0] ^= 1
+	assert.NotEqual(t, a.Fingerprint(), b.Fingerprint(), "every master key counts")
+}
