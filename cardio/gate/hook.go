@@ -28,6 +28,7 @@ const hookOutputMax = 4 << 10
 //	CITYPASS_FLAGS       comma-separated flags, e.g. ACTIVATED,WARN_EXPIRING
 //	CITYPASS_VALID_UNTIL RFC 3339, empty when not activated
 //
+// The hook inherits the gate's environment except its CITYPASS_* variables.
 // Key material never appears in them.
 func HookEnv(o *Outcome) []string {
 	d := o.Result.Decision
@@ -70,7 +71,7 @@ func (g *Gate) hook(o *Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.HookTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
-	cmd.Env = append(os.Environ(), HookEnv(o)...)
+	cmd.Env = append(hookBaseEnv(), HookEnv(o)...)
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so a timeout kills what it started too.
@@ -88,6 +89,19 @@ func (g *Gate) hook(o *Outcome) {
 		return
 	}
 	g.log.Debug("hook ran", "hook", name, "took_ms", ms(time.Since(start)), "output", out.String())
+}
+
+// hookBaseEnv is the gate's environment without its own CITYPASS_*
+// variables: a hook sees only the decision's, never configuration (or key
+// material) the gate was started with.
+func hookBaseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CITYPASS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // limitedBuffer keeps the first hookOutputMax bytes written to it.

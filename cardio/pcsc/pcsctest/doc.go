@@ -14,7 +14,8 @@
 // (set once, before the first PC/SC call). Tests in several packages, and a
 // system pcscd, then do not see each other. Where unshare is not allowed the
 // harness uses the system socket, serialized between processes by an flock,
-// and fails if another pcscd already owns it.
+// and fails if another pcscd already owns it (CITYPASS_PCSCTEST_SHARED=1
+// forces this mode).
 //
 // Missing pcscd or vpcd driver, or no root: the test fails when the
 // environment variable CI is "true" and is skipped otherwise.
