@@ -313,13 +313,15 @@ func (l *Ledger) Err() error {
 
 func (l *Ledger) fail(err error) {
 	if l.failure.CompareAndSwap(nil, &failure{err: err}) {
-		close(l.failedCh)
 		if l.opts.Logger != nil {
 			l.opts.Logger.Errorf("ledger %s: FATAL, ledger stopped (every write now fails): %v", l.dir, err)
 		}
 		if l.opts.OnFatal != nil {
 			l.opts.OnFatal(err)
 		}
+		// Waiting callers are released last, so that when Update returns
+		// the failure is logged and OnFatal has run.
+		close(l.failedCh)
 	}
 }
 
