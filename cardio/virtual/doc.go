@@ -1,15 +1,28 @@
 // Package virtual provides in-process contactless cards for tests, the bench
-// and the demo: an NTAG 424 DNA (blank, personalizable by cardio.Personalize,
-// then answering every NDEF read with a fresh SUN whose counter rises) and a
-// MIFARE DESFire EV2 (an application with the pass file, AuthenticateEV2First
-// and EV2 secure messaging).
+// and the demo:
+//
+//   - NTAG424: an NTAG 424 DNA. NewNTAG424 is blank (factory keys, free NDEF
+//     file) and cardio.Personalize turns it into a SUN tag whose every NDEF
+//     read carries fresh encrypted PICCData and SDMMAC with a rising counter.
+//     NewPersonalizedNTAG424 does both; NewWrongKeyNTAG424 personalizes with
+//     master keys nobody else has (its proof always fails: INVALID).
+//   - DESFire: a MIFARE DESFire EV2 with the citypass pass application
+//     (NewDESFire provisions it for a key set): AuthenticateEV2First, MACed
+//     ReadData, encrypted GetCardUID under EV2 secure messaging.
 //
 // Every card implements Card: the vpcd transport in cardio/vpcd drives the
 // power control bytes and relays APDUs, and in-process callers use the card
 // directly as a cardio.Transmitter. Remove simulates the card leaving the
-// field: every later Transmit fails with cardio.ErrCardRemoved until Insert.
+// field (every later Transmit fails with cardio.ErrCardRemoved until Insert);
+// RemoveAfter(n) lets it answer n more APDUs first — a removal in the middle
+// of a transaction.
+//
+// The cards use the same crypto primitives as the verifier (cardio's CMAC,
+// session keys, MACt), which cardio pins to NXP's published vectors, and the
+// wire format is pinned to AN12196's example exchanges, so a card and a
+// reader cannot agree on a shared mistake unnoticed.
 //
 // The cards are safe for concurrent use (one mutex per card). They implement
 // the subset of the command sets cardio uses; anything else answers with the
-// card's "command not supported" status, never a panic.
+// card's "command not supported" status, never a panic (fuzzed).
 package virtual
