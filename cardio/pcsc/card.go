@@ -181,7 +181,7 @@ func (p *ioPool) take() (sc *scard.Context, fresh bool, err error) {
 }
 
 func (p *ioPool) establish() (*scard.Context, error) {
-	sc, err := scard.EstablishContext()
+	sc, err := establishContext()
 	if err != nil {
 		return nil, wrap("establish context", "", err)
 	}

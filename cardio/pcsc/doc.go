@@ -50,6 +50,12 @@
 // and the readers and cards again. IsValid is not trusted: it reports true on
 // a context whose daemon has gone.
 //
+// A card another application holds in a transaction is not waited for:
+// the package sets PCSCLITE_NO_BLOCKING (unless the environment already sets
+// it) before its first PC/SC context, so libpcsclite reports
+// SCARD_E_SHARING_VIOLATION at once instead of retrying forever inside a
+// cgo call nothing can interrupt.
+//
 // # Guards against ebfe/scard's panics
 //
 // ebfe/scard panics on GetStatusChange with an empty slice, on Transmit with

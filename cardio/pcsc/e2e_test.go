@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebfe/scard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -174,5 +175,38 @@ func TestE2ECloseEndsWait(t *testing.T) {
 	// The monitor now waits (up to an hour); Close cancels the wait.
 	require.NoError(t, m.Close())
 	for range m.Events() {
+	}
+}
+
+// Another application holding a transaction on the card must not hang our
+// Transmit (libpcsclite would retry forever without PCSCLITE_NO_BLOCKING).
+func TestE2ECardHeldByAnotherApplication(t *testing.T) {
+	d := pcsctest.Start(t)
+	d.Insert(0, &pcsctest.UIDCard{UID: testUID}, nil)
+	m := openMonitor(t, pcsc.Options{Readers: []string{d.Reader(0)}})
+	ev := next(t, m, pcsc.CardPresent, d.Reader(0))
+	defer ev.Card.Close()
+	require.NoError(t, ev.Card.Connect())
+
+	other, err := scard.EstablishContext()
+	require.NoError(t, err)
+	defer other.Release()
+	h, err := other.Connect(d.Reader(0), scard.ShareShared, scard.ProtocolAny)
+	require.NoError(t, err)
+	defer h.Disconnect(scard.LeaveCard)
+	require.NoError(t, h.BeginTransaction())
+	defer h.EndTransaction(scard.LeaveCard)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := ev.Card.Transmit(pcsctest.GetUID)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, scard.ErrSharingViolation)
+		assert.NotErrorIs(t, err, cardio.ErrCardRemoved)
+	case <-time.After(eventWait):
+		t.Fatal("Transmit blocked behind another application's transaction")
 	}
 }

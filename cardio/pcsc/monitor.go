@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -117,7 +118,7 @@ type Monitor struct {
 // an error. The monitor stops when ctx is cancelled or Close is called.
 func Open(ctx context.Context, opts Options) (*Monitor, error) {
 	return open(ctx, opts, func() (sysContext, error) {
-		c, err := scard.EstablishContext()
+		c, err := establishContext()
 		if err != nil {
 			return nil, wrap("establish context", "", err)
 		}
@@ -480,10 +481,31 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+var noBlocking sync.Once
+
+// establishContext is scard.EstablishContext, after making sure libpcsclite
+// will not block forever on a card another application holds.
+//
+// libpcsclite retries SCardTransmit, SCardStatus and SCardReconnect every
+// 100 ms, without end, while another process holds a transaction on the
+// card (SCARD_E_SHARING_VIOLATION), and no context or timeout of ours can
+// interrupt a call inside cgo. PCSCLITE_NO_BLOCKING turns that into an
+// immediate error. libpcsclite reads it once, at the process's first
+// SCardEstablishContext, so it is set before ours unless the environment
+// already decides.
+func establishContext() (*scard.Context, error) {
+	noBlocking.Do(func() {
+		if _, set := os.LookupEnv("PCSCLITE_NO_BLOCKING"); !set {
+			os.Setenv("PCSCLITE_NO_BLOCKING", "1")
+		}
+	})
+	return scard.EstablishContext()
+}
+
 // ListReaders returns the names of the readers pcscd knows, with a
 // short-lived context of its own. No readers is an empty list, not an error.
 func ListReaders() ([]string, error) {
-	c, err := scard.EstablishContext()
+	c, err := establishContext()
 	if err != nil {
 		return nil, wrap("establish context", "", err)
 	}
