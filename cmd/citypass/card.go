@@ -1,0 +1,163 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/cardio/pcsc"
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand("card", newCardCmd) }
+
+func newCardCmd(a *app) *cobra.Command {
+	c := &cobra.Command{Use: "card", Short: "Card keys, personalization and SUN verification"}
+	keys := &cobra.Command{Use: "keys", Short: "The operator's card master keys"}
+	keys.AddCommand(&cobra.Command{
+		Use:   "init",
+		Short: "Write fresh card master keys into the data dir (mode 0600); refuses to replace existing keys",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.runCardKeysInit() },
+	})
+	c.AddCommand(keys, newCardPersonalizeCmd(a), newCardSUNVerifyCmd(a))
+	return c
+}
+
+func (a *app) runCardKeysInit() error {
+	path := a.cardKeysPath()
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("card keys already exist at %s; replacing them would orphan every personalized card, so remove the file yourself if you really mean it", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(a.keysDir(), 0o700); err != nil {
+		return err
+	}
+	keys, err := cardio.GenerateKeys(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := cardio.SaveKeys(path, keys); err != nil {
+		return err
+	}
+	// Never the keys themselves: only where they are and a fingerprint.
+	fmt.Fprintf(a.stdout, "card keys written to %s (fingerprint %s)\n", path, keys.Fingerprint())
+	return nil
+}
+
+func newCardPersonalizeCmd(a *app) *cobra.Command {
+	var reader, url string
+	c := &cobra.Command{
+		Use:   "personalize --reader NAME [--url TEMPLATE]",
+		Short: "Write diversified keys and SUN mirroring to the blank NTAG 424 DNA on a reader",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			keys, err := cardio.LoadKeys(a.cardKeysPath())
+			if err != nil {
+				return fmt.Errorf("card keys: %w (run `citypass init` or `citypass card keys init`)", err)
+			}
+			name, err := pickReader(reader)
+			if err != nil {
+				return err
+			}
+			card, err := pcsc.OpenCard(name)
+			if err != nil {
+				return fmt.Errorf("reader %q: %w", name, err)
+			}
+			defer card.Close()
+			cred, err := cardio.Personalize(a.ctx(), card, keys, url, nil)
+			if err != nil {
+				return fmt.Errorf("personalizing the card on %q: %w", name, err)
+			}
+			if a.json {
+				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": cred.UID, "reader": name, "counter": cred.Counter})
+			}
+			fmt.Fprintf(a.stdout, "card %s personalized on %s; sell a pass onto it with `citypass pass sell --card %s`\n", cred.UID, name, cred.UID)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&reader, "reader", "", "PC/SC reader name (prefix), or auto for the only reader (required)")
+	c.Flags().StringVar(&url, "url", cardio.DefaultURLTemplate, "NDEF URL template with {picc} and {mac} placeholders")
+	_ = c.MarkFlagRequired("reader")
+	return c
+}
+
+// pickReader resolves a reader name: "auto" means the only reader there is;
+// otherwise the first reader whose name starts with name.
+func pickReader(name string) (string, error) {
+	readers, err := pcsc.ListReaders()
+	if err != nil {
+		return "", fmt.Errorf("listing PC/SC readers: %w", err)
+	}
+	if name == pcsc.AutoReaders {
+		if len(readers) != 1 {
+			return "", fmt.Errorf("--reader auto needs exactly one reader; found %d: %s", len(readers), strings.Join(readers, ", "))
+		}
+		return readers[0], nil
+	}
+	for _, r := range readers {
+		if strings.HasPrefix(r, name) {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("no reader named %q; readers: %s", name, strings.Join(readers, ", "))
+}
+
+func newCardSUNVerifyCmd(a *app) *cobra.Command {
+	var keyHex, masterHex, sun string
+	c := &cobra.Command{
+		Use:   "sun-verify (--key HEX | --master HEX) --sun URL-or-query",
+		Short: "Decrypt and check an NTAG 424 DNA SUN message; print the card UID and counter",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if keyHex != "" && masterHex != "" {
+				return usageErr("give --key or --master, not both")
+			}
+			var keys cardio.KeySource
+			switch {
+			case keyHex != "":
+				k, err := cardio.ParseKey(keyHex)
+				if err != nil {
+					return usageErr("--key: %v", err)
+				}
+				keys = cardio.SingleKey(k)
+			case masterHex != "":
+				m, err := cardio.ParseKey(masterHex)
+				if err != nil {
+					return usageErr("--master: %v", err)
+				}
+				keys = &cardio.Keys{NTAGApp: m, SUNMeta: m, SUNFileRead: m, DESFireApp: m}
+			default:
+				k, err := cardio.LoadKeys(a.cardKeysPath())
+				if err != nil {
+					return usageErr("give --key HEX or --master HEX (no data dir keys: %v)", err)
+				}
+				keys = k
+			}
+			msg, err := cardio.ParseSUN(sun)
+			if err != nil {
+				return usageErr("--sun: %v", err)
+			}
+			uid, ctr, err := cardio.VerifySUN(msg, keys)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": fmt.Sprintf("%X", uid), "counter": ctr, "valid": true})
+			}
+			fmt.Fprintf(a.stdout, "valid SUN: card %X, counter %d\n", uid, ctr)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&keyHex, "key", "", "the card's key (hex, 16 bytes) for every SUN role")
+	c.Flags().StringVar(&masterHex, "master", "", "one master key (hex) diversified per card for every role")
+	c.Flags().StringVar(&sun, "sun", "", "the SUN URL or its query (required)")
+	_ = c.MarkFlagRequired("sun")
+	return c
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"testing"
+
+	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/cardio/virtual"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// AN12196's published SUN example, all keys zero: UID 04DE5F1EACC040, counter 61.
+const an12196SUN = "https://sdm.nfcdeveloper.com/tag?picc_data=EF963FF7828658A599F3041510671E88&cmac=94EED9EE65337086"
+
+func TestCLICardSUNVerify(t *testing.T) {
+	dir := t.TempDir()
+	out, stderr, code := cli(t, dir, "card", "sun-verify", "--key", "00000000000000000000000000000000", "--sun", an12196SUN, "--json")
+	require.Equal(t, 0, code, stderr)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.Equal(t, "04DE5F1EACC040", v["card"])
+	assert.Equal(t, float64(61), v["counter"])
+
+	_, stderr, code = cli(t, dir, "card", "sun-verify", "--key", "00000000000000000000000000000001", "--sun", an12196SUN)
+	assert.Equal(t, 1, code, "a wrong key fails")
+	assert.NotContains(t, stderr, "00000000000000000000000000000001", "keys are never echoed")
+
+	_, _, code = cli(t, dir, "card", "sun-verify", "--key", "zz", "--sun", an12196SUN)
+	assert.Equal(t, 2, code)
+	_, _, code = cli(t, dir, "card", "sun-verify", "--key", "00000000000000000000000000000000", "--sun", "picc_data=12")
+	assert.Equal(t, 2, code)
+}
+
+func TestCLICardKeysInitRefusesToReplace(t *testing.T) {
+	dir := t.TempDir()
+	out, stderr, code := cli(t, dir, "card", "keys", "init")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "fingerprint")
+	_, stderr, code = cli(t, dir, "card", "keys", "init")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "already exist")
+}
+
+// TestCLITapSUN taps with SUN messages from a personalized virtual card: the
+// first is accepted, the same message again (a replay) is REPLAYED, a fresh
+// read passes again, and a card personalized under other keys is INVALID.
+func TestCLITapSUN(t *testing.T) {
+	dir := initData(t)
+	keys, err := cardio.LoadKeys(dir + "/keys/cards.key")
+	require.NoError(t, err)
+	card := virtual.NewNTAG424([7]byte{0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66})
+	ctx := context.Background()
+	cred, err := cardio.Personalize(ctx, card, keys, "", &cardio.PersonalizeOptions{SkipVerify: true})
+	require.NoError(t, err)
+	sell(t, dir, "cp72-adult", cred.UID)
+
+	read := func(c *virtual.NTAG424) string {
+		u, err := cardio.ReadSUNURL(ctx, c)
+		require.NoError(t, err)
+		return u
+	}
+	first := read(card)
+	out, stderr, code := cli(t, dir, "tap", "--sun", first, "--gate", "mucem/main", "--at", "2026-11-27T10:00", "--json")
+	require.Equal(t, 0, code, stderr+out)
+	_ = out
+	out, _, code = cli(t, dir, "tap", "--sun", first, "--gate", "rtm-metro/a", "--at", "2026-11-27T10:30")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "REPLAYED")
+	_, stderr, code = cli(t, dir, "tap", "--sun", read(card), "--gate", "rtm-metro/a", "--at", "2026-11-27T10:31")
+	assert.Equal(t, 0, code, stderr)
+
+	other, err := cardio.GenerateKeys(rand.Reader)
+	require.NoError(t, err)
+	rogue := virtual.NewNTAG424([7]byte{0x04, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44})
+	_, err = cardio.Personalize(ctx, rogue, other, "", &cardio.PersonalizeOptions{SkipVerify: true})
+	require.NoError(t, err)
+	out, _, code = cli(t, dir, "tap", "--sun", read(rogue), "--gate", "mucem/main", "--at", "2026-11-27T11:00")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "INVALID")
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/cardio/gate"
+	"github.com/citypass/citypass/cardio/pcsc"
+	"github.com/citypass/citypass/engine"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+func init() { registerCommand("gate", newGateCmd) }
+
+type gateFlags struct {
+	readers           []string
+	gate, device      string
+	exit, insecureUID bool
+	onAccept, onDeny  string
+	hookTimeout       time.Duration
+	metrics           string
+}
+
+func newGateCmd(a *app) *cobra.Command {
+	var f gateFlags
+	c := &cobra.Command{
+		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device D]",
+		Short: "Run a gate: read cards on PC/SC readers, decide, journal, drive the actuator hooks",
+		Long: `Runs until SIGTERM or SIGINT. One line per decision on stdout; structured JSON logs on
+stderr. --on-accept / --on-deny run a shell command with the decision in CITYPASS_*
+environment variables, killed after --hook-timeout. --metrics ADDR serves Prometheus
+metrics on http://ADDR/metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return a.runGate(ctx, f)
+		},
+	}
+	c.Flags().StringSliceVar(&f.readers, "reader", nil, "reader name or prefix (repeatable), or auto for every reader (required)")
+	c.Flags().StringVar(&f.gate, "gate", "", "gate id VENUE/GATE (required)")
+	c.Flags().StringVar(&f.device, "device", "", "device id in tap ids; default: the gate id")
+	c.Flags().BoolVar(&f.exit, "exit", false, "an exit gate: every tap is an exit")
+	c.Flags().BoolVar(&f.insecureUID, "insecure-uid", false, "accept cards without cryptographic proof by UID alone (cloneable!)")
+	c.Flags().StringVar(&f.onAccept, "on-accept", "", "shell command run after an accept (opens the gate)")
+	c.Flags().StringVar(&f.onDeny, "on-deny", "", "shell command run after a deny or an unreadable card")
+	c.Flags().DurationVar(&f.hookTimeout, "hook-timeout", 2*time.Second, "longest run time of a hook")
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464)")
+	_ = c.MarkFlagRequired("reader")
+	_ = c.MarkFlagRequired("gate")
+	return c
+}
+
+func (a *app) runGate(ctx context.Context, f gateFlags) error {
+	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	s, err := a.openSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// A gate of a venue the tariff does not know is a configuration error,
+	// found now rather than at the first tap.
+	if t, ok := s.catalog.At(a.now()); ok {
+		if _, err := t.VenueOfGate(f.gate); err != nil {
+			return err
+		}
+	}
+	keys, err := cardio.LoadKeys(a.cardKeysPath())
+	if err != nil {
+		return fmt.Errorf("card keys: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := gate.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	if f.metrics != "" {
+		stopMetrics, err := serveMetrics(f.metrics, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	dir := engine.Entry
+	if f.exit {
+		dir = engine.Exit
+	}
+	reader := &cardio.Reader{Keys: keys, Options: cardio.ReadOptions{InsecureUID: f.insecureUID}}
+	g, err := gate.New(gate.Config{
+		Gate: f.gate, Device: f.device, Direction: dir,
+		Read: reader.Read, Validate: s.validator.Validate,
+		OnAccept: f.onAccept, OnDeny: f.onDeny, HookTimeout: f.hookTimeout,
+		Metrics: metrics, Logger: log,
+		OnOutcome: func(o gate.Outcome) { fmt.Fprintln(a.stdout, outcomeLine(o)) },
+	})
+	if err != nil {
+		return err
+	}
+	mon, err := pcsc.Open(ctx, pcsc.Options{Readers: f.readers, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer mon.Close()
+	log.Info("gate running", "gate", f.gate, "readers", f.readers)
+	err = g.Run(ctx, mon.Events())
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		log.Info("gate stopped", "gate", f.gate)
+		return nil
+	}
+	return err
+}
+
+// outcomeLine is the one line per presentation printed on stdout.
+func outcomeLine(o gate.Outcome) string {
+	switch o.Kind {
+	case gate.OutcomeDecided:
+		return fmt.Sprintf("%s %s %s card %s", o.Gate, o.Reader, tapLine(o.Result), o.Credential.UID)
+	default:
+		msg := o.Message
+		if o.Err != nil {
+			msg = fmt.Sprintf("%s (%v)", msg, o.Err)
+		}
+		return fmt.Sprintf("%s %s %s %s", o.Gate, o.Reader, o.DecisionName(), msg)
+	}
+}
+
+// serveMetrics serves /metrics on addr until the returned function is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
