@@ -117,3 +117,5 @@ func hexSpaced(b []byte) string {
 	}
 	return sb.String()
 }
+
+var _ Transmitter = (*Tracer)(nil)
