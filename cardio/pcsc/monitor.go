@@ -313,11 +313,15 @@ func (m *Monitor) run(ctx context.Context) {
 				backoff = min(2*backoff, m.opts.BackoffMax)
 				continue
 			}
+			// Keep the readers we know rather than report them all gone.
 			log.Warn("pcsc: listing readers", "err", err)
-			names = nil
+		} else {
+			states, known = m.sync(ctx, states, known, m.filter(names))
 		}
-		names = m.filter(names)
-		states, known = m.sync(ctx, states, known, names)
+		if states == nil {
+			// Nothing listed yet: wait on the PnP entry alone.
+			states = []scard.ReaderState{{Reader: pnpReader, CurrentState: scard.StateUnaware}}
+		}
 
 		err = getStatusChange(sc, states, m.opts.WaitTimeout)
 		switch {
@@ -330,7 +334,12 @@ func (m *Monitor) run(ctx context.Context) {
 			backoff = m.opts.BackoffMin
 		case errors.Is(err, scard.ErrCancelled),
 			errors.Is(err, scard.ErrUnknownReader), errors.Is(err, scard.ErrReaderUnavailable):
-			// A reader left between ListReaders and the wait: list again.
+			// A reader left between ListReaders and the wait (or a Cancel
+			// that was not ours): list again, after a pause so that an
+			// error that persists cannot spin the loop.
+			if !sleep(ctx, m.opts.BackoffMin) {
+				return
+			}
 		default:
 			drop(wrap("get status change", "", err))
 			if !sleep(ctx, backoff) {

@@ -27,6 +27,7 @@ type fakePCSC struct {
 	changed  chan struct{}
 	attempts []time.Time // establish calls
 	released int
+	listErr  error // returned by ListReaders while set
 }
 
 type fakeReader struct {
@@ -106,6 +107,9 @@ func (c *fakeCtx) ListReaders() ([]string, error) {
 	defer c.f.mu.Unlock()
 	if !c.aliveLocked() {
 		return nil, scard.ErrNoService
+	}
+	if c.f.listErr != nil {
+		return nil, c.f.listErr
 	}
 	if len(c.f.readers) == 0 {
 		return nil, scard.ErrNoReadersAvailable
@@ -319,6 +323,34 @@ func TestMonitorServiceDownBackoffAndRecovery(t *testing.T) {
 		f.mu.Lock()
 		assert.GreaterOrEqual(t, f.released, 1, "the dead context was released")
 		f.mu.Unlock()
+	})
+}
+
+func TestMonitorListErrorKeepsReaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.addReader("R 00 00")
+		m := openFake(t, f, Options{})
+		recvN(t, m, 2)
+		f.mu.Lock()
+		f.listErr = scard.ErrInsufficientBuffer
+		f.mu.Unlock()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"R 00 00"}, m.Readers())
+		f.set("R 00 00", scard.StatePresent, 1)
+		assert.Equal(t, []string{"card-present R 00 00"}, recvN(t, m, 1),
+			"a failed listing neither drops the readers nor stops the wait")
+		f.mu.Lock()
+		f.listErr = nil
+		f.mu.Unlock()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		select {
+		case ev := <-m.Events():
+			t.Fatalf("unexpected %v %s", ev.Kind, ev.Reader)
+		default:
+		}
 	})
 }
 
