@@ -1,6 +1,7 @@
 package pcsc_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -209,4 +210,31 @@ func TestE2ECardHeldByAnotherApplication(t *testing.T) {
 	case <-time.After(eventWait):
 		t.Fatal("Transmit blocked behind another application's transaction")
 	}
+}
+
+func TestE2EWaitCard(t *testing.T) {
+	d := pcsctest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := pcsc.WaitCard(ctx, d.Reader(1))
+	cancel()
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "no card on the reader")
+
+	d.Insert(1, &pcsctest.UIDCard{UID: testUID}, nil)
+	ctx, cancel = context.WithTimeout(t.Context(), eventWait)
+	defer cancel()
+	c, err := pcsc.WaitCard(ctx, pcsctest.FriendlyName)
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, d.Reader(1), c.Reader())
+	rsp, err := c.Transmit(pcsctest.GetUID)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x90, 0x00}, rsp[len(rsp)-2:])
+
+	// OpenCard: the same without waiting, ATR from PC/SC.
+	c2, err := pcsc.OpenCard(d.Reader(1))
+	require.NoError(t, err)
+	assert.Equal(t, pcsctest.UltralightATR, c2.ATR())
+	require.NoError(t, c2.Close())
+	_, err = pcsc.OpenCard(d.Reader(0))
+	assert.ErrorIs(t, err, cardio.ErrCardRemoved, "no card: tap again")
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+
+	"github.com/citypass/citypass/cardio"
 )
 
 // pnpReader is the pseudo-reader that reports readers being plugged in.
@@ -524,4 +526,48 @@ func ListReaders() ([]string, error) {
 		return nil, wrap("list readers", "", err)
 	}
 	return names, nil
+}
+
+// WaitCard waits until a card is presented on a reader and returns it,
+// connected; the caller must Close it. reader is a name or prefix as in
+// Options.Readers; "" or "auto" means any reader. A card already on the
+// reader counts. It is meant for one-shot commands (personalize, a single
+// tap); a gate runs a Monitor.
+func WaitCard(ctx context.Context, reader string) (*Card, error) {
+	var readers []string
+	if reader != "" && reader != AutoReaders {
+		readers = []string{reader}
+	}
+	m, err := Open(ctx, Options{Readers: readers})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	var lastDown error
+	for {
+		select {
+		case ev, ok := <-m.Events():
+			if !ok {
+				return nil, ctx.Err()
+			}
+			switch ev.Kind {
+			case ServiceDown:
+				lastDown = ev.Err
+			case CardPresent:
+				if err := ev.Card.Connect(); err != nil {
+					ev.Card.Close()
+					if errors.Is(err, cardio.ErrCardRemoved) {
+						continue // gone already: wait for the next one
+					}
+					return nil, err
+				}
+				return ev.Card, nil
+			}
+		case <-ctx.Done():
+			if lastDown != nil {
+				return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), lastDown)
+			}
+			return nil, ctx.Err()
+		}
+	}
 }
