@@ -69,7 +69,9 @@ func TestFaultWriteAndSync(t *testing.T) {
 			return isWAL(op) && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt)
 		}, injected, nil},
 		{"wal-syncdata", func(op errorfs.Op) bool { return isWAL(op) && op.Kind == errorfs.OpFileSyncData }, injected, nil},
-		{"disk-full", func(op errorfs.Op) bool { return op.Kind.ReadOrWrite() == errorfs.OpIsWrite && op.Kind != errorfs.OpFileClose }, enospc, syscall.ENOSPC},
+		{"disk-full", func(op errorfs.Op) bool {
+			return op.Kind.ReadOrWrite() == errorfs.OpIsWrite && op.Kind != errorfs.OpFileClose
+		}, enospc, syscall.ENOSPC},
 	}
 	for _, tc := range cases {
 		for _, after := range []int{0, 7, 40} {
