@@ -8,9 +8,11 @@ import (
 
 type echoCard struct{}
 
-func (echoCard) ATR() []byte                         { return []byte{0x3B, 0x80, 0x80, 0x01, 0x01} }
-func (echoCard) Transmit(cmd []byte) ([]byte, error) { return append(cmd[:len(cmd):len(cmd)], 0x90, 0x00), nil }
-func (echoCard) Reset()                              {}
+func (echoCard) ATR() []byte { return []byte{0x3B, 0x80, 0x80, 0x01, 0x01} }
+func (echoCard) Transmit(cmd []byte) ([]byte, error) {
+	return append(cmd[:len(cmd):len(cmd)], 0x90, 0x00), nil
+}
+func (echoCard) Reset() {}
 
 // FuzzServe feeds arbitrary bytes from the reader's side: framing, control
 // bytes, truncated frames. The card side must answer or fail, never panic
