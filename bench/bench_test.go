@@ -216,18 +216,64 @@ func TestBenchChildKill(t *testing.T) {
 	assert.GreaterOrEqual(t, keys, n*Shape{}.withDefaults().Keys, "every acknowledged batch survived kill -9")
 }
 
+func TestBenchBuildLedger(t *testing.T) {
+	ctx := context.Background()
+	b, err := BuildLedger(ctx, Env{}, filepath.Join(t.TempDir(), "ledger"), 50, 500)
+	require.NoError(t, err)
+	assert.Equal(t, 10, b.TapsPerPass)
+	f, err := openFixture(b.Dir, 50, false)
+	require.NoError(t, err)
+	defer f.Close()
+	seq, err := f.l.LastJournalSeq()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(500), seq)
+	// The next tap of a built card continues its history: accepted.
+	tp := f.newTapper("after-build", 7, 50, b.TapsPerPass)
+	require.NoError(t, tp.tap(ctx))
+	_, err = BuildLedger(ctx, Env{}, filepath.Join(t.TempDir(), "bad"), 3, 10)
+	assert.Error(t, err, "taps must divide over passes")
+}
+
+func TestBenchCalibrateShape(t *testing.T) {
+	s, err := CalibrateShape(context.Background(), Env{Dir: t.TempDir()})
+	require.NoError(t, err)
+	// A steady-state tap journals (tap id, journal, time index) and updates
+	// the card counter and the usage.
+	assert.GreaterOrEqual(t, s.Keys, 4)
+	assert.Positive(t, s.ValueBytes)
+}
+
 // TestBenchQuick is the --quick smoke run of everything this machine can run.
 func TestBenchQuick(t *testing.T) {
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), Config{Quick: true, Child: testChild, Progress: &progress, TempDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Log(progress.String())
+	require.NotNil(t, res.Decide)
+	assert.Positive(t, res.Decide.NsPerOp)
 	require.NotNil(t, res.Gate1)
+	assert.Positive(t, res.Gate1.P50us)
+	assert.GreaterOrEqual(t, res.Gate1.P99us, res.Gate1.P50us)
 	assert.Positive(t, res.Gate1.RawP50us)
 	assert.GreaterOrEqual(t, res.Gate1.RawP99us, res.Gate1.RawP50us)
 	for _, n := range []string{"1", "8", "64"} {
 		require.Contains(t, res.Gates, n)
+		assert.Positive(t, res.Gates[n].TapsPerS)
 		assert.Positive(t, res.Gates[n].RawPerS)
+	}
+	require.NotNil(t, res.Scale)
+	assert.Positive(t, res.Scale.P99us)
+	assert.Positive(t, res.Scale.P99SmallUs)
+	assert.Positive(t, res.Scale.RSSMB)
+	require.NotNil(t, res.Reconcile)
+	assert.Positive(t, res.Reconcile.RawScanPerS)
+	assert.Positive(t, res.Reconcile.RSSMB)
+	require.NotNil(t, res.RecoveryS)
+	assert.Positive(t, *res.RecoveryS)
+	assert.Greater(t, res.Recovery.Taps, 20_000, "the killed children's acknowledged taps were recovered")
+	assert.NotEmpty(t, res.Checks)
+	for _, c := range res.Checks {
+		assert.NotEmpty(t, c.Target, c.Name)
 	}
 	assert.Equal(t, MinRuns, res.Meta.Runs)
 	assert.True(t, res.Meta.Quick)

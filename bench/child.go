@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +21,22 @@ import (
 // Child roles: what a re-executed child does. Each prints one JSON object
 // (or, for the hold roles, "ready" lines) on stdout.
 const (
-	roleRawHold = "raw-hold" // open a raw store, commit synced batches until killed
+	roleRawHold    = "raw-hold"    // open a raw store, commit synced batches until killed
+	roleLedgerTaps = "ledger-taps" // open a ledger, time synced taps, report p99 and memory
+	roleLedgerHold = "ledger-hold" // open a ledger, tap until killed
+	roleReconcile  = "reconcile"   // open a ledger, close a month, report rate and memory
+	roleRawScan    = "raw-scan"    // scan the journal keys with raw Pebble, report rate and memory
 )
+
+// childArgs are the flags of every role.
+type childArgs struct {
+	dir                  string
+	passes, stride, prior int
+	taps                 int
+	period               string
+	at                   string
+	cpuProfile           string
+}
 
 // RunChild is the body of the bench child process: args come from a
 // ChildFunc command line. It writes its report to stdout and returns when
@@ -30,16 +47,49 @@ func RunChild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fs := flag.NewFlagSet("bench child "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dir := fs.String("dir", "", "data directory")
+	var a childArgs
+	fs.StringVar(&a.dir, "dir", "", "data directory")
+	fs.IntVar(&a.passes, "passes", 0, "passes (cards) in the ledger")
+	fs.IntVar(&a.stride, "stride", 1, "tap cards 0, stride, 2·stride, …")
+	fs.IntVar(&a.prior, "prior", 0, "taps every tapped card already has")
+	fs.IntVar(&a.taps, "taps", 0, "taps to time")
+	fs.StringVar(&a.period, "period", "", "period label to close")
+	fs.StringVar(&a.at, "at", "", "closing instant (RFC 3339)")
+	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the child here")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("bench: child: %w", err)
 	}
-	if *dir == "" {
+	if a.dir == "" {
 		return errors.New("bench: child: --dir is required")
+	}
+	if a.cpuProfile != "" {
+		pf, err := os.Create(a.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: child: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("bench: child: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = pf.Close()
+			if hf, err := os.Create(strings.TrimSuffix(a.cpuProfile, ".pprof") + ".heap.pprof"); err == nil {
+				_ = pprof.WriteHeapProfile(hf)
+				_ = hf.Close()
+			}
+		}()
 	}
 	switch args[0] {
 	case roleRawHold:
-		return rawHold(ctx, *dir, stdout)
+		return rawHold(ctx, a.dir, stdout)
+	case roleLedgerTaps:
+		return childTaps(ctx, a, stdout)
+	case roleLedgerHold:
+		return childHold(ctx, a, stdout)
+	case roleReconcile:
+		return childReconcile(ctx, a, stdout)
+	case roleRawScan:
+		return childRawScan(ctx, a, stdout)
 	}
 	return fmt.Errorf("bench: child: unknown role %q", args[0])
 }
@@ -65,16 +115,34 @@ func rawHold(ctx context.Context, dir string, stdout io.Writer) error {
 	return ctx.Err()
 }
 
+// ChildRSSLimitMB is the resident size at which the parent kills a
+// measuring child (8× the 256 MB target): a workload whose memory grows with
+// the ledger must not take the machine down. The workload then reports the
+// size reached and fails its targets.
+const ChildRSSLimitMB = 2048
+
+// ErrRSSLimit is returned for a child killed at ChildRSSLimitMB.
+var ErrRSSLimit = errors.New("bench: child killed at the RSS limit")
+
 // child is a running child process.
 type child struct {
 	cmd    *exec.Cmd
 	out    *bufio.Reader
 	stderr bytes.Buffer
+	// Set by the watchdog of a measuring child.
+	watch   chan struct{} // closed when the watchdog stops
+	stop    chan struct{}
+	killed  bool
+	peakMB  float64
+	limitMB float64
 }
 
 func startChild(env Env, args ...string) (*child, error) {
 	if env.Child == nil {
 		return nil, errNoChild
+	}
+	if env.ProfileDir != "" && args[0] != roleRawHold && args[0] != roleLedgerHold {
+		args = append(args, "--cpuprofile", filepath.Join(env.ProfileDir, fmt.Sprintf("%s-%d.pprof", args[0], time.Now().UnixNano())))
 	}
 	c := &child{cmd: env.Child(args)}
 	c.cmd.Stderr = &c.stderr
@@ -86,7 +154,38 @@ func startChild(env Env, args ...string) (*child, error) {
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: starting child %s: %w", args[0], err)
 	}
+	if args[0] != roleRawHold && args[0] != roleLedgerHold {
+		c.watchRSS(ChildRSSLimitMB)
+	}
 	return c, nil
+}
+
+// watchRSS polls the child's VmRSS every 50 ms and kills it above limitMB.
+func (c *child) watchRSS(limitMB float64) {
+	c.watch, c.stop, c.limitMB = make(chan struct{}), make(chan struct{}), limitMB
+	go func() {
+		defer close(c.watch)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				m, err := ReadMem(c.cmd.Process.Pid)
+				if err != nil {
+					continue // exiting
+				}
+				mb := float64(m.RSSBytes) / (1 << 20)
+				c.peakMB = max(c.peakMB, mb)
+				if mb > limitMB {
+					c.killed = true
+					_ = c.cmd.Process.Kill()
+					return
+				}
+			}
+		}
+	}()
 }
 
 // errNoChild says that the workload needs Env.Child.
@@ -96,6 +195,13 @@ var errNoChild = errors.New("bench: workload needs a child process (Env.Child is
 func (c *child) waitJSON(v any) error {
 	b, rerr := io.ReadAll(c.out)
 	werr := c.cmd.Wait()
+	if c.watch != nil {
+		close(c.stop)
+		<-c.watch
+		if c.killed {
+			return fmt.Errorf("%w: %s passed %.0f MB", ErrRSSLimit, c.cmd.Args, c.limitMB)
+		}
+	}
 	if werr != nil {
 		return fmt.Errorf("bench: child %s: %w: %s", c.cmd.Args, werr, strings.TrimSpace(c.stderr.String()))
 	}

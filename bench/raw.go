@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/citypass/citypass/ledger"
 )
 
 // Shape is the I/O of one commit: Keys keys of KeyBytes each, every one with a
@@ -39,13 +42,20 @@ func (s Shape) String() string {
 }
 
 // RawOptions returns the Pebble options of the raw baselines. They mirror
-// the ledger's: the same pinned FormatMajorVersion and the library defaults
-// for everything the ledger leaves at its default; no WALMinSyncInterval.
+// ledger.Open's: the ledger's pinned FormatMajorVersion, an 8 MiB block
+// cache (ledger.Options.CacheSizeBytes' default), bloom filters (10 bits per
+// key) on every level, and Pebble's defaults for everything else (no
+// WALMinSyncInterval).
 func RawOptions() *pebble.Options {
-	return &pebble.Options{
-		FormatMajorVersion: pebble.FormatNewest,
+	o := &pebble.Options{
+		FormatMajorVersion: ledger.FormatMajorVersion,
+		CacheSize:          8 << 20,
 		Logger:             quietLogger{},
 	}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
 }
 
 // quietLogger drops Pebble's informational output (bench prints its own

@@ -76,12 +76,15 @@ type ReconcileResult struct {
 	RSSMB       float64 `json:"rss_mb"`
 	RawRSSMB    float64 `json:"raw_rss_mb"`
 	Taps        int     `json:"taps"`
+	// Killed: the close passed ChildRSSLimitMB and was killed; RSSMB is
+	// the size it had reached and TapsPerS is 0.
+	Killed bool `json:"killed_at_rss_limit,omitempty"`
 }
 
 // RecoveryResult details workload 6.
 type RecoveryResult struct {
-	OpenS      float64 `json:"open_s"`       // ledger.Open alone
-	FirstReadS float64 `json:"first_read_s"` // the first read after Open
+	OpenS      float64 `json:"open_s"`            // ledger.Open alone
+	FirstReadS float64 `json:"open_first_read_s"` // ledger.Open and the first read (RecoveryS)
 	TapsBefore int     `json:"taps_before"`  // taps the killed child had made durable
 	Taps       int     `json:"taps"`         // journal length of the ledger
 }

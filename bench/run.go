@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -49,6 +51,9 @@ type Env struct {
 	// Child re-executes the program in child mode (scale, reconcile,
 	// recovery). Nil: those workloads cannot run and say so.
 	Child ChildFunc
+	// ProfileDir, when set, receives a CPU profile of every measuring child
+	// (<role>-<nanotime>.pprof) and of the parent (bench.pprof).
+	ProfileDir string
 }
 
 func (e *Env) runs() int { return max(e.Runs, MinRuns) }
@@ -68,16 +73,18 @@ type Config struct {
 	// TempDir is where the run's temporary data directory is made; default
 	// os.TempDir(). The data directory is removed when Run returns.
 	TempDir string
-	// Runs, Progress, Child: see Env.
-	Runs     int
-	Progress io.Writer
-	Child    ChildFunc
+	// Runs, Progress, Child, ProfileDir: see Env.
+	Runs       int
+	Progress   io.Writer
+	Child      ChildFunc
+	ProfileDir string
 	// Shape is the raw baselines' batch shape; zero: see Shape's defaults.
 	Shape Shape
 
 	Decide DecideConfig
 	Gate1  Gate1Config
 	Gates  GatesConfig
+	Ledger LedgerConfig // the big and small ledgers of scale, reconcile and recovery
 }
 
 // CheckOnly validates names for Config.Only.
@@ -105,11 +112,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	env := Env{Dir: dir, Runs: cfg.Runs, Progress: cfg.Progress, Child: cfg.Child}
+	env := Env{Dir: dir, Runs: cfg.Runs, Progress: cfg.Progress, Child: cfg.Child, ProfileDir: cfg.ProfileDir}
+	if cfg.ProfileDir != "" {
+		pf, err := os.Create(filepath.Join(cfg.ProfileDir, "bench.pprof"))
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = pf.Close()
+		}()
+	}
 	res := &Result{Meta: machine()}
 	res.Meta.Quick = cfg.Quick
 	res.Meta.Runs = env.runs()
-	res.Meta.Shape = cfg.Shape.withDefaults().String()
 	note := func(work, why string) {
 		if res.Meta.Notes == nil {
 			res.Meta.Notes = map[string]string{}
@@ -122,7 +141,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		e.Dir = dir + "/" + name
 		return e, os.MkdirAll(e.Dir, 0o755)
 	}
-	_ = note
 
 	if cfg.wants(WorkDecide) {
 		dc := cfg.Decide
@@ -131,6 +149,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	shape := cfg.Shape
+	if (cfg.wants(WorkGate1) || cfg.wants(WorkGates)) && shape == (Shape{}) {
+		e, err := sub("calibrate")
+		if err != nil {
+			return nil, err
+		}
+		if shape, err = CalibrateShape(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	res.Meta.Shape = shape.withDefaults().String()
 	if cfg.wants(WorkGate1) {
 		e, err := sub(WorkGate1)
 		if err != nil {
@@ -138,7 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		gc := cfg.Gate1
 		gc.Quick = gc.Quick || cfg.Quick
-		gc.Shape = cfg.Shape
+		gc.Shape = shape
 		if res.Gate1, err = RunGate1(ctx, e, gc); err != nil {
 			return nil, err
 		}
@@ -150,8 +179,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		gc := cfg.Gates
 		gc.Quick = gc.Quick || cfg.Quick
-		gc.Shape = cfg.Shape
+		gc.Shape = shape
 		if res.Gates, err = RunGates(ctx, e, gc); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.wants(WorkScale) || cfg.wants(WorkReconcile) || cfg.wants(WorkRecovery) {
+		lc := cfg.Ledger
+		lc.Quick = lc.Quick || cfg.Quick
+		if err := runLedgerWorkloads(ctx, env, lc, &cfg, res, note); err != nil {
 			return nil, err
 		}
 	}
@@ -188,4 +224,52 @@ func machine() Meta {
 		m.Pebble = "unknown" // test binaries carry no dependency list
 	}
 	return m
+}
+
+// runLedgerWorkloads builds the big (and, for scale, the small) ledger and
+// runs scale, reconcile and recovery on them.
+func runLedgerWorkloads(ctx context.Context, env Env, lc LedgerConfig, cfg *Config, res *Result, note func(work, why string)) error {
+	if env.Child == nil {
+		for _, w := range []string{WorkScale, WorkReconcile, WorkRecovery} {
+			if cfg.wants(w) {
+				note(w, "not run: needs a child process (Config.Child)")
+			}
+		}
+		return nil
+	}
+	lc = lc.withDefaults()
+	if err := lc.validate(); err != nil {
+		return err
+	}
+	big, err := BuildLedger(ctx, env, env.Dir+"/big/ledger", lc.Passes, lc.Taps)
+	if err != nil {
+		return err
+	}
+	if cfg.wants(WorkScale) {
+		small, err := BuildLedger(ctx, env, env.Dir+"/small/ledger", lc.SmallTaps/lc.tapsPerPass(), lc.SmallTaps)
+		if err != nil {
+			return err
+		}
+		if res.Scale, err = RunScale(ctx, env, lc, big, small); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(env.Dir + "/small"); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	if cfg.wants(WorkReconcile) {
+		e := env
+		e.Dir = env.Dir + "/reconcile"
+		if res.Reconcile, err = RunReconcile(ctx, e, big); err != nil {
+			return err
+		}
+	}
+	if cfg.wants(WorkRecovery) {
+		if res.Recovery, err = RunRecovery(ctx, env, lc, big); err != nil {
+			return err
+		}
+		s := res.Recovery.FirstReadS
+		res.RecoveryS = &s
+	}
+	return nil
 }

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
+)
+
+// bulkCardsPerUpdate is how many cards' sale and taps one bulk Update
+// writes; with bulkWorkers concurrent Updates a group commit carries at most
+// bulkWorkers×bulkCardsPerUpdate cards (≈ 3 MB at 10 taps per card).
+const (
+	bulkCardsPerUpdate = 100
+	bulkWorkers        = 8
+)
+
+// BuildLedger writes a ledger of passes passes, one per card, and taps
+// taps, taps/passes per card, then closes it. It is the bulk path used to
+// make ledgers far bigger than gates could fill in a benchmark's time:
+// instead of one Validator.Validate per tap (each reading the card, pass and
+// usage back from Pebble), every card's history is decided in memory by the
+// real engine.Decide (with engine.Effects.Apply carrying pass, card and usage
+// state from tap to tap, exactly as the Validator stores it) and written
+// through the ledger's own engine.Store.Update — Txn.PutPass, PutCard,
+// PutUsage, PutPosting (the sale, as Validator.Sell posts it) and one
+// Txn.PutTap per tap — bulkCardsPerUpdate cards per Update from bulkWorkers
+// goroutines, on a ledger opened with Options.NoSync (group commits without
+// fsync; this is setup, not measurement). The result is what gates tapping
+// 72-hour passes on metro gates every 20 minutes would have journaled: the
+// same keys, values and journal order the measured workloads then read.
+func BuildLedger(ctx context.Context, env Env, dir string, passes, taps int) (*Built, error) {
+	if passes <= 0 || taps%passes != 0 {
+		return nil, fmt.Errorf("bench: %d taps do not divide over %d passes", taps, passes)
+	}
+	per := taps / passes
+	if per > maxTapsPerCard {
+		return nil, fmt.Errorf("bench: %d taps per pass exceed a pass's validity", per)
+	}
+	start := time.Now()
+	f, err := openFixture(dir, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	if err = f.storeTariff(ctx); err == nil {
+		err = f.bulk(ctx, env, passes, per, start)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{Dir: dir, Passes: passes, Taps: taps, TapsPerPass: per, Seconds: round(time.Since(start).Seconds(), 1)}
+	env.logf("built %s: %d passes, %d taps in %.0f s", filepath.Dir(dir), passes, taps, b.Seconds)
+	return b, nil
+}
+
+// bulkSpec is what every bulk-written card shares.
+type bulkSpec struct {
+	t          *tariff.Tariff
+	prod       *tariff.Product
+	venue      *tariff.Venue
+	base       time.Time
+	per        int
+	priceMinor int64
+}
+
+func (f *fixture) bulk(ctx context.Context, env Env, passes, per int, start time.Time) error {
+	prod, ok := f.t.Product(benchProduct)
+	if !ok {
+		return fmt.Errorf("bench: sample tariff has no %s", benchProduct)
+	}
+	venue, err := f.t.VenueOfGate(benchGate)
+	if err != nil {
+		return err
+	}
+	price, err := tariff.MinorUnits(prod.Price)
+	if err != nil {
+		return err
+	}
+	spec := &bulkSpec{t: f.t, prod: prod, venue: venue, base: f.base, per: per, priceMinor: price}
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, bulkWorkers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := 0; w < bulkWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			device := "build-" + strconv.Itoa(w)
+			var seq uint64
+			for ctx.Err() == nil {
+				from := int(next.Add(bulkCardsPerUpdate)) - bulkCardsPerUpdate
+				if from >= passes {
+					return
+				}
+				to := min(from+bulkCardsPerUpdate, passes)
+				err := f.l.Update(ctx, func(tx engine.Txn) error {
+					s := seq
+					for i := from; i < to; i++ {
+						if err := spec.card(tx, i, device, &s); err != nil {
+							return err
+						}
+					}
+					seq = s
+					return nil
+				})
+				if err != nil {
+					errs[w] = err
+					cancel()
+					return
+				}
+				if d := done.Add(int64(to - from)); d/100_000 != (d-int64(to-from))/100_000 {
+					env.logf("building %s: %d/%d passes, %d taps (%.0f s)", filepath.Dir(f.dir), d, passes, d*int64(per), time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// card writes card i's sale and its per taps (decided by engine.Decide).
+func (s *bulkSpec) card(tx engine.Txn, i int, device string, seq *uint64) error {
+	uid := cardUID(i)
+	id := fmt.Sprintf("BP%014d", i)
+	p := engine.Pass{
+		ID: id, TariffVersion: s.t.ID, Product: s.prod.ID, Category: s.prod.Category,
+		Card: uid, Cards: []string{uid}, SoldAt: s.base, PriceMinor: s.priceMinor,
+		Currency: s.t.Currency, Channel: "bench", Status: engine.PassSold,
+	}
+	if s.prod.ActivateWithin > 0 {
+		p.ActivateBy = s.base.Add(s.prod.ActivateWithin)
+	}
+	c := engine.Card{UID: uid, Passes: []string{id}}
+	var u engine.Usage
+	if err := tx.PutPosting(engine.Posting{ID: "sale/" + id, At: s.base, Kind: "sale", Ref: id, Lines: []engine.PostingLine{
+		{Account: engine.AccountSalesClearing, DebitMinor: s.priceMinor},
+		{Account: engine.AccountDeferredRevenue, CreditMinor: s.priceMinor},
+	}}); err != nil {
+		return err
+	}
+	for k := 0; k < s.per; k++ {
+		*seq++
+		tap := engine.Tap{
+			ID: engine.TapID{Device: device, Seq: *seq}, Card: uid, Gate: benchGate,
+			At: s.base.Add(time.Hour + time.Duration(k)*tapSpacing), Counter: uint32(k + 1), HasCounter: true,
+		}
+		d, eff := engine.Decide(&engine.Input{Tap: &tap, Tariff: s.t, Product: s.prod, Venue: s.venue, Pass: &p, Card: &c, Usage: &u})
+		if !d.Accept {
+			return fmt.Errorf("bench: bulk tap %d of card %s denied: %s", k, uid, d.Reason)
+		}
+		rec := engine.TapRecord{Tap: tap, Venue: s.venue.ID, Pass: id, Product: p.Product, TariffVersion: p.TariffVersion, Category: p.Category, Decision: d}
+		if err := tx.PutTap(&rec); err != nil {
+			return err
+		}
+		eff.Apply(&p, &c, &u)
+	}
+	if err := tx.PutPass(p); err != nil {
+		return err
+	}
+	if err := tx.PutCard(c); err != nil {
+		return err
+	}
+	if s.per > 0 {
+		return tx.PutUsage(id, u)
+	}
+	return nil
+}

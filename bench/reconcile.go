@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/reconcile"
+	"github.com/citypass/citypass/tariff"
+)
+
+// reconcileLedger adapts *ledger.Ledger to reconcile.Ledger: the two
+// statement types have the same fields.
+type reconcileLedger struct{ *ledger.Ledger }
+
+func (l reconcileLedger) PutStatement(ctx context.Context, st reconcile.StoredStatement, postings ...engine.Posting) error {
+	return l.Ledger.PutStatement(ctx, ledger.Statement(st), postings...)
+}
+
+func (l reconcileLedger) Statement(id string) (reconcile.StoredStatement, bool, error) {
+	st, ok, err := l.Ledger.Statement(id)
+	return reconcile.StoredStatement(st), ok, err
+}
+
+func (l reconcileLedger) Statements(ctx context.Context, fn func(*reconcile.StoredStatement) error) error {
+	return l.Ledger.Statements(ctx, func(st *ledger.Statement) error {
+		s := reconcile.StoredStatement(*st)
+		return fn(&s)
+	})
+}
+
+var _ reconcile.Ledger = reconcileLedger{}
+
+// closeReport is what the reconcile and raw-scan children print.
+type closeReport struct {
+	Seconds    float64 `json:"seconds"`
+	Taps       int     `json:"taps"` // journal length (reconcile) or journal keys read (raw)
+	Statements int     `json:"statements"`
+	HWMMB      float64 `json:"hwm_mb"`
+}
+
+// benchPeriod is the month label and a closing instant after its end for
+// the taps of a built ledger (all in the month after the tariff's start).
+func benchPeriod() (label string, at time.Time, err error) {
+	t := tariff.SampleTariff()
+	base := t.EffectiveFrom.Add(24 * time.Hour)
+	p, err := t.PeriodOf(tariff.PeriodMonth, base)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return p.Label, p.End.Add(time.Hour), nil
+}
+
+// childReconcile opens the ledger and closes the month with reconcile.Close,
+// timing the close.
+func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
+	at, err := time.Parse(time.RFC3339, a.at)
+	if err != nil {
+		return fmt.Errorf("bench: child: --at: %w", err)
+	}
+	_, cat, err := sampleCatalog()
+	if err != nil {
+		return err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	copy(seed, "citypass bench signing key seed")
+	signer, err := reconcile.NewSigner(ed25519.NewKeyFromSeed(seed))
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(filepath.Dir(a.dir), "statements")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	l, err := ledger.Open(a.dir, &ledger.Options{MustExist: true})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := reconcile.Close(ctx, reconcileLedger{l}, cat, signer, reconcile.CloseOptions{
+		Period: a.period, At: at, OutDir: out,
+	})
+	elapsed := time.Since(start)
+	var taps uint64
+	if err == nil {
+		taps, err = l.LastJournalSeq()
+	}
+	m, merr := ReadMem(0)
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = merr
+	}
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: int(taps), Statements: len(res.Statements), HWMMB: m.MB()})
+}
+
+// journalPrefix is the ledger's journal table (ledger/doc.go key layout:
+// 0x21 <journal seq:8> → TapRecord), the keys a month's close must read.
+const journalPrefix = 0x21
+
+// childRawScan reads every journal key and value of the ledger in dir with
+// raw Pebble (the ledger's options, read-only).
+func childRawScan(ctx context.Context, a childArgs, stdout io.Writer) error {
+	o := RawOptions()
+	o.ReadOnly = true
+	db, err := pebble.Open(a.dir, o)
+	if err != nil {
+		return fmt.Errorf("bench: opening %s: %w", a.dir, err)
+	}
+	defer db.Close()
+	start := time.Now()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{journalPrefix}, UpperBound: []byte{journalPrefix + 1}})
+	if err != nil {
+		return err
+	}
+	var n, bytes int
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		bytes += len(v)
+		n++
+		if n%65536 == 0 && ctx.Err() != nil {
+			_ = it.Close()
+			return ctx.Err()
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	m, err := ReadMem(0)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: n, HWMMB: m.MB()})
+}
+
+// RunReconcile closes the month of the big ledger's taps with
+// reconcile.Close in a child process and times a raw scan of the same
+// journal keys in another, runs alternated; it returns the medians of the
+// rates (journal taps per second of the close) and peak RSS.
+func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, error) {
+	label, at, err := benchPeriod()
+	if err != nil {
+		return nil, err
+	}
+	var rate, raw, hwm, rawHWM []float64
+	for run := 0; run < env.runs(); run++ {
+		// Each run closes the month for the first time, on a checkpoint
+		// (hard links) of the big ledger.
+		cp := filepath.Join(env.Dir, fmt.Sprintf("run%d", run), "ledger")
+		if err := checkpoint(big.Dir, cp); err != nil {
+			return nil, err
+		}
+		c, err := startChild(env, roleReconcile, "--dir", cp, "--period", label, "--at", at.Format(time.RFC3339))
+		if err != nil {
+			return nil, err
+		}
+		var rr closeReport
+		if err := c.waitJSON(&rr); errors.Is(err, ErrRSSLimit) {
+			env.logf("reconcile run %d: %v", run+1, err)
+			_ = os.RemoveAll(filepath.Dir(cp))
+			return &ReconcileResult{RSSMB: round(c.peakMB, 1), Taps: big.Taps, Killed: true}, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if err := os.RemoveAll(filepath.Dir(cp)); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if c, err = startChild(env, roleRawScan, "--dir", big.Dir); err != nil {
+			return nil, err
+		}
+		var rs closeReport
+		if err := c.waitJSON(&rs); err != nil {
+			return nil, err
+		}
+		rate, raw = append(rate, float64(rr.Taps)/rr.Seconds), append(raw, float64(rs.Taps)/rs.Seconds)
+		hwm, rawHWM = append(hwm, rr.HWMMB), append(rawHWM, rs.HWMMB)
+		env.logf("reconcile run %d: close %s over %d taps in %.2f s (%.0f taps/s, %d statements, peak RSS %.0f MB); raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB)",
+			run+1, label, rr.Taps, rr.Seconds, rate[run], rr.Statements, rr.HWMMB, rs.Taps, rs.Seconds, raw[run], rs.HWMMB)
+	}
+	r := &ReconcileResult{
+		TapsPerS: round(Median(rate), 0), RawScanPerS: round(Median(raw), 0),
+		RSSMB: round(Median(hwm), 1), RawRSSMB: round(Median(rawHWM), 1), Taps: big.Taps,
+	}
+	if r.RawScanPerS > 0 {
+		r.Ratio = round(r.TapsPerS/r.RawScanPerS, 3)
+	}
+	return r, nil
+}
+
+// checkpoint makes a consistent copy of the closed Pebble store src in dst
+// (sstables hard-linked) with the raw options.
+func checkpoint(src, dst string) error {
+	db, err := pebble.Open(src, RawOptions())
+	if err != nil {
+		return fmt.Errorf("bench: opening %s: %w", src, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("bench: %w", err)
+	}
+	err = db.Checkpoint(dst, pebble.WithFlushedWAL())
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("bench: checkpoint of %s: %w", src, err)
+	}
+	return nil
+}
