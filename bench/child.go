@@ -30,12 +30,12 @@ const (
 
 // childArgs are the flags of every role.
 type childArgs struct {
-	dir                  string
+	dir                   string
 	passes, stride, prior int
-	taps                 int
-	period               string
-	at                   string
-	cpuProfile           string
+	taps                  int
+	period                string
+	at                    string
+	cpuProfile            string
 }
 
 // RunChild is the body of the bench child process: args come from a

@@ -85,8 +85,8 @@ type ReconcileResult struct {
 type RecoveryResult struct {
 	OpenS      float64 `json:"open_s"`            // ledger.Open alone
 	FirstReadS float64 `json:"open_first_read_s"` // ledger.Open and the first read (RecoveryS)
-	TapsBefore int     `json:"taps_before"`  // taps the killed child had made durable
-	Taps       int     `json:"taps"`         // journal length of the ledger
+	TapsBefore int     `json:"taps_before"`       // taps the killed child had made durable
+	Taps       int     `json:"taps"`              // journal length of the ledger
 }
 
 // CardResult is workload 7: median read time per card kind and transport,
