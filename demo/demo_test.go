@@ -1,0 +1,129 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/reconcile"
+)
+
+func runSmall(t *testing.T, seed int64) (*Summary, string) {
+	t.Helper()
+	var out, progress bytes.Buffer
+	s, err := Run(context.Background(), Config{Seed: seed, Passes: 100, Out: &out, Progress: &progress, DataDir: filepath.Join(t.TempDir(), "data")})
+	require.NoError(t, err)
+	assert.Contains(t, progress.String(), "day done: sold 100 ")
+	return s, out.String()
+}
+
+func TestRunIsConsistent(t *testing.T) {
+	s, out := runSmall(t, 7)
+
+	assert.Equal(t, 100, s.Sales)
+	sold := 0
+	for _, n := range s.SalesByProd {
+		sold += n
+	}
+	assert.Equal(t, 100, sold)
+	assert.True(t, s.SalesGross.IsPositive())
+
+	// Every presentation was decided, and the journal holds exactly those.
+	assert.Zero(t, s.Undecided)
+	assert.Positive(t, s.Taps)
+	assert.Equal(t, s.Taps, s.Accepted+s.Denied)
+	assert.Equal(t, uint64(s.Taps), s.JournalTaps)
+	denied := 0
+	for reason, n := range s.DeniedBy {
+		_, err := engine.ParseReason(reason)
+		assert.NoError(t, err, reason)
+		denied += n
+	}
+	assert.Equal(t, s.Denied, denied)
+	assert.Positive(t, s.Flags["ACTIVATED"])
+
+	// Statements: one per partner of the sample, verified, paid in full.
+	require.Len(t, s.Statements, 7)
+	assert.Equal(t, len(s.Statements), s.StatementsVerified)
+	net := decimal.Zero
+	for _, st := range s.Statements {
+		net = net.Add(st.Net)
+		assert.FileExists(t, st.CSVPath)
+		assert.FileExists(t, st.ManifestPath)
+	}
+	signer, err := reconcile.LoadSigner(filepath.Join(s.DataDir, "keys"))
+	require.NoError(t, err)
+	rep, err := reconcile.Verify(filepath.Join(s.DataDir, "statements"), signer.PublicKey())
+	require.NoError(t, err)
+	assert.Equal(t, 7, rep.Statements)
+	require.NotNil(t, s.Payout)
+	assert.True(t, net.Equal(s.Payout.Total), "payout %s, statements %s", s.Payout.Total, net)
+	assert.FileExists(t, s.Payout.File)
+
+	require.NotNil(t, s.TrialBalance)
+	assert.True(t, s.TrialBalance.Balanced)
+	assert.True(t, s.TrialBalance.Debits.Equal(s.TrialBalance.Credits))
+	assert.NotEmpty(t, s.LedgerCheck)
+
+	for _, f := range s.Files {
+		_, err := os.Stat(f)
+		assert.NoError(t, err, f)
+	}
+	assert.Contains(t, out, "balanced")
+	assert.Contains(t, out, s.Payout.File)
+}
+
+// statementBytes reads every file a run wrote for partners and the bank.
+func statementBytes(t *testing.T, s *Summary) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, dir := range []string{"statements", "payouts"} {
+		entries, err := os.ReadDir(filepath.Join(s.DataDir, dir))
+		require.NoError(t, err)
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(s.DataDir, dir, e.Name()))
+			require.NoError(t, err)
+			files[dir+"/"+e.Name()] = b
+		}
+	}
+	require.NotEmpty(t, files)
+	return files
+}
+
+func TestSameSeedSameBytes(t *testing.T) {
+	a, _ := runSmall(t, 42)
+	b, _ := runSmall(t, 42)
+	assert.Equal(t, a.DeniedBy, b.DeniedBy)
+	assert.Equal(t, a.Flags, b.Flags)
+	assert.Equal(t, a.Taps, b.Taps)
+	fa, fb := statementBytes(t, a), statementBytes(t, b)
+	require.Equal(t, len(fa), len(fb))
+	for name, body := range fa {
+		assert.True(t, bytes.Equal(body, fb[name]), "%s differs between two runs with the same seed", name)
+	}
+
+	c, _ := runSmall(t, 43)
+	fc := statementBytes(t, c)
+	assert.NotEqual(t, fa["statements/rtm-2026-05.csv"], fc["statements/rtm-2026-05.csv"], "another seed, another day")
+}
+
+func TestConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	_, err := Run(ctx, Config{PCSC: true})
+	assert.ErrorIs(t, err, ErrPCSCUnavailable)
+
+	_, err = Run(ctx, Config{Passes: -1, DataDir: t.TempDir()})
+	assert.ErrorContains(t, err, "passes -1")
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x"), nil, 0o600))
+	_, err = Run(ctx, Config{Passes: 10, DataDir: dir})
+	assert.ErrorContains(t, err, "not empty")
+}

@@ -1,0 +1,236 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/reconcile"
+	"github.com/citypass/citypass/tariff"
+)
+
+// The demo operator's bank account, debited by the payout (fictitious, with
+// valid check digits).
+const (
+	debtorName = "Marseille City Pass (demo operator)"
+	debtorIBAN = "FR7630006000011234567890189"
+	debtorBIC  = "AGRIFRPP"
+)
+
+// closeBooks closes the statements of the day's periods the next morning,
+// verifies them, pays them out and gathers the finance figures.
+func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
+	start := time.Now()
+	l := d.ledger
+	var err error
+	if d.sum.JournalTaps, err = l.LastJournalSeq(); err != nil {
+		return err
+	}
+	// 06:00 on the next day: the service day ended at 04:30, and with it
+	// the ISO week and the month.
+	next := dayDate.AddDays(1)
+	closeAt := d.tariff.DayStart(next).Add(90 * time.Minute)
+	d.clock.Store(closeAt.UnixNano())
+	stDir := filepath.Join(d.dir, "statements")
+	if err := os.MkdirAll(stDir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	for _, period := range []string{demoDay, demoWeek, demoMonth} {
+		res, err := reconcile.Close(ctx, l, d.catalog, d.signer, reconcile.CloseOptions{Period: period, At: closeAt, OutDir: stDir})
+		if errors.Is(err, reconcile.ErrNoStatement) {
+			continue // no partner has a contract of this kind
+		}
+		if err != nil {
+			return fmt.Errorf("demo: closing %s: %w", period, err)
+		}
+		for _, st := range res.Statements {
+			d.sum.Statements = append(d.sum.Statements, st)
+			d.sum.Files = append(d.sum.Files, st.CSVPath, st.ManifestPath)
+		}
+	}
+	vr, err := reconcile.Verify(stDir, d.signer.PublicKey())
+	if err != nil {
+		return fmt.Errorf("demo: the statements do not verify: %w", err)
+	}
+	d.sum.StatementsVerified = vr.Statements
+
+	payDir := filepath.Join(d.dir, "payouts")
+	if err := os.MkdirAll(payDir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	pay, err := reconcile.Payout(ctx, l, d.catalog, reconcile.PayoutOptions{
+		DebtorName: debtorName, DebtorIBAN: debtorIBAN, DebtorBIC: debtorBIC,
+		Date: next, At: closeAt.Add(time.Hour),
+		Out: filepath.Join(payDir, "pain001-"+next.String()+".xml"),
+	})
+	if err != nil {
+		return fmt.Errorf("demo: payout: %w", err)
+	}
+	d.sum.Payout = pay
+	d.sum.Files = append(d.sum.Files, pay.File)
+
+	day := reconcile.ReportOptions{From: dayDate, To: dayDate}
+	sales, err := reconcile.Sales(ctx, l, d.catalog, day)
+	if err != nil {
+		return err
+	}
+	d.sum.Sales, d.sum.SalesGross, d.sum.SalesVAT = sales.Total.Count, sales.Total.Gross, sales.Total.VAT
+	for _, r := range sales.Rows {
+		d.sum.SalesByProd[r.Product] += r.Count
+	}
+	visits, err := reconcile.Visits(ctx, l, d.catalog, day)
+	if err != nil {
+		return err
+	}
+	for _, r := range visits.Rows {
+		d.sum.VisitsByVenue[r.Venue] += r.Count
+	}
+	if d.sum.TrialBalance, err = reconcile.TrialBalanceReport(ctx, l, d.catalog, reconcile.ReportOptions{}); err != nil {
+		return err
+	}
+	repDir := filepath.Join(d.dir, "reports")
+	for name, r := range map[string]reconcile.Tabler{"sales": sales, "visits": visits, "trial-balance": d.sum.TrialBalance} {
+		path := filepath.Join(repDir, name+"-"+demoDay+".csv")
+		if err := writeReport(path, r); err != nil {
+			return err
+		}
+		d.sum.Files = append(d.sum.Files, path)
+	}
+	rep, err := ledger.CheckWith(l, ledger.CheckOptions{ServiceDay: func(rec *engine.TapRecord) (string, error) {
+		return d.tariff.ServiceDay(rec.At).String(), nil
+	}})
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("demo: ledger check found problems: %s: %v", rep.Summary(), rep.Problems)
+	}
+	d.sum.LedgerCheck = rep.Summary()
+	d.sum.CloseTime = time.Since(start)
+	sort.Strings(d.sum.Files[3:])
+	return nil
+}
+
+// writeReport writes a report as CSV: temp file, fsync, rename.
+func writeReport(path string, r reconcile.Tabler) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := reconcile.Render(f, r, reconcile.FormatCSV); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("demo: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("demo: writing %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("demo: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// printSummary prints the finance summary.
+func printSummary(w io.Writer, s *Summary) error {
+	ew := &errWriter{w: w}
+	p := func(format string, args ...any) { fmt.Fprintf(ew, format, args...) }
+	p("citypass demo: a day in Marseille, Sunday %s (seed %d)\n\n", s.Day, s.Seed)
+	p("Cards      %s NTAG 424 DNA personalized in %s, %s DESFire EV2, %s cards of other systems\n",
+		thousands(s.NTAGCards), s.Personalize.Round(time.Millisecond), thousands(s.DESFireCards), thousands(s.ForeignCards))
+	p("Sales      %s passes, EUR %s gross (VAT %s); %d refunded unused, %d cards blocked, %d replaced\n",
+		thousands(s.Sales), money(s.SalesGross), money(s.SalesVAT), s.Refunds, s.Blocks, s.Replaced)
+	p("           %s\n", counts(s.SalesByProd))
+	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably (group commit)\n",
+		thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), thousands(int(s.TapsPerSec+0.5)))
+	p("           accepted %s (%s)\n", thousands(s.Accepted), counts(s.Flags))
+	p("           denied %s (%s)\n", thousands(s.Denied), counts(s.DeniedBy))
+	if s.Undecided > 0 {
+		p("           %d presentations without a decision (card gone or unreadable)\n", s.Undecided)
+	}
+	p("Visits     %s\n\n", counts(s.VisitsByVenue))
+
+	p("Statements closed %s, verified (%d, Ed25519 key %s):\n", "the next morning", s.StatementsVerified, s.SigningKey)
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  statement\tperiod\tvisits\tgross\tcap\tnet EUR\t")
+	net := decimal.Zero
+	for _, st := range s.Statements {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t\n", st.ID, st.Period, st.Visits, money(st.Gross), money(st.CapReduction.Neg()), money(st.Net))
+		net = net.Add(st.Net)
+	}
+	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", money(net))
+	tw.Flush()
+	if s.Payout != nil {
+		p("Payout     %s: %d SEPA credit transfers, EUR %s (pain.001.001.03)\n", s.Payout.ID, len(s.Payout.Items), money(s.Payout.Total))
+	}
+	if tb := s.TrialBalance; tb != nil {
+		state := "balanced"
+		if !tb.Balanced {
+			state = "NOT BALANCED"
+		}
+		p("Trial balance  debits EUR %s = credits EUR %s: %s\n", money(tb.Debits), money(tb.Credits), state)
+		for _, a := range tb.Accounts {
+			p("           %-36s %14s\n", a.Account, money(a.Balance))
+		}
+	}
+	p("Ledger check   %s\n\n", s.LedgerCheck)
+	p("Files written (data dir: reuse with --data %s):\n", s.DataDir)
+	for _, f := range s.Files {
+		p("  %s\n", f)
+	}
+	p("\nVerify the statements again with:\n  citypass --data %s reconcile verify %s\n", s.DataDir, filepath.Join(s.DataDir, "statements"))
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func money(d decimal.Decimal) string { return d.StringFixed(2) }
+
+// counts formats a map as "KEY n, KEY n" by decreasing count.
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %s", k, thousands(m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
