@@ -271,7 +271,10 @@ func TestBenchQuick(t *testing.T) {
 	require.NotNil(t, res.RecoveryS)
 	assert.Positive(t, *res.RecoveryS)
 	assert.Greater(t, res.Recovery.Taps, 20_000, "the killed children's acknowledged taps were recovered")
-	assert.NotEmpty(t, res.Checks)
+	require.NotNil(t, res.Card)
+	assert.Positive(t, res.Card.NTAG424us)
+	assert.Positive(t, res.Card.DESFireus)
+	assert.Len(t, res.Checks, 9, "every target evaluated")
 	for _, c := range res.Checks {
 		assert.NotEmpty(t, c.Target, c.Name)
 	}
@@ -290,4 +293,11 @@ func TestBenchDecideInputs(t *testing.T) {
 	res, err := RunDecide(context.Background(), Env{}, DecideConfig{Duration: 20 * time.Millisecond})
 	require.NoError(t, err)
 	assert.Positive(t, res.NsPerOp)
+}
+
+func TestBenchCard(t *testing.T) {
+	res, err := RunCard(context.Background(), Env{}, CardConfig{Reads: 20})
+	require.NoError(t, err, "every read authenticates, NTAG counters rise")
+	assert.Positive(t, res.NTAG424us)
+	assert.Positive(t, res.DESFireus)
 }

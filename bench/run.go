@@ -85,6 +85,7 @@ type Config struct {
 	Gate1  Gate1Config
 	Gates  GatesConfig
 	Ledger LedgerConfig // the big and small ledgers of scale, reconcile and recovery
+	Card   CardConfig
 }
 
 // CheckOnly validates names for Config.Only.
@@ -190,6 +191,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := runLedgerWorkloads(ctx, env, lc, &cfg, res, note); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.wants(WorkCard) {
+		cc := cfg.Card
+		cc.Quick = cc.Quick || cfg.Quick
+		if res.Card, err = RunCard(ctx, env, cc); err != nil {
+			return nil, err
+		}
+		note(WorkCard, "in-process virtual cards only; the vpcd/pcscd transport is not measured by bench yet")
 	}
 	res.Evaluate()
 	res.Meta.Seconds = round(time.Since(start).Seconds(), 1)
