@@ -70,6 +70,25 @@
 //     (JournalBetween for the period, Journal from the previous statement's
 //     data_as_of for adjustments) and hold one partner-period's lines.
 //
+// # Matching, payouts, reports
+//
+// Match compares a statement with a partner's own scan export (CSV with a
+// header naming scanned_at, card and gate): matched, ours-only and
+// theirs-only visits with our amounts. A file with any bad row is refused as
+// a whole with a *PartnerFileError listing every bad row by line (and
+// column); nothing is recorded either way.
+//
+// Payout writes one pain.001.001.03 SEPA credit transfer (one transaction
+// per closed, unpaid statement with a positive net; creditor data from the
+// newest tariff naming the partner) atomically, then marks the statements
+// paid in the ledger with the payout postings. With nothing to pay it writes
+// nothing and returns ErrNothingToPay. The payout id (MsgId) is derived from
+// the execution date and the statements paid, so a retry writes the same file.
+//
+// Sales, Revenue, Payables, Visits and TrialBalanceReport return data
+// structs; every report and result implements Tabler, and Render prints it
+// as an aligned table, CSV or JSON (amounts as strings with 2 places).
+//
 // The package talks to the ledger through the Ledger interface, declared
 // here with the signatures of *ledger.Ledger. Functions are safe for
 // concurrent use as far as the Ledger is; closes of one partner must not run
