@@ -70,7 +70,7 @@ type Options struct {
 	QueueLen int
 	// GroupMax bounds how many Update requests share one commit. Default 512.
 	GroupMax int
-	// CacheSizeBytes is Pebble's block cache; default 8 MiB.
+	// CacheSizeBytes is Pebble's block cache; default 32 MiB.
 	CacheSizeBytes int64
 }
 
@@ -92,7 +92,7 @@ func (o *Options) withDefaults() Options {
 		c.GroupMax = 512
 	}
 	if c.CacheSizeBytes <= 0 {
-		c.CacheSizeBytes = 8 << 20
+		c.CacheSizeBytes = 32 << 20
 	}
 	return c
 }

@@ -184,6 +184,9 @@ type txn struct {
 	seq0 uint64 // l.lastSeq before fn: restored when fn fails
 	ops  []op   // fn's writes in order
 	idx  map[string]int
+	// miss is the last key get found absent in the database: PutTap after
+	// Tap (the engine's idempotency check) then costs no second lookup.
+	miss []byte
 }
 
 type op struct {
@@ -241,8 +244,12 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 	if v, ok := t.l.group[string(key)]; ok {
 		return v, true, nil
 	}
+	if t.miss != nil && bytes.Equal(t.miss, key) {
+		return nil, false, nil
+	}
 	v, closer, err := t.l.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
+		t.miss = key
 		return nil, false, nil
 	}
 	if err != nil {

@@ -1,0 +1,351 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/engine"
+)
+
+func TestRecordsRoundTrip(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	at := time.Date(2026, 11, 27, 10, 0, 0, 123, paris)
+	rec := engine.TapRecord{
+		Tap: engine.Tap{ID: engine.TapID{Device: "gate-ä", Seq: 1 << 40}, Card: "04AABB", Gate: "mucem/G1",
+			Direction: engine.Exit, At: at, Counter: 1<<32 - 1, HasCounter: true, ProofFailed: true},
+		JournalSeq: 7, RecordedAt: at.UTC(), Venue: "mucem", Pass: "P1", Product: "cp24", TariffVersion: "v1", Category: "child",
+		Decision: engine.Decision{Accept: true, Reason: engine.ReasonOK, Flags: engine.FlagActivated | engine.FlagWarnExpiring,
+			Pass: "P1", Product: "cp24", ValidUntil: at.Add(24 * time.Hour)},
+	}
+	k := journalKey(7)
+	got, err := decodeTap(k, encodeTap(&rec))
+	require.NoError(t, err)
+	assert.True(t, got.At.Equal(rec.At))
+	_, off := got.At.Zone()
+	assert.Equal(t, 3600, off, "the zone offset is kept")
+	got.At, rec.At = time.Time{}, time.Time{}
+	assert.True(t, got.Decision.ValidUntil.Equal(rec.Decision.ValidUntil))
+	got.Decision.ValidUntil, rec.Decision.ValidUntil = time.Time{}, time.Time{}
+	assert.Equal(t, rec, *got)
+
+	p := engine.Pass{ID: "P1", TariffVersion: "v1", Product: "cp24", Category: "adult", Card: "B", Cards: []string{"A", "B"},
+		SoldAt: at.UTC(), PriceMinor: 3200, Currency: "EUR", Channel: "web", Status: engine.PassRefunded,
+		ActivatedAt: at.UTC(), ValidUntil: at.UTC(), ActivateBy: at.UTC(), RefundedAt: at.UTC()}
+	gp, err := decodePass(strKey(pPass, "P1"), encodePass(&p))
+	require.NoError(t, err)
+	assert.Equal(t, p, *gp)
+
+	c := engine.Card{UID: "A", Passes: []string{"P1"}, Revoked: true, ReplacedBy: "B", Blocked: true, BlockReason: "lost",
+		BlockedAt: at.UTC(), LastCounter: 9, HasCounter: true}
+	gc, err := decodeCard(strKey(pCard, "A"), encodeCard(&c))
+	require.NoError(t, err)
+	assert.Equal(t, c, *gc)
+
+	u := engine.Usage{LastEntry: at.UTC(), Venues: map[string]*engine.VenueUsage{
+		"mucem": {Entries: 2, DayEntries: map[string]int{"2026-11-27": 2}, LastEntry: at.UTC(), LastByGate: map[string]time.Time{"mucem/G1": at.UTC()}}}}
+	gu, err := decodeUsage(strKey(pUsage, "P1"), encodeUsage(&u))
+	require.NoError(t, err)
+	assert.Equal(t, u, gu)
+	assert.Equal(t, encodeUsage(&u), encodeUsage(&gu), "usage encodes deterministically")
+
+	st := Statement{ID: "S1", Partner: "mucem", Period: "2026-11", PeriodKind: "month", ClosedAt: at.UTC(), AsOfSeq: 9,
+		NetMinor: -5, CSV: []byte("a,b\n"), Manifest: []byte("{}"), PaidBy: "PO1"}
+	gs, err := decodeStatement(strKey(pStatement, "S1"), encodeStatement(&st))
+	require.NoError(t, err)
+	assert.Equal(t, st, *gs)
+}
+
+func TestCorruptValueIsReported(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	l := openMem(t, fs)
+	require.NoError(t, wlSetup(ctx, l, 2))
+	var res wlResult
+	tap := wlTap("d", 1, 0, 2)
+	tap.Direction = engine.Entry
+	require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
+	require.NoError(t, l.Close())
+
+	// Flip one byte of the journal record behind the ledger's back.
+	db, err := pebble.Open("/ledger", &pebble.Options{FS: fs, FormatMajorVersion: FormatMajorVersion})
+	require.NoError(t, err)
+	v, closer, err := db.Get(journalKey(1))
+	require.NoError(t, err)
+	bad := append([]byte(nil), v...)
+	require.NoError(t, closer.Close())
+	bad[5] ^= 0x40
+	require.NoError(t, db.Set(journalKey(1), bad, pebble.Sync))
+	require.NoError(t, db.Set(strKey(pUsage, res.Rec.Pass), encodeUsage(&engine.Usage{}), pebble.Sync))
+	require.NoError(t, db.Close())
+
+	l = openMem(t, fs)
+	defer l.Close()
+	err = l.View(ctx, func(r engine.Reader) error { _, _, err := r.Tap(tap.ID); return err })
+	require.ErrorIs(t, err, ErrCorrupt)
+	assert.Contains(t, err.Error(), "journal 1")
+	err = l.Journal(ctx, 0, func(*engine.TapRecord) error { return nil })
+	require.ErrorIs(t, err, ErrCorrupt)
+
+	rep, err := Check(l)
+	require.NoError(t, err)
+	require.False(t, rep.OK())
+	kinds := map[string]bool{}
+	for _, p := range rep.Problems {
+		kinds[p.Kind] = true
+	}
+	assert.True(t, kinds["checksum"], "%v", rep.Problems)
+}
+
+func TestCheckFindsInconsistencies(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, wlSetup(ctx, l, 2))
+	var res wlResult
+	tap := wlTap("d", 1, 0, 2)
+	tap.Direction = engine.Entry
+	require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
+	require.True(t, res.Rec.Decision.Accept)
+	// Usage that disagrees with the journal, a tap naming an unknown pass,
+	// and a balance off by one, each written through the writer.
+	require.NoError(t, l.update(ctx, func(t *txn) error {
+		if err := t.PutUsage(res.Rec.Pass, engine.Usage{}); err != nil {
+			return err
+		}
+		rec := engine.TapRecord{Tap: wlTap("d", 2, 0, 2), Pass: "NOPE", Venue: "ZOO",
+			Decision: engine.Decision{Reason: engine.ReasonExpired, Pass: "NOPE"}}
+		if err := t.PutTap(&rec); err != nil {
+			return err
+		}
+		t.put(strKey(pBalance, engine.AccountBank), encodeBalance(&Balance{Account: engine.AccountBank, DebitMinor: 1, Postings: 1}))
+		return nil
+	}))
+	rep, err := CheckWith(l, CheckOptions{ServiceDay: func(r *engine.TapRecord) (string, error) { return r.At.Format(time.DateOnly), nil }})
+	require.NoError(t, err)
+	var msgs []string
+	for _, p := range rep.Problems {
+		msgs = append(msgs, p.String())
+	}
+	all := strings.Join(msgs, "\n")
+	assert.Contains(t, all, "usage: usage \"P")
+	assert.Contains(t, all, "names pass NOPE")
+	assert.Contains(t, all, "balance: balance \"bank\"")
+	assert.GreaterOrEqual(t, rep.ProblemsTotal, 3)
+}
+
+func TestStatementsTariffsMeta(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, l.PutTariff(ctx, "v2", []byte("b")))
+	require.NoError(t, l.PutTariff(ctx, "v1", []byte("a")))
+	require.ErrorIs(t, l.PutTariff(ctx, "v1", []byte("a")), ErrExists)
+	ts, err := l.Tariffs()
+	require.NoError(t, err)
+	require.Len(t, ts, 2)
+	assert.Equal(t, "v2", ts[0].ID, "load order, not id order")
+	assert.Equal(t, []byte("a"), ts[1].TOML)
+
+	post := func(id string, acct string, amt int64) engine.Posting {
+		return engine.Posting{ID: id, Kind: "statement", Lines: []engine.PostingLine{
+			{Account: "partner_cost:" + acct, DebitMinor: amt}, {Account: "partner_payable:" + acct, CreditMinor: amt}}}
+	}
+	st := Statement{ID: "S1", Partner: "mucem", Period: "2026-11", NetMinor: 1500, CSV: []byte("x")}
+	require.NoError(t, l.PutStatement(ctx, st, post("close/S1", "mucem", 1500)))
+	require.ErrorIs(t, l.PutStatement(ctx, st), ErrExists)
+	// A failing statement keeps nothing: the posting id is reused.
+	require.ErrorIs(t, l.PutStatement(ctx, Statement{ID: "S2"}, post("close/S1", "mucem", 1)), ErrExists)
+	_, ok, err := l.Statement("S2")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	require.ErrorIs(t, l.PutStatement(ctx, Statement{ID: "S3"}, engine.Posting{ID: "u", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}, {Account: "b", CreditMinor: 2}}}), ErrUnbalanced)
+
+	require.ErrorIs(t, l.MarkPaid(ctx, []string{"S1", "S9"}, "PO1"), ErrNotFound)
+	require.NoError(t, l.MarkPaid(ctx, []string{"S1"}, "PO1", engine.Posting{ID: "payout/PO1", Kind: "payout", Lines: []engine.PostingLine{
+		{Account: "partner_payable:mucem", DebitMinor: 1500}, {Account: engine.AccountBank, CreditMinor: 1500}}}))
+	require.ErrorIs(t, l.MarkPaid(ctx, []string{"S1"}, "PO2"), ErrAlreadyPaid)
+	got, ok, err := l.Statement("S1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "PO1", got.PaidBy)
+	assert.Equal(t, []byte("x"), got.CSV)
+	var ids []string
+	require.NoError(t, l.Statements(ctx, func(s *Statement) error { ids = append(ids, s.ID); return nil }))
+	assert.Equal(t, []string{"S1"}, ids)
+
+	bal := map[string]Balance{}
+	require.NoError(t, l.Balances(ctx, func(b *Balance) error { bal[b.Account] = *b; return nil }))
+	assert.Equal(t, int64(1500), bal["partner_payable:mucem"].DebitMinor)
+	assert.Equal(t, int64(1500), bal["partner_payable:mucem"].CreditMinor)
+	assert.Equal(t, int64(1500), bal[engine.AccountBank].CreditMinor)
+
+	_, ok, err = l.Meta("k")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	require.NoError(t, l.PutMeta(ctx, "k", []byte{}))
+	v, ok, err := l.Meta("k")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, []byte{}, v)
+	rep, err := Check(l)
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%v", rep.Problems)
+	assert.Equal(t, 2, rep.Postings)
+}
+
+func TestJournalBetweenAndFrom(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, wlSetup(ctx, l, 2))
+	// Taps arrive out of time order across devices.
+	for _, s := range []uint64{5, 1, 3, 2, 4} {
+		var res wlResult
+		require.NoError(t, l.Update(ctx, wlTxn(wlTap("d", s, 0, 2), wlLimit, &res)))
+	}
+	var seqs []uint64
+	require.NoError(t, l.JournalBetween(ctx, wlEpoch.Add(2*time.Second), wlEpoch.Add(5*time.Second), func(r *engine.TapRecord) error {
+		seqs = append(seqs, r.ID.Seq)
+		return nil
+	}))
+	assert.Equal(t, []uint64{2, 3, 4}, seqs, "by tap time, end exclusive")
+	seqs = nil
+	require.NoError(t, l.Journal(ctx, 3, func(r *engine.TapRecord) error { seqs = append(seqs, r.ID.Seq); return nil }))
+	assert.Equal(t, []uint64{3, 2, 4}, seqs, "journal order from seq 3")
+	stop := assert.AnError
+	n := 0
+	assert.ErrorIs(t, l.Journal(ctx, 0, func(*engine.TapRecord) error { n++; return stop }), stop)
+	assert.Equal(t, 1, n)
+	hw, err := l.DeviceHighWater("d")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), hw)
+	hw, err = l.DeviceHighWater("none")
+	require.NoError(t, err)
+	assert.Zero(t, hw)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, l.View(cctx, func(engine.Reader) error { return nil }), context.Canceled)
+}
+
+func TestInvalidInput(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	err := l.Update(ctx, func(tx engine.Txn) error {
+		return tx.PutTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "a\x00b", Seq: 1}}})
+	})
+	assert.ErrorIs(t, err, ErrInvalid)
+	err = l.Update(ctx, func(tx engine.Txn) error { return tx.PutPass(engine.Pass{}) })
+	assert.ErrorIs(t, err, ErrInvalid)
+	err = l.Update(ctx, func(tx engine.Txn) error { panic("boom") })
+	assert.ErrorContains(t, err, "panicked: boom")
+	// The writer survives a panicking transaction.
+	require.NoError(t, l.PutMeta(ctx, "ok", []byte("1")))
+	require.NoError(t, l.Close())
+	assert.ErrorIs(t, l.Update(ctx, func(engine.Txn) error { return nil }), ErrClosed)
+	assert.ErrorIs(t, l.Close(), ErrClosed)
+}
+
+func TestMustExist(t *testing.T) {
+	_, err := Open("/nope", &Options{FS: vfs.NewMem(), MustExist: true})
+	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestLockedByThisProcess(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = Open(dir, nil)
+	var le *LockedError
+	require.ErrorAs(t, err, &le)
+	assert.ErrorIs(t, err, ErrLocked)
+	assert.Equal(t, os.Getpid(), le.PID)
+}
+
+const holdChildEnv = "CITYPASS_LEDGER_HOLD_CHILD"
+
+// TestLockedByAnotherProcess has a child process hold the ledger: Open fails
+// with ErrLocked naming the child's pid and command; once the child exits,
+// Open succeeds.
+func TestLockedByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHolderChild$")
+	cmd.Env = append(os.Environ(), holdChildEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HOLDING\n", line)
+
+	_, err = Open(dir, nil)
+	var le *LockedError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, cmd.Process.Pid, le.PID)
+	assert.Contains(t, le.Command, "TestLockHolderChild")
+	assert.Contains(t, err.Error(), "in use by process")
+
+	require.NoError(t, stdin.Close())
+	require.NoError(t, cmd.Wait())
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+}
+
+// TestLockHolderChild is the child of TestLockedByAnotherProcess: it holds
+// the ledger until its stdin closes. It does nothing in a normal run.
+func TestLockHolderChild(t *testing.T) {
+	dir := os.Getenv(holdChildEnv)
+	if dir == "" {
+		return
+	}
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	os.Stdout.WriteString("HOLDING\n")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	require.NoError(t, l.Close())
+}
+
+func FuzzDecode(f *testing.F) {
+	at := wlEpoch
+	f.Add(encodeTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, At: at}}))
+	f.Add(encodeUsage(&engine.Usage{LastEntry: at, Venues: map[string]*engine.VenueUsage{"v": {Entries: 1, DayEntries: map[string]int{"d": 1}}}}))
+	f.Add(encodePass(&engine.Pass{ID: "p", Cards: []string{"a"}}))
+	f.Add(encodePosting(&engine.Posting{ID: "x", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}}}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		k := []byte{0}
+		// Decoders must never panic; a value that decodes re-encodes to a
+		// value that decodes the same.
+		if r, err := decodeTap(k, v); err == nil {
+			r2, err := decodeTap(k, encodeTap(r))
+			require.NoError(t, err)
+			require.Equal(t, r.ID, r2.ID)
+		}
+		if u, err := decodeUsage(k, v); err == nil {
+			_, err := decodeUsage(k, encodeUsage(&u))
+			require.NoError(t, err)
+		}
+		_, _ = decodePass(k, v)
+		_, _ = decodeCard(k, v)
+		_, _ = decodePosting(k, v)
+		_, _ = decodeStatement(k, v)
+		_, _ = decodeBalance(k, v)
+		_, _ = decodeTariff(k, v)
+		_, _ = decodeU64(k, v, kindTapIndex)
+		_, _ = decodeBytes(k, v, kindMeta)
+	})
+}
