@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,16 +88,20 @@ type Summary struct {
 	Replaced    int
 
 	// The day's taps, as the gates saw them.
-	Gates       int // concurrent gate goroutines
-	Taps        int // decided taps (accepted + denied)
-	Accepted    int
-	Denied      int
-	DeniedBy    map[string]int // reason code → taps
-	Flags       map[string]int // flag → accepted taps carrying it
-	Undecided   int            // presentations without a decision (none expected)
-	JournalTaps uint64         // taps in the ledger's journal
-	DayTime     time.Duration  // wall time of the day's taps and sales
-	TapsPerSec  float64
+	Gates int // concurrent gate goroutines
+	// CommitLatency is the median time of one durable commit alone on this
+	// machine, measured before the day (a gate alone could not decide more
+	// than 1/CommitLatency taps per second).
+	CommitLatency time.Duration
+	Taps          int // decided taps (accepted + denied)
+	Accepted      int
+	Denied        int
+	DeniedBy      map[string]int // reason code → taps
+	Flags         map[string]int // flag → accepted taps carrying it
+	Undecided     int            // presentations without a decision (none expected)
+	JournalTaps   uint64         // taps in the ledger's journal
+	DayTime       time.Duration  // wall time of the day's taps and sales
+	TapsPerSec    float64
 
 	// Visits by venue, from the ledger (reconcile visits report).
 	VisitsByVenue map[string]int
@@ -107,7 +112,8 @@ type Summary struct {
 	SigningKey         string // fingerprint of the statement signing key
 	Payout             *reconcile.PayoutResult
 	TrialBalance       *reconcile.TrialBalance
-	LedgerCheck        string // ledger check summary
+	LedgerCheck        string    // ledger check summary
+	CloseAt            time.Time // when the statements were closed (the next morning)
 	CloseTime          time.Duration
 
 	Files []string // every file written, data dir first
@@ -241,6 +247,10 @@ func (d *day) run(ctx context.Context) error {
 		return fmt.Errorf("demo: storing the tariff: %w", err)
 	}
 
+	if err := d.probeCommit(ctx); err != nil {
+		return err
+	}
+
 	midnight := time.Date(dayDate.Year, dayDate.Month, dayDate.Day, 0, 0, 0, 0, d.tariff.Location)
 	p := newPlan(d.cfg.Seed, d.cfg.Passes, midnight, desfirePct)
 	if err := d.makeCards(ctx, p); err != nil {
@@ -370,4 +380,22 @@ func firstOf(first, err error) error {
 		return first
 	}
 	return err
+}
+
+// probeCommit records the demo's seed and size in the ledger's metadata,
+// timing each durable commit: the median is what one gate alone would wait
+// per tap.
+func (d *day) probeCommit(ctx context.Context) error {
+	const probes = 5
+	lat := make([]time.Duration, probes)
+	for i := range lat {
+		start := time.Now()
+		if err := d.ledger.PutMeta(ctx, "demo", fmt.Appendf(nil, "seed=%d passes=%d day=%s", d.cfg.Seed, d.cfg.Passes, demoDay)); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	d.sum.CommitLatency = lat[probes/2]
+	return nil
 }

@@ -41,6 +41,7 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	// the ISO week and the month.
 	next := dayDate.AddDays(1)
 	closeAt := d.tariff.DayStart(next).Add(90 * time.Minute)
+	d.sum.CloseAt = closeAt
 	d.clock.Store(closeAt.UnixNano())
 	stDir := filepath.Join(d.dir, "statements")
 	if err := os.MkdirAll(stDir, 0o700); err != nil {
@@ -159,8 +160,12 @@ func printSummary(w io.Writer, s *Summary) error {
 	p("Sales      %s passes, EUR %s gross (VAT %s); %d refunded unused, %d cards blocked, %d replaced\n",
 		thousands(s.Sales), money(s.SalesGross), money(s.SalesVAT), s.Refunds, s.Blocks, s.Replaced)
 	p("           %s\n", counts(s.SalesByProd))
-	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably (group commit)\n",
+	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably before the gate opens\n",
 		thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), thousands(int(s.TapsPerSec+0.5)))
+	if s.CommitLatency > 0 {
+		p("           (one durable commit alone takes %s here, at most %s taps/s for a lone gate: the gates share commits)\n",
+			s.CommitLatency.Round(10*time.Microsecond), thousands(int(time.Second/s.CommitLatency)))
+	}
 	p("           accepted %s (%s)\n", thousands(s.Accepted), counts(s.Flags))
 	p("           denied %s (%s)\n", thousands(s.Denied), counts(s.DeniedBy))
 	if s.Undecided > 0 {
@@ -168,7 +173,7 @@ func printSummary(w io.Writer, s *Summary) error {
 	}
 	p("Visits     %s\n\n", counts(s.VisitsByVenue))
 
-	p("Statements closed %s, verified (%d, Ed25519 key %s):\n", "the next morning", s.StatementsVerified, s.SigningKey)
+	p("Statements closed %s, verified (%d statements, Ed25519 key %s):\n", s.CloseAt.Format("Mon 2 Jan 2006 15:04 MST"), s.StatementsVerified, s.SigningKey)
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  statement\tperiod\tvisits\tgross\tcap\tnet EUR\t")
 	net := decimal.Zero
@@ -187,8 +192,16 @@ func printSummary(w io.Writer, s *Summary) error {
 			state = "NOT BALANCED"
 		}
 		p("Trial balance  debits EUR %s = credits EUR %s: %s\n", money(tb.Debits), money(tb.Credits), state)
+		zero := 0
 		for _, a := range tb.Accounts {
+			if a.Balance.IsZero() {
+				zero++
+				continue
+			}
 			p("           %-36s %14s\n", a.Account, money(a.Balance))
+		}
+		if zero > 0 {
+			p("           (%d accounts at zero, the partner payables all paid out)\n", zero)
 		}
 	}
 	p("Ledger check   %s\n\n", s.LedgerCheck)
@@ -214,7 +227,19 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func money(d decimal.Decimal) string { return d.StringFixed(2) }
+// money formats an amount with 2 places and thousands separators: 73,028.00.
+func money(d decimal.Decimal) string {
+	s := d.StringFixed(2)
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	return sign + whole + "." + frac
+}
 
 // counts formats a map as "KEY n, KEY n" by decreasing count.
 func counts(m map[string]int) string {

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCLIDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, stderr, code := cli(t, dir, "demo", "--passes", "60", "--seed", "5", "--keep", dir, "--json")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "day done: sold 60 ")
+	var s struct {
+		Data       string                `json:"data"`
+		Sales      int                   `json:"sales"`
+		Taps       int                   `json:"taps"`
+		Accepted   int                   `json:"accepted"`
+		Denied     int                   `json:"denied"`
+		Statements []struct{ ID string } `json:"statements"`
+		Verified   int                   `json:"statements_verified"`
+		Balanced   bool                  `json:"trial_balance_balanced"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
+	assert.Equal(t, dir, s.Data)
+	assert.Equal(t, 60, s.Sales)
+	assert.Equal(t, s.Taps, s.Accepted+s.Denied)
+	assert.Len(t, s.Statements, 7)
+	assert.Equal(t, 7, s.Verified)
+	assert.True(t, s.Balanced)
+
+	// The data dir is a citypass data dir: the statements verify with the
+	// command partners are told to use, and the ledger checks clean.
+	_, stderr, code = cli(t, dir, "reconcile", "verify", filepath.Join(dir, "statements"))
+	assert.Equal(t, 0, code, stderr)
+	_, stderr, code = cli(t, dir, "ledger", "check")
+	assert.Equal(t, 0, code, stderr)
+}
+
+func TestCLIDemoErrors(t *testing.T) {
+	_, stderr, code := cli(t, t.TempDir(), "demo", "--pcsc", "--keep", t.TempDir())
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "not available")
+
+	_, stderr, code = cli(t, t.TempDir(), "demo", "--passes", "0")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "--passes 0")
+}
