@@ -294,8 +294,16 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 		prevSHA = sha256Hex(prevManifest)
 	}
 
-	// Own visits: taps in the period journaled up to asOf.
-	var visits []Line
+	// Own lines, streamed: the flat fee, then the period's visits in journal
+	// time order (tap time, then journal seq), each valued and capped as it
+	// comes and written straight to the CSV; no line is kept in memory.
+	out := newStatementWriter(tv.Location)
+	book := newPeriodBook(c.cat, c.partner, gov)
+	if gov.Model == tariff.ModelFlat {
+		fee := Line{Kind: KindFlatFee, OriginalPeriod: c.p.Label}
+		book.pay(&fee, gov.Amount)
+		out.add(&fee)
+	}
 	err = c.l.JournalBetween(c.ctx, c.p.Start, c.p.End, func(r *engine.TapRecord) error {
 		c.tick()
 		if r.JournalSeq > c.asOf || !countsAsVisit(r) || partnerOf(c.cat, r) != c.partner {
@@ -305,13 +313,14 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 		if err != nil {
 			return err
 		}
-		visits = append(visits, lineOf(r, t, KindVisit, c.p.Label))
+		ln := lineOf(r, t, KindVisit, c.p.Label)
+		book.pay(&ln, book.visitValue(&ln))
+		out.add(&ln)
 		return nil
 	})
 	if err != nil {
 		return StoredStatement{}, nil, fmt.Errorf("reconcile: reading journal: %w", err)
 	}
-	sort.Slice(visits, func(i, j int) bool { return lineLess(&visits[i], &visits[j]) })
 
 	// Adjustments: taps of closed periods journaled since the previous statement.
 	var adjs []Line
@@ -344,39 +353,17 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 		c.progress(*c.scanned)
 	}
 
-	// Value the period's own lines.
-	var lines []Line
-	book := newPeriodBook(c.cat, c.partner, gov)
-	if gov.Model == tariff.ModelFlat {
-		fee := Line{Kind: KindFlatFee, OriginalPeriod: c.p.Label}
-		book.pay(&fee, gov.Amount)
-		lines = append(lines, fee)
-	}
-	for i := range visits {
-		book.pay(&visits[i], book.visitValue(&visits[i]))
-	}
-	lines = append(lines, visits...)
 	if err := c.valueAdjustments(adjs, closed); err != nil {
 		return StoredStatement{}, nil, err
 	}
-	lines = append(lines, adjs...)
-
-	var gross, capRed, adjSum, net decimal.Decimal
-	for i := range lines {
-		lines[i].No = i + 1
-		ln := &lines[i]
-		net = net.Add(ln.Amount)
-		if ln.Kind == KindAdjustment {
-			adjSum = adjSum.Add(ln.Amount)
-		} else {
-			gross = gross.Add(ln.Value)
-			capRed = capRed.Add(ln.Value.Sub(ln.Amount))
-		}
+	for i := range adjs {
+		out.add(&adjs[i])
 	}
-	csvBytes, err := encodeCSV(lines, tv.Location)
+	csvBytes, err := out.finish()
 	if err != nil {
 		return StoredStatement{}, nil, err
 	}
+	gross, capRed, adjSum, net := out.gross, out.capRed, out.adj, out.net
 	asOf, err := c.dataAsOf()
 	if err != nil {
 		return StoredStatement{}, nil, err
@@ -390,7 +377,7 @@ func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
 		DataAsOf:       asOf,
 		Contract:       termsOf(gov, tv),
 		Currency:       tv.Currency,
-		Visits:         len(visits),
+		Visits:         out.visits,
 		Gross:          formatMoney(gross),
 		CapReduction:   formatMoney(capRed),
 		Adjustments:    formatMoney(adjSum),
@@ -516,19 +503,49 @@ func termsOf(c *tariff.Contract, t *tariff.Tariff) ContractTerms {
 	return ct
 }
 
-func encodeCSV(lines []Line, loc *time.Location) ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(csvHeader); err != nil {
-		return nil, err
-	}
-	for i := range lines {
-		if err := w.Write(lines[i].record(loc)); err != nil {
-			return nil, err
+// statementWriter encodes statement lines as they come, numbering them and
+// adding up the manifest's totals.
+type statementWriter struct {
+	buf    bytes.Buffer
+	w      *csv.Writer
+	loc    *time.Location
+	n      int
+	visits int
+	// gross and capRed cover the period's own lines, adj the adjustments;
+	// net is every amount.
+	gross, capRed, adj, net decimal.Decimal
+}
+
+func newStatementWriter(loc *time.Location) *statementWriter {
+	sw := &statementWriter{loc: loc}
+	sw.w = csv.NewWriter(&sw.buf)
+	_ = sw.w.Write(csvHeader) // writes to a bytes.Buffer do not fail
+	return sw
+}
+
+func (sw *statementWriter) add(l *Line) {
+	sw.n++
+	l.No = sw.n
+	_ = sw.w.Write(l.record(sw.loc))
+	sw.net = sw.net.Add(l.Amount)
+	switch l.Kind {
+	case KindAdjustment:
+		sw.adj = sw.adj.Add(l.Amount)
+	default:
+		if l.Kind == KindVisit {
+			sw.visits++
 		}
+		sw.gross = sw.gross.Add(l.Value)
+		sw.capRed = sw.capRed.Add(l.Value.Sub(l.Amount))
 	}
-	w.Flush()
-	return buf.Bytes(), w.Error()
+}
+
+func (sw *statementWriter) finish() ([]byte, error) {
+	sw.w.Flush()
+	if err := sw.w.Error(); err != nil {
+		return nil, fmt.Errorf("reconcile: encoding statement CSV: %w", err)
+	}
+	return sw.buf.Bytes(), nil
 }
 
 // eachCSVLine calls fn with every data row of a statement CSV, by column name.

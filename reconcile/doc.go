@@ -17,8 +17,8 @@
 //     value; note is "over_limit" for an accepted entry beyond the pass's
 //     entry limit at the venue (two offline devices both accepted it; the
 //     venue is paid once), listed at 0. Lines: the flat fee first (flat contracts), then the period's
-//     visits by tap time (then device, seq), then adjustments by original
-//     period and tap time. The amounts add up to the manifest's net.
+//     visits by tap time (then journal seq), then adjustments by original
+//     period, tap time and journal seq. The amounts add up to the manifest's net.
 //   - <id>.json: the manifest with exactly the keys statement, partner,
 //     period, period_start, period_end, data_as_of ({journal_seq,
 //     recorded_at}), contract (tariff version and terms), currency, visits,
@@ -68,7 +68,10 @@
 //     posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
 //   - Memory does not grow with the journal: statements stream it
 //     (JournalBetween for the period, Journal from the previous statement's
-//     data_as_of for adjustments) and hold one partner-period's lines.
+//     data_as_of for adjustments); the period's lines are valued as they
+//     stream and encoded straight into the CSV, so what is held is the
+//     statement's CSV bytes (which the ledger stores) plus one entry per
+//     pass-day and pass-venue for per_pass_day and entry limits.
 //
 // # Matching, payouts, reports
 //

@@ -207,16 +207,11 @@ func lineOf(r *engine.TapRecord, t *tariff.Tariff, kind, period string) Line {
 		ServiceDay: t.ServiceDay(r.At).String(), OriginalPeriod: period}
 }
 
-// lineLess orders lines by tap time, then tap id, then journal seq.
+// lineLess orders lines by tap time, then journal seq (the order of the
+// ledger's time index, so streamed and sorted lines agree).
 func lineLess(a, b *Line) bool {
 	if !a.At.Equal(b.At) {
 		return a.At.Before(b.At)
-	}
-	if a.Device != b.Device {
-		return a.Device < b.Device
-	}
-	if a.Seq != b.Seq {
-		return a.Seq < b.Seq
 	}
 	return a.JournalSeq < b.JournalSeq
 }
