@@ -11,14 +11,15 @@
 //   - <id>.csv: a header and one line per visit, adjustment or flat fee, with
 //     the stable columns line, kind, journal_seq, tap_device, tap_seq, at,
 //     card, pass, product, category, venue, gate, service_day,
-//     original_period, value, amount, capped, note. value is the line's worth under
-//     the contract in force at the tap (contracts apply by tap date); amount
-//     is what is paid after the period cap; capped is true when amount <
-//     value; note is "over_limit" for an accepted entry beyond the pass's
+//     original_period, value, amount, capped, note. value is the line's worth
+//     under the contract in force at the tap (contracts apply by tap date);
+//     amount is what is paid after the period cap; capped is true when amount
+//     < value; note is "over_limit" for an accepted entry beyond the pass's
 //     entry limit at the venue (two offline devices both accepted it; the
-//     venue is paid once), listed at 0. Lines: the flat fee first (flat contracts), then the period's
-//     visits by tap time (then journal seq), then adjustments by original
-//     period, tap time and journal seq. The amounts add up to the manifest's net.
+//     venue is paid once), listed at 0. Lines: the flat fee first (flat
+//     contracts), then the period's visits by tap time (then journal seq),
+//     then adjustments by original period, tap time and journal seq. The
+//     amounts add up to the manifest's net.
 //   - <id>.json: the manifest with exactly the keys statement, partner,
 //     period, period_start, period_end, data_as_of ({journal_seq,
 //     recorded_at}), contract (tariff version and terms), currency, visits,
