@@ -453,3 +453,24 @@ func asOfLabel(o ReportOptions) string {
 	}
 	return o.To.String()
 }
+
+// ReportNames are the reports Report knows, in the CLI's order.
+var ReportNames = []string{"sales", "revenue", "payables", "visits", "trial-balance"}
+
+// Report runs a report by name (one of ReportNames). A trial balance that
+// does not balance is returned without error; check (*TrialBalance).Balanced.
+func Report(ctx context.Context, l Ledger, cat *tariff.Catalog, name string, opts ReportOptions) (Tabler, error) {
+	switch name {
+	case "sales":
+		return Sales(ctx, l, cat, opts)
+	case "revenue":
+		return Revenue(ctx, l, cat, opts)
+	case "payables":
+		return Payables(ctx, l, cat, opts)
+	case "visits":
+		return Visits(ctx, l, cat, opts)
+	case "trial-balance":
+		return TrialBalanceReport(ctx, l, cat, opts)
+	}
+	return nil, fmt.Errorf("reconcile: unknown report %q: want %s", name, strings.Join(ReportNames, ", "))
+}

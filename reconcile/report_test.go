@@ -153,3 +153,17 @@ func TestRenderFormats(t *testing.T) {
 		assert.NotEmpty(t, strings.TrimSpace(b.String()))
 	}
 }
+
+func TestReportByName(t *testing.T) {
+	l := reportLedger(t)
+	for _, name := range ReportNames {
+		r, err := Report(context.Background(), l, testCatalog(t), name, ReportOptions{})
+		require.NoError(t, err, name)
+		assert.NotEmpty(t, r.Table().Columns, name)
+	}
+	tb, err := Report(context.Background(), l, testCatalog(t), "trial-balance", ReportOptions{})
+	require.NoError(t, err)
+	assert.True(t, tb.(*TrialBalance).Balanced)
+	_, err = Report(context.Background(), l, testCatalog(t), "profit", ReportOptions{})
+	require.ErrorContains(t, err, "unknown report")
+}
