@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/pcsc"
@@ -53,8 +55,9 @@ func (a *app) runCardKeysInit() error {
 
 func newCardPersonalizeCmd(a *app) *cobra.Command {
 	var reader, url string
+	var wait time.Duration
 	c := &cobra.Command{
-		Use:   "personalize --reader NAME [--url TEMPLATE]",
+		Use:   "personalize --reader NAME [--url TEMPLATE] [--wait 30s]",
 		Short: "Write diversified keys and SUN mirroring to the blank NTAG 424 DNA on a reader",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -66,9 +69,12 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			card, err := pcsc.OpenCard(name)
+			// The operator may put the card down after starting the command.
+			ctx, cancel := context.WithTimeout(a.ctx(), wait)
+			defer cancel()
+			card, err := pcsc.WaitCard(ctx, name)
 			if err != nil {
-				return fmt.Errorf("reader %q: %w", name, err)
+				return fmt.Errorf("no card on reader %q within %s: %w", name, wait, err)
 			}
 			defer card.Close()
 			cred, err := cardio.Personalize(a.ctx(), card, keys, url, nil)
@@ -83,6 +89,7 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&reader, "reader", "", "PC/SC reader name (prefix), or auto for the only reader (required)")
+	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for a card on the reader")
 	c.Flags().StringVar(&url, "url", cardio.DefaultURLTemplate, "NDEF URL template with {picc} and {mac} placeholders")
 	_ = c.MarkFlagRequired("reader")
 	return c

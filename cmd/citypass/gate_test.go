@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/pcsc/pcsctest"
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/stretchr/testify/assert"
@@ -42,11 +41,15 @@ func (s *syncBuffer) String() string {
 func TestCLIGateOverPCSCD(t *testing.T) {
 	d := pcsctest.Start(t)
 	dir := initData(t)
-	keys, err := cardio.LoadKeys(dir + "/keys/cards.key")
-	require.NoError(t, err)
-	card, err := virtual.NewPersonalizedNTAG424(context.Background(), [7]byte{0x04, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56}, keys, "")
-	require.NoError(t, err)
-	_, stderr, code := cli(t, dir, "pass", "sell", "--product", "cp72-adult", "--card", card.UID(), "--at", "2026-06-01T10:00")
+	// A blank card on the desk reader: `card personalize` writes its keys and
+	// SUN settings through pcscd, then the desk sells a pass onto it.
+	card := virtual.NewNTAG424([7]byte{0x04, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56})
+	desk := d.Insert(1, card, nil)
+	out, stderr, code := cli(t, dir, "card", "personalize", "--reader", d.Reader(1), "--json")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, card.UID())
+	require.NoError(t, desk.Close())
+	_, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp72-adult", "--card", card.UID(), "--at", "2026-06-01T10:00")
 	require.Equal(t, 0, code, stderr)
 
 	stdout, logs := &syncBuffer{}, &syncBuffer{}
