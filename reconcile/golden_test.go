@@ -137,3 +137,22 @@ func TestDSTPeriodLengths(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 31*24*time.Hour+time.Hour, oct.End.Sub(oct.Start))
 }
+
+// TestISOWeekAcrossNewYear: 2026 has 53 ISO weeks; W53 runs Monday 28
+// December 2026 04:30 to Monday 4 January 2027 04:30.
+func TestISOWeekAcrossNewYear(t *testing.T) {
+	l := newFakeLedger()
+	l.tap(visit("c1", 1, local(2026, 12, 28, 4, 29), "C0", "Q0", "adult", "chateau-if/quay")) // W52
+	l.tap(visit("c1", 2, local(2027, 1, 1, 12, 0), "C1", "Q1", "adult", "chateau-if/quay"))
+	l.tap(visit("c1", 3, local(2027, 1, 4, 4, 29), "C2", "Q2", "adult", "chateau-if/quay"))
+	l.tap(visit("c1", 4, local(2027, 1, 4, 4, 30), "C3", "Q3", "adult", "chateau-if/quay")) // 2027-W01
+	res := closeP(t, l, "2026-W53", "chateau", local(2027, 1, 5, 0, 0), t.TempDir())
+	require.Len(t, res.Statements, 1)
+	assert.Equal(t, "chateau-2026-W53", res.Statements[0].ID)
+	assert.Equal(t, 2, res.Statements[0].Visits)
+	m := decodeManifest(t, mustStatement(t, l, "chateau-2026-W53").Manifest)
+	assert.Equal(t, "2026-12-28T04:30:00+01:00", m.PeriodStart)
+	assert.Equal(t, "2027-01-04T04:30:00+01:00", m.PeriodEnd)
+	res = closeP(t, l, "2027-W01", "chateau", local(2027, 1, 12, 0, 0), t.TempDir())
+	assert.Equal(t, 1, res.Statements[0].Visits)
+}
