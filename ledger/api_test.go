@@ -77,7 +77,7 @@ func TestCorruptValueIsReported(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	// Flip one byte of the journal record behind the ledger's back.
-	db, err := pebble.Open("/ledger", &pebble.Options{FS: fs, FormatMajorVersion: FormatMajorVersion})
+	db, err := pebble.Open("/ledger", &pebble.Options{FS: fs, FormatMajorVersion: FormatMajorVersion, Logger: &pebbleLogger{l: &Ledger{}}})
 	require.NoError(t, err)
 	v, closer, err := db.Get(journalKey(1))
 	require.NoError(t, err)

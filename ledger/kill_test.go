@@ -232,7 +232,7 @@ func TestKill9(t *testing.T) {
 			}
 		}
 	}
-	span := 2 * *killTaps / (*killTimes + 2)
+	span := *killTaps / (*killTimes + 2) // about half the taps go to killed children
 	finished := false
 	for kills < *killTimes && !finished {
 		killAfter := 1 + rng.IntN(span)

@@ -62,6 +62,14 @@ func (l *Ledger) update(ctx context.Context, fn func(t *txn) error) error {
 		default:
 			return l.Err()
 		}
+	case <-l.done:
+		// Close raced with the send: the writer is gone.
+		select {
+		case err := <-r.reply:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
