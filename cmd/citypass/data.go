@@ -123,6 +123,13 @@ func parseTime(flag, s string, loc *time.Location, now time.Time) (time.Time, er
 	return time.Time{}, usageErr("--%s %q: want RFC 3339 (2026-11-27T10:00:00+01:00) or a local date-time (2026-11-27T10:00)", flag, s)
 }
 
+// timeFlag reads a time flag in the zone of the tariff in force now; an empty
+// value means now.
+func (a *app) timeFlag(s *session, name, value string) (time.Time, error) {
+	now := a.now()
+	return parseTime(name, value, s.zone(now), now)
+}
+
 // ctx returns the context commands run under.
 func (a *app) ctx() context.Context { return context.Background() }
 

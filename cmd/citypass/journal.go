@@ -26,16 +26,15 @@ func newJournalCmd(a *app) *cobra.Command {
 				return usageErr("--format %q: want csv or jsonl", format)
 			}
 			return a.withSession(func(s *session) error {
-				now := a.now()
 				var lo, hi time.Time
 				var err error
 				if from != "" {
-					if lo, err = parseTime("from", from, s.zone(now), now); err != nil {
+					if lo, err = a.timeFlag(s, "from", from); err != nil {
 						return err
 					}
 				}
 				if to != "" {
-					if hi, err = parseTime("to", to, s.zone(now), now); err != nil {
+					if hi, err = a.timeFlag(s, "to", to); err != nil {
 						return err
 					}
 				}

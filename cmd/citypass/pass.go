@@ -71,8 +71,7 @@ func newPassSellCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return a.withSession(func(s *session) error {
-				now := a.now()
-				when, err := parseTime("at", at, s.zone(now), now)
+				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
 				}
@@ -143,8 +142,7 @@ func newPassRefundCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withSession(func(s *session) error {
-				now := a.now()
-				when, err := parseTime("at", at, s.zone(now), now)
+				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
 				}
@@ -176,8 +174,7 @@ func newPassBlockCmd(a *app) *cobra.Command {
 				return usageErr("--reason %q: want lost, stolen or fraud", reason)
 			}
 			return a.withSession(func(s *session) error {
-				now := a.now()
-				when, err := parseTime("at", at, s.zone(now), now)
+				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
 				}
@@ -240,8 +237,7 @@ func newPassReplaceCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withSession(func(s *session) error {
-				now := a.now()
-				when, err := parseTime("at", at, s.zone(now), now)
+				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
 				}

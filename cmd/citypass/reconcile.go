@@ -38,8 +38,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return a.withSession(func(s *session) error {
-				now := a.now()
-				when, err := parseTime("at", at, s.zone(now), now)
+				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
 				}

@@ -59,8 +59,7 @@ func (a *app) runTap(f tapFlags) error {
 		return err
 	}
 	defer s.Close()
-	now := a.now()
-	at, err := parseTime("at", f.at, s.zone(now), now)
+	at, err := a.timeFlag(s, "at", f.at)
 	if err != nil {
 		return err
 	}
