@@ -52,10 +52,11 @@ func (d *day) playDay(ctx context.Context, p *plan) error {
 	if d.sum.DayTime > 0 {
 		d.sum.TapsPerSec = float64(d.sum.Taps) / d.sum.DayTime.Seconds()
 	}
-	if err := firstOf(dispatchErr, d.err()); err != nil {
-		return err
+	if err := ctx.Err(); err != nil {
+		// Interrupted: what failed after that is its consequence.
+		return fmt.Errorf("demo: interrupted after %d taps: %w", d.sum.Taps, err)
 	}
-	return ctx.Err()
+	return firstOf(dispatchErr, d.err())
 }
 
 // dispatch walks the timeline: it numbers every transaction, chains the

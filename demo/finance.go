@@ -204,7 +204,9 @@ func printSummary(w io.Writer, s *Summary) error {
 			p("           (%d accounts at zero, the partner payables all paid out)\n", zero)
 		}
 	}
-	p("Ledger check   %s\n\n", s.LedgerCheck)
+	p("Ledger check   %s\n", s.LedgerCheck)
+	p("Time       cards %s, the day %s, closing the books %s\n\n",
+		s.Personalize.Round(time.Millisecond), s.DayTime.Round(time.Millisecond), s.CloseTime.Round(time.Millisecond))
 	p("Files written (data dir: reuse with --data %s):\n", s.DataDir)
 	for _, f := range s.Files {
 		p("  %s\n", f)
