@@ -328,3 +328,10 @@ func checkGoldenFile(t *testing.T, name string, got []byte) {
 }
 
 var _ = tariff.Date{}
+
+func TestSepaText(t *testing.T) {
+	assert.Equal(t, "Chateau d'If - Croisieres + Cie", sepaText(" Château d’If – Croisières & Cie ", 70))
+	assert.Equal(t, "Strasse", sepaText("Straße", 70))
+	assert.Equal(t, "abc", sepaText("abcdef", 3))
+	assert.Equal(t, "a.b", sepaText("a€b", 70))
+}

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/tariff"
@@ -94,21 +93,52 @@ func checkBIC(s string) (string, error) {
 	return s, nil
 }
 
-// sepaText keeps a name within Max70Text and the SEPA character set's
-// spirit: control characters become spaces.
+// sepaText fits free text into the EPC's SEPA Latin character set
+// (a-z A-Z 0-9 / - ? : ( ) . , ' + space), which many banks enforce beyond
+// the XSD: common accented letters lose their accent, "&" becomes "+", any
+// other character becomes "."; then it is cut to max characters.
 func sepaText(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
+	var b strings.Builder
+	for _, r := range strings.TrimSpace(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("/-?:().,'+ ", r):
+			b.WriteRune(r)
+		case r == '&':
+			b.WriteRune('+')
+		case r == '\u2013' || r == '\u2014':
+			b.WriteRune('-')
+		case r == '\u2019' || r == '`':
+			b.WriteRune('\'')
+		case r < 0x20 || r == 0x7f:
+			b.WriteRune(' ')
+		default:
+			if t, ok := sepaFold[r]; ok {
+				b.WriteString(t)
+			} else {
+				b.WriteRune('.')
+			}
 		}
-		return r
-	}, strings.TrimSpace(s))
-	for utf8.RuneCountInString(s) > max {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
 	}
-	return s
+	out := b.String()
+	if len(out) > max { // ASCII only now: bytes are characters
+		out = out[:max]
+	}
+	return strings.TrimSpace(out)
 }
+
+var sepaFold = func() map[rune]string {
+	m := map[rune]string{'ß': "ss", 'æ': "ae", 'Æ': "AE", 'œ': "oe", 'Œ': "OE", 'ø': "o", 'Ø': "O", 'ł': "l", 'Ł': "L"}
+	for base, accented := range map[string]string{
+		"a": "àáâãäåā", "A": "ÀÁÂÃÄÅĀ", "c": "çćč", "C": "ÇĆČ", "e": "èéêëēė", "E": "ÈÉÊËĒĖ",
+		"i": "ìíîïī", "I": "ÌÍÎÏĪ", "n": "ñń", "N": "ÑŃ", "o": "òóôõöō", "O": "ÒÓÔÕÖŌ",
+		"u": "ùúûüū", "U": "ÙÚÛÜŪ", "y": "ýÿ", "Y": "ÝŸ", "s": "śš", "S": "ŚŠ", "z": "źżž", "Z": "ŹŻŽ",
+	} {
+		for _, r := range accented {
+			m[r] = base
+		}
+	}
+	return m
+}()
 
 // Payout writes one pain.001.001.03 SEPA credit transfer file for every
 // closed, unpaid statement with a positive net (one transaction per
