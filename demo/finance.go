@@ -178,7 +178,7 @@ func printSummary(w io.Writer, s *Summary) error {
 	fmt.Fprintln(tw, "  statement\tperiod\tvisits\tgross\tcap\tnet EUR\t")
 	net := decimal.Zero
 	for _, st := range s.Statements {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t\n", st.ID, st.Period, st.Visits, money(st.Gross), money(st.CapReduction.Neg()), money(st.Net))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", st.ID, st.Period, thousands(st.Visits), money(st.Gross), money(st.CapReduction.Neg()), money(st.Net))
 		net = net.Add(st.Net)
 	}
 	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", money(net))
