@@ -72,6 +72,9 @@ type Options struct {
 	GroupMax int
 	// CacheSizeBytes is Pebble's block cache; default 32 MiB.
 	CacheSizeBytes int64
+	// WriterCacheBytes bounds the writer's cache of hot records (cards,
+	// passes, usage, balances); default 4 MiB; negative disables it.
+	WriterCacheBytes int
 }
 
 func (o *Options) withDefaults() Options {
@@ -90,6 +93,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.GroupMax <= 0 {
 		c.GroupMax = 512
+	}
+	if c.WriterCacheBytes == 0 {
+		c.WriterCacheBytes = 4 << 20
 	}
 	if c.CacheSizeBytes <= 0 {
 		c.CacheSizeBytes = 32 << 20
@@ -124,8 +130,9 @@ type Ledger struct {
 	snap   *snapRef // latest durable snapshot
 
 	// Writer-owned state.
-	lastSeq uint64 // last assigned journal seq
-	group   map[string][]byte
+	lastSeq uint64            // last assigned journal seq
+	group   map[string][]byte // the current group's writes
+	cache   writerCache
 }
 
 type failure struct{ err error }
@@ -178,6 +185,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		done:     make(chan struct{}),
 		failedCh: make(chan struct{}),
 		group:    make(map[string][]byte),
+		cache:    writerCache{m: make(map[string][]byte), maxBytes: o.WriterCacheBytes},
 		writeO:   pebble.Sync,
 	}
 	if o.NoSync {

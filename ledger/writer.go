@@ -147,9 +147,17 @@ func (l *Ledger) runGroup(group []*request) {
 	if !b.Empty() && l.Err() == nil {
 		if err := l.commit(b); err != nil {
 			l.lastSeq = seq0
+			clear(l.cache.m)
 			l.fail(err)
 		} else {
 			l.publishSnapshot()
+			for k, v := range l.group {
+				if k[0] != pJournal && k[0] != pTime && k[0] != pTapID && k[0] != pPosting {
+					// Journal records, indexes and postings are written
+					// once and rarely read again by the writer.
+					l.cache.put(k, v)
+				}
+			}
 		}
 	}
 	if ferr := l.Err(); ferr != nil {
@@ -252,6 +260,9 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 	if v, ok := t.l.group[string(key)]; ok {
 		return v, true, nil
 	}
+	if v, ok := t.l.cache.get(key); ok {
+		return v, true, nil
+	}
 	if t.miss != nil && bytes.Equal(t.miss, key) {
 		return nil, false, nil
 	}
@@ -265,7 +276,40 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 	}
 	out := bytes.Clone(v)
 	_ = closer.Close()
+	t.l.cache.put(string(key), out)
 	return out, true, nil
+}
+
+// writerCache holds values the writer read from or committed to the
+// database, so hot records (cards, passes, usage, balances) are not read
+// through Pebble on every tap. Owned by the writer goroutine. It only ever
+// holds durable values: database reads (the writer is the only committer and
+// waits for each sync) and a group's writes after their commit returned.
+// Bounded by bytes; when full it is emptied (simple, and a refill is cheap).
+type writerCache struct {
+	m        map[string][]byte
+	size     int
+	maxBytes int
+}
+
+func (c *writerCache) get(key []byte) ([]byte, bool) {
+	v, ok := c.m[string(key)]
+	return v, ok
+}
+
+func (c *writerCache) put(key string, v []byte) {
+	if c.maxBytes <= 0 {
+		return
+	}
+	if old, ok := c.m[key]; ok {
+		c.size -= len(key) + len(old)
+	}
+	c.size += len(key) + len(v)
+	if c.size > c.maxBytes {
+		clear(c.m)
+		c.size = len(key) + len(v)
+	}
+	c.m[key] = v
 }
 
 func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) { return readTap(t.get, id) }
