@@ -34,6 +34,13 @@
 //     parks that goroutine. Reopen to recover: the store then holds exactly
 //     what Pebble's WAL recovery finds, which includes every acknowledged
 //     write.
+//   - A failing flush or compaction is not fatal in Pebble (it retries); it is
+//     logged, and if it persists writes stall: Update then returns at its
+//     context's deadline with ctx.Err() naming the background error. Gates
+//     pass a deadline and stay shut.
+//   - The writer keeps a bounded cache (Options.WriterCacheBytes) of hot
+//     records it read from, or committed to, the database; it holds durable
+//     values only and is coherent because the writer is the only committer.
 //   - Pebble's LOCK file keeps a second process out; Open then returns a
 //     *LockedError (ErrLocked) naming the holder's pid and command (Linux).
 //   - FormatMajorVersion is pinned (FormatMajorVersion constant).

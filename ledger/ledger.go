@@ -126,6 +126,11 @@ type Ledger struct {
 
 	inCommit atomic.Bool // the writer is inside Batch.Commit
 
+	// bgErr is Pebble's latest background error (a failed flush or
+	// compaction). Not fatal by itself, but if it persists writes stall;
+	// Update names it when its context ends.
+	bgErr atomic.Pointer[failure]
+
 	snapMu sync.Mutex
 	snap   *snapRef // latest durable snapshot
 
@@ -199,6 +204,19 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		FormatMajorVersion: FormatMajorVersion,
 		ErrorIfNotExists:   o.MustExist,
 		Logger:             &pebbleLogger{l: l},
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				l.bgErr.Store(&failure{err: err})
+				if l.opts.Logger != nil {
+					l.opts.Logger.Errorf("pebble: background error: %v", err)
+				}
+			},
+			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+				if l.opts.Logger != nil {
+					l.opts.Logger.Errorf("pebble: write stall: %s", info.Reason)
+				}
+			},
+		},
 	}
 	for i := range po.Levels {
 		// Tap-id lookups mostly miss (a new tap); bloom filters answer those

@@ -26,8 +26,10 @@ type request struct {
 // batch, and Update returns only after that sync. When fn fails only its own
 // writes are dropped. When the commit fails, every transaction of the group
 // gets the error and the ledger fails (ErrFailed). If ctx ends while the
-// request waits, Update returns ctx.Err(); a transaction that already ran may
-// still commit (not acknowledged, durable: a retry finds it).
+// request waits, Update returns ctx.Err() (naming Pebble's last background
+// error, if any: a failing flush stalls writes); a transaction that already
+// ran may still commit (not acknowledged, durable: a retry finds it). Gates
+// should pass a deadline.
 func (l *Ledger) Update(ctx context.Context, fn func(tx engine.Txn) error) error {
 	return l.update(ctx, func(t *txn) error { return fn(t) })
 }
@@ -53,6 +55,9 @@ func (l *Ledger) update(ctx context.Context, fn func(t *txn) error) error {
 	case err := <-r.reply:
 		return err
 	case <-ctx.Done():
+		if bg := l.bgErr.Load(); bg != nil {
+			return fmt.Errorf("%w (storage background error: %w)", ctx.Err(), bg.err)
+		}
 		return ctx.Err()
 	case <-l.failedCh:
 		// The writer may be stuck inside Pebble after a fatal error.
