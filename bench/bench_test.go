@@ -274,6 +274,12 @@ func TestBenchQuick(t *testing.T) {
 	require.NotNil(t, res.Card)
 	assert.Positive(t, res.Card.NTAG424us)
 	assert.Positive(t, res.Card.DESFireus)
+	if vpcdAvailable() == "" {
+		assert.Positive(t, res.Card.NTAG424VpcdUs, "pcscd and vpcd are here: measured over PC/SC")
+		assert.Positive(t, res.Card.DESFireVpcdUs)
+	} else {
+		assert.NotEmpty(t, res.Card.VpcdNote)
+	}
 	assert.Len(t, res.Checks, 9, "every target evaluated")
 	for _, c := range res.Checks {
 		assert.NotEmpty(t, c.Target, c.Name)

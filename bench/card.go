@@ -41,8 +41,7 @@ type presentable interface {
 // returns the median read time per kind (median over runs of each run's
 // median).
 func RunCard(ctx context.Context, env Env, cfg CardConfig) (*CardResult, error) {
-	seed := [32]byte{'c', 'a', 'r', 'd'}
-	keys, err := cardio.GenerateKeys(rand.NewChaCha8(seed))
+	keys, err := cardio.GenerateKeys(randReader("card"))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +69,28 @@ func RunCard(ctx context.Context, env Env, cfg CardConfig) (*CardResult, error) 
 		ntagUs, desUs = append(ntagUs, n), append(desUs, d)
 		env.logf("card run %d: NTAG 424 SUN %.0f µs, DESFire EV2 %.0f µs (median of %d reads, in-process)", run+1, n, d, cfg.reads())
 	}
-	return &CardResult{NTAG424us: round(Median(ntagUs), 1), DESFireus: round(Median(desUs), 1)}, nil
+	res := &CardResult{NTAG424us: round(Median(ntagUs), 1), DESFireus: round(Median(desUs), 1)}
+	if why := vpcdAvailable(); why != "" {
+		res.VpcdNote = why
+		return res, nil
+	}
+	if env.Child == nil {
+		res.VpcdNote = "not measured over vpcd: needs a child process (Config.Child)"
+		return res, nil
+	}
+	n, d, err := runCardVpcd(env, min(cfg.reads(), 500))
+	if err != nil {
+		return nil, err
+	}
+	res.NTAG424VpcdUs, res.DESFireVpcdUs = round(n, 1), round(d, 1)
+	return res, nil
+}
+
+// randReader is a deterministic random source named by seed.
+func randReader(seed string) *rand.ChaCha8 {
+	var s [32]byte
+	copy(s[:], seed)
+	return rand.NewChaCha8(s)
 }
 
 // timeReads reads the card n times and returns the median read time in µs.

@@ -26,6 +26,7 @@ const (
 	roleLedgerHold = "ledger-hold" // open a ledger, tap until killed
 	roleReconcile  = "reconcile"   // open a ledger, close a month, report rate and memory
 	roleRawScan    = "raw-scan"    // scan the journal keys with raw Pebble, report rate and memory
+	roleCardVpcd   = "card-vpcd"   // private pcscd + vpcd, time card reads over PC/SC
 )
 
 // childArgs are the flags of every role.
@@ -90,6 +91,8 @@ func RunChild(ctx context.Context, args []string, stdout io.Writer) error {
 		return childReconcile(ctx, a, stdout)
 	case roleRawScan:
 		return childRawScan(ctx, a, stdout)
+	case roleCardVpcd:
+		return childCardVpcd(ctx, a, stdout)
 	}
 	return fmt.Errorf("bench: child: unknown role %q", args[0])
 }

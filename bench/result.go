@@ -96,6 +96,8 @@ type CardResult struct {
 	DESFireus     float64 `json:"desfire_us"`
 	NTAG424VpcdUs float64 `json:"ntag424_sun_vpcd_us,omitempty"`
 	DESFireVpcdUs float64 `json:"desfire_vpcd_us,omitempty"`
+	// VpcdNote says why the vpcd figures are missing, when they are.
+	VpcdNote string `json:"vpcd_note,omitempty"`
 }
 
 // Meta says where and how the figures were measured.

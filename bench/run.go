@@ -198,7 +198,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if res.Card, err = RunCard(ctx, env, cc); err != nil {
 			return nil, err
 		}
-		note(WorkCard, "in-process virtual cards only; the vpcd/pcscd transport is not measured by bench yet")
+		if res.Card.VpcdNote != "" {
+			note(WorkCard, res.Card.VpcdNote)
+		}
 	}
 	res.Evaluate()
 	res.Meta.Seconds = round(time.Since(start).Seconds(), 1)
