@@ -32,7 +32,6 @@ var (
 	ErrAlreadyPaid = errors.New("ledger: statement already paid")
 	ErrUnbalanced  = errors.New("ledger: posting is not balanced")
 	ErrInvalid     = errors.New("ledger: invalid record")
-	ErrQueueFull   = errors.New("ledger: write queue full")
 )
 
 // Logger receives Pebble's informational and error messages. Pebble's fatal
