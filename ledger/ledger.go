@@ -302,7 +302,15 @@ func (l *Ledger) Close() error {
 		return ErrClosed
 	}
 	close(l.quit)
-	<-l.done
+	select {
+	case <-l.done:
+	case <-l.failedCh:
+		// After a fatal error the writer may be parked inside Pebble.
+		select {
+		case <-l.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	l.snapMu.Lock()
 	old := l.snap
 	l.snap = nil
