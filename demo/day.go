@@ -23,6 +23,7 @@ func (d *day) playDay(ctx context.Context, p *plan) error {
 	d.tally = newTally(d.cfg.Progress)
 	stopTally := d.tally.start()
 	start := time.Now()
+	syncs0 := d.walSync.Load()
 
 	var wg sync.WaitGroup
 	gateCh := make([]chan *event, len(cityGates))
@@ -48,6 +49,7 @@ func (d *day) playDay(ctx context.Context, p *plan) error {
 	stopTally()
 
 	d.sum.DayTime = time.Since(start)
+	d.sum.WALSyncs = int(d.walSync.Load() - syncs0)
 	d.tally.fill(d.sum)
 	if d.sum.DayTime > 0 {
 		d.sum.TapsPerSec = float64(d.sum.Taps) / d.sum.DayTime.Seconds()
@@ -80,6 +82,7 @@ func (d *day) dispatch(ctx context.Context, p *plan, gateCh []chan *event, deskC
 		}
 		ev.tk = &ticket{n: n, at: ev.at}
 		n++
+		d.sum.Transactions++
 		if ev.kind == evTap {
 			select {
 			case gateCh[ev.gate] <- ev:

@@ -14,10 +14,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/shopspring/decimal"
 
 	"github.com/citypass/citypass/cardio"
@@ -93,15 +96,19 @@ type Summary struct {
 	// machine, measured before the day (a gate alone could not decide more
 	// than 1/CommitLatency taps per second).
 	CommitLatency time.Duration
-	Taps          int // decided taps (accepted + denied)
-	Accepted      int
-	Denied        int
-	DeniedBy      map[string]int // reason code → taps
-	Flags         map[string]int // flag → accepted taps carrying it
-	Undecided     int            // presentations without a decision (none expected)
-	JournalTaps   uint64         // taps in the ledger's journal
-	DayTime       time.Duration  // wall time of the day's taps and sales
-	TapsPerSec    float64
+	// WALSyncs counts the fsyncs of the ledger's write-ahead log during the
+	// day; Transactions the durable store transactions (taps and desk
+	// operations) they made durable. Their ratio is the group commit.
+	WALSyncs, Transactions int
+	Taps                   int // decided taps (accepted + denied)
+	Accepted               int
+	Denied                 int
+	DeniedBy               map[string]int // reason code → taps
+	Flags                  map[string]int // flag → accepted taps carrying it
+	Undecided              int            // presentations without a decision (none expected)
+	JournalTaps            uint64         // taps in the ledger's journal
+	DayTime                time.Duration  // wall time of the day's taps and sales
+	TapsPerSec             float64
 
 	// Visits by venue, from the ledger (reconcile visits report).
 	VisitsByVenue map[string]int
@@ -186,6 +193,7 @@ type day struct {
 	signer  *reconcile.Signer
 	ledger  *ledger.Ledger
 	clock   atomic.Int64 // the ledger's clock, UnixNano
+	walSync atomic.Int64 // fsyncs of the ledger's write-ahead log
 	seq     *sequencer
 	v       *engine.Validator
 	tally   *tally
@@ -236,7 +244,10 @@ func (d *day) run(ctx context.Context) error {
 	d.sum.Files = append(d.sum.Files, d.dir, filepath.Join(d.keysDir(), "cards.key"), filepath.Join(d.keysDir(), reconcile.SigningKeyFile))
 
 	ldir := ledger.DirIn(d.dir)
-	l, err := ledger.Open(ldir, &ledger.Options{Now: func() time.Time { return time.Unix(0, d.clock.Load()).In(d.tariff.Location) }})
+	l, err := ledger.Open(ldir, &ledger.Options{
+		Now: func() time.Time { return time.Unix(0, d.clock.Load()).In(d.tariff.Location) },
+		FS:  d.countingFS(),
+	})
 	if err != nil {
 		return fmt.Errorf("demo: opening the ledger: %w", err)
 	}
@@ -398,4 +409,19 @@ func (d *day) probeCommit(ctx context.Context) error {
 	slices.Sort(lat)
 	d.sum.CommitLatency = lat[probes/2]
 	return nil
+}
+
+// countingFS is the OS file system, counting the fsyncs of Pebble's
+// write-ahead log (its *.log files): one per group commit. The errorfs
+// wrapper is used only to observe; it never injects an error.
+func (d *day) countingFS() vfs.FS {
+	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			if strings.HasSuffix(op.Path, ".log") {
+				d.walSync.Add(1)
+			}
+		}
+		return nil
+	}))
 }

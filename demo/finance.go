@@ -162,9 +162,10 @@ func printSummary(w io.Writer, s *Summary) error {
 	p("           %s\n", counts(s.SalesByProd))
 	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably before the gate opens\n",
 		thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), thousands(int(s.TapsPerSec+0.5)))
-	if s.CommitLatency > 0 {
-		p("           (one durable commit alone takes %s here, at most %s taps/s for a lone gate: the gates share commits)\n",
-			s.CommitLatency.Round(10*time.Microsecond), thousands(int(time.Second/s.CommitLatency)))
+	if s.WALSyncs > 0 {
+		p("           group commit: %s transactions (taps and desk operations) made durable by %s fsyncs, %.1f per fsync;\n",
+			thousands(s.Transactions), thousands(s.WALSyncs), float64(s.Transactions)/float64(s.WALSyncs))
+		p("           one durable commit alone takes %s here\n", s.CommitLatency.Round(10*time.Microsecond))
 	}
 	p("           accepted %s (%s)\n", thousands(s.Accepted), counts(s.Flags))
 	p("           denied %s (%s)\n", thousands(s.Denied), counts(s.DeniedBy))
