@@ -50,7 +50,7 @@ func TestRunIsConsistent(t *testing.T) {
 	assert.Positive(t, s.Flags["ACTIVATED"])
 	assert.GreaterOrEqual(t, s.Transactions, s.Taps+s.Sales, "every tap and sale is a durable transaction")
 	assert.Positive(t, s.WALSyncs)
-	assert.LessOrEqual(t, s.WALSyncs, s.Transactions+1, "at most one fsync per transaction (and the probe's)")
+	assert.LessOrEqual(t, s.WALSyncs, s.Transactions+5, "at most one fsync per commit (a few more if the WAL rotates)")
 
 	// Statements: one per partner of the sample, verified, paid in full.
 	require.Len(t, s.Statements, 7)
