@@ -20,7 +20,8 @@
 // EV2 authentication), the engine Validator decides, and the Pebble ledger
 // journals it durably before the gate opens. One goroutine per gate (22
 // gates) runs concurrently, so the ledger commits taps in groups sharing one
-// fsync; a live tally goes to Config.Progress about once a second.
+// fsync (the demo counts the write-ahead log's fsyncs to show it); a live
+// tally goes to Config.Progress about once a second.
 //
 // The next morning (06:00, after the service day, ISO week 22 and May have
 // ended) the statements of every partner are closed for their contract
