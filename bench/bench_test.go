@@ -307,3 +307,29 @@ func TestBenchCard(t *testing.T) {
 	assert.Positive(t, res.NTAG424us)
 	assert.Positive(t, res.DESFireus)
 }
+
+// TestBenchReconcileRSSLimit checks that a close whose memory passes the
+// limit is killed and reported as failing both reconcile targets.
+func TestBenchReconcileRSSLimit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := BuildLedger(ctx, Env{}, filepath.Join(dir, "big", "ledger"), 1000, 10_000)
+	require.NoError(t, err)
+	self, err := ReadMem(0)
+	require.NoError(t, err)
+	// Below any Go process running Pebble: the child is killed at its first poll.
+	limit := max(1, float64(self.RSSBytes)/(1<<20)/4)
+	res, err := RunReconcile(ctx, Env{Dir: filepath.Join(dir, "rec"), Child: testChild, ChildRSSLimitMB: limit}, b)
+	require.NoError(t, err)
+	assert.True(t, res.Killed)
+	assert.Zero(t, res.TapsPerS)
+	assert.Positive(t, res.RawScanPerS, "the raw scan still ran")
+	r := &Result{Reconcile: res}
+	r.Evaluate()
+	for _, c := range r.Checks {
+		if c.Name == "reconcile taps/s" {
+			assert.False(t, c.Pass)
+		}
+	}
+	assert.False(t, r.Passed())
+}

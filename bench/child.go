@@ -118,10 +118,10 @@ func rawHold(ctx context.Context, dir string, stdout io.Writer) error {
 	return ctx.Err()
 }
 
-// ChildRSSLimitMB is the resident size at which the parent kills a
-// measuring child (8× the 256 MB target): a workload whose memory grows with
-// the ledger must not take the machine down. The workload then reports the
-// size reached and fails its targets.
+// ChildRSSLimitMB is the default resident size at which the parent kills a
+// measuring child (8× the 256 MB target; Env.ChildRSSLimitMB): a workload
+// whose memory grows with the ledger must not take the machine down. The
+// workload then reports the size reached and fails its targets.
 const ChildRSSLimitMB = 2048
 
 // ErrRSSLimit is returned for a child killed at ChildRSSLimitMB.
@@ -158,7 +158,7 @@ func startChild(env Env, args ...string) (*child, error) {
 		return nil, fmt.Errorf("bench: starting child %s: %w", args[0], err)
 	}
 	if args[0] != roleRawHold && args[0] != roleLedgerHold {
-		c.watchRSS(ChildRSSLimitMB)
+		c.watchRSS(env.rssLimitMB())
 	}
 	return c, nil
 }

@@ -174,22 +174,30 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 			return nil, err
 		}
 		var rr closeReport
+		killed := false
 		if err := c.waitJSON(&rr); errors.Is(err, ErrRSSLimit) {
 			env.logf("reconcile run %d: %v", run+1, err)
-			_ = os.RemoveAll(filepath.Dir(cp))
-			return &ReconcileResult{RSSMB: round(c.peakMB, 1), Taps: big.Taps, Killed: true}, nil
+			killed = true
 		} else if err != nil {
 			return nil, err
 		}
 		if err := os.RemoveAll(filepath.Dir(cp)); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
+		c0peak := c.peakMB
 		if c, err = startChild(env, roleRawScan, "--dir", big.Dir); err != nil {
 			return nil, err
 		}
 		var rs closeReport
 		if err := c.waitJSON(&rs); err != nil {
 			return nil, err
+		}
+		if killed {
+			// The close did not finish: no rate. Report the size it reached
+			// beside the raw scan of the same journal, and stop.
+			env.logf("reconcile: raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB)", rs.Taps, rs.Seconds, float64(rs.Taps)/rs.Seconds, rs.HWMMB)
+			return &ReconcileResult{RSSMB: round(c0peak, 1), RawScanPerS: round(float64(rs.Taps)/rs.Seconds, 0),
+				RawRSSMB: round(rs.HWMMB, 1), Taps: big.Taps, Killed: true}, nil
 		}
 		rate, raw = append(rate, float64(rr.Taps)/rr.Seconds), append(raw, float64(rs.Taps)/rs.Seconds)
 		hwm, rawHWM = append(hwm, rr.HWMMB), append(rawHWM, rs.HWMMB)

@@ -159,7 +159,7 @@ func (r *Result) Evaluate() {
 		le("scale RSS MB", s.RSSMB, TargetRSSMB, "≤ 256 MB")
 	}
 	if c := r.Reconcile; c != nil {
-		ge("reconcile taps/s", c.TapsPerS, TargetReconcileRatio*c.RawScanPerS, "≥ 50 % of raw scan")
+		ge("reconcile taps/s", c.TapsPerS, max(TargetReconcileRatio*c.RawScanPerS, 1), "≥ 50 % of raw scan")
 		le("reconcile RSS MB", c.RSSMB, TargetRSSMB, "≤ 256 MB")
 	}
 	if r.RecoveryS != nil {
@@ -220,6 +220,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if c := r.Reconcile; c != nil {
 		row("reconcile", fmt.Sprintf("close month, %d taps", c.Taps), f(c.TapsPerS, "taps/s"), f(c.RawScanPerS, "keys/s"), fmt.Sprintf("%.2f", c.Ratio))
 		row("reconcile", "peak RSS", f(c.RSSMB, "MB"), f(c.RawRSSMB, "MB"), "-")
+		if c.Killed {
+			row("reconcile", "close killed at the child RSS limit", "-", "-", "-")
+		}
 	}
 	if r.RecoveryS != nil {
 		row("recovery", "open + first read", f(*r.RecoveryS, "s"), "-", "-")

@@ -54,6 +54,16 @@ type Env struct {
 	// ProfileDir, when set, receives a CPU profile of every measuring child
 	// (<role>-<nanotime>.pprof) and of the parent (bench.pprof).
 	ProfileDir string
+	// ChildRSSLimitMB is the VmRSS at which a measuring child is killed;
+	// default ChildRSSLimitMB.
+	ChildRSSLimitMB float64
+}
+
+func (e *Env) rssLimitMB() float64 {
+	if e.ChildRSSLimitMB > 0 {
+		return e.ChildRSSLimitMB
+	}
+	return ChildRSSLimitMB
 }
 
 func (e *Env) runs() int { return max(e.Runs, MinRuns) }
