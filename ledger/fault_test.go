@@ -190,7 +190,7 @@ func TestFaultReads(t *testing.T) {
 		var on atomic.Bool
 		counter := &errorfs.Counter{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
 			if on.Load() && filepath.Ext(op.Path) == ".sst" && op.Kind.ReadOrWrite() == errorfs.OpIsRead {
-				return errorfs.ErrInjected.If(errorfs.Randomly(0.05, seed)).MaybeError(op)
+				return errorfs.ErrInjected.If(errorfs.Randomly(0.01, seed)).MaybeError(op)
 			}
 			return nil
 		})}

@@ -133,7 +133,7 @@ func (l *Ledger) runGroup(group []*request) {
 			errs[i] = err
 			continue
 		}
-		t := &txn{l: l, seq0: l.lastSeq}
+		t := &txn{l: l, seq0: l.lastSeq, ops: make([]op, 0, 8)}
 		if err := t.run(r.fn); err != nil {
 			l.lastSeq = t.seq0
 			errs[i] = err
