@@ -322,6 +322,7 @@ func TestBenchReconcileRSSLimit(t *testing.T) {
 	res, err := RunReconcile(ctx, Env{Dir: filepath.Join(dir, "rec"), Child: testChild, ChildRSSLimitMB: limit}, b)
 	require.NoError(t, err)
 	assert.True(t, res.Killed)
+	assert.Equal(t, "rss", res.KilledBy)
 	assert.Zero(t, res.TapsPerS)
 	assert.Positive(t, res.RawScanPerS, "the raw scan still ran")
 	r := &Result{Reconcile: res}
@@ -332,4 +333,18 @@ func TestBenchReconcileRSSLimit(t *testing.T) {
 		}
 	}
 	assert.False(t, r.Passed())
+}
+
+func TestBenchReconcileTimeLimit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := BuildLedger(ctx, Env{}, filepath.Join(dir, "big", "ledger"), 1000, 10_000)
+	require.NoError(t, err)
+	res, err := RunReconcile(ctx, Env{Dir: filepath.Join(dir, "rec"), Child: testChild, ChildTimeLimit: time.Millisecond}, b)
+	require.NoError(t, err)
+	assert.True(t, res.Killed)
+	assert.Equal(t, "time", res.KilledBy)
+	r := &Result{Reconcile: res}
+	r.Evaluate()
+	assert.False(t, r.Passed(), "a close that did not finish fails")
 }

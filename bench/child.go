@@ -127,17 +127,27 @@ const ChildRSSLimitMB = 2048
 // ErrRSSLimit is returned for a child killed at ChildRSSLimitMB.
 var ErrRSSLimit = errors.New("bench: child killed at the RSS limit")
 
+// ChildTimeLimit is the default time after which the parent kills a
+// measuring child (Env.ChildTimeLimit): a close of the big ledger slower than
+// this is far below its target and must not hold the run.
+const ChildTimeLimit = 20 * time.Minute
+
+// ErrTimeLimit is returned for a child killed at its time limit.
+var ErrTimeLimit = errors.New("bench: child killed at the time limit")
+
 // child is a running child process.
 type child struct {
 	cmd    *exec.Cmd
 	out    *bufio.Reader
 	stderr bytes.Buffer
 	// Set by the watchdog of a measuring child.
-	watch   chan struct{} // closed when the watchdog stops
-	stop    chan struct{}
-	killed  bool
-	peakMB  float64
-	limitMB float64
+	watch    chan struct{} // closed when the watchdog stops
+	stop     chan struct{}
+	killed   bool // at the RSS limit
+	timedOut bool // at the time limit
+	peakMB   float64
+	limitMB  float64
+	limitDur time.Duration
 }
 
 func startChild(env Env, args ...string) (*child, error) {
@@ -158,14 +168,16 @@ func startChild(env Env, args ...string) (*child, error) {
 		return nil, fmt.Errorf("bench: starting child %s: %w", args[0], err)
 	}
 	if args[0] != roleRawHold && args[0] != roleLedgerHold {
-		c.watchRSS(env.rssLimitMB())
+		c.watchRSS(env.rssLimitMB(), env.timeLimit())
 	}
 	return c, nil
 }
 
-// watchRSS polls the child's VmRSS every 50 ms and kills it above limitMB.
-func (c *child) watchRSS(limitMB float64) {
-	c.watch, c.stop, c.limitMB = make(chan struct{}), make(chan struct{}), limitMB
+// watchRSS polls the child's VmRSS every 50 ms and kills it above limitMB
+// or after limit.
+func (c *child) watchRSS(limitMB float64, limit time.Duration) {
+	c.watch, c.stop, c.limitMB, c.limitDur = make(chan struct{}), make(chan struct{}), limitMB, limit
+	deadline := time.Now().Add(limit)
 	go func() {
 		defer close(c.watch)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -186,6 +198,11 @@ func (c *child) watchRSS(limitMB float64) {
 					_ = c.cmd.Process.Kill()
 					return
 				}
+				if time.Now().After(deadline) {
+					c.timedOut = true
+					_ = c.cmd.Process.Kill()
+					return
+				}
 			}
 		}
 	}()
@@ -203,6 +220,9 @@ func (c *child) waitJSON(v any) error {
 		<-c.watch
 		if c.killed {
 			return fmt.Errorf("%w: %s passed %.0f MB", ErrRSSLimit, c.cmd.Args, c.limitMB)
+		}
+		if c.timedOut {
+			return fmt.Errorf("%w: %s ran %v (peak RSS %.0f MB)", ErrTimeLimit, c.cmd.Args, c.limitDur, c.peakMB)
 		}
 	}
 	if werr != nil {

@@ -19,8 +19,20 @@
 //	recovery   ledger.Open + first read after SIGKILL of a process holding the big ledger
 //	card       median card-read time, NTAG 424 SUN and DESFire
 //
+// The raw batch shape is measured, not assumed: CalibrateShape taps a small
+// ledger and diffs its keys, so the raw writers commit as many keys and
+// bytes per batch as the ledger commits per tap.
+//
+// The big ledger of scale, reconcile and recovery (1,000,000 passes and
+// 10,000,000 taps by default) is written by BuildLedger's bulk path: every
+// card's history decided by engine.Decide in memory and written through the
+// ledger's own Store.Update (PutPass, PutCard, PutUsage, PutPosting, PutTap)
+// in NoSync group batches; see BuildLedger.
+//
 // Workloads whose RSS or crash behaviour must be attributable to one process
-// (scale, reconcile, recovery) run their measured phase in a child process:
+// (scale, reconcile, recovery, and card reads over pcscd+vpcd) run their
+// measured phase in a child process, watched by the parent, which kills a
+// child whose VmRSS passes Env.ChildRSSLimitMB:
 // the caller supplies Config.Child, a function returning the command that
 // re-executes the current binary in child mode, and the child calls
 // RunChild. The citypass command does this with a hidden "bench child"

@@ -174,10 +174,13 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 			return nil, err
 		}
 		var rr closeReport
-		killed := false
-		if err := c.waitJSON(&rr); errors.Is(err, ErrRSSLimit) {
+		killed, why := false, ""
+		if err := c.waitJSON(&rr); errors.Is(err, ErrRSSLimit) || errors.Is(err, ErrTimeLimit) {
 			env.logf("reconcile run %d: %v", run+1, err)
-			killed = true
+			killed, why = true, "rss"
+			if errors.Is(err, ErrTimeLimit) {
+				why = "time"
+			}
 		} else if err != nil {
 			return nil, err
 		}
@@ -197,7 +200,7 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 			// beside the raw scan of the same journal, and stop.
 			env.logf("reconcile: raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB)", rs.Taps, rs.Seconds, float64(rs.Taps)/rs.Seconds, rs.HWMMB)
 			return &ReconcileResult{RSSMB: round(c0peak, 1), RawScanPerS: round(float64(rs.Taps)/rs.Seconds, 0),
-				RawRSSMB: round(rs.HWMMB, 1), Taps: big.Taps, Killed: true}, nil
+				RawRSSMB: round(rs.HWMMB, 1), Taps: big.Taps, Killed: true, KilledBy: why}, nil
 		}
 		rate, raw = append(rate, float64(rr.Taps)/rr.Seconds), append(raw, float64(rs.Taps)/rs.Seconds)
 		hwm, rawHWM = append(hwm, rr.HWMMB), append(rawHWM, rs.HWMMB)

@@ -76,9 +76,11 @@ type ReconcileResult struct {
 	RSSMB       float64 `json:"rss_mb"`
 	RawRSSMB    float64 `json:"raw_rss_mb"`
 	Taps        int     `json:"taps"`
-	// Killed: the close passed ChildRSSLimitMB and was killed; RSSMB is
-	// the size it had reached and TapsPerS is 0.
-	Killed bool `json:"killed_at_rss_limit,omitempty"`
+	// Killed: the close passed the child RSS or time limit and was killed
+	// (KilledBy "rss" or "time"); RSSMB is the peak it had reached and
+	// TapsPerS is 0.
+	Killed   bool   `json:"killed,omitempty"`
+	KilledBy string `json:"killed_by,omitempty"`
 }
 
 // RecoveryResult details workload 6.
@@ -221,7 +223,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("reconcile", fmt.Sprintf("close month, %d taps", c.Taps), f(c.TapsPerS, "taps/s"), f(c.RawScanPerS, "keys/s"), fmt.Sprintf("%.2f", c.Ratio))
 		row("reconcile", "peak RSS", f(c.RSSMB, "MB"), f(c.RawRSSMB, "MB"), "-")
 		if c.Killed {
-			row("reconcile", "close killed at the child RSS limit", "-", "-", "-")
+			row("reconcile", "close killed at the child "+c.KilledBy+" limit", "-", "-", "-")
 		}
 	}
 	if r.RecoveryS != nil {

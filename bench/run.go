@@ -57,6 +57,16 @@ type Env struct {
 	// ChildRSSLimitMB is the VmRSS at which a measuring child is killed;
 	// default ChildRSSLimitMB.
 	ChildRSSLimitMB float64
+	// ChildTimeLimit is how long a measuring child may run; default
+	// ChildTimeLimit.
+	ChildTimeLimit time.Duration
+}
+
+func (e *Env) timeLimit() time.Duration {
+	if e.ChildTimeLimit > 0 {
+		return e.ChildTimeLimit
+	}
+	return ChildTimeLimit
 }
 
 func (e *Env) rssLimitMB() float64 {
