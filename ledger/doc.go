@@ -30,8 +30,9 @@
 //     logged to Options.Logger, passed to Options.OnFatal, and every later
 //     Update and read returns it (a *FatalError matching ErrFailed, wrapping
 //     Pebble's error, e.g. syscall.ENOSPC). A commit error reaches the writer
-//     as an error for its whole group; on a background goroutine the ledger
-//     parks that goroutine. Reopen to recover: the store then holds exactly
+//     as an error for its whole group; during Open, Open returns it; on a
+//     background goroutine (a flush's MANIFEST write) the ledger parks that
+//     goroutine for good and Close gives up on Pebble after 5 s. Reopen to recover: the store then holds exactly
 //     what Pebble's WAL recovery finds, which includes every acknowledged
 //     write.
 //   - A failing flush or compaction is not fatal in Pebble (it retries); it is

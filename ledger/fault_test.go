@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -240,4 +241,66 @@ func TestFaultReads(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.OK(), "%v", rep.Problems)
 	assert.Equal(t, want, rep.Taps)
+}
+
+// TestFaultOnOpen fails MANIFEST syncs while Open creates a store: Pebble
+// reports it through Fatalf on Open's goroutine, and Open returns the error
+// instead of exiting or hanging.
+func TestFaultOnOpen(t *testing.T) {
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if strings.HasPrefix(filepath.Base(op.Path), "MANIFEST") && op.Kind == errorfs.OpFileSync {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		l, err := Open("/ledger", &Options{FS: errorfs.Wrap(vfs.NewMem(), inj)})
+		if err == nil {
+			_ = l.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrFailed)
+		assert.Contains(t, err.Error(), "MANIFEST")
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open hung after a fatal MANIFEST error")
+	}
+}
+
+// TestFaultInBackground fails the MANIFEST write of a flush, which Pebble
+// reports through Fatalf on its flush goroutine: the ledger parks that
+// goroutine, fails (OnFatal, logged), and every later Update and read
+// returns ErrFailed; Close gives up on Pebble instead of hanging.
+func TestFaultInBackground(t *testing.T) {
+	ctx := context.Background()
+	var on atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if on.Load() && strings.HasPrefix(filepath.Base(op.Path), "MANIFEST") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return errorfs.ErrInjected
+		}
+		return nil
+	})
+	fatal := make(chan error, 1)
+	l, err := Open("/ledger", &Options{FS: errorfs.Wrap(vfs.NewMem(), inj), OnFatal: func(err error) { fatal <- err }})
+	require.NoError(t, err)
+	require.NoError(t, wlSetup(ctx, l, 2))
+	on.Store(true)
+	go func() { _ = l.db.Flush() }() // waits for the parked flush for good
+	select {
+	case err := <-fatal:
+		assert.ErrorIs(t, err, ErrFailed)
+		assert.Contains(t, err.Error(), "MANIFEST")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no fatal error reported")
+	}
+	var res wlResult
+	assert.ErrorIs(t, l.Update(ctx, wlTxn(wlTap("d", 1, 0, 2), wlLimit, &res)), ErrFailed)
+	assert.ErrorIs(t, l.View(ctx, func(engine.Reader) error { return nil }), ErrFailed)
+	_, err = l.LastJournalSeq()
+	assert.ErrorIs(t, err, ErrFailed)
+	assert.ErrorIs(t, l.Close(), ErrFailed)
 }

@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,7 +126,8 @@ type Ledger struct {
 	failure  atomic.Pointer[failure]
 	failedCh chan struct{}
 
-	inCommit atomic.Bool // the writer is inside Batch.Commit
+	inCommit atomic.Bool   // the writer is inside Batch.Commit
+	openGoid atomic.Uint64 // goroutine running pebble.Open, while it does
 
 	// bgErr is Pebble's latest background error (a failed flush or
 	// compaction). Not fatal by itself, but if it persists writes stall;
@@ -227,7 +231,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 			return nil, fmt.Errorf("ledger: creating %s: %w", dir, err)
 		}
 	}
-	db, err := pebble.Open(dir, po)
+	db, err := l.openPebble(dir, po)
 	if err != nil {
 		if isLockErr(err) {
 			le := &LockedError{Dir: dir, Err: err}
@@ -248,6 +252,40 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	}
 	go l.writer()
 	return l, nil
+}
+
+// openPebble runs pebble.Open, turning a Fatalf on this goroutine (a failed
+// MANIFEST write while creating or recovering the store) into an error. Such
+// a failed Open may leave Pebble's files and lock held by this process.
+func (l *Ledger) openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
+	l.openGoid.Store(goid())
+	defer func() {
+		l.openGoid.Store(0)
+		if r := recover(); r != nil {
+			fs, ok := r.(*fatalSignal)
+			if !ok {
+				panic(r)
+			}
+			db, err = nil, fs.err
+		}
+	}()
+	return pebble.Open(dir, po)
+}
+
+// goid returns the current goroutine's id, parsed from its stack header
+// ("goroutine 18 [running]:"). Used only on the rare fatal path, to tell the
+// goroutine that can take an error (Open's) from Pebble's background ones.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		n, err := strconv.ParseUint(string(b[:i]), 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // isLockErr recognizes Pebble's lock failure: fcntl reports EAGAIN or EACCES
@@ -315,20 +353,26 @@ func (l *Ledger) Close() error {
 	old := l.snap
 	l.snap = nil
 	l.snapMu.Unlock()
-	if old != nil {
-		old.release()
-	}
 	if f := l.failure.Load(); f != nil {
 		// After a fatal error Pebble's goroutines may be parked (see
-		// pebbleLogger); closing could wait for them forever.
+		// pebbleLogger), possibly holding its mutex: closing could wait for
+		// them forever. Give up after a while; the process should exit.
 		ch := make(chan error, 1)
-		go func() { ch <- l.db.Close() }()
+		go func() {
+			if old != nil && old.refs.Add(-1) == 0 {
+				_ = old.s.Close()
+			}
+			ch <- l.db.Close()
+		}()
 		select {
 		case err := <-ch:
 			return errors.Join(f.err, err)
 		case <-time.After(5 * time.Second):
 			return fmt.Errorf("ledger: close abandoned after fatal error: %w", f.err)
 		}
+	}
+	if old != nil {
+		old.release()
 	}
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: closing %s: %w", l.dir, err)
@@ -393,6 +437,10 @@ func (p *pebbleLogger) Fatalf(format string, args ...any) {
 			break
 		}
 	}
+	if og := p.l.openGoid.Load(); og != 0 && og == goid() {
+		// Inside Open, on Open's goroutine: Open returns the error.
+		panic(&fatalSignal{err: fe})
+	}
 	p.l.fail(fe)
 	if p.l.inCommit.Load() && strings.HasPrefix(format, "pebble: fatal commit error") {
 		panic(&fatalSignal{err: fe})
@@ -402,12 +450,15 @@ func (p *pebbleLogger) Fatalf(format string, args ...any) {
 
 // snapRef is a reference-counted durable snapshot.
 type snapRef struct {
+	l    *Ledger
 	s    *pebble.Snapshot
 	refs atomic.Int32
 }
 
 func (r *snapRef) release() {
-	if r.refs.Add(-1) == 0 {
+	if r.refs.Add(-1) == 0 && r.l.failure.Load() == nil {
+		// After a fatal error the snapshot is left open: closing it takes
+		// Pebble's mutex, which a parked goroutine may hold.
 		_ = r.s.Close()
 	}
 }
@@ -416,7 +467,7 @@ func (r *snapRef) release() {
 // visible write is durable: at open and by the writer after a synced commit
 // (the writer is the only committer).
 func (l *Ledger) publishSnapshot() {
-	r := &snapRef{s: l.db.NewSnapshot()}
+	r := &snapRef{l: l, s: l.db.NewSnapshot()}
 	r.refs.Store(1)
 	l.snapMu.Lock()
 	old := l.snap
