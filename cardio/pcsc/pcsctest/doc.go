@@ -1,22 +1,15 @@
-// Package pcsctest runs a private pcscd with vsmartcard's vpcd driver for
-// end-to-end tests of cardio/pcsc and the gate, and plugs Go cards into it
-// through cardio/vpcd.
+// Package pcsctest binds a private pcscd with vsmartcard's vpcd driver
+// (cardio/pcsc/pcscd) to a test, for the end-to-end tests of cardio/pcsc,
+// the gate and the CLI, and plugs Go cards into it through cardio/vpcd.
 //
-// Start writes a reader.conf.d directory with one vpcd entry on a free pair
-// of TCP ports (slot 0 and slot 1), starts `pcscd -f -c DIR` (foreground,
-// never --auto-exit) and waits until both readers are listed. The test's
-// Cleanup stops it by PID: SIGTERM, then SIGKILL after 3 s.
+// Start starts the daemon (one vpcd entry, two slots named
+// FriendlyName+" 00 00" and " 00 01", in a private mount namespace when
+// unshare works; see cardio/pcsc/pcscd) and closes it in the test's Cleanup,
+// logging the end of pcscd's log when the test failed. Its failures end the
+// test instead of returning errors.
 //
-// pcscd's server socket path is compiled in (/run/pcscd/pcscd.comm). When the
-// test runs as root and unshare(1) works, pcscd runs in a private mount
-// namespace in which a per-process directory is bind-mounted on /run/pcscd,
-// and this process's libpcsclite is pointed at it with PCSCLITE_CSOCK_NAME
-// (set once, before the first PC/SC call). Tests in several packages, and a
-// system pcscd, then do not see each other. Where unshare is not allowed the
-// harness uses the system socket, serialized between processes by an flock,
-// and fails if another pcscd already owns it (CITYPASS_PCSCTEST_SHARED=1
-// forces this mode).
-//
-// Missing pcscd or vpcd driver, or no root: the test fails when the
-// environment variable CI is "true" and is skipped otherwise.
+// Where pcscd cannot run (pcscd.Available: pcscd or the vpcd driver
+// missing, not root, no private namespace and the system socket taken) the
+// test fails when the environment variable CI is "true" and is skipped
+// otherwise.
 package pcsctest
