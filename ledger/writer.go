@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -83,6 +84,7 @@ func (l *Ledger) update(ctx context.Context, fn func(t *txn) error) error {
 func (l *Ledger) writer() {
 	defer close(l.done)
 	group := make([]*request, 0, l.opts.GroupMax)
+	last := 0 // size of the previous group
 	for {
 		select {
 		case r := <-l.reqs:
@@ -90,6 +92,12 @@ func (l *Ledger) writer() {
 		case <-l.quit:
 			l.drainClosed()
 			return
+		}
+		if last > 1 {
+			// Callers answered by the last group are submitting their next
+			// transactions right now: let them, so they share this commit
+			// instead of waiting out another fsync.
+			runtime.Gosched()
 		}
 	drain:
 		for len(group) < l.opts.GroupMax {
@@ -101,6 +109,7 @@ func (l *Ledger) writer() {
 			}
 		}
 		l.runGroup(group)
+		last = len(group)
 		clear(group)
 	}
 }
