@@ -108,6 +108,13 @@ func TestCLITapJSONExitCodesAndIdempotency(t *testing.T) {
 	assert.Equal(t, true, got["duplicate"])
 	assert.Equal(t, "accept", got["decision"])
 
+	// Re-sent by id without --at: the original tap time applies, so it is
+	// the same tap.
+	out, _, code = cli(t, dir, "tap", "--card", "04A1B2C3D4E5F6", "--gate", "mucem/main",
+		"--device", "g1", "--seq", "17", "--json")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"duplicate":true`)
+
 	// The same id with different content is an error, not a second record.
 	_, stderr, code = cli(t, dir, "tap", "--card", "04A1B2C3D4E5F6", "--gate", "mucem/side",
 		"--at", "2026-11-27T10:00", "--device", "g1", "--seq", "17")

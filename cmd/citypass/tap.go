@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -78,12 +79,30 @@ func (a *app) runTap(f tapFlags) error {
 		if tap.ID.Seq, err = reserveSeq(a, s.ledger, f.device); err != nil {
 			return err
 		}
+	} else if f.at == "" {
+		// A tap re-sent by id without --at repeats the original tap time:
+		// otherwise "now" would differ and the retry would be refused as a
+		// different tap under a used id.
+		if prev, ok, err := journaledTap(s, tap.ID); err != nil {
+			return err
+		} else if ok {
+			tap.At = prev.At
+		}
 	}
 	res, err := s.validator.Validate(a.ctx(), tap)
 	if err != nil {
 		return err
 	}
 	return a.printTapResult(res)
+}
+
+// journaledTap returns the journaled tap with id, if any.
+func journaledTap(s *session, id engine.TapID) (rec engine.TapRecord, ok bool, err error) {
+	err = s.ledger.View(context.Background(), func(r engine.Reader) error {
+		rec, ok, err = r.Tap(id)
+		return err
+	})
+	return rec, ok, err
 }
 
 // credentialFromSUN verifies a SUN message with the data dir's card keys and
