@@ -188,7 +188,10 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		c0peak := c.peakMB
-		if c, err = startChild(env, roleRawScan, "--dir", big.Dir); err != nil {
+		// The baseline runs under the default limits: Env's bound the close.
+		rawEnv := env
+		rawEnv.ChildTimeLimit, rawEnv.ChildRSSLimitMB = 0, 0
+		if c, err = startChild(rawEnv, roleRawScan, "--dir", big.Dir); err != nil {
 			return nil, err
 		}
 		var rs closeReport

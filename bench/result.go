@@ -111,7 +111,7 @@ type Meta struct {
 	Pebble  string            `json:"pebble"`
 	Quick   bool              `json:"quick"`
 	Runs    int               `json:"runs"`
-	Shape   string            `json:"raw_batch_shape"`
+	Shape   string            `json:"raw_batch_shape,omitempty"`
 	Seconds float64           `json:"seconds"`
 	Notes   map[string]string `json:"notes,omitempty"` // workload → why it was not (fully) run
 }

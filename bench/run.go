@@ -180,7 +180,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.Meta.Shape = shape.withDefaults().String()
+	if cfg.wants(WorkGate1) || cfg.wants(WorkGates) {
+		res.Meta.Shape = shape.withDefaults().String()
+	}
 	if cfg.wants(WorkGate1) {
 		e, err := sub(WorkGate1)
 		if err != nil {
