@@ -88,17 +88,22 @@ var errStop = errors.New("stop")
 // accepted entries at the partner's venues with tap time in the period and
 // journaled up to now (data_as_of), adds as adjustments the taps of the
 // partner's already closed periods that were journaled since its previous
-// statement, signs the manifest, chains it to the previous one, stores both
-// files and the postings in the ledger atomically (PutStatement) and writes
-// them to OutDir atomically. A statement that is already stored is written
-// again byte for byte and nothing is posted.
+// statement, signs the manifest, chains it to the previous one, stores the
+// statement (manifest, net, data_as_of) and the postings in the ledger
+// atomically (PutStatement) and writes both files to OutDir atomically. A
+// statement that is already stored is written again byte for byte and
+// nothing is posted: its CSV is regenerated from the journal up to its
+// data_as_of and must hash to the stored manifest's csv_sha256
+// (ErrRegenerate otherwise).
 //
 // The first new statement of the call also carries the revenue recognition
 // due by the period's end (see recognitionPostings): pass revenue for
 // activated passes whose validity ended, breakage for never-activated passes
 // whose activation deadline passed, each posted once per pass.
 //
-// Memory: the journal is streamed; what is held is one partner-period's lines.
+// Memory: the journal is read in one ordered pass for all the statements of
+// the call; lines go straight to their files; what is held is described in
+// the package doc (Invariants).
 func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts CloseOptions) (*CloseResult, error) {
 	if opts.Period == "" {
 		return nil, fmt.Errorf("reconcile: close: no period given")
@@ -129,12 +134,21 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: close: reading journal seq: %w", err)
 	}
-	res := &CloseResult{Period: p.Label}
-	recognized := false
-	var scanned uint64
+	closed, err := closedByPartner(ctx, l, cat)
+	if err != nil {
+		return nil, err
+	}
+
+	// One job per statement: new ones cover the journal up to asOf, stored
+	// ones are regenerated up to their own data_as_of.
+	var jobs []*job
+	defer func() {
+		for _, j := range jobs {
+			j.discard()
+		}
+	}()
+	stored := map[string]*StoredStatement{}
 	for _, partner := range partners {
-		c := closer{ctx: ctx, l: l, cat: cat, s: s, p: p, partner: partner, asOf: asOf, at: at,
-			progress: opts.Progress, scanned: &scanned}
 		id := StatementID(partner, p.Label)
 		if err := checkFileID(id); err != nil {
 			return nil, err
@@ -143,9 +157,64 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: reading statement %s: %w", id, err)
 		}
-		var postings []engine.Posting
-		if !exists {
-			st, postings, err = c.build(id)
+		if exists {
+			stored[partner] = &st
+			if st.CSV != nil {
+				continue // stored with its CSV bytes: written back as they are
+			}
+		}
+		j, err := newJob(cat, p, partner, id, closed[partner], asOf, stored[partner])
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
+		if j.csv, err = newLineSink(opts.OutDir, j.id+".csv", j.tv.Location, true); err != nil {
+			return nil, err
+		}
+		if err := j.start(); err != nil {
+			return nil, err
+		}
+	}
+	var scanned uint64
+	if err := scanJournal(ctx, l, cat, jobs, opts.OutDir, func() {
+		scanned++
+		if opts.Progress != nil && scanned%progressEvery == 0 {
+			opts.Progress(scanned)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(scanned)
+	}
+
+	res := &CloseResult{Period: p.Label}
+	recognized := false
+	byPartner := map[string]*job{}
+	for _, j := range jobs {
+		byPartner[j.partner] = j
+	}
+	for _, partner := range partners {
+		id := StatementID(partner, p.Label)
+		j := byPartner[partner]
+		if j == nil { // stored with its CSV bytes
+			sum, err := writeStatementFiles(opts.OutDir, stored[partner])
+			if err != nil {
+				return nil, err
+			}
+			sum.Reclosed = true
+			res.Statements = append(res.Statements, *sum)
+			continue
+		}
+		csvSHA, err := j.finish()
+		if err != nil {
+			return nil, err
+		}
+		st := j.stored
+		if st == nil {
+			built, postings, err := j.statement(s, at, csvSHA)
 			if err != nil {
 				return nil, err
 			}
@@ -157,20 +226,44 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 				postings = append(postings, rec...)
 				recognized = true
 			}
-			if err := l.PutStatement(ctx, st, postings...); err != nil {
+			if err := l.PutStatement(ctx, built, postings...); err != nil {
 				return nil, fmt.Errorf("reconcile: storing statement %s: %w", id, err)
 			}
 			res.Postings += len(postings)
+			st = &built
 		}
-		sum, err := writeStatementFiles(opts.OutDir, &st)
+		sum, err := summarize(st)
 		if err != nil {
 			return nil, err
 		}
-		sum.Reclosed = exists
+		if j.stored != nil {
+			sum.Reclosed = true
+			var m Manifest
+			_ = json.Unmarshal(st.Manifest, &m) // summarize parsed it
+			if m.CSVSHA256 != csvSHA {
+				return nil, fmt.Errorf("%w: statement %s: the journal up to seq %d gives a CSV with SHA-256 %s, the stored manifest says %s",
+					ErrRegenerate, id, st.AsOfSeq, csvSHA, m.CSVSHA256)
+			}
+		}
+		sum.AdjustmentLines = j.adjLines
+		sum.CSVPath, sum.ManifestPath = filepath.Join(opts.OutDir, id+".csv"), filepath.Join(opts.OutDir, id+".json")
+		// CSV first: a manifest on disk always has its CSV beside it.
+		if err := j.csv.commit(sum.CSVPath); err != nil {
+			return nil, err
+		}
+		j.csv = nil
+		if err := writeFileAtomic(sum.ManifestPath, st.Manifest, 0o644); err != nil {
+			return nil, err
+		}
 		res.Statements = append(res.Statements, *sum)
 	}
 	return res, nil
 }
+
+// ErrRegenerate: a stored statement's CSV, regenerated from the journal for
+// a re-close, does not hash to its manifest's csv_sha256 (the journal or the
+// tariff versions it was valued under changed).
+var ErrRegenerate = errors.New("reconcile: stored statement cannot be regenerated byte for byte")
 
 // partnersToClose returns, sorted, the partners whose governing contract for
 // p has p's period kind.
@@ -210,280 +303,318 @@ func partnersToClose(cat *tariff.Catalog, p tariff.Period, only string) ([]strin
 
 // closedPeriod is a stored statement of the partner being closed.
 type closedPeriod struct {
-	id      string
-	period  tariff.Period
-	asOfSeq uint64
+	id       string
+	period   tariff.Period
+	asOfSeq  uint64
+	manifest []byte
 }
 
-type closer struct {
-	ctx     context.Context
-	l       Ledger
-	cat     *tariff.Catalog
-	s       *Signer
-	p       tariff.Period
-	partner string
-	asOf    uint64
-	at      time.Time
-
-	progress func(uint64)
-	scanned  *uint64
-}
-
-// tick counts a scanned journal record for Progress.
-func (c *closer) tick() {
-	*c.scanned++
-	if c.progress != nil && *c.scanned%progressEvery == 0 {
-		c.progress(*c.scanned)
+// closedByPartner returns every partner's stored statements, oldest period
+// first.
+func closedByPartner(ctx context.Context, l Ledger, cat *tariff.Catalog) (map[string][]closedPeriod, error) {
+	out := map[string][]closedPeriod{}
+	err := l.Statements(ctx, func(st *StoredStatement) error {
+		per, err := periodOfKind(cat, st.PeriodKind, st.Period)
+		if err != nil {
+			return fmt.Errorf("statement %s: %w", st.ID, err)
+		}
+		out[st.Partner] = append(out[st.Partner], closedPeriod{id: st.ID, period: per, asOfSeq: st.AsOfSeq,
+			manifest: append([]byte(nil), st.Manifest...)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: reading statements: %w", err)
 	}
+	for _, cs := range out {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].period.Start.Before(cs[j].period.Start) })
+	}
+	return out, nil
 }
 
-// checkFileID refuses statement ids that are not safe file names.
-func checkFileID(id string) error {
-	if id == "" || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") || len(id) > 200 {
-		return fmt.Errorf("reconcile: statement id %q is not a safe file name (check the partner id)", id)
+// job is one statement of a close: a new one, or a stored one regenerated.
+type job struct {
+	id, partner string
+	p           tariff.Period
+	gov         *tariff.Contract
+	tv          *tariff.Tariff
+	asOf        uint64         // last journal seq covered
+	prevAsOf    uint64         // the previous statement's (0: none)
+	prevSHA     string         // SHA-256 of the previous manifest
+	closed      []closedPeriod // the partner's statements before p, oldest first
+	stored      *StoredStatement
+
+	own   *book
+	qbook []*book // per closed period with late taps on this statement
+
+	csv, adj     *lineSink
+	recordedAt   string
+	seenAsOf     bool
+	visits       int
+	adjLines     int
+	gross, capRd int64 // own lines
+	adjSum, net  int64
+}
+
+func newJob(cat *tariff.Catalog, p tariff.Period, partner, id string, closed []closedPeriod, asOf uint64, stored *StoredStatement) (*job, error) {
+	gov, tv, ok := governing(cat, partner, p)
+	if !ok {
+		return nil, fmt.Errorf("%w: partner %s", ErrNoStatement, partner)
+	}
+	j := &job{id: id, partner: partner, p: p, gov: gov, tv: tv, asOf: asOf, stored: stored, prevSHA: ZeroSHA256}
+	if stored != nil {
+		j.asOf = stored.AsOfSeq
+	}
+	var before []closedPeriod
+	for _, cp := range closed {
+		if cp.period.Start.Before(p.Start) {
+			before = append(before, cp)
+		}
+	}
+	if stored == nil && len(closed) > 0 {
+		if last := closed[len(closed)-1]; p.Start.Before(last.period.End) {
+			return nil, fmt.Errorf("%w: %s starts before %s ends (statement %s)",
+				ErrPeriodOrder, p.Label, last.period.Label, last.id)
+		}
+	}
+	if n := len(before); n > 0 {
+		j.prevAsOf = before[n-1].asOfSeq
+		j.prevSHA = sha256Hex(before[n-1].manifest)
+	}
+	j.closed = before
+	j.qbook = make([]*book, len(before))
+	return j, nil
+}
+
+// start writes the header and the flat fee.
+func (j *job) start() error {
+	if err := j.csv.header(); err != nil {
+		return err
+	}
+	var err error
+	if j.own, err = newBook(j.gov); err != nil {
+		return err
+	}
+	if j.gov.Model == tariff.ModelFlat {
+		fee, err := toMinor(j.gov.Amount)
+		if err != nil {
+			return err
+		}
+		amt := j.own.pay(fee)
+		j.gross += fee
+		j.capRd += fee - amt
+		j.net += amt
+		return j.csv.flat(j.p.Label, fee, amt)
 	}
 	return nil
 }
 
-// partnerOf returns the partner of a tap's venue, or "".
-func partnerOf(cat *tariff.Catalog, r *engine.TapRecord) string {
-	v, ok := findVenue(cat, r.Venue, r.At)
-	if !ok {
-		return ""
+// closedIndex returns the index of the closed period holding at, or -1.
+func (j *job) closedIndex(at time.Time) int {
+	i := sort.Search(len(j.closed), func(i int) bool { return j.closed[i].period.End.After(at) })
+	if i == len(j.closed) || at.Before(j.closed[i].period.Start) {
+		return -1
 	}
-	return v.Partner
+	return i
 }
 
-func (c *closer) build(id string) (StoredStatement, []engine.Posting, error) {
-	gov, tv, ok := governing(c.cat, c.partner, c.p)
-	if !ok {
-		return StoredStatement{}, nil, fmt.Errorf("%w: partner %s", ErrNoStatement, c.partner)
-	}
-	// The partner's closed statements, oldest period first.
-	var closed []closedPeriod
-	var prevManifest []byte
-	err := c.l.Statements(c.ctx, func(st *StoredStatement) error {
-		if st.Partner != c.partner {
-			return nil
-		}
-		per, err := periodOfKind(c.cat, st.PeriodKind, st.Period)
-		if err != nil {
-			return fmt.Errorf("statement %s: %w", st.ID, err)
-		}
-		closed = append(closed, closedPeriod{id: st.ID, period: per, asOfSeq: st.AsOfSeq})
+// scanJournal reads the journal once, in journal order, up to the highest
+// data_as_of of the jobs, and routes every accepted entry to its partner's
+// job: a visit when its tap time is in the job's period, an adjustment when
+// it is in one of the partner's closed periods and was journaled after the
+// previous statement. Every period's book is folded in journal order, so a
+// closed period's book at a late tap is exactly what its statement and
+// earlier adjustments paid. A first, shorter pass over the journal since the
+// oldest previous statement finds which closed periods have late taps; only
+// those get a book.
+func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job, dir string, tick func()) error {
+	if len(jobs) == 0 {
 		return nil
-	})
-	if err != nil {
-		return StoredStatement{}, nil, fmt.Errorf("reconcile: reading statements: %w", err)
 	}
-	sort.Slice(closed, func(i, j int) bool { return closed[i].period.Start.Before(closed[j].period.Start) })
-	var prevAsOf uint64
-	prevSHA := ZeroSHA256
-	if n := len(closed); n > 0 {
-		last := closed[n-1]
-		if c.p.Start.Before(last.period.End) {
-			return StoredStatement{}, nil, fmt.Errorf("%w: %s starts before %s ends (statement %s)",
-				ErrPeriodOrder, c.p.Label, last.period.Label, last.id)
+	r := newRun(cat)
+	byPartner := map[string]*job{}
+	var maxAsOf uint64
+	late, fromLate := false, ^uint64(0)
+	for _, j := range jobs {
+		byPartner[j.partner] = j
+		maxAsOf = max(maxAsOf, j.asOf)
+		if len(j.closed) > 0 && j.prevAsOf < j.asOf {
+			late, fromLate = true, min(fromLate, j.prevAsOf+1)
 		}
-		prevAsOf = last.asOfSeq
-		st, ok, err := c.l.Statement(last.id)
-		if err != nil || !ok {
-			return StoredStatement{}, nil, fmt.Errorf("reconcile: reading statement %s: %v", last.id, err)
-		}
-		prevManifest = st.Manifest
-		prevSHA = sha256Hex(prevManifest)
 	}
-
-	// Own lines, streamed: the flat fee, then the period's visits in journal
-	// time order (tap time, then journal seq), each valued and capped as it
-	// comes and written straight to the CSV; no line is kept in memory.
-	out := newStatementWriter(tv.Location)
-	book := newPeriodBook(c.cat, c.partner, gov)
-	if gov.Model == tariff.ModelFlat {
-		fee := Line{Kind: KindFlatFee, OriginalPeriod: c.p.Label}
-		book.pay(&fee, gov.Amount)
-		out.add(&fee)
-	}
-	err = c.l.JournalBetween(c.ctx, c.p.Start, c.p.End, func(r *engine.TapRecord) error {
-		c.tick()
-		if r.JournalSeq > c.asOf || !countsAsVisit(r) || partnerOf(c.cat, r) != c.partner {
-			return nil
-		}
-		t, err := versionAt(c.cat, r.At)
-		if err != nil {
-			return err
-		}
-		ln := lineOf(r, t, KindVisit, c.p.Label)
-		book.pay(&ln, book.visitValue(&ln))
-		out.add(&ln)
+	if maxAsOf == 0 {
 		return nil
-	})
-	if err != nil {
-		return StoredStatement{}, nil, fmt.Errorf("reconcile: reading journal: %w", err)
 	}
-
-	// Adjustments: taps of closed periods journaled since the previous statement.
-	var adjs []Line
-	if len(closed) > 0 && prevAsOf < c.asOf {
-		err = c.l.Journal(c.ctx, prevAsOf+1, func(r *engine.TapRecord) error {
-			c.tick()
-			if r.JournalSeq > c.asOf {
+	// route returns the job of a payable tap's partner, with the tap's
+	// version and venue.
+	route := func(rec *engine.TapRecord) (*job, *tariff.Tariff, *tariff.Venue, error) {
+		if !countsAsVisit(rec) {
+			return nil, nil, nil, nil
+		}
+		t, err := versionAt(cat, rec.At)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		v := r.findVenue(t, rec.Venue, rec.At)
+		if v == nil {
+			return nil, nil, nil, nil
+		}
+		j := byPartner[v.Partner]
+		if j == nil || rec.JournalSeq > j.asOf {
+			return nil, nil, nil, nil
+		}
+		return j, t, v, nil
+	}
+	if late {
+		err := l.Journal(ctx, fromLate, func(rec *engine.TapRecord) error {
+			tick()
+			if rec.JournalSeq > maxAsOf {
 				return errStop
 			}
-			if !countsAsVisit(r) || partnerOf(c.cat, r) != c.partner {
-				return nil
-			}
-			i := sort.Search(len(closed), func(i int) bool { return closed[i].period.End.After(r.At) })
-			if i == len(closed) || r.At.Before(closed[i].period.Start) {
-				return nil // not in a closed period: its own statement will have it
-			}
-			t, err := versionAt(c.cat, r.At)
-			if err != nil {
+			j, _, _, err := route(rec)
+			if err != nil || j == nil || rec.JournalSeq <= j.prevAsOf {
 				return err
 			}
-			adjs = append(adjs, lineOf(r, t, KindAdjustment, closed[i].period.Label))
+			if i := j.closedIndex(rec.At); i >= 0 && j.qbook[i] == nil {
+				gov, _, _ := governing(cat, j.partner, j.closed[i].period)
+				b, err := newBook(gov)
+				if err != nil {
+					return err
+				}
+				if gov != nil && gov.Model == tariff.ModelFlat {
+					fee, err := toMinor(gov.Amount)
+					if err != nil {
+						return err
+					}
+					b.pay(fee)
+				}
+				j.qbook[i] = b
+			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStop) {
-			return StoredStatement{}, nil, fmt.Errorf("reconcile: reading journal: %w", err)
+			return fmt.Errorf("reconcile: reading journal: %w", err)
 		}
 	}
+	pending := len(jobs)
+	var ln tapLine
+	err := l.Journal(ctx, 1, func(rec *engine.TapRecord) error {
+		tick()
+		if rec.JournalSeq > maxAsOf {
+			return errStop
+		}
+		if pending > 0 {
+			for _, j := range jobs {
+				if !j.seenAsOf && rec.JournalSeq >= j.asOf {
+					j.seenAsOf = true
+					j.recordedAt = rec.RecordedAt.UTC().Format(time.RFC3339Nano)
+					pending--
+				}
+			}
+		}
+		j, t, v, err := route(rec)
+		if err != nil || j == nil {
+			return err
+		}
+		ln = tapLine{rec: rec}
+		if !rec.At.Before(j.p.Start) && rec.At.Before(j.p.End) {
+			ln.day, ln.period = r.serviceDay(t, rec.At), j.p.Label
+			if err := r.value(j.own, j.partner, t, v, &ln); err != nil {
+				return err
+			}
+			j.visits++
+			j.gross += ln.value
+			j.capRd += ln.value - ln.amount
+			j.net += ln.amount
+			return j.csv.tap(KindVisit, &ln)
+		}
+		i := j.closedIndex(rec.At)
+		if i < 0 || j.qbook[i] == nil {
+			return nil // not in a closed period (its own statement will have it), or no late tap there
+		}
+		ln.day, ln.period = r.serviceDay(t, rec.At), j.closed[i].period.Label
+		if err := r.value(j.qbook[i], j.partner, t, v, &ln); err != nil {
+			return err
+		}
+		if rec.JournalSeq <= j.prevAsOf {
+			return nil // on an earlier statement: folded into the book only
+		}
+		if j.adj == nil {
+			if j.adj, err = newLineSink(dir, j.id+".adj", j.tv.Location, false); err != nil {
+				return err
+			}
+		}
+		j.adjLines++
+		j.adjSum += ln.amount
+		j.net += ln.amount
+		return j.adj.tap(KindAdjustment, &ln)
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("reconcile: reading journal: %w", err)
+	}
+	return nil
+}
 
-	if c.progress != nil {
-		c.progress(*c.scanned)
+// finish appends the adjustment lines after the statement's own and closes
+// the CSV temp file; it returns its SHA-256.
+func (j *job) finish() (string, error) {
+	if j.adj != nil {
+		if err := j.adj.flush(); err != nil {
+			return "", fmt.Errorf("reconcile: writing adjustments of %s: %w", j.id, err)
+		}
+		if err := j.csv.appendFrom(j.adj); err != nil {
+			return "", fmt.Errorf("reconcile: copying adjustments of %s: %w", j.id, err)
+		}
+		j.adj.discard()
+		j.adj = nil
 	}
+	return j.csv.finish()
+}
 
-	if err := c.valueAdjustments(adjs, closed); err != nil {
-		return StoredStatement{}, nil, err
+func (j *job) discard() {
+	if j.csv != nil {
+		j.csv.discard()
 	}
-	for i := range adjs {
-		out.add(&adjs[i])
+	if j.adj != nil {
+		j.adj.discard()
 	}
-	csvBytes, err := out.finish()
-	if err != nil {
-		return StoredStatement{}, nil, err
-	}
-	gross, capRed, adjSum, net := out.gross, out.capRed, out.adj, out.net
-	asOf, err := c.dataAsOf()
-	if err != nil {
-		return StoredStatement{}, nil, err
-	}
+}
+
+// statement signs the manifest of a new statement and returns it with its
+// close posting.
+func (j *job) statement(s *Signer, at time.Time, csvSHA string) (StoredStatement, []engine.Posting, error) {
 	m := &Manifest{
-		Statement:      id,
-		Partner:        c.partner,
-		Period:         c.p.Label,
-		PeriodStart:    c.p.Start.In(tv.Location).Format(time.RFC3339),
-		PeriodEnd:      c.p.End.In(tv.Location).Format(time.RFC3339),
-		DataAsOf:       asOf,
-		Contract:       termsOf(gov, tv),
-		Currency:       tv.Currency,
-		Visits:         out.visits,
-		Gross:          formatMoney(gross),
-		CapReduction:   formatMoney(capRed),
-		Adjustments:    formatMoney(adjSum),
-		Net:            formatMoney(net),
-		CSVSHA256:      sha256Hex(csvBytes),
-		PreviousSHA256: prevSHA,
+		Statement:      j.id,
+		Partner:        j.partner,
+		Period:         j.p.Label,
+		PeriodStart:    j.p.Start.In(j.tv.Location).Format(time.RFC3339),
+		PeriodEnd:      j.p.End.In(j.tv.Location).Format(time.RFC3339),
+		DataAsOf:       DataAsOf{JournalSeq: j.asOf, RecordedAt: j.recordedAt},
+		Contract:       termsOf(j.gov, j.tv),
+		Currency:       j.tv.Currency,
+		Visits:         j.visits,
+		Gross:          minorString(j.gross),
+		CapReduction:   minorString(j.capRd),
+		Adjustments:    minorString(j.adjSum),
+		Net:            minorString(j.net),
+		CSVSHA256:      csvSHA,
+		PreviousSHA256: j.prevSHA,
 	}
-	manifest, err := signManifest(m, c.s)
+	manifest, err := signManifest(m, s)
 	if err != nil {
 		return StoredStatement{}, nil, err
 	}
-	netMinor, err := toMinor(net)
-	if err != nil {
-		return StoredStatement{}, nil, err
-	}
-	st := StoredStatement{ID: id, Partner: c.partner, Period: c.p.Label, PeriodKind: string(c.p.Kind),
-		ClosedAt: c.at, AsOfSeq: c.asOf, NetMinor: netMinor, CSV: csvBytes, Manifest: manifest}
+	st := StoredStatement{ID: j.id, Partner: j.partner, Period: j.p.Label, PeriodKind: string(j.p.Kind),
+		ClosedAt: at, AsOfSeq: j.asOf, NetMinor: j.net, Manifest: manifest}
 	var postings []engine.Posting
-	if netMinor > 0 {
-		postings = append(postings, engine.Posting{ID: "close/" + id, At: c.p.End, Kind: "statement", Ref: id,
+	if j.net > 0 {
+		postings = append(postings, engine.Posting{ID: "close/" + j.id, At: j.p.End, Kind: "statement", Ref: j.id,
 			Lines: []engine.PostingLine{
-				{Account: engine.AccountPartnerCost + ":" + c.partner, DebitMinor: netMinor},
-				{Account: engine.AccountPartnerPayable + ":" + c.partner, CreditMinor: netMinor},
+				{Account: engine.AccountPartnerCost + ":" + j.partner, DebitMinor: j.net},
+				{Account: engine.AccountPartnerPayable + ":" + j.partner, CreditMinor: j.net},
 			}})
 	}
 	return st, postings, nil
 }
-
-// valueAdjustments values late taps under their original period's contract
-// and cap, after everything already paid for that period on stored
-// statements (its own and earlier adjustments).
-func (c *closer) valueAdjustments(adjs []Line, closed []closedPeriod) error {
-	if len(adjs) == 0 {
-		return nil
-	}
-	books := map[string]*periodBook{}
-	var first time.Time
-	for i := range adjs {
-		lbl := adjs[i].OriginalPeriod
-		if books[lbl] != nil {
-			continue
-		}
-		for _, cp := range closed {
-			if cp.period.Label != lbl {
-				continue
-			}
-			gov, _, _ := governing(c.cat, c.partner, cp.period)
-			books[lbl] = newPeriodBook(c.cat, c.partner, gov)
-			if first.IsZero() || cp.period.Start.Before(first) {
-				first = cp.period.Start
-			}
-		}
-	}
-	// Replay what stored statements paid for those periods.
-	for _, cp := range closed {
-		if cp.period.Start.Before(first) {
-			continue
-		}
-		st, ok, err := c.l.Statement(cp.id)
-		if err != nil || !ok {
-			return fmt.Errorf("reconcile: reading statement %s: %v", cp.id, err)
-		}
-		if err := eachCSVLine(st.CSV, func(rec map[string]string) error {
-			b := books[rec["original_period"]]
-			if b == nil {
-				return nil
-			}
-			amt, err := parseMoney(rec["amount"])
-			if err != nil {
-				return err
-			}
-			b.note(rec, amt)
-			return nil
-		}); err != nil {
-			return fmt.Errorf("reconcile: statement %s: %w", cp.id, err)
-		}
-	}
-	sort.SliceStable(adjs, func(i, j int) bool {
-		if adjs[i].OriginalPeriod != adjs[j].OriginalPeriod {
-			return adjs[i].At.Before(adjs[j].At) // periods do not overlap
-		}
-		return lineLess(&adjs[i], &adjs[j])
-	})
-	for i := range adjs {
-		b := books[adjs[i].OriginalPeriod]
-		b.pay(&adjs[i], b.visitValue(&adjs[i]))
-	}
-	return nil
-}
-
-// dataAsOf names the last journaled tap covered.
-func (c *closer) dataAsOf() (DataAsOf, error) {
-	d := DataAsOf{JournalSeq: c.asOf}
-	if c.asOf == 0 {
-		return d, nil
-	}
-	err := c.l.Journal(c.ctx, c.asOf, func(r *engine.TapRecord) error {
-		d.RecordedAt = r.RecordedAt.UTC().Format(time.RFC3339Nano)
-		return errStop
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return d, fmt.Errorf("reconcile: reading journal: %w", err)
-	}
-	return d, nil
-}
-
 func termsOf(c *tariff.Contract, t *tariff.Tariff) ContractTerms {
 	ct := ContractTerms{Tariff: t.ID, Model: string(c.Model), Period: string(c.Period)}
 	switch c.Model {
@@ -501,51 +632,6 @@ func termsOf(c *tariff.Contract, t *tariff.Tariff) ContractTerms {
 		ct.Cap = formatMoney(c.Cap)
 	}
 	return ct
-}
-
-// statementWriter encodes statement lines as they come, numbering them and
-// adding up the manifest's totals.
-type statementWriter struct {
-	buf    bytes.Buffer
-	w      *csv.Writer
-	loc    *time.Location
-	n      int
-	visits int
-	// gross and capRed cover the period's own lines, adj the adjustments;
-	// net is every amount.
-	gross, capRed, adj, net decimal.Decimal
-}
-
-func newStatementWriter(loc *time.Location) *statementWriter {
-	sw := &statementWriter{loc: loc}
-	sw.w = csv.NewWriter(&sw.buf)
-	_ = sw.w.Write(csvHeader) // writes to a bytes.Buffer do not fail
-	return sw
-}
-
-func (sw *statementWriter) add(l *Line) {
-	sw.n++
-	l.No = sw.n
-	_ = sw.w.Write(l.record(sw.loc))
-	sw.net = sw.net.Add(l.Amount)
-	switch l.Kind {
-	case KindAdjustment:
-		sw.adj = sw.adj.Add(l.Amount)
-	default:
-		if l.Kind == KindVisit {
-			sw.visits++
-		}
-		sw.gross = sw.gross.Add(l.Value)
-		sw.capRed = sw.capRed.Add(l.Value.Sub(l.Amount))
-	}
-}
-
-func (sw *statementWriter) finish() ([]byte, error) {
-	sw.w.Flush()
-	if err := sw.w.Error(); err != nil {
-		return nil, fmt.Errorf("reconcile: encoding statement CSV: %w", err)
-	}
-	return sw.buf.Bytes(), nil
 }
 
 // eachCSVLine calls fn with every data row of a statement CSV, by column name.
@@ -633,25 +719,14 @@ func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engi
 	return out, nil
 }
 
-// writeStatementFiles writes a stored statement's bytes to dir and
-// summarises its manifest.
+// writeStatementFiles writes a statement stored with its CSV bytes to dir
+// and summarises its manifest.
 func writeStatementFiles(dir string, st *StoredStatement) (*StatementSummary, error) {
-	var m Manifest
-	if err := json.Unmarshal(st.Manifest, &m); err != nil {
-		return nil, fmt.Errorf("reconcile: statement %s: stored manifest: %w", st.ID, err)
+	sum, err := summarize(st)
+	if err != nil {
+		return nil, err
 	}
-	sum := &StatementSummary{ID: st.ID, Partner: st.Partner, Period: st.Period, Visits: m.Visits,
-		Currency: m.Currency, AsOfSeq: st.AsOfSeq,
-		CSVPath: filepath.Join(dir, st.ID+".csv"), ManifestPath: filepath.Join(dir, st.ID+".json")}
-	var err error
-	for _, f := range []struct {
-		s   string
-		dst *decimal.Decimal
-	}{{m.Gross, &sum.Gross}, {m.CapReduction, &sum.CapReduction}, {m.Adjustments, &sum.Adjustments}, {m.Net, &sum.Net}} {
-		if *f.dst, err = parseMoney(f.s); err != nil {
-			return nil, fmt.Errorf("reconcile: statement %s: %w", st.ID, err)
-		}
-	}
+	sum.CSVPath, sum.ManifestPath = filepath.Join(dir, st.ID+".csv"), filepath.Join(dir, st.ID+".json")
 	if err := eachCSVLine(st.CSV, func(rec map[string]string) error {
 		if rec["kind"] == KindAdjustment {
 			sum.AdjustmentLines++
@@ -668,4 +743,32 @@ func writeStatementFiles(dir string, st *StoredStatement) (*StatementSummary, er
 		return nil, err
 	}
 	return sum, nil
+}
+
+// summarize reads a stored statement's manifest.
+func summarize(st *StoredStatement) (*StatementSummary, error) {
+	var m Manifest
+	if err := json.Unmarshal(st.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("reconcile: statement %s: stored manifest: %w", st.ID, err)
+	}
+	sum := &StatementSummary{ID: st.ID, Partner: st.Partner, Period: st.Period, Visits: m.Visits,
+		Currency: m.Currency, AsOfSeq: st.AsOfSeq}
+	var err error
+	for _, f := range []struct {
+		s   string
+		dst *decimal.Decimal
+	}{{m.Gross, &sum.Gross}, {m.CapReduction, &sum.CapReduction}, {m.Adjustments, &sum.Adjustments}, {m.Net, &sum.Net}} {
+		if *f.dst, err = parseMoney(f.s); err != nil {
+			return nil, fmt.Errorf("reconcile: statement %s: %w", st.ID, err)
+		}
+	}
+	return sum, nil
+}
+
+// checkFileID refuses statement ids that are not safe file names.
+func checkFileID(id string) error {
+	if id == "" || strings.HasPrefix(id, ".") || strings.ContainsAny(id, "/\\\x00") || len(id) > 200 {
+		return fmt.Errorf("reconcile: statement id %q is not a safe file name (check the partner id)", id)
+	}
+	return nil
 }

@@ -162,3 +162,11 @@ func decodeManifest(t testing.TB, b []byte) Manifest {
 	require.NoError(t, json.Unmarshal(b, &m))
 	return m
 }
+
+// statementCSV reads a closed statement's CSV file from dir.
+func statementCSV(t *testing.T, dir, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, id+".csv"))
+	require.NoError(t, err)
+	return string(b)
+}

@@ -51,7 +51,7 @@ func TestLateTapsBecomeAdjustments(t *testing.T) {
 	assert.Equal(t, "8.00", dec.Adjustments) // 8.00 for the first late tap, then the cap is reached
 	assert.Equal(t, "16.00", dec.Net)
 	assert.Equal(t, sha256Hex(mustStatement(t, l, "mucem-2026-11").Manifest), dec.PreviousSHA256)
-	csv := string(mustStatement(t, l, "mucem-2026-12").CSV)
+	csv := statementCSV(t, dir, "mucem-2026-12")
 	assert.Contains(t, csv, "adjustment,5,g9,1,2026-11-30T23:50:00+01:00,A4,P4,cp24-adult,adult,mucem,mucem/main,2026-11-30,2026-11,8.00,8.00,false")
 	assert.Contains(t, csv, "adjustment,6,g9,2,2026-11-30T23:55:00+01:00,A5,P5,cp24-adult,adult,mucem,mucem/main,2026-11-30,2026-11,8.00,0.00,true")
 
@@ -67,7 +67,7 @@ func TestLateTapsBecomeAdjustments(t *testing.T) {
 	closeP(t, l, "2027-01", "mucem", local(2027, 2, 2, 0, 0), dir)
 	jan := decodeManifest(t, mustStatement(t, l, "mucem-2027-01").Manifest)
 	assert.Equal(t, "0.00", jan.Adjustments)
-	assert.Contains(t, string(mustStatement(t, l, "mucem-2027-01").CSV), ",2026-11,4.00,0.00,true,\n")
+	assert.Contains(t, statementCSV(t, dir, "mucem-2027-01"), ",2026-11,4.00,0.00,true,\n")
 	_, err = Verify(dir, testSigner(t, 1).PublicKey())
 	require.NoError(t, err)
 }

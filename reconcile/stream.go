@@ -1,0 +1,442 @@
+package reconcile
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
+	"github.com/shopspring/decimal"
+)
+
+// This file is the streaming core of Close: one ordered pass over the journal
+// for every statement of a close, each tap routed to its partner by venue,
+// valued in journal order against the book of its period (int64 minor units)
+// and encoded straight into the statement's temp file through a SHA-256
+// hasher. What is held per book is the period's paid amount plus, for
+// per_pass_day and limited includes only, one interned pass id per pass and
+// one 8- or 12-byte key per pass-day or pass-venue(-day): no lines.
+
+// book is the running state of one partner period in journal order: what has
+// been paid for it and the distinct pass-days and entry counts that
+// per_pass_day and product limits need.
+type book struct {
+	gov      *tariff.Contract
+	hasCap   bool
+	capMinor int64
+	paid     int64
+	days     map[uint64]struct{} // pass index << 32 | service day number
+	entries  map[entryKey]int32
+}
+
+// entryKey counts a pass's paid entries at a venue, within the period (day
+// noDay) or within one service day.
+type entryKey struct {
+	pass, venue uint32
+	day         int32
+}
+
+const noDay = int32(-1 << 31)
+
+func newBook(gov *tariff.Contract) (*book, error) {
+	b := &book{gov: gov, days: map[uint64]struct{}{}, entries: map[entryKey]int32{}}
+	if gov != nil && gov.HasCap {
+		m, err := toMinor(gov.Cap)
+		if err != nil {
+			return nil, err
+		}
+		b.hasCap, b.capMinor = true, m
+	}
+	return b, nil
+}
+
+// pay applies the period cap to value and records what is paid.
+func (b *book) pay(value int64) (amount int64) {
+	amount = value
+	if b.hasCap {
+		remaining := max(b.capMinor-b.paid, 0)
+		amount = min(amount, remaining)
+	}
+	b.paid += amount
+	return amount
+}
+
+// svcDay caches the service day of the last tap per tariff version: the
+// journal is nearly in time order, so most taps hit it.
+type svcDay struct {
+	start, end time.Time
+	label      string
+	num        int32
+}
+
+// run is the per-close state shared by every statement: catalog lookups
+// cached by version, the pass-id intern table.
+type run struct {
+	cat    *tariff.Catalog
+	passes map[string]uint32
+	venues map[string]uint32
+	days   map[*tariff.Tariff]*svcDay
+	venue  map[venueKey]*tariff.Venue
+	limit  map[limitKey]limitOf
+	rate   map[rateKey]int64
+}
+
+type venueKey struct {
+	t  *tariff.Tariff
+	id string
+}
+
+type limitKey struct {
+	version, product string
+	v                *tariff.Venue
+}
+
+type limitOf struct {
+	lim tariff.Limit
+	ok  bool
+}
+
+// rateKey caches a contract's worth of one entry: by category, or (v set)
+// percent_of_gate of a venue.
+type rateKey struct {
+	c        *tariff.Contract
+	category string
+	v        *tariff.Venue
+}
+
+func newRun(cat *tariff.Catalog) *run {
+	return &run{cat: cat, passes: map[string]uint32{}, venues: map[string]uint32{},
+		days: map[*tariff.Tariff]*svcDay{}, venue: map[venueKey]*tariff.Venue{},
+		limit: map[limitKey]limitOf{}, rate: map[rateKey]int64{}}
+}
+
+func (r *run) passIndex(id string) uint32 {
+	i, ok := r.passes[id]
+	if !ok {
+		i = uint32(len(r.passes))
+		r.passes[id] = i
+	}
+	return i
+}
+
+func (r *run) venueIndex(id string) uint32 {
+	i, ok := r.venues[id]
+	if !ok {
+		i = uint32(len(r.venues))
+		r.venues[id] = i
+	}
+	return i
+}
+
+// findVenue is findVenue cached by the version in force at the tap.
+func (r *run) findVenue(t *tariff.Tariff, id string, at time.Time) *tariff.Venue {
+	k := venueKey{t, id}
+	v, ok := r.venue[k]
+	if !ok {
+		v, _ = findVenue(r.cat, id, at)
+		r.venue[k] = v
+	}
+	return v
+}
+
+// serviceDay returns the service day of at under version t.
+func (r *run) serviceDay(t *tariff.Tariff, at time.Time) *svcDay {
+	d := r.days[t]
+	if d != nil && !at.Before(d.start) && at.Before(d.end) {
+		return d
+	}
+	sd := t.ServiceDay(at)
+	d = &svcDay{start: t.DayStart(sd), end: t.DayEnd(sd), label: sd.String(),
+		num: int32(time.Date(sd.Year, sd.Month, sd.Day, 12, 0, 0, 0, time.UTC).Unix() / 86400)}
+	r.days[t] = d
+	return d
+}
+
+func (r *run) limitFor(rec *engine.TapRecord, v *tariff.Venue) (tariff.Limit, bool) {
+	if rec.Pass == "" {
+		return tariff.Limit{}, false
+	}
+	k := limitKey{rec.TariffVersion, rec.Product, v}
+	if l, ok := r.limit[k]; ok {
+		return l.lim, l.ok
+	}
+	var out limitOf
+	if t, ok := r.cat.Version(rec.TariffVersion); ok {
+		for i := range t.Products {
+			if t.Products[i].ID != rec.Product {
+				continue
+			}
+			in, ok := t.Products[i].IncludeFor(v)
+			if ok && in.Limit.Kind != tariff.LimitUnlimited && in.Limit.Kind != "" {
+				out = limitOf{in.Limit, true}
+			}
+			break
+		}
+	}
+	r.limit[k] = out
+	return out.lim, out.ok
+}
+
+// rateOf is the worth of one accepted entry under contract c (before
+// per_pass_day's distinct-day rule): rates by category, or percent_of_gate
+// of the venue's gate price rounded per entry to 2 places, half away from
+// zero.
+func (r *run) rateOf(c *tariff.Contract, category string, v *tariff.Venue) (int64, error) {
+	k := rateKey{c: c, category: category}
+	if c.Model == tariff.ModelPercentOfGate {
+		k = rateKey{c: c, v: v}
+	}
+	if m, ok := r.rate[k]; ok {
+		return m, nil
+	}
+	var d decimal.Decimal
+	switch c.Model {
+	case tariff.ModelPerVisit, tariff.ModelPerPassDay:
+		d = c.Rates[category]
+	case tariff.ModelPercentOfGate:
+		d = v.GatePrice.Mul(c.Percent).Div(hundred).Round(moneyPlaces)
+	}
+	m, err := toMinor(d)
+	if err != nil {
+		return 0, err
+	}
+	r.rate[k] = m
+	return m, nil
+}
+
+// tapLine is one tap's line: where it sits and what it is worth.
+type tapLine struct {
+	rec       *engine.TapRecord
+	day       *svcDay
+	period    string
+	value     int64
+	amount    int64
+	overLimit bool
+}
+
+// value values an accepted entry of partner at venue v against book b, in
+// journal order: entry limits first (an entry beyond the pass's limit at the
+// venue is listed at 0, over_limit), then the contract in force at the tap,
+// then the period cap.
+func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, ln *tapLine) error {
+	rec := ln.rec
+	if lim, ok := r.limitFor(rec, v); ok {
+		k := entryKey{pass: r.passIndex(rec.Pass), venue: r.venueIndex(v.ID), day: noDay}
+		if lim.Kind == tariff.LimitOncePerDay {
+			k.day = ln.day.num
+		}
+		if b.entries[k] >= int32(max(lim.N, 1)) {
+			ln.overLimit = true
+			ln.amount = b.pay(0)
+			return nil
+		}
+		b.entries[k]++
+	}
+	c, ok := t.ContractOf(partner)
+	var worth int64
+	if ok {
+		switch c.Model {
+		case tariff.ModelPerVisit, tariff.ModelPercentOfGate:
+			m, err := r.rateOf(c, rec.Category, v)
+			if err != nil {
+				return err
+			}
+			worth = m
+		case tariff.ModelPerPassDay:
+			k := uint64(r.passIndex(rec.Pass))<<32 | uint64(uint32(ln.day.num))
+			if _, seen := b.days[k]; !seen {
+				b.days[k] = struct{}{}
+				m, err := r.rateOf(c, rec.Category, v)
+				if err != nil {
+					return err
+				}
+				worth = m
+			}
+		}
+	}
+	ln.value = worth
+	ln.amount = b.pay(worth)
+	return nil
+}
+
+// lineSink encodes statement lines into a temp file beside the final one,
+// numbering them; with hash set it also hashes every byte written.
+type lineSink struct {
+	f   *os.File
+	bw  *bufio.Writer
+	h   hash.Hash
+	w   *csv.Writer
+	rec []string
+	n   int
+	loc *time.Location
+	buf []byte
+}
+
+func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: writing %s: %w", filepath.Join(dir, name), err)
+	}
+	s := &lineSink{f: f, loc: loc, rec: make([]string, len(csvHeader))}
+	var w io.Writer = f
+	if hashed {
+		s.h = sha256.New()
+		w = io.MultiWriter(f, s.h)
+	}
+	s.bw = bufio.NewWriterSize(w, 1<<20)
+	s.w = csv.NewWriter(s.bw)
+	return s, nil
+}
+
+func (s *lineSink) header() error { return s.w.Write(csvHeader) }
+
+func (s *lineSink) write(rec []string) error {
+	s.n++
+	rec[0] = strconv.Itoa(s.n)
+	return s.w.Write(rec)
+}
+
+// flat writes the flat fee line of a period.
+func (s *lineSink) flat(period string, value, amount int64) error {
+	r := s.rec
+	r[1] = KindFlatFee
+	for i := 2; i <= 12; i++ {
+		r[i] = ""
+	}
+	return s.tail(period, value, amount, false)
+}
+
+func (s *lineSink) tail(period string, value, amount int64, overLimit bool) error {
+	r := s.rec
+	r[13], r[14], r[15] = period, minorString(value), minorString(amount)
+	r[16] = strconv.FormatBool(amount < value)
+	r[17] = ""
+	if overLimit {
+		r[17] = NoteOverLimit
+	}
+	return s.write(r)
+}
+
+// tap writes a visit or adjustment line.
+func (s *lineSink) tap(kind string, ln *tapLine) error {
+	rec, r := ln.rec, s.rec
+	s.buf = rec.At.In(s.loc).AppendFormat(s.buf[:0], time.RFC3339)
+	r[1], r[2], r[3], r[4] = kind, strconv.FormatUint(rec.JournalSeq, 10), rec.ID.Device, strconv.FormatUint(rec.ID.Seq, 10)
+	r[5], r[6], r[7], r[8], r[9] = string(s.buf), rec.Card, rec.Pass, rec.Product, rec.Category
+	r[10], r[11], r[12] = rec.Venue, rec.Gate, ln.day.label
+	return s.tail(ln.period, ln.value, ln.amount, ln.overLimit)
+}
+
+// appendFrom copies the lines of a spill sink (closed, unhashed) after this
+// sink's lines, renumbering them.
+func (s *lineSink) appendFrom(spill *lineSink) error {
+	if _, err := spill.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	cr := csv.NewReader(bufio.NewReaderSize(spill.f, 1<<20))
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = len(csvHeader)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.write(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// flush writes out buffered lines.
+func (s *lineSink) flush() error {
+	s.w.Flush()
+	if err := s.w.Error(); err != nil {
+		return err
+	}
+	return s.bw.Flush()
+}
+
+// finish flushes, syncs and closes the temp file and returns the hex
+// SHA-256 of its bytes.
+func (s *lineSink) finish() (string, error) {
+	if err := s.flush(); err != nil {
+		return "", fmt.Errorf("reconcile: writing %s: %w", s.f.Name(), err)
+	}
+	if err := s.f.Chmod(0o644); err != nil {
+		return "", fmt.Errorf("reconcile: writing %s: %w", s.f.Name(), err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return "", fmt.Errorf("reconcile: syncing %s: %w", s.f.Name(), err)
+	}
+	if err := s.f.Close(); err != nil {
+		return "", fmt.Errorf("reconcile: closing %s: %w", s.f.Name(), err)
+	}
+	return hex.EncodeToString(s.h.Sum(nil)), nil
+}
+
+// commit renames the finished temp file to path and syncs the directory.
+func (s *lineSink) commit(path string) error {
+	if err := os.Rename(s.f.Name(), path); err != nil {
+		return fmt.Errorf("reconcile: renaming %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// discard closes and removes the temp file (after a failure, or a spill).
+func (s *lineSink) discard() {
+	if s == nil {
+		return
+	}
+	_ = s.f.Close()
+	_ = os.Remove(s.f.Name())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("reconcile: syncing dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("reconcile: syncing dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// minorString formats minor units with 2 places ("-0.05", "1500.00").
+func minorString(m int64) string {
+	neg := m < 0
+	u := uint64(m)
+	if neg {
+		u = uint64(-m)
+	}
+	var b [24]byte
+	i := len(b)
+	for k := 0; k < 2 || u > 0 || k < 3; k++ {
+		if k == 2 {
+			i--
+			b[i] = '.'
+		}
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
