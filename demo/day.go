@@ -20,6 +20,24 @@ import (
 // their taps in groups; the sequencer keeps the journal in timeline order.
 func (d *day) playDay(ctx context.Context, p *plan) error {
 	reader := &cardio.Reader{Keys: d.keys}
+	var lanes []*pcscLane
+	if d.cfg.PCSC {
+		var err error
+		lanes, err = d.startPCSC(ctx, p, reader)
+		if d.pcscd != nil {
+			defer func() {
+				if cerr := d.pcscd.Close(); cerr != nil {
+					d.fail(fmt.Errorf("demo: %w", cerr))
+				}
+			}()
+		}
+		if err != nil {
+			for _, l := range lanes {
+				l.m.Close()
+			}
+			return err
+		}
+	}
 	d.tally = newTally(d.cfg.Progress)
 	stopTally := d.tally.start()
 	start := time.Now()
@@ -35,16 +53,25 @@ func (d *day) playDay(ctx context.Context, p *plan) error {
 		}
 		wg.Go(func() { d.runGate(ctx, g, gateCh[i]) })
 	}
+	laneOf := make([]*pcscLane, len(cityGates))
+	for _, l := range lanes {
+		laneOf[l.gate] = l
+		wg.Go(func() { d.runLane(ctx, l) })
+	}
 	deskCh := make(chan *event, deskQueueLen)
 	wg.Go(func() { d.runDesk(ctx, deskCh) })
 	d.sum.Gates = len(cityGates)
 
-	dispatchErr := d.dispatch(ctx, p, gateCh, deskCh, reader)
+	dispatchErr := d.dispatch(ctx, p, gateCh, laneOf, deskCh, reader)
 	for _, ch := range gateCh {
 		close(ch)
 	}
+	for _, l := range lanes {
+		close(l.events)
+	}
 	close(deskCh)
 	wg.Wait()
+	d.sum.PCSCTaps, d.sum.PCSCRetries = int(d.pcscTaps.Load()), int(d.pcscRetries.Load())
 	d.seq.wait()
 	stopTally()
 
@@ -61,11 +88,13 @@ func (d *day) playDay(ctx context.Context, p *plan) error {
 	return firstOf(dispatchErr, d.err())
 }
 
-// dispatch walks the timeline: it numbers every transaction, chains the
-// reads of each card, records the skimmers' reads and sends each event to
-// its gate or the desk.
-func (d *day) dispatch(ctx context.Context, p *plan, gateCh []chan *event, deskCh chan *event, reader *cardio.Reader) error {
+// dispatch walks the timeline: it numbers every transaction and every
+// gate's taps, chains the reads of each card, records the skimmers' reads
+// and sends each event to its gate (or the gate's PC/SC turnstile, for one
+// tap in its lane's every) or the desk.
+func (d *day) dispatch(ctx context.Context, p *plan, gateCh []chan *event, laneOf []*pcscLane, deskCh chan *event, reader *cardio.Reader) error {
 	var n uint64
+	seqs := make([]uint64, len(cityGates))
 	for _, ev := range p.events {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -84,8 +113,14 @@ func (d *day) dispatch(ctx context.Context, p *plan, gateCh []chan *event, deskC
 		n++
 		d.sum.Transactions++
 		if ev.kind == evTap {
+			seqs[ev.gate]++
+			ev.seq = seqs[ev.gate]
+			ch := gateCh[ev.gate]
+			if l := laneOf[ev.gate]; l != nil && (ev.seq-1)%uint64(l.every) == 0 {
+				ch = l.events
+			}
 			select {
-			case gateCh[ev.gate] <- ev:
+			case ch <- ev:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -157,7 +192,6 @@ type demoGate struct {
 	spec gateSpec
 	g    *gate.Gate
 	cur  *event // owned by the gate's goroutine
-	seq  uint64
 }
 
 func (d *day) newGate(spec gateSpec, reader *cardio.Reader) (*demoGate, error) {
@@ -170,7 +204,9 @@ func (d *day) newGate(spec gateSpec, reader *cardio.Reader) (*demoGate, error) {
 		Validate: func(ctx context.Context, tap engine.Tap) (engine.Result, error) {
 			return d.v.Validate(withTicket(ctx, dg.cur.tk), tap)
 		},
-		NextSeq: func() (uint64, error) { dg.seq++; return dg.seq, nil },
+		// The tap's number at its gate, given by the dispatcher: the same
+		// whichever turnstile (in-process or PC/SC) reads it.
+		NextSeq: func() (uint64, error) { return dg.cur.seq, nil },
 		Now:     func() time.Time { return dg.cur.at },
 		// Generous bounds: on a busy 2-core machine a read or a group
 		// commit can wait for the CPU; the demo wants decisions, not

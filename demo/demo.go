@@ -24,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/cardio/pcsc/pcscd"
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
@@ -43,10 +44,10 @@ const (
 	tallyInterval = time.Second
 )
 
-// ErrPCSCUnavailable is returned for Config.PCSC: the pcscd + vpcd harness
-// (cardio/pcsc/pcsctest) is built for tests (it needs a testing.TB), so the
-// demo cannot drive a private pcscd from a normal binary.
-var ErrPCSCUnavailable = errors.New("demo: --pcsc is not available: the pcscd+vpcd harness (cardio/pcsc/pcsctest) runs only inside tests; the demo reads its virtual cards in-process")
+// ErrPCSCUnavailable is wrapped by Run's error for Config.PCSC when a
+// private pcscd with vpcd cannot run here; the error says why
+// (cardio/pcsc/pcscd.Available).
+var ErrPCSCUnavailable = errors.New("demo: --pcsc is not available here")
 
 // Config says how the demo runs. The zero value is a valid demo with seed 0.
 type Config struct {
@@ -56,8 +57,13 @@ type Config struct {
 	Seed int64
 	// Passes sold through the day. Default DefaultPasses; at most PassesMax.
 	Passes int
-	// PCSC reads the cards through pcscd and vpcd instead of in-process:
-	// not available (ErrPCSCUnavailable).
+	// PCSC starts a private pcscd (cardio/pcsc/pcscd) and gives two gates,
+	// a museum entry and a bus validator (pcscGates), a turnstile with a
+	// real PC/SC reader: about PCSCTapsPerReader of each one's taps are read
+	// by inserting the visitor's virtual card through vpcd, exactly as the
+	// production gate reads a card (cardio/gate over a pcsc.Monitor). The
+	// rest is read in-process. Needs pcscd, the vpcd driver and root;
+	// otherwise Run fails with ErrPCSCUnavailable.
 	PCSC bool
 	// Out receives the finance summary. Default: discarded.
 	Out io.Writer
@@ -110,6 +116,13 @@ type Summary struct {
 	DayTime                time.Duration  // wall time of the day's taps and sales
 	TapsPerSec             float64
 
+	// PC/SC (Config.PCSC): the private pcscd, its readers and the gates
+	// they serve, the taps read through them and the extra presentations
+	// ("tap again") they needed.
+	PCSCD                 string
+	PCSCReaders           []string
+	PCSCTaps, PCSCRetries int
+
 	// Visits by venue, from the ledger (reconcile visits report).
 	VisitsByVenue map[string]int
 
@@ -130,7 +143,9 @@ type Summary struct {
 // summary, which it also prints to cfg.Out.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.PCSC {
-		return nil, ErrPCSCUnavailable
+		if err := pcscd.Available(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPCSCUnavailable, err)
+		}
 	}
 	if cfg.Passes == 0 {
 		cfg.Passes = DefaultPasses
@@ -197,6 +212,11 @@ type day struct {
 	seq     *sequencer
 	v       *engine.Validator
 	tally   *tally
+
+	// Config.PCSC: the private pcscd, the taps read through it and their
+	// extra presentations.
+	pcscd                 *pcscd.Daemon
+	pcscTaps, pcscRetries atomic.Int64
 
 	errMu    sync.Mutex
 	firstErr error

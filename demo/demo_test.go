@@ -6,11 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/citypass/citypass/cardio/pcsc/pcscd"
+	"github.com/citypass/citypass/cardio/pcsc/pcsctest"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/reconcile"
 )
@@ -117,10 +120,58 @@ func TestSameSeedSameBytes(t *testing.T) {
 	assert.NotEqual(t, fa["statements/rtm-2026-05.csv"], fc["statements/rtm-2026-05.csv"], "another seed, another day")
 }
 
+// TestPCSC plays the small day with two gates reading through a private
+// pcscd and vpcd: every decision, the journal and the statement bytes are
+// those of the in-process run with the same seed. It needs pcscd, the vpcd
+// driver and root; without them it is skipped, or fails when CI=true.
+func TestPCSC(t *testing.T) {
+	pcsctest.Require(t)
+	var out, progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p, err := Run(ctx, Config{Seed: 42, Passes: 100, PCSC: true, Out: &out, Progress: &progress, DataDir: filepath.Join(t.TempDir(), "data")})
+	require.NoError(t, err)
+	assert.Contains(t, progress.String(), "day done: sold 100 ")
+
+	require.Len(t, p.PCSCReaders, 2)
+	assert.Contains(t, p.PCSCReaders[0], pcscName+" 00 00 at mucem/j4")
+	assert.Contains(t, p.PCSCReaders[1], pcscName+" 00 01 at rtm-bus/83-vieux-port")
+	assert.Contains(t, p.PCSCD, "pcscd pid ")
+	// With 100 passes each PC/SC gate has fewer than PCSCTapsPerReader
+	// taps: all of them are read over PC/SC.
+	assert.Greater(t, p.PCSCTaps, 20)
+	assert.LessOrEqual(t, p.PCSCTaps, 2*PCSCTapsPerReader)
+	assert.Contains(t, out.String(), "taps read over PC/SC through a private pcscd")
+	assert.Zero(t, p.Undecided)
+	assert.Equal(t, uint64(p.Taps), p.JournalTaps)
+
+	signer, err := reconcile.LoadSigner(filepath.Join(p.DataDir, "keys"))
+	require.NoError(t, err)
+	rep, err := reconcile.Verify(filepath.Join(p.DataDir, "statements"), signer.PublicKey())
+	require.NoError(t, err)
+	assert.Equal(t, 7, rep.Statements)
+
+	a, _ := runSmall(t, 42)
+	assert.Zero(t, a.PCSCTaps)
+	assert.Equal(t, a.DeniedBy, p.DeniedBy)
+	assert.Equal(t, a.Flags, p.Flags)
+	assert.Equal(t, a.Taps, p.Taps)
+	fa, fp := statementBytes(t, a), statementBytes(t, p)
+	require.Equal(t, len(fa), len(fp))
+	for name, body := range fa {
+		assert.True(t, bytes.Equal(body, fp[name]), "%s differs between the in-process and the PC/SC run", name)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	_, err := Run(ctx, Config{PCSC: true})
+	old := pcscd.PcscdPath
+	pcscd.PcscdPath = filepath.Join(t.TempDir(), "no-pcscd")
+	_, err := Run(ctx, Config{PCSC: true, DataDir: t.TempDir()})
+	pcscd.PcscdPath = old
 	assert.ErrorIs(t, err, ErrPCSCUnavailable)
+	assert.ErrorIs(t, err, pcscd.ErrUnavailable)
+	assert.ErrorContains(t, err, "no-pcscd not found")
 
 	_, err = Run(ctx, Config{Passes: -1, DataDir: t.TempDir()})
 	assert.ErrorContains(t, err, "passes -1")

@@ -167,6 +167,12 @@ func printSummary(w io.Writer, s *Summary) error {
 			thousands(s.Transactions), thousands(s.WALSyncs), float64(s.Transactions)/float64(s.WALSyncs))
 		p("           one durable commit alone takes %s here\n", s.CommitLatency.Round(10*time.Microsecond))
 	}
+	if s.PCSCD != "" {
+		p("           %s taps read over PC/SC through a private %s (%d presented again):\n", thousands(s.PCSCTaps), s.PCSCD, s.PCSCRetries)
+		for _, r := range s.PCSCReaders {
+			p("             %s\n", r)
+		}
+	}
 	p("           accepted %s (%s)\n", thousands(s.Accepted), counts(s.Flags))
 	p("           denied %s (%s)\n", thousands(s.Denied), counts(s.DeniedBy))
 	if s.Undecided > 0 {

@@ -90,6 +90,7 @@ type event struct {
 	// Set by the run: the event's ticket, and the chain that keeps the reads
 	// of one card in timeline order (wait for the card's previous tap).
 	tk      *ticket
+	seq     uint64 // tap: its number at its gate (the tap id's sequence)
 	waitFor <-chan struct{}
 	done    chan struct{}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,7 +30,10 @@ func newDemoCmd(a *app) *cobra.Command {
 			"card code at 22 concurrent gates, decided by the engine and journaled durably in the ledger; then\n" +
 			"the statements of every partner closed, verified and paid out (pain.001), and a finance summary.\n" +
 			"The data dir is laid out as `citypass init` makes it and is kept, so every other command works on\n" +
-			"it with --data. The same --seed gives the same decisions and byte-identical statements.",
+			"it with --data. The same --seed gives the same decisions and byte-identical statements.\n" +
+			"With --pcsc a private pcscd is started and a museum gate and a bus validator each get a turnstile\n" +
+			"with a real PC/SC reader: about " + strconv.Itoa(demo.PCSCTapsPerReader) + " of each one's taps are read by inserting the visitor's virtual\n" +
+			"card through vpcd, as the production gate reads it (about 0.8 s a tap: pcscd polls every 400 ms).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Passes < 1 || cfg.Passes > demo.PassesMax {
@@ -59,7 +63,7 @@ func newDemoCmd(a *app) *cobra.Command {
 	f.Int64Var(&cfg.Seed, "seed", 1, "draws the day, the card UIDs and the keys: the same seed gives the same statements")
 	f.IntVar(&cfg.Passes, "passes", demo.DefaultPasses, "passes sold through the day")
 	f.StringVar(&cfg.DataDir, "keep", "", "create the data dir here (new or empty) instead of a new temporary directory")
-	f.BoolVar(&cfg.PCSC, "pcsc", false, "read the cards through pcscd and vpcd (not available: the harness runs only in tests)")
+	f.BoolVar(&cfg.PCSC, "pcsc", false, "start a private pcscd and read the taps of two gates (a museum, a bus) through it and vpcd (needs pcscd, vsmartcard-vpcd, root)")
 	return cmd
 }
 

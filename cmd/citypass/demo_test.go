@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/cardio/pcsc/pcscd"
 )
 
 func TestCLIDemo(t *testing.T) {
@@ -41,9 +43,14 @@ func TestCLIDemo(t *testing.T) {
 }
 
 func TestCLIDemoErrors(t *testing.T) {
+	// Where pcscd is missing, --pcsc says so (and why).
+	old := pcscd.PcscdPath
+	pcscd.PcscdPath = filepath.Join(t.TempDir(), "no-pcscd")
 	_, stderr, code := cli(t, t.TempDir(), "demo", "--pcsc", "--keep", t.TempDir())
+	pcscd.PcscdPath = old
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "not available")
+	assert.Contains(t, stderr, "no-pcscd not found")
 
 	_, stderr, code = cli(t, t.TempDir(), "demo", "--passes", "0")
 	assert.Equal(t, exitUsage, code)
