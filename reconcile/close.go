@@ -96,10 +96,10 @@ var errStop = errors.New("stop")
 // data_as_of and must hash to the stored manifest's csv_sha256
 // (ErrRegenerate otherwise).
 //
-// The first new statement of the call also carries the revenue recognition
-// due by the period's end (see recognitionPostings): pass revenue for
-// activated passes whose validity ended, breakage for never-activated passes
-// whose activation deadline passed, each posted once per pass.
+// Before its first new statement, the call posts the revenue recognition
+// due by the period's end (see postRecognition): pass revenue for activated
+// passes whose validity ended, breakage for never-activated passes whose
+// activation deadline passed, each posted once per pass, in bounded batches.
 //
 // Memory: the journal is read in one ordered pass for all the statements of
 // the call; lines go straight to their files; what is held is described in
@@ -219,11 +219,11 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 				return nil, err
 			}
 			if !recognized {
-				rec, err := recognitionPostings(ctx, l, p)
+				n, err := postRecognition(ctx, l, p)
+				res.Postings += n
 				if err != nil {
 					return nil, err
 				}
-				postings = append(postings, rec...)
 				recognized = true
 			}
 			if err := l.PutStatement(ctx, built, postings...); err != nil {
@@ -497,11 +497,8 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 	}
 	pending := len(jobs)
 	var ln tapLine
-	err := l.Journal(ctx, 1, func(rec *engine.TapRecord) error {
+	err := journalPiped(ctx, l, 1, maxAsOf, func(rec *engine.TapRecord) error {
 		tick()
-		if rec.JournalSeq > maxAsOf {
-			return errStop
-		}
 		if pending > 0 {
 			for _, j := range jobs {
 				if !j.seenAsOf && rec.JournalSeq >= j.asOf {
@@ -548,7 +545,7 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 		j.net += ln.amount
 		return j.adj.tap(KindAdjustment, &ln)
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	if err != nil {
 		return fmt.Errorf("reconcile: reading journal: %w", err)
 	}
 	return nil
@@ -664,7 +661,11 @@ func eachCSVLine(data []byte, fn func(map[string]string) error) error {
 	}
 }
 
-// recognitionPostings returns the revenue postings due by the end of p for
+// recognitionBatch is how many recognition postings one Update stores (a
+// variable for tests).
+var recognitionBatch = 4096
+
+// postRecognition posts the revenue recognition due by the end of p for
 // passes not recognised yet: pass revenue (Dr deferred_revenue / Cr
 // pass_revenue) for activated passes whose validity has ended, and breakage
 // (Dr deferred_revenue / Cr breakage_revenue) for never-activated passes whose
@@ -673,8 +674,13 @@ func eachCSVLine(data []byte, fn func(map[string]string) error) error {
 // period). A pass recognised as breakage and later found activated by a late
 // tap is reclassified: "pass_revenue/<pass>" then moves the amount from
 // breakage_revenue to pass_revenue. Refunded passes are never recognised.
-// Memory is one entry per recognised pass.
-func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engine.Posting, error) {
+//
+// The postings are stored as they are found, recognitionBatch per atomic,
+// durable Update, so memory does not grow with the passes due. Their ids are
+// deterministic and a pass already recognised is skipped, so a close
+// interrupted between batches (or before its statements) is completed by
+// the next one. What is held is one entry per pass already recognised.
+func postRecognition(ctx context.Context, l Ledger, p tariff.Period) (int, error) {
 	done := map[string]string{} // "<kind>/<pass>" of recognition already posted, whatever its id
 	err := l.Postings(ctx, func(po *engine.Posting) error {
 		if po.Kind == "pass_revenue" || po.Kind == "breakage" {
@@ -683,10 +689,30 @@ func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engi
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: reading postings: %w", err)
+		return 0, fmt.Errorf("reconcile: reading postings: %w", err)
 	}
 	due := func(t time.Time) bool { return !t.IsZero() && !t.After(p.End) }
-	var out []engine.Posting
+	var batch []engine.Posting
+	posted := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := l.Update(ctx, func(tx engine.Txn) error {
+			for i := range batch {
+				if err := tx.PutPosting(batch[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reconcile: storing revenue recognition: %w", err)
+		}
+		posted += len(batch)
+		batch = batch[:0]
+		return nil
+	}
 	err = l.Passes(ctx, func(ps *engine.Pass) error {
 		if ps.PriceMinor <= 0 {
 			return nil
@@ -698,25 +724,30 @@ func recognitionPostings(ctx context.Context, l Ledger, p tariff.Period) ([]engi
 			if done[brk] != "" {
 				from = engine.AccountBreakageRevenue
 			}
-			out = append(out, engine.Posting{ID: rev, At: ps.ValidUntil, Kind: "pass_revenue", Ref: ps.ID,
+			batch = append(batch, engine.Posting{ID: rev, At: ps.ValidUntil, Kind: "pass_revenue", Ref: ps.ID,
 				Lines: []engine.PostingLine{
 					{Account: from, DebitMinor: ps.PriceMinor},
 					{Account: engine.AccountPassRevenue, CreditMinor: ps.PriceMinor},
 				}})
 		case ps.Status == engine.PassSold && due(ps.ActivateBy) && done[brk] == "":
-			out = append(out, engine.Posting{ID: brk, At: ps.ActivateBy, Kind: "breakage", Ref: ps.ID,
+			batch = append(batch, engine.Posting{ID: brk, At: ps.ActivateBy, Kind: "breakage", Ref: ps.ID,
 				Lines: []engine.PostingLine{
 					{Account: engine.AccountDeferredRevenue, DebitMinor: ps.PriceMinor},
 					{Account: engine.AccountBreakageRevenue, CreditMinor: ps.PriceMinor},
 				}})
 		}
+		if len(batch) >= recognitionBatch {
+			return flush()
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: reading passes: %w", err)
+	if err == nil {
+		err = flush()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	if err != nil {
+		return posted, fmt.Errorf("reconcile: revenue recognition: %w", err)
+	}
+	return posted, nil
 }
 
 // writeStatementFiles writes a statement stored with its CSV bytes to dir

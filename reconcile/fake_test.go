@@ -21,6 +21,7 @@ type fakeLedger struct {
 	postingIDs map[string]bool
 	statements map[string]StoredStatement
 	now        time.Time
+	updates    int // Update calls that stored postings
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -205,4 +206,26 @@ func (f *fakeLedger) MarkPaid(ctx context.Context, ids []string, payoutID string
 		f.statements[id] = st
 	}
 	return nil
+}
+
+// fakeTxn is the fake's engine.Txn: only PutPosting is used by reconcile.
+type fakeTxn struct {
+	engine.Txn
+	ps []engine.Posting
+}
+
+func (t *fakeTxn) PutPosting(p engine.Posting) error {
+	t.ps = append(t.ps, p)
+	return nil
+}
+
+func (f *fakeLedger) Update(ctx context.Context, fn func(tx engine.Txn) error) error {
+	tx := &fakeTxn{}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updates++
+	return f.addPostingsLocked(tx.ps)
 }

@@ -13,7 +13,8 @@ import (
 // so the real ledger satisfies it and tests can use an in-memory fake.
 type Ledger interface {
 	// Journal calls fn for every journaled tap with JournalSeq >= fromSeq,
-	// in JournalSeq order, from one snapshot.
+	// in JournalSeq order, from one snapshot. Each record is fn's to keep
+	// (Close hands records to a second goroutine).
 	Journal(ctx context.Context, fromSeq uint64, fn func(*engine.TapRecord) error) error
 	// JournalBetween calls fn for every journaled tap with At in [from, to),
 	// ascending At.
@@ -31,6 +32,9 @@ type Ledger interface {
 	Statement(id string) (StoredStatement, bool, error)
 	// Statements calls fn for every stored statement, by ID.
 	Statements(ctx context.Context, fn func(*StoredStatement) error) error
+	// Update runs fn as one atomic, durable transaction (engine.Store);
+	// Close stores revenue recognition through it in bounded batches.
+	Update(ctx context.Context, fn func(tx engine.Txn) error) error
 	// MarkPaid marks statements paid by a payout and stores the payout
 	// postings, atomically and durably.
 	MarkPaid(ctx context.Context, ids []string, payoutID string, postings ...engine.Posting) error

@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -272,14 +274,16 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 // lineSink encodes statement lines into a temp file beside the final one,
 // numbering them; with hash set it also hashes every byte written.
 type lineSink struct {
-	f   *os.File
-	bw  *bufio.Writer
-	h   hash.Hash
-	w   *csv.Writer
-	rec []string
-	n   int
-	loc *time.Location
-	buf []byte
+	f    *os.File
+	bw   *bufio.Writer
+	h    hash.Hash
+	w    *csv.Writer
+	rec  []string
+	n    int
+	loc  *time.Location
+	buf  []byte
+	line []byte
+	slow bytes.Buffer // csv.Writer output of a record that needs quoting
 }
 
 func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, error) {
@@ -294,16 +298,63 @@ func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, 
 		w = io.MultiWriter(f, s.h)
 	}
 	s.bw = bufio.NewWriterSize(w, 1<<20)
-	s.w = csv.NewWriter(s.bw)
+	s.w = csv.NewWriter(&s.slow)
 	return s, nil
 }
 
-func (s *lineSink) header() error { return s.w.Write(csvHeader) }
+func (s *lineSink) header() error { return s.encode(csvHeader) }
 
 func (s *lineSink) write(rec []string) error {
 	s.n++
 	rec[0] = strconv.Itoa(s.n)
-	return s.w.Write(rec)
+	return s.encode(rec)
+}
+
+// encode writes one record exactly as encoding/csv.Writer does (comma,
+// LF): fields that need no quoting are appended as they are; a record with
+// any field that might need quoting goes through csv.Writer.
+func (s *lineSink) encode(rec []string) error {
+	b := s.line[:0]
+	for i, f := range rec {
+		if mayNeedQuotes(f) {
+			s.slow.Reset()
+			if err := s.w.Write(rec); err != nil {
+				return err
+			}
+			s.w.Flush()
+			if err := s.w.Error(); err != nil {
+				return err
+			}
+			_, err := s.bw.Write(s.slow.Bytes())
+			return err
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	b = append(b, '\n')
+	s.line = b
+	_, err := s.bw.Write(b)
+	return err
+}
+
+// mayNeedQuotes is true for every field csv.Writer quotes (and for some it
+// does not: a leading non-ASCII byte).
+func mayNeedQuotes(f string) bool {
+	if f == "" {
+		return false
+	}
+	if f == `\.` || f[0] == ' ' || f[0] == '\t' || f[0] == '\v' || f[0] == '\f' || f[0] >= 0x80 {
+		return true
+	}
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	return false
 }
 
 // flat writes the flat fee line of a period.
@@ -361,13 +412,7 @@ func (s *lineSink) appendFrom(spill *lineSink) error {
 }
 
 // flush writes out buffered lines.
-func (s *lineSink) flush() error {
-	s.w.Flush()
-	if err := s.w.Error(); err != nil {
-		return err
-	}
-	return s.bw.Flush()
-}
+func (s *lineSink) flush() error { return s.bw.Flush() }
 
 // finish flushes, syncs and closes the temp file and returns the hex
 // SHA-256 of its bytes.
@@ -439,4 +484,80 @@ func minorString(m int64) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// pipeBatch is how many journal records the reading goroutine hands over at
+// once; pipeDepth batches may be in flight.
+const (
+	pipeBatch = 512
+	pipeDepth = 4
+)
+
+// journalPiped calls fn for every journal record with seq in [from, to], in
+// journal order, on a second goroutine: the ledger's read and decode of the
+// next records overlap fn's work on the previous ones. fn's first error
+// stops the read and is returned. At most pipeDepth+2 batches of records are
+// held.
+func journalPiped(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
+	ch := make(chan []*engine.TapRecord, pipeDepth)
+	free := make(chan []*engine.TapRecord, pipeDepth+2)
+	done := make(chan struct{})
+	var ferr error
+	go func() {
+		defer close(done)
+		for batch := range ch {
+			if ferr == nil {
+				for _, rec := range batch {
+					if ferr = fn(rec); ferr != nil {
+						break
+					}
+				}
+			}
+			clear(batch)
+			select {
+			case free <- batch[:0]:
+			default:
+			}
+		}
+	}()
+	batch := make([]*engine.TapRecord, 0, pipeBatch)
+	send := func() error {
+		select {
+		case ch <- batch:
+		case <-done:
+			return errStop // fn failed; ferr says why
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case batch = <-free:
+		default:
+			batch = make([]*engine.TapRecord, 0, pipeBatch)
+		}
+		return nil
+	}
+	err := l.Journal(ctx, from, func(rec *engine.TapRecord) error {
+		if rec.JournalSeq > to {
+			return errStop
+		}
+		batch = append(batch, rec)
+		if len(batch) == pipeBatch {
+			return send()
+		}
+		return nil
+	})
+	if (err == nil || errors.Is(err, errStop)) && len(batch) > 0 {
+		if serr := send(); serr != nil && !errors.Is(serr, errStop) {
+			err = serr
+		}
+	}
+	close(ch)
+	<-done
+	if ferr != nil {
+		return ferr
+	}
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
 }

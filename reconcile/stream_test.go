@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLineSinkEncodesLikeCSVWriter: the fast record encoder writes exactly
+// what encoding/csv.Writer writes, quoting included, and hashes every byte.
+func TestLineSinkEncodesLikeCSVWriter(t *testing.T) {
+	alphabet := []string{"a", "Z", "0", ",", "\"", "\r", "\n", " ", "\t", "\\.", "\\", "é", "\u00a0", "\u2028", "-", ":"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var recs [][]string
+	for i := 0; i < 2000; i++ {
+		rec := make([]string, len(csvHeader))
+		for j := range rec {
+			n := rng.IntN(4)
+			for k := 0; k < n; k++ {
+				rec[j] += alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		recs = append(recs, rec)
+	}
+	recs = append(recs, []string{`\.`, "", " x", "x ", "a,b", `"`, "\u00a0x", "é", "", "", "", "", "", "", "", "", "", ""})
+
+	dir := t.TempDir()
+	s, err := newLineSink(dir, "x.csv", time.UTC, true)
+	require.NoError(t, err)
+	var want bytes.Buffer
+	w := csv.NewWriter(&want)
+	for _, rec := range recs {
+		require.NoError(t, s.encode(rec))
+		require.NoError(t, w.Write(rec))
+	}
+	w.Flush()
+	sum, err := s.finish()
+	require.NoError(t, err)
+	require.NoError(t, s.commit(filepath.Join(dir, "x.csv")))
+	got, err := os.ReadFile(filepath.Join(dir, "x.csv"))
+	require.NoError(t, err)
+	assert.Equal(t, want.String(), string(got))
+	assert.Equal(t, sha256Hex(want.Bytes()), sum)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temp file left")
+}
+
+func TestMinorString(t *testing.T) {
+	for _, m := range []int64{0, 1, 5, 10, 99, 100, 101, 150000, 123456789, -1, -5, -100, -123456} {
+		assert.Equal(t, formatMoney(fromMinor(m)), minorString(m), "%d", m)
+	}
+}
+
+// TestRecloseRegeneratesTheCSV: the ledger keeps a statement's manifest, not
+// its CSV; a re-close regenerates the CSV from the journal up to the
+// statement's data_as_of (later taps, adjustments included, change nothing)
+// and refuses when it no longer hashes to the manifest's csv_sha256.
+func TestRecloseRegeneratesTheCSV(t *testing.T) {
+	dir := t.TempDir()
+	l := lateLedger(t, dir)
+	st := mustStatement(t, l, "rtm-2026-12")
+	assert.Empty(t, st.CSV, "the CSV is not stored")
+	// A later tap of November and one of December change neither statement.
+	l.tap(visit("m9", 3, local(2026, 11, 28, 20, 0), "A9", "P9", "adult", "rtm-metro/castellane"))
+	l.tap(visit("m9", 4, local(2026, 12, 28, 20, 0), "A9", "P9", "adult", "rtm-metro/castellane"))
+	again := t.TempDir()
+	for _, period := range []string{"2026-11", "2026-12"} {
+		for _, partner := range []string{"mucem", "rtm"} {
+			res := closeP(t, l, period, partner, local(2027, 3, 1, 0, 0), again)
+			assert.True(t, res.Statements[0].Reclosed, res.Statements[0].ID)
+		}
+	}
+	assertSameDir(t, dir, again)
+	for _, e := range mustReadDir(t, again) {
+		assert.False(t, e.Name()[0] == '.', "temp file %s left", e.Name())
+	}
+
+	// Under a tariff whose RTM rate changed, December's CSV is not the one signed.
+	changed := testTariff("v1", local(2026, 1, 1, 0, 0))
+	for i := range changed.Contracts {
+		if changed.Contracts[i].Partner == "rtm" {
+			changed.Contracts[i].Rates = map[string]decimal.Decimal{"adult": dec("2.60"), "child": dec("1.25")}
+		}
+	}
+	out := t.TempDir()
+	_, err := Close(context.Background(), l, testCatalog(t, changed), testSigner(t, 1),
+		CloseOptions{Period: "2026-12", Partner: "rtm", At: local(2027, 3, 1, 0, 0), OutDir: out})
+	require.ErrorIs(t, err, ErrRegenerate)
+	assert.Empty(t, mustReadDir(t, out), "nothing written, no temp file left")
+}
+
+// TestRecognitionInBatches: recognition postings are stored
+// recognitionBatch per Update, all of them, once.
+func TestRecognitionInBatches(t *testing.T) {
+	defer func(n int) { recognitionBatch = n }(recognitionBatch)
+	recognitionBatch = 2
+	l := newFakeLedger()
+	sold := local(2026, 10, 20, 10, 0)
+	for i := range 5 {
+		l.putPass(engine.Pass{ID: fmt.Sprintf("U%d", i), Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
+			Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
+	}
+	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), t.TempDir())
+	assert.Equal(t, 5, res.Postings) // mucem had no visits: only the breakage
+	assert.Equal(t, 3, l.updates)
+	res = closeP(t, l, "2026-11", "rtm", local(2026, 12, 2, 0, 0), t.TempDir())
+	assert.Zero(t, res.Postings)
+	assert.Equal(t, 3, l.updates)
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	return es
+}
