@@ -17,9 +17,9 @@
 //     < value; note is "over_limit" for an accepted entry beyond the pass's
 //     entry limit at the venue (two offline devices both accepted it; the
 //     venue is paid once), listed at 0. Lines: the flat fee first (flat
-//     contracts), then the period's visits by tap time (then journal seq),
-//     then adjustments by original period, tap time and journal seq. The
-//     amounts add up to the manifest's net.
+//     contracts), then the period's visits in journal order (journal_seq
+//     ascending), then the adjustments in journal order. The amounts add up
+//     to the manifest's net.
 //   - <id>.json: the manifest with exactly the keys statement, partner,
 //     period, period_start, period_end, data_as_of ({journal_seq,
 //     recorded_at}), contract (tariff version and terms), currency, visits,
@@ -31,20 +31,40 @@
 // percent_of_gate pays Percent % of the venue's gate price per accepted entry
 // (rounded per entry to 2 places, half away from zero); per_pass_day pays
 // Rates[category] once per pass and service day with an accepted entry at the
-// partner's venues; flat pays Amount per period (visits are listed at 0). A
-// category without a rate is listed at 0. The cap of a period bounds
-// everything paid for it, its own statement plus later adjustments: the line
-// that crosses it gets the remainder and later lines are listed at 0, capped.
-// The governing contract of a period (kind, cap, flat amount) is the one in
-// force at its start.
+// partner's venues (the first such entry in journal order); flat pays Amount
+// per period (visits are listed at 0). A category without a rate is listed
+// at 0. The cap of a period bounds everything paid for it, its own statement
+// plus later adjustments: the line that crosses it gets the remainder and
+// later lines are listed at 0, capped. The governing contract of a period
+// (kind, cap, flat amount) is the one in force at its start.
+//
+// Every period is valued as one sequence in journal order: its flat fee,
+// then each accepted entry at the partner with tap time in the period, by
+// journal seq. Its statement lists the entries journaled up to its
+// data_as_of; each later statement lists, as adjustments, those journaled
+// since the previous statement. So an adjustment is valued exactly as if it
+// had been on the period's statement after everything journaled before it
+// (entry limits, distinct pass-days and the cap included), and closing any
+// statement again computes the same lines. All of this is exact: integer
+// minor units, pass ids interned to integers (no hashing).
 //
 // # Invariants
 //
-//   - A closed statement never changes: it is stored in the ledger
-//     (PutStatement, with its postings, atomically) and closing again writes
-//     the stored bytes. Files are written atomically (temp file, fsync,
-//     rename, fsync dir). Nothing in the bytes depends on the clock of the
-//     close, so two ledgers with the same history close to identical files.
+//   - A closed statement never changes. The ledger stores its manifest,
+//     data_as_of and net with its postings, atomically (PutStatement); the
+//     CSV is not stored (a month of a busy network is gigabytes). Closing
+//     again regenerates the CSV from the journal up to the stored
+//     data_as_of (the journal is append-only, tariff versions are never
+//     replaced), writes it with the stored manifest, and refuses with
+//     ErrRegenerate if it does not hash to the manifest's csv_sha256 — so
+//     "closing again writes the existing statement again, byte for byte"
+//     holds or fails loudly. A statement stored with CSV bytes (ledger
+//     records written before this) is written back as stored. Files are
+//     written atomically (temp file, fsync, rename, fsync dir): the CSV is
+//     streamed into its temp file while the journal is read, hashed on the
+//     way, and renamed into place after the statement is stored. Nothing in
+//     the bytes depends on the clock of the close, so two ledgers with the
+//     same history close to identical files.
 //   - A statement covers taps journaled up to data_as_of.journal_seq. A tap
 //     of an already closed period journaled later (by journal order, whatever
 //     its tap time) becomes an adjustment line on the partner's next
@@ -58,21 +78,35 @@
 //     `jq -cjS 'del(.signature)'` prints. Partners verify with the key
 //     printed by FormatPublicKey.
 //   - Closing posts, in minor units and with deterministic ids: "close/<id>"
-//     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net). The first new
-//     statement of a close also carries the revenue recognition due by the
-//     period's end and not yet posted: "pass_revenue/<pass>" (Dr
-//     deferred_revenue / Cr pass_revenue) for activated passes whose validity
-//     ended, "breakage/<pass>" (Dr deferred_revenue / Cr breakage_revenue)
-//     for never-activated passes whose activation deadline passed; a pass
-//     found used after its breakage (a late offline tap) is reclassified by
-//     "pass_revenue/<pass>" (Dr breakage_revenue / Cr pass_revenue). Payout
-//     posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
-//   - Memory does not grow with the journal: statements stream it
-//     (JournalBetween for the period, Journal from the previous statement's
-//     data_as_of for adjustments); the period's lines are valued as they
-//     stream and encoded straight into the CSV, so what is held is the
-//     statement's CSV bytes (which the ledger stores) plus one entry per
-//     pass-day and pass-venue for per_pass_day and entry limits.
+//     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net) with its
+//     statement. Before the first new statement of a close, the revenue
+//     recognition due by the period's end and not yet posted is stored in
+//     batches (one atomic Update each): "pass_revenue/<pass>" (Dr
+//     deferred_revenue / Cr pass_revenue) for activated passes whose
+//     validity ended, "breakage/<pass>" (Dr deferred_revenue / Cr
+//     breakage_revenue) for never-activated passes whose activation
+//     deadline passed; a pass found used after its breakage (a late offline
+//     tap) is reclassified by "pass_revenue/<pass>" (Dr breakage_revenue /
+//     Cr pass_revenue). Ids are deterministic and recognised passes are
+//     skipped, so a close interrupted between batches is completed by the
+//     next. Payout posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
+//   - Memory does not grow with the number of taps. A close reads the
+//     journal in one ordered pass (Journal from seq 1 up to data_as_of: a
+//     tap of the period may have been journaled at any time) for all its
+//     statements, routing each tap to its partner by venue, on a second
+//     goroutine fed batches of 512 records (at most 6 batches in flight).
+//     Lines go straight to the files. Per period being valued (the closed
+//     one, plus each earlier period that has late taps on this statement,
+//     found by a shorter first pass over the journal since the previous
+//     statement) what is held is its paid amount and, only for
+//     per_pass_day contracts and limited includes, 8 bytes per pass-day and
+//     12 per pass-venue(-day) count, keyed by pass ids interned once per
+//     close (one string per distinct pass). That grows with the distinct
+//     passes and pass-days of the period, not with its taps (tens of MB for a
+//     million passes). Recognition holds one entry per pass already
+//     recognised and one batch of postings.
+//   - Cost: linear in the journal up to data_as_of, read once (twice for
+//     the part since the previous statement when there are late taps).
 //
 // # Matching, payouts, reports
 //
