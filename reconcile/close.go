@@ -44,8 +44,9 @@ type CloseOptions struct {
 	// OutDir receives <id>.csv and <id>.json for every statement.
 	OutDir string
 	// Progress, when set, is called with the number of journal records
-	// scanned so far, every progressEvery records and once at the end of each
-	// statement (for a progress bar). It must not block.
+	// read so far, every progressEvery records and once at the end of the
+	// read (for a progress bar). It must not block; calls come one at a
+	// time, not necessarily from the caller's goroutine.
 	Progress func(scanned uint64)
 }
 
@@ -495,13 +496,18 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 			return fmt.Errorf("reconcile: reading journal: %w", err)
 		}
 	}
-	pending := len(jobs)
+	pending := 0
+	for _, j := range jobs {
+		if j.asOf > 0 {
+			pending++
+		}
+	}
 	var ln tapLine
 	err := journalPiped(ctx, l, 1, maxAsOf, func(rec *engine.TapRecord) error {
 		tick()
 		if pending > 0 {
 			for _, j := range jobs {
-				if !j.seenAsOf && rec.JournalSeq >= j.asOf {
+				if !j.seenAsOf && j.asOf > 0 && rec.JournalSeq >= j.asOf {
 					j.seenAsOf = true
 					j.recordedAt = rec.RecordedAt.UTC().Format(time.RFC3339Nano)
 					pending--
