@@ -26,8 +26,9 @@ import (
 // valued in journal order against the book of its period (int64 minor units)
 // and encoded straight into the statement's temp file through a SHA-256
 // hasher. What is held per book is the period's paid amount plus, for
-// per_pass_day and limited includes only, one interned pass id per pass and
-// one 8- or 12-byte key per pass-day or pass-venue(-day): no lines.
+// per_pass_day and limited includes only, one 128-bit fingerprint per
+// pass-day or pass-venue(-day) in an open-addressing table: no lines, no
+// pass id strings.
 
 // book is the running state of one partner period in journal order: what has
 // been paid for it and the distinct pass-days and entry counts that
@@ -37,21 +38,16 @@ type book struct {
 	hasCap   bool
 	capMinor int64
 	paid     int64
-	days     map[uint64]struct{} // pass index << 32 | service day number
-	entries  map[entryKey]int32
+	days     fpCounts // fingerprint(pass, service day) → 1: pass-days paid (per_pass_day)
+	entries  fpCounts // fingerprint(pass, venue, service day or noDay) → entries within the limit
 }
 
-// entryKey counts a pass's paid entries at a venue, within the period (day
-// noDay) or within one service day.
-type entryKey struct {
-	pass, venue uint32
-	day         int32
-}
-
+// noDay is the day of an entry count over the whole period (limits per
+// validity).
 const noDay = int32(-1 << 31)
 
 func newBook(gov *tariff.Contract) (*book, error) {
-	b := &book{gov: gov, days: map[uint64]struct{}{}, entries: map[entryKey]int32{}}
+	b := &book{gov: gov}
 	if gov != nil && gov.HasCap {
 		m, err := toMinor(gov.Cap)
 		if err != nil {
@@ -82,15 +78,14 @@ type svcDay struct {
 }
 
 // run is the per-close state shared by every statement: catalog lookups
-// cached by version, the pass-id intern table.
+// cached by version, a fingerprint buffer.
 type run struct {
-	cat    *tariff.Catalog
-	passes map[string]uint32
-	venues map[string]uint32
-	days   map[*tariff.Tariff]*svcDay
-	venue  map[venueKey]*tariff.Venue
-	limit  map[limitKey]limitOf
-	rate   map[rateKey]int64
+	cat   *tariff.Catalog
+	fpbuf []byte
+	days  map[*tariff.Tariff]*svcDay
+	venue map[venueKey]*tariff.Venue
+	limit map[limitKey]limitOf
+	rate  map[rateKey]int64
 }
 
 type venueKey struct {
@@ -117,27 +112,9 @@ type rateKey struct {
 }
 
 func newRun(cat *tariff.Catalog) *run {
-	return &run{cat: cat, passes: map[string]uint32{}, venues: map[string]uint32{},
+	return &run{cat: cat,
 		days: map[*tariff.Tariff]*svcDay{}, venue: map[venueKey]*tariff.Venue{},
 		limit: map[limitKey]limitOf{}, rate: map[rateKey]int64{}}
-}
-
-func (r *run) passIndex(id string) uint32 {
-	i, ok := r.passes[id]
-	if !ok {
-		i = uint32(len(r.passes))
-		r.passes[id] = i
-	}
-	return i
-}
-
-func (r *run) venueIndex(id string) uint32 {
-	i, ok := r.venues[id]
-	if !ok {
-		i = uint32(len(r.venues))
-		r.venues[id] = i
-	}
-	return i
 }
 
 // findVenue is findVenue cached by the version in force at the tap.
@@ -233,16 +210,18 @@ type tapLine struct {
 func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, ln *tapLine) error {
 	rec := ln.rec
 	if lim, ok := r.limitFor(rec, v); ok {
-		k := entryKey{pass: r.passIndex(rec.Pass), venue: r.venueIndex(v.ID), day: noDay}
+		day := noDay
 		if lim.Kind == tariff.LimitOncePerDay {
-			k.day = ln.day.num
+			day = ln.day.num
 		}
-		if b.entries[k] >= int32(max(lim.N, 1)) {
+		var k fp
+		k, r.fpbuf = fingerprint(r.fpbuf, day, rec.Pass, v.ID)
+		if b.entries.get(k) >= int32(max(lim.N, 1)) {
 			ln.overLimit = true
 			ln.amount = b.pay(0)
 			return nil
 		}
-		b.entries[k]++
+		b.entries.add(k, 1)
 	}
 	c, ok := t.ContractOf(partner)
 	var worth int64
@@ -255,9 +234,10 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 			}
 			worth = m
 		case tariff.ModelPerPassDay:
-			k := uint64(r.passIndex(rec.Pass))<<32 | uint64(uint32(ln.day.num))
-			if _, seen := b.days[k]; !seen {
-				b.days[k] = struct{}{}
+			var k fp
+			k, r.fpbuf = fingerprint(r.fpbuf, ln.day.num, rec.Pass)
+			if b.days.get(k) == 0 {
+				b.days.add(k, 1)
 				m, err := r.rateOf(c, rec.Category, v)
 				if err != nil {
 					return err

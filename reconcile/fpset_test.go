@@ -1,0 +1,35 @@
+package reconcile
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestFPCountsMatchesAMap: the fingerprint table counts like a Go map of the
+// original keys, across growth, zero key included.
+func TestFPCountsMatchesAMap(t *testing.T) {
+	var tab fpCounts
+	want := map[string]int32{}
+	var buf []byte
+	for i := range 20000 {
+		pass, day := fmt.Sprintf("P%d", i%7001), int32(i%3)
+		key := fmt.Sprintf("%s/%d", pass, day)
+		var k fp
+		k, buf = fingerprint(buf, day, pass)
+		assert.Equal(t, want[key], tab.get(k), key)
+		want[key]++
+		assert.Equal(t, want[key], tab.add(k, 1), key)
+	}
+	assert.Equal(t, len(want), tab.len())
+	assert.Equal(t, int32(0), tab.get(fp{}))
+	require.Equal(t, int32(2), tab.add(fp{}, 2))
+	assert.Equal(t, len(want)+1, tab.len())
+
+	// Parts are length-prefixed: ("ab","c") and ("a","bc") differ.
+	a, _ := fingerprint(nil, 1, "ab", "c")
+	b, _ := fingerprint(nil, 1, "a", "bc")
+	assert.NotEqual(t, a, b)
+}
