@@ -45,8 +45,12 @@
 // since the previous statement. So an adjustment is valued exactly as if it
 // had been on the period's statement after everything journaled before it
 // (entry limits, distinct pass-days and the cap included), and closing any
-// statement again computes the same lines. All of this is exact: integer
-// minor units, pass ids interned to integers (no hashing).
+// statement again computes the same lines. Amounts are integer minor units.
+// Distinct pass-days and entry counts are kept by a 128-bit fingerprint
+// (truncated SHA-256) of pass id, venue and service day instead of the ids
+// themselves: exact unless two different keys of one period share a
+// fingerprint (for ten million keys, a probability below 10^-24), and as
+// deterministic as the ids.
 //
 // # Invariants
 //
@@ -99,12 +103,12 @@
 //     one, plus each earlier period that has late taps on this statement,
 //     found by a shorter first pass over the journal since the previous
 //     statement) what is held is its paid amount and, only for
-//     per_pass_day contracts and limited includes, 8 bytes per pass-day and
-//     12 per pass-venue(-day) count, keyed by pass ids interned once per
-//     close (one string per distinct pass). That grows with the distinct
-//     passes and pass-days of the period, not with its taps (tens of MB for a
-//     million passes). Recognition holds one entry per pass already
-//     recognised and one batch of postings.
+//     per_pass_day contracts and limited includes, one 20-byte slot per
+//     pass-day or pass-venue(-day) count in an open-addressing table at
+//     most 3/4 full (32 MB for a million pass-days). That grows with the
+//     distinct pass-days of the period, not with its taps. Recognition
+//     holds one entry per pass already recognised and one batch of
+//     postings.
 //   - Cost: linear in the journal up to data_as_of, read once (twice for
 //     the part since the previous statement when there are late taps).
 //
