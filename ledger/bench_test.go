@@ -110,8 +110,9 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 }
 
-// BenchmarkAppend: one gate; each op decides and journals a tap (4 point
-// reads, one synced group of one).
+// BenchmarkAppend: one gate; each op decides and journals a tap (card,
+// pass and usage reads, from the writer cache when hot; no tap-id read above
+// the device's high-water mark; one synced group of one).
 func BenchmarkAppend(b *testing.B) {
 	l := openBenchLedger(b)
 	defer l.Close()

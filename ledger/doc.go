@@ -8,40 +8,68 @@
 //   - One writer goroutine owns every read-modify-write. Update requests queue
 //     to it (bounded, Options.QueueLen); it takes what is queued (up to
 //     Options.GroupMax), runs each transaction in order and commits the group's
-//     writes as ONE Pebble batch with pebble.Sync (group commit: concurrent
-//     gates share one fsync). Update returns nil only after that sync.
-//   - A transaction reads committed data plus the writes of the group's
-//     earlier transactions plus its own. A transaction that fails (or panics)
-//     loses only its own writes; a failed commit fails every transaction of
-//     the group and nothing is acknowledged.
+//     writes as ONE Pebble batch (group commit: concurrent gates share one
+//     fsync). Update returns nil only after a WAL sync that covers the batch.
+//   - The commit is pipelined. The writer commits group N's batch with
+//     pebble.NoSync (it enters the WAL buffer and the memtable, in commit
+//     order), takes a snapshot holding exactly batches 1..N, and hands the
+//     group to one syncer goroutine; then it runs group N+1 at once, while N's
+//     fsync is in flight. The syncer takes every group handed over so far,
+//     calls db.LogData(nil, pebble.Sync) — a barrier whose sync covers all
+//     WAL data queued before it, so every batch committed before it started
+//     (a WAL rotation syncs and closes the old log first) — then publishes
+//     the newest of those groups' snapshots and answers the groups in order.
+//     The queue from the writer to the syncer holds at most 64 groups; when
+//     it is full the writer waits. A lone request with no group in flight
+//     and nothing else queued (a single gate) skips the hand-off: the writer
+//     commits it with pebble.Sync, then publishes and answers it itself —
+//     every earlier group has been answered, so synced, and nothing could
+//     run during that sync anyway.
+//   - A transaction reads everything committed so far, synced or not (group
+//     N+1 sees N's writes), plus the writes of the group's earlier
+//     transactions and its own. Every answer (nil, an error, a duplicate's
+//     stored decision) is given only after a sync covering every batch
+//     committed before the transaction ran: nothing it read can be lost
+//     after it is answered. A transaction that fails (or panics) loses only
+//     its own writes.
+//   - A failed commit or WAL sync fails the ledger, and with it every group
+//     not yet answered — including groups that already ran against the lost
+//     writes: N+1 is never acknowledged when N's sync failed.
 //   - A tap, its usage, card and postings written in one transaction are one
 //     atomic batch: after any crash all of them exist or none does.
 //   - Visibility before durability (Pebble publishes a batch before its WAL
-//     sync): readers never see unsynced data. View and every iterator read
-//     the ledger's published snapshot, which the writer replaces only after a
-//     synced commit; the writer's own reads come from the database, whose
-//     contents are all durable because the writer is its only committer and
-//     waits for each sync. A duplicate tap whose original is in the same group
-//     is answered with the group, after its sync.
+//     sync, and the writer now commits ahead of the sync): readers never see
+//     unsynced data. View and every iterator read the ledger's published
+//     snapshot, which the syncer replaces only after the sync covering it.
+//     Only the writer reads the live database.
 //   - Fail-stop: Pebble reports unrecoverable errors (a failed WAL write or
 //     sync, disk full, MANIFEST errors) through Logger.Fatalf, which by default
 //     exits the process, and after which its DB.Apply returns nil as if all
 //     were well. The ledger installs its own logger: the error is recorded,
 //     logged to Options.Logger, passed to Options.OnFatal, and every later
 //     Update and read returns it (a *FatalError matching ErrFailed, wrapping
-//     Pebble's error, e.g. syscall.ENOSPC). A commit error reaches the writer
-//     as an error for its whole group; during Open, Open returns it; on a
-//     background goroutine (a flush's MANIFEST write) the ledger parks that
-//     goroutine for good and Close gives up on Pebble after 5 s. Reopen to recover: the store then holds exactly
-//     what Pebble's WAL recovery finds, which includes every acknowledged
-//     write.
+//     Pebble's error, e.g. syscall.ENOSPC). A commit or sync error reaches
+//     the goroutine that committed (the writer's batch, the syncer's
+//     barrier) as an error for every group not yet answered; during Open,
+//     Open returns it; on a background goroutine (a flush's MANIFEST write)
+//     the ledger parks that goroutine for good and Close gives up on Pebble
+//     after 5 s. Reopen to recover: the store then holds exactly what
+//     Pebble's WAL recovery finds, which includes every acknowledged write.
 //   - A failing flush or compaction is not fatal in Pebble (it retries); it is
 //     logged, and if it persists writes stall: Update then returns at its
 //     context's deadline with ctx.Err() naming the background error. Gates
 //     pass a deadline and stay shut.
 //   - The writer keeps a bounded cache (Options.WriterCacheBytes) of hot
-//     records it read from, or committed to, the database; it holds durable
-//     values only and is coherent because the writer is the only committer.
+//     records it read from, or committed to, the database (the writer's view:
+//     committed, possibly not yet synced); it is coherent because the writer
+//     is the only committer, and after a failed commit or sync the ledger is
+//     stopped, so it is never read again.
+//   - The writer skips the tap-id read of a tap whose seq is above its
+//     device's high-water mark: the highest seq journaled for the device,
+//     loaded from the database the first time the writer meets the device
+//     and raised by every PutTap (a failed transaction's raise stays: too
+//     high costs a read, never a wrong answer). Seqs may arrive in any
+//     order; a seq at or below the mark is read.
 //   - Pebble's LOCK file keeps a second process out; Open then returns a
 //     *LockedError (ErrLocked) naming the holder's pid and command (Linux).
 //   - FormatMajorVersion is pinned (FormatMajorVersion constant).

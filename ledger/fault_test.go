@@ -76,14 +76,16 @@ func TestFaultWriteAndSync(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, after := range []int{0, 7, 40} {
-			t.Run(fmt.Sprintf("%s/after-%d", tc.name, after), func(t *testing.T) {
-				faultRun(t, tc.pred, tc.err, tc.cause, after)
-			})
+			for _, pipelined := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/after-%d/pipelined-%v", tc.name, after, pipelined), func(t *testing.T) {
+					faultRun(t, tc.pred, tc.err, tc.cause, after, pipelined)
+				})
+			}
 		}
 	}
 }
 
-func faultRun(t *testing.T, pred func(errorfs.Op) bool, mkErr func(errorfs.Op) error, cause error, after int) {
+func faultRun(t *testing.T, pred func(errorfs.Op) bool, mkErr func(errorfs.Op) error, cause error, after int, pipelined bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	base := vfs.NewCrashableMem()
@@ -91,7 +93,7 @@ func faultRun(t *testing.T, pred func(errorfs.Op) bool, mkErr func(errorfs.Op) e
 	logger := &captureLogger{}
 	var fatal atomic.Value
 	l, err := Open("/ledger", &Options{FS: errorfs.Wrap(base, inj), Logger: logger,
-		OnFatal: func(err error) { fatal.Store(err) }, Now: func() time.Time { return wlEpoch }})
+		OnFatal: func(err error) { fatal.Store(err) }, Now: func() time.Time { return wlEpoch }, alwaysPipeline: pipelined})
 	require.NoError(t, err)
 	require.NoError(t, wlSetup(ctx, l, wlCards))
 

@@ -77,6 +77,10 @@ type Options struct {
 	// WriterCacheBytes bounds the writer's cache of hot records (cards,
 	// passes, usage, balances); default 4 MiB; negative disables it.
 	WriterCacheBytes int
+
+	// alwaysPipeline (tests) disables the writer's inline commit of a lone
+	// request, so tests can hold a sync open while the next group runs.
+	alwaysPipeline bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -112,21 +116,24 @@ func DirIn(dataDir string) string { return filepath.Join(dataDir, "ledger") }
 // statements. Safe for concurrent use: every write goes through one writer
 // goroutine (group commit); reads use snapshots that hold only durable data.
 type Ledger struct {
-	dir    string
-	opts   Options
-	db     *pebble.DB
-	writeO *pebble.WriteOptions
+	dir  string
+	opts Options
+	db   *pebble.DB
 
-	reqs   chan *request
-	quit   chan struct{} // closed by Close
-	done   chan struct{} // closed when the writer exits
-	closed atomic.Bool
+	reqs chan *request
+	quit chan struct{} // closed by Close
+	done chan struct{} // closed when the writer and the syncer have exited
+	// syncQ carries committed groups from the writer to the syncer, in
+	// commit order; the writer closes it when it exits.
+	syncQ    chan *pending
+	syncDone chan struct{} // closed when the syncer exits
+	closed   atomic.Bool
 
 	// failure is set once, on the first fatal storage error.
 	failure  atomic.Pointer[failure]
 	failedCh chan struct{}
 
-	inCommit atomic.Bool   // the writer is inside Batch.Commit
+	inCommit atomic.Int32  // goroutines (writer, syncer) inside a Pebble commit
 	openGoid atomic.Uint64 // goroutine running pebble.Open, while it does
 
 	// bgErr is Pebble's latest background error (a failed flush or
@@ -138,10 +145,25 @@ type Ledger struct {
 	snap   *snapRef // latest durable snapshot
 
 	// Writer-owned state.
-	lastSeq uint64            // last assigned journal seq
-	group   map[string][]byte // the current group's writes
-	cache   writerCache
+	lastSeq uint64 // last assigned journal seq
+	commits uint64 // batches committed by the writer
+	// inflight counts groups handed to the syncer and not yet answered;
+	// only the writer raises it.
+	inflight atomic.Int64
+	group    map[string][]byte // the current group's writes
+	cache    writerCache
+	// devHW holds, per device, a seq at or above every seq journaled for
+	// it, committed or in the current group (possibly higher: a failed
+	// transaction's PutTap still raised it). A tap above it is new without
+	// a read. Filled lazily from the database; see txn.tapIsNew.
+	devHW map[string]uint64
 }
+
+// maxDeviceHW bounds devHW; beyond it the map is emptied between groups.
+const maxDeviceHW = 1 << 16
+
+// syncQLen bounds how many committed groups may wait for the syncer.
+const syncQLen = 64
 
 type failure struct{ err error }
 
@@ -192,12 +214,11 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		failedCh: make(chan struct{}),
+		syncQ:    make(chan *pending, syncQLen),
+		syncDone: make(chan struct{}),
 		group:    make(map[string][]byte),
 		cache:    writerCache{m: make(map[string][]byte), maxBytes: o.WriterCacheBytes},
-		writeO:   pebble.Sync,
-	}
-	if o.NoSync {
-		l.writeO = pebble.NoSync
+		devHW:    make(map[string]uint64),
 	}
 	cache := pebble.NewCache(o.CacheSizeBytes)
 	defer cache.Unref()
@@ -250,6 +271,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	go l.syncer()
 	go l.writer()
 	return l, nil
 }
@@ -304,7 +326,7 @@ func (l *Ledger) init() error {
 	case errors.Is(err, pebble.ErrNotFound):
 		b := l.db.NewBatch()
 		_ = b.Set(keySchema, encodeU64(kindSchema, schemaVersion), nil)
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := l.apply(func() error { return b.Commit(pebble.Sync) }); err != nil {
 			return fmt.Errorf("ledger: writing schema version: %w", err)
 		}
 		_ = b.Close()
@@ -322,10 +344,10 @@ func (l *Ledger) init() error {
 	}
 	// Everything in the store now was written by an earlier process (and is
 	// what survived its crash, if it crashed): take it as durable.
-	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+	if err := l.apply(func() error { return l.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("ledger: syncing WAL on open: %w", err)
 	}
-	l.publishSnapshot()
+	l.publish(l.newSnap())
 	seq, err := l.LastJournalSeq()
 	if err != nil {
 		return err
@@ -424,8 +446,10 @@ func (p *pebbleLogger) Errorf(format string, args ...any) {
 
 // Fatalf must not return: Pebble continues as if all were well when it does
 // (DB.Apply returns nil after "fatal commit error"). A commit error arrives
-// on the writer goroutine, inside Batch.Commit: panic with a fatalSignal
-// that the writer recovers, so the group gets the error. Anywhere else (a
+// on the committing goroutine (the writer's batch commit or the syncer's
+// WAL barrier, inside Ledger.apply; only applyInternal reports "fatal
+// commit error"): panic with a fatalSignal that apply recovers, so the
+// groups get the error. Anywhere else (a
 // flush or compaction goroutine) park the goroutine for good: the ledger is
 // failed, Pebble's state is no longer trusted, and the process decides
 // (OnFatal) whether to exit.
@@ -442,7 +466,7 @@ func (p *pebbleLogger) Fatalf(format string, args ...any) {
 		panic(&fatalSignal{err: fe})
 	}
 	p.l.fail(fe)
-	if p.l.inCommit.Load() && strings.HasPrefix(format, "pebble: fatal commit error") {
+	if p.l.inCommit.Load() > 0 && strings.HasPrefix(format, "pebble: fatal commit error") {
 		panic(&fatalSignal{err: fe})
 	}
 	select {} // park: see above
@@ -463,12 +487,17 @@ func (r *snapRef) release() {
 	}
 }
 
-// publishSnapshot replaces the read snapshot. Called only when every
-// visible write is durable: at open and by the writer after a synced commit
-// (the writer is the only committer).
-func (l *Ledger) publishSnapshot() {
+// newSnap takes a snapshot of everything committed so far (one reference).
+func (l *Ledger) newSnap() *snapRef {
 	r := &snapRef{l: l, s: l.db.NewSnapshot()}
 	r.refs.Store(1)
+	return r
+}
+
+// publish makes r (taking its reference) the read snapshot. Called only
+// when everything r holds is durable: at open, and by the syncer after the
+// WAL sync covering the batches r holds.
+func (l *Ledger) publish(r *snapRef) {
 	l.snapMu.Lock()
 	old := l.snap
 	l.snap = r

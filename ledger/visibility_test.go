@@ -21,6 +21,16 @@ import (
 // durability), but View, Journal, LastJournalSeq and DeviceHighWater do not,
 // and the Update has not returned. Once the sync completes, all see it.
 func TestReadersNeverSeeUnsyncedWrites(t *testing.T) {
+	// A lone tap commits inline (pebble.Sync on the writer); with
+	// alwaysPipeline it goes through the syncer's WAL barrier.
+	for _, pipelined := range []bool{false, true} {
+		t.Run(map[bool]string{false: "inline", true: "pipelined"}[pipelined], func(t *testing.T) {
+			readersNeverSeeUnsynced(t, pipelined)
+		})
+	}
+}
+
+func readersNeverSeeUnsynced(t *testing.T, pipelined bool) {
 	ctx := context.Background()
 	var hold atomic.Bool
 	entered := make(chan struct{}, 1)
@@ -35,7 +45,7 @@ func TestReadersNeverSeeUnsyncedWrites(t *testing.T) {
 		}
 		return nil
 	})
-	l, err := Open("/ledger", &Options{FS: errorfs.Wrap(vfs.NewMem(), inj)})
+	l, err := Open("/ledger", &Options{FS: errorfs.Wrap(vfs.NewMem(), inj), alwaysPipeline: pipelined})
 	require.NoError(t, err)
 	defer l.Close()
 	require.NoError(t, wlSetup(ctx, l, 2))

@@ -22,11 +22,13 @@ type request struct {
 }
 
 // Update runs fn on the writer goroutine (engine.Store). fn's reads see
-// durable data plus the writes of earlier transactions in the same group and
-// its own; its writes commit atomically with the group in one synced Pebble
-// batch, and Update returns only after that sync. When fn fails only its own
-// writes are dropped. When the commit fails, every transaction of the group
-// gets the error and the ledger fails (ErrFailed). If ctx ends while the
+// every committed write (synced or still being synced) plus the writes of
+// earlier transactions in the same group and its own; its writes commit
+// atomically with the group in one Pebble batch, and Update returns only
+// after a WAL sync covering that batch and everything fn read. When fn fails
+// only its own writes are dropped. When a commit or sync fails, every
+// transaction not yet answered gets the error and the ledger fails
+// (ErrFailed). If ctx ends while the
 // request waits, Update returns ctx.Err() (naming Pebble's last background
 // error, if any: a failing flush stalls writes); a transaction that already
 // ran may still commit (not acknowledged, durable: a retry finds it). Gates
@@ -80,23 +82,30 @@ func (l *Ledger) update(ctx context.Context, fn func(t *txn) error) error {
 }
 
 // writer owns every read-modify-write: it takes a request, drains what else
-// is queued (up to GroupMax), runs them in order and commits them together.
+// is queued (up to GroupMax), runs them in order, commits their writes as one
+// batch without waiting for the WAL sync, and hands the group to the syncer.
+// It then runs the next group while the syncer's fsync is in flight: the next
+// group reads the previous one's writes from the database (committed, not yet
+// synced), and is answered only after a sync that covers it (see syncer).
 func (l *Ledger) writer() {
-	defer close(l.done)
-	group := make([]*request, 0, l.opts.GroupMax)
+	defer func() {
+		close(l.syncQ)
+		<-l.syncDone
+		close(l.done)
+	}()
 	last := 0 // size of the previous group
 	for {
+		var group []*request
 		select {
 		case r := <-l.reqs:
-			group = append(group[:0], r)
+			group = append(make([]*request, 0, min(l.opts.GroupMax, 64)), r)
 		case <-l.quit:
 			l.drainClosed()
 			return
 		}
 		if last > 1 {
-			// Callers answered by the last group are submitting their next
-			// transactions right now: let them, so they share this commit
-			// instead of waiting out another fsync.
+			// Callers answered by a recent group are submitting their next
+			// transactions right now: let them, so they share this batch.
 			runtime.Gosched()
 		}
 	drain:
@@ -110,7 +119,6 @@ func (l *Ledger) writer() {
 		}
 		l.runGroup(group)
 		last = len(group)
-		clear(group)
 	}
 }
 
@@ -125,46 +133,76 @@ func (l *Ledger) drainClosed() {
 	}
 }
 
+// pending is a group the writer ran and committed (its writes are in the
+// memtable and the WAL buffer: visible to the writer, not durable), waiting
+// for the syncer to make it durable and answer it.
+type pending struct {
+	reqs []*request
+	errs []error
+	// commits is l.commits after the group: every batch this group's
+	// transactions read or wrote. The group is answered only after a WAL
+	// sync that started after batch number commits was committed.
+	commits uint64
+	// snap, taken right after the group's commit (before the writer commits
+	// anything else), holds exactly batches 1..commits; nil when the group
+	// committed nothing. The syncer publishes it once they are synced.
+	snap *snapRef
+}
+
 func (l *Ledger) runGroup(group []*request) {
-	errs := make([]error, len(group))
+	p := &pending{reqs: group, errs: make([]error, len(group))}
 	if err := l.Err(); err != nil {
-		for _, r := range group {
-			r.reply <- err
-		}
+		l.answerFailed(p, err)
 		return
 	}
-	seq0 := l.lastSeq
+	if len(l.devHW) >= maxDeviceHW {
+		// Between groups every write is committed: refilling from the
+		// database is exact.
+		clear(l.devHW)
+	}
 	clear(l.group)
 	b := l.db.NewBatch()
 	defer b.Close()
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
+			p.errs[i] = err
 			continue
 		}
 		t := &txn{l: l, seq0: l.lastSeq, ops: make([]op, 0, 8)}
 		if err := t.run(r.fn); err != nil {
 			l.lastSeq = t.seq0
-			errs[i] = err
+			p.errs[i] = err
 			continue
 		}
 		for _, o := range t.ops {
 			if err := b.Set(o.key, o.val, nil); err != nil {
 				// Only a misuse of the batch fails here; nothing is committed.
-				errs[i] = fmt.Errorf("ledger: building batch: %w", err)
-				l.fail(errs[i])
+				p.errs[i] = fmt.Errorf("ledger: building batch: %w", err)
+				l.fail(p.errs[i])
 				break
 			}
 			l.group[string(o.key)] = o.val
 		}
 	}
+	// A lone request with nothing in flight and nothing queued (one gate)
+	// commits with pebble.Sync and is answered here: every earlier batch
+	// was answered by the syncer, so synced, and nothing could run during
+	// this sync anyway. This saves the syncer's hand-offs on the latency path.
+	inline := len(group) == 1 && l.inflight.Load() == 0 && len(l.reqs) == 0 && !l.opts.alwaysPipeline
 	if !b.Empty() && l.Err() == nil {
-		if err := l.commit(b); err != nil {
-			l.lastSeq = seq0
-			clear(l.cache.m)
-			l.fail(err)
+		// NoSync: the batch enters the WAL buffer and the memtable in commit
+		// order; the syncer's barrier makes it durable.
+		wo := pebble.NoSync
+		if inline && !l.opts.NoSync {
+			wo = pebble.Sync
+		}
+		if err := l.apply(func() error { return b.Commit(wo) }); err != nil {
+			l.fail(fmt.Errorf("ledger: commit: %w", err))
 		} else {
-			l.publishSnapshot()
+			l.commits++
+			// The writer is the only committer of keys: this snapshot holds
+			// exactly batches 1..l.commits.
+			p.snap = l.newSnap()
 			for k, v := range l.group {
 				if k[0] != pJournal && k[0] != pTime && k[0] != pTapID && k[0] != pPosting {
 					// Journal records, indexes and postings are written
@@ -174,25 +212,120 @@ func (l *Ledger) runGroup(group []*request) {
 			}
 		}
 	}
-	if ferr := l.Err(); ferr != nil {
-		// Nothing of this group is acknowledged.
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = ferr
-			}
-		}
+	if err := l.Err(); err != nil {
+		// Nothing of this group is acknowledged (the ledger is failed, so
+		// neither is any later group). An unpublished snapshot is left
+		// open, like every snapshot after a fatal error.
+		l.answerFailed(p, err)
+		return
 	}
-	for i, r := range group {
-		r.reply <- errs[i]
+	p.commits = l.commits
+	if inline {
+		// Synced (or, empty, read only synced data): publish and answer.
+		if p.snap != nil {
+			l.publish(p.snap)
+		}
+		for i, r := range p.reqs {
+			r.reply <- p.errs[i]
+		}
+		return
+	}
+	l.inflight.Add(1)
+	l.syncQ <- p
+}
+
+// answerFailed answers every request of p with its own error or, where it
+// has none, with the ledger's failure: nothing is acknowledged.
+func (l *Ledger) answerFailed(p *pending, ferr error) {
+	for i, r := range p.reqs {
+		err := p.errs[i]
+		if err == nil {
+			err = ferr
+		}
+		r.reply <- err
 	}
 }
 
-// commit applies the group's batch with pebble.Sync (NoSync in tests) and
-// turns a fatal commit error (see pebbleLogger.Fatalf) into an error.
-func (l *Ledger) commit(b *pebble.Batch) (err error) {
-	l.inCommit.Store(true)
+// syncer makes committed groups durable and answers them, in commit order.
+// It takes every group the writer has handed over, waits for one WAL sync
+// that covers all of them (LogData(nil, pebble.Sync): Pebble syncs all WAL
+// data queued before it; a WAL rotation syncs and closes the old log first),
+// then publishes the newest group's snapshot and answers the groups. A sync
+// error fails the ledger, and every group not yet answered, including ones
+// already executed, gets the error: nothing is acknowledged that a crash
+// could lose.
+func (l *Ledger) syncer() {
+	defer close(l.syncDone)
+	var synced uint64 // batches known durable: 1..synced
+	batch := make([]*pending, 0, syncQLen)
+	for p := range l.syncQ {
+		batch = append(batch[:0], p)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case q, ok := <-l.syncQ:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		// Every group in batch was committed before it was queued, so before
+		// this barrier starts: the barrier's sync covers it.
+		if need := batch[len(batch)-1].commits; need > synced && l.Err() == nil {
+			if err := l.syncWAL(); err != nil {
+				l.fail(fmt.Errorf("ledger: syncing WAL: %w", err))
+			} else {
+				synced = need
+			}
+		}
+		var snap *snapRef
+		for _, q := range batch {
+			if q.snap != nil {
+				if snap != nil {
+					snap.release()
+				}
+				snap = q.snap
+			}
+		}
+		ferr := l.Err()
+		if snap != nil && ferr == nil {
+			l.publish(snap)
+		}
+		for _, q := range batch {
+			if ferr != nil {
+				l.answerFailed(q, ferr)
+				continue
+			}
+			for i, r := range q.reqs {
+				r.reply <- q.errs[i]
+			}
+		}
+		// Only now: the writer's inline path relies on every handed-over
+		// group being answered (and its snapshot published) at inflight 0.
+		l.inflight.Add(-int64(len(batch)))
+		clear(batch)
+	}
+}
+
+// syncWAL waits until every batch committed so far is durable. With
+// Options.NoSync (tests only) it does nothing.
+func (l *Ledger) syncWAL() error {
+	if l.opts.NoSync {
+		return nil
+	}
+	return l.apply(func() error { return l.db.LogData(nil, pebble.Sync) })
+}
+
+// apply runs a Pebble commit (a batch commit or a LogData barrier) and turns
+// a fatal commit error, which Pebble reports through Logger.Fatalf on the
+// committing goroutine (see pebbleLogger.Fatalf), into an error.
+func (l *Ledger) apply(commit func() error) (err error) {
+	l.inCommit.Add(1)
 	defer func() {
-		l.inCommit.Store(false)
+		l.inCommit.Add(-1)
 		if r := recover(); r != nil {
 			fs, ok := r.(*fatalSignal)
 			if !ok {
@@ -201,10 +334,7 @@ func (l *Ledger) commit(b *pebble.Batch) (err error) {
 			err = fs.err
 		}
 	}()
-	if err := b.Commit(l.writeO); err != nil {
-		return fmt.Errorf("ledger: commit: %w", err)
-	}
-	return nil
+	return commit()
 }
 
 // txn is the engine.Txn handed to one fn. Not safe for concurrent use; it
@@ -326,10 +456,63 @@ func (c *writerCache) put(key string, v []byte) {
 	c.m[key] = v
 }
 
-func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) { return readTap(t.get, id) }
-func (t *txn) Pass(id string) (engine.Pass, bool, error)           { return readPass(t.get, id) }
-func (t *txn) Card(uid string) (engine.Card, bool, error)          { return readCard(t.get, uid) }
-func (t *txn) Usage(passID string) (engine.Usage, error)           { return readUsage(t.get, passID) }
+func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
+	if fresh, err := t.tapIsNew(id); err != nil || fresh {
+		return engine.TapRecord{}, false, err
+	}
+	return readTap(t.get, id)
+}
+
+func (t *txn) Pass(id string) (engine.Pass, bool, error)  { return readPass(t.get, id) }
+func (t *txn) Card(uid string) (engine.Card, bool, error) { return readCard(t.get, uid) }
+func (t *txn) Usage(passID string) (engine.Usage, error)  { return readUsage(t.get, passID) }
+
+// tapIsNew reports whether tap id is certainly not journaled, without a
+// point read: its seq is above the device's high-water mark in l.devHW.
+// False means "not known: read". The mark of a device is loaded from the
+// database (the writer's view: everything committed) the first time the
+// writer meets the device; PutTap, the only writer of tap ids, calls this
+// before writing, so when a mark is loaded no uncommitted tap of the device
+// exists, and PutTap raises the mark with every tap it writes. A failed
+// transaction's raise stays: a mark too high costs a read, never a wrong
+// answer. Devices' seqs may arrive in any order: only a seq above every
+// journaled one skips the read.
+func (t *txn) tapIsNew(id engine.TapID) (bool, error) {
+	l := t.l
+	hw, ok := l.devHW[id.Device]
+	if !ok {
+		if id.Device == "" || strings.IndexByte(id.Device, 0) >= 0 || len(l.devHW) >= maxDeviceHW {
+			return false, nil
+		}
+		var err error
+		if hw, err = l.loadDeviceHW(id.Device); err != nil {
+			return false, err
+		}
+		l.devHW[id.Device] = hw
+	}
+	return id.Seq > hw, nil
+}
+
+// loadDeviceHW returns the highest tap seq of device in the database (0
+// when none). Writer only.
+func (l *Ledger) loadDeviceHW(device string) (seq uint64, err error) {
+	p := deviceTapPrefix(device)
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, err)
+	}
+	if it.Last() {
+		_, s, ok := parseTapIDKey(it.Key())
+		if !ok {
+			err = &CorruptionError{Key: bytes.Clone(it.Key()), Reason: "malformed tap key"}
+		}
+		seq = s
+	}
+	if ierr := errors.Join(it.Error(), it.Close()); ierr != nil {
+		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, ierr)
+	}
+	return seq, err
+}
 
 func validID(what, id string) error {
 	if id == "" {
@@ -351,10 +534,19 @@ func (t *txn) PutTap(rec *engine.TapRecord) error {
 		return fmt.Errorf("%w: tap device %q contains NUL", ErrInvalid, rec.ID.Device)
 	}
 	idKey := tapIDKey(rec.ID.Device, rec.ID.Seq)
-	if _, ok, err := t.get(idKey); err != nil {
+	fresh, err := t.tapIsNew(rec.ID)
+	if err != nil {
 		return err
-	} else if ok {
-		return fmt.Errorf("%w: %s", ErrTapConflict, rec.ID)
+	}
+	if !fresh {
+		if _, ok, err := t.get(idKey); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: %s", ErrTapConflict, rec.ID)
+		}
+	}
+	if hw, ok := t.l.devHW[rec.ID.Device]; ok && rec.ID.Seq > hw {
+		t.l.devHW[rec.ID.Device] = rec.ID.Seq
 	}
 	t.l.lastSeq++
 	rec.JournalSeq = t.l.lastSeq
