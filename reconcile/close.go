@@ -97,10 +97,11 @@ var errStop = errors.New("stop")
 // data_as_of and must hash to the stored manifest's csv_sha256
 // (ErrRegenerate otherwise).
 //
-// Before its first new statement, the call posts the revenue recognition
-// due by the period's end (see postRecognition): pass revenue for activated
-// passes whose validity ended, breakage for never-activated passes whose
-// activation deadline passed, each posted once per pass, in bounded batches.
+// Before its first new statement (while the journal is read), the call
+// posts the revenue recognition due by the period's end (see
+// postRecognition): pass revenue for activated passes whose validity ended,
+// breakage for never-activated passes whose activation deadline passed,
+// each posted once per pass, in bounded batches.
 //
 // Memory: the journal is read in one ordered pass for all the statements of
 // the call; lines go straight to their files; what is held is described in
@@ -178,6 +179,33 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 			return nil, err
 		}
 	}
+	// The revenue recognition due (when a new statement will be stored) is
+	// posted meanwhile, on its own goroutine: it reads passes and postings,
+	// not the journal, and is idempotent, so posting it before the
+	// statements (even if one of them then fails) is what a retry does too.
+	type recognition struct {
+		n   int
+		err error
+	}
+	var recDone chan recognition
+	for _, j := range jobs {
+		if j.stored == nil && recDone == nil {
+			recDone = make(chan recognition, 1)
+			go func() {
+				n, err := postRecognition(ctx, l, p)
+				recDone <- recognition{n, err}
+			}()
+		}
+	}
+	recWait := func() (recognition, bool) {
+		if recDone == nil {
+			return recognition{}, false
+		}
+		r := <-recDone
+		recDone = nil
+		return r, true
+	}
+	defer recWait()
 	var scanned uint64
 	if err := scanJournal(ctx, l, cat, jobs, opts.OutDir, func() {
 		scanned++
@@ -192,7 +220,6 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	}
 
 	res := &CloseResult{Period: p.Label}
-	recognized := false
 	byPartner := map[string]*job{}
 	for _, j := range jobs {
 		byPartner[j.partner] = j
@@ -219,13 +246,11 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 			if err != nil {
 				return nil, err
 			}
-			if !recognized {
-				n, err := postRecognition(ctx, l, p)
-				res.Postings += n
-				if err != nil {
-					return nil, err
+			if r, ok := recWait(); ok {
+				res.Postings += r.n
+				if r.err != nil {
+					return nil, r.err
 				}
-				recognized = true
 			}
 			if err := l.PutStatement(ctx, built, postings...); err != nil {
 				return nil, fmt.Errorf("reconcile: storing statement %s: %w", id, err)

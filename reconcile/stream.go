@@ -358,8 +358,41 @@ func (s *lineSink) tail(period string, value, amount int64, overLimit bool) erro
 	return s.write(r)
 }
 
-// tap writes a visit or adjustment line.
+// tap writes a visit or adjustment line. The line is appended field by
+// field; only the fields that come from the tap (device, card, pass,
+// product, category, venue, gate) can need quoting, and a line with such a
+// field goes through the record path (tapRecord) and csv.Writer.
 func (s *lineSink) tap(kind string, ln *tapLine) error {
+	rec := ln.rec
+	if mayNeedQuotes(rec.ID.Device) || mayNeedQuotes(rec.Card) || mayNeedQuotes(rec.Pass) || mayNeedQuotes(rec.Product) ||
+		mayNeedQuotes(rec.Category) || mayNeedQuotes(rec.Venue) || mayNeedQuotes(rec.Gate) {
+		return s.tapRecord(kind, ln)
+	}
+	s.n++
+	b := strconv.AppendInt(s.line[:0], int64(s.n), 10)
+	b = append(append(b, ','), kind...)
+	b = strconv.AppendUint(append(b, ','), rec.JournalSeq, 10)
+	b = append(append(b, ','), rec.ID.Device...)
+	b = strconv.AppendUint(append(b, ','), rec.ID.Seq, 10)
+	b = rec.At.In(s.loc).AppendFormat(append(b, ','), time.RFC3339)
+	for _, f := range [...]string{rec.Card, rec.Pass, rec.Product, rec.Category, rec.Venue, rec.Gate, ln.day.label, ln.period} {
+		b = append(append(b, ','), f...)
+	}
+	b = appendMinor(append(b, ','), ln.value)
+	b = appendMinor(append(b, ','), ln.amount)
+	b = strconv.AppendBool(append(b, ','), ln.amount < ln.value)
+	b = append(b, ',')
+	if ln.overLimit {
+		b = append(b, NoteOverLimit...)
+	}
+	b = append(b, '\n')
+	s.line = b
+	_, err := s.bw.Write(b)
+	return err
+}
+
+// tapRecord writes a visit or adjustment line through the record path.
+func (s *lineSink) tapRecord(kind string, ln *tapLine) error {
 	rec, r := ln.rec, s.rec
 	s.buf = rec.At.In(s.loc).AppendFormat(s.buf[:0], time.RFC3339)
 	r[1], r[2], r[3], r[4] = kind, strconv.FormatUint(rec.JournalSeq, 10), rec.ID.Device, strconv.FormatUint(rec.ID.Seq, 10)
@@ -442,7 +475,10 @@ func syncDir(dir string) error {
 }
 
 // minorString formats minor units with 2 places ("-0.05", "1500.00").
-func minorString(m int64) string {
+func minorString(m int64) string { return string(appendMinor(nil, m)) }
+
+// appendMinor appends minor units with 2 places.
+func appendMinor(dst []byte, m int64) []byte {
 	neg := m < 0
 	u := uint64(m)
 	if neg {
@@ -450,7 +486,7 @@ func minorString(m int64) string {
 	}
 	var b [24]byte
 	i := len(b)
-	for k := 0; k < 2 || u > 0 || k < 3; k++ {
+	for k := 0; k < 3 || u > 0; k++ {
 		if k == 2 {
 			i--
 			b[i] = '.'
@@ -463,7 +499,7 @@ func minorString(m int64) string {
 		i--
 		b[i] = '-'
 	}
-	return string(b[i:])
+	return append(dst, b[i:]...)
 }
 
 // pipeBatch is how many journal records the reading goroutine hands over at

@@ -126,3 +126,43 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 	require.NoError(t, err)
 	return es
 }
+
+// TestTapLineFastPath: a tap line appended field by field is byte for byte
+// the line of the record path (csv.Writer), for plain and for quoted fields.
+func TestTapLineFastPath(t *testing.T) {
+	dir := t.TempDir()
+	fast, err := newLineSink(dir, "fast.csv", paris, true)
+	require.NoError(t, err)
+	slow, err := newLineSink(dir, "slow.csv", paris, true)
+	require.NoError(t, err)
+	day := &svcDay{label: "2026-11-02"}
+	recs := []engine.TapRecord{
+		visit("g1", 7, local(2026, 11, 2, 10, 0), "04A1", "P1", "adult", "mucem/main"),
+		visit("g,2", 8, local(2026, 11, 2, 23, 59), "04\"A2", " P2", "child", "rtm-metro/a\nb"),
+		visit("é", 9, local(2026, 3, 29, 3, 15), "C", "P3", "adult", "boat/pier"),
+	}
+	for i := range recs {
+		recs[i].JournalSeq = uint64(i + 1)
+		for _, ln := range []tapLine{
+			{rec: &recs[i], day: day, period: "2026-11", value: 420, amount: 420},
+			{rec: &recs[i], day: day, period: "2026-W45", value: 800, amount: 5, overLimit: true},
+			{rec: &recs[i], day: day, period: "2026-11-02", value: 0, amount: 0},
+		} {
+			require.NoError(t, fast.tap(KindVisit, &ln))
+			require.NoError(t, slow.tapRecord(KindAdjustment, &ln))
+			require.NoError(t, slow.flush())
+		}
+	}
+	// Same kind for the comparison: rewrite the slow sink's kind column.
+	fs, err := fast.finish()
+	require.NoError(t, err)
+	_, err = slow.finish()
+	require.NoError(t, err)
+	a, err := os.ReadFile(fast.f.Name())
+	require.NoError(t, err)
+	b, err := os.ReadFile(slow.f.Name())
+	require.NoError(t, err)
+	assert.Equal(t, string(bytes.ReplaceAll(b, []byte(","+KindAdjustment+","), []byte(","+KindVisit+","))), string(a))
+	assert.Equal(t, sha256Hex(a), fs)
+	assert.Contains(t, string(a), `"g,2"`)
+}
