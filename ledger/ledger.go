@@ -159,8 +159,10 @@ type Ledger struct {
 	devHW map[string]uint64
 }
 
-// maxDeviceHW bounds devHW; beyond it the map is emptied between groups.
-const maxDeviceHW = 1 << 16
+// maxDeviceHW bounds devHW: a device met while it is full is not tracked
+// (its taps are read), and a full map is emptied between groups. A variable
+// for tests.
+var maxDeviceHW = 1 << 16
 
 // syncQLen bounds how many committed groups may wait for the syncer.
 const syncQLen = 64

@@ -202,6 +202,18 @@ func TestPipelineSyncFailureFailsLaterGroups(t *testing.T) {
 // several taps of one device in one transaction, and a reopen (the mark is
 // reloaded from the store) all keep exact duplicate detection.
 func TestTapHighWaterMark(t *testing.T) {
+	t.Run("tracked", highWaterMark)
+	t.Run("map-full", func(t *testing.T) {
+		// Two devices fill the map: a third is read, not tracked, and the
+		// full map is emptied and refilled from the store between groups.
+		old := maxDeviceHW
+		maxDeviceHW = 2
+		defer func() { maxDeviceHW = old }()
+		highWaterMark(t)
+	})
+}
+
+func highWaterMark(t *testing.T) {
 	ctx := context.Background()
 	fs := vfs.NewMem()
 	l := openMem(t, fs)
