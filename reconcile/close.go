@@ -97,8 +97,7 @@ var errStop = errors.New("stop")
 // data_as_of and must hash to the stored manifest's csv_sha256
 // (ErrRegenerate otherwise).
 //
-// Before its first new statement (while the journal is read), the call
-// posts the revenue recognition due by the period's end (see
+// Before its first new statement, the call posts the revenue recognition due by the period's end (see
 // postRecognition): pass revenue for activated passes whose validity ended,
 // breakage for never-activated passes whose activation deadline passed,
 // each posted once per pass, in bounded batches.
@@ -179,33 +178,6 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 			return nil, err
 		}
 	}
-	// The revenue recognition due (when a new statement will be stored) is
-	// posted meanwhile, on its own goroutine: it reads passes and postings,
-	// not the journal, and is idempotent, so posting it before the
-	// statements (even if one of them then fails) is what a retry does too.
-	type recognition struct {
-		n   int
-		err error
-	}
-	var recDone chan recognition
-	for _, j := range jobs {
-		if j.stored == nil && recDone == nil {
-			recDone = make(chan recognition, 1)
-			go func() {
-				n, err := postRecognition(ctx, l, p)
-				recDone <- recognition{n, err}
-			}()
-		}
-	}
-	recWait := func() (recognition, bool) {
-		if recDone == nil {
-			return recognition{}, false
-		}
-		r := <-recDone
-		recDone = nil
-		return r, true
-	}
-	defer recWait()
 	var scanned uint64
 	if err := scanJournal(ctx, l, cat, jobs, opts.OutDir, func() {
 		scanned++
@@ -220,6 +192,11 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	}
 
 	res := &CloseResult{Period: p.Label}
+	// Recognition runs after the journal read, not beside it: beside it the
+	// two reads' garbage and the recognition writes' memtables meet, and the
+	// peak RSS of a 10M-tap close rose from 209 to 256 MB for no gain in
+	// time on two cores.
+	recognized := false
 	byPartner := map[string]*job{}
 	for _, j := range jobs {
 		byPartner[j.partner] = j
@@ -246,11 +223,13 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 			if err != nil {
 				return nil, err
 			}
-			if r, ok := recWait(); ok {
-				res.Postings += r.n
-				if r.err != nil {
-					return nil, r.err
+			if !recognized {
+				n, err := postRecognition(ctx, l, p)
+				res.Postings += n
+				if err != nil {
+					return nil, err
 				}
+				recognized = true
 			}
 			if err := l.PutStatement(ctx, built, postings...); err != nil {
 				return nil, fmt.Errorf("reconcile: storing statement %s: %w", id, err)

@@ -83,9 +83,9 @@
 //     printed by FormatPublicKey.
 //   - Closing posts, in minor units and with deterministic ids: "close/<id>"
 //     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net) with its
-//     statement. Before the first new statement of a close (while the
-//     journal is read), the revenue recognition due by the period's end
-//     and not yet posted is stored in batches (one atomic Update each): "pass_revenue/<pass>" (Dr
+//     statement. Before the first new statement of a close, the revenue
+//     recognition due by the period's end and not yet posted is stored in
+//     batches (one atomic Update each): "pass_revenue/<pass>" (Dr
 //     deferred_revenue / Cr pass_revenue) for activated passes whose
 //     validity ended, "breakage/<pass>" (Dr deferred_revenue / Cr
 //     breakage_revenue) for never-activated passes whose activation
