@@ -97,10 +97,10 @@ var errStop = errors.New("stop")
 // data_as_of and must hash to the stored manifest's csv_sha256
 // (ErrRegenerate otherwise).
 //
-// Before its first new statement, the call posts the revenue recognition due by the period's end (see
-// postRecognition): pass revenue for activated passes whose validity ended,
-// breakage for never-activated passes whose activation deadline passed,
-// each posted once per pass, in bounded batches.
+// Before its first new statement, the call posts the revenue recognition
+// due by the period's end (see postRecognition): pass revenue for activated
+// passes whose validity ended, breakage for never-activated passes whose
+// activation deadline passed, each posted once per pass, in bounded batches.
 //
 // Memory: the journal is read in one ordered pass for all the statements of
 // the call; lines go straight to their files; what is held is described in
