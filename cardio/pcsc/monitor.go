@@ -407,6 +407,11 @@ func (m *Monitor) sync(ctx context.Context, states []scard.ReaderState, known []
 	} else {
 		pnp = scard.ReaderState{Reader: pnpReader, CurrentState: scard.StateUnaware}
 	}
+	// Publish the list before the events: whoever sees ReaderAdded finds
+	// the reader in Readers().
+	m.mu.Lock()
+	m.readers = slices.Clone(names)
+	m.mu.Unlock()
 	for _, n := range names {
 		i := slices.IndexFunc(known, func(w watched) bool { return w.name == n })
 		if i >= 0 {
@@ -430,9 +435,6 @@ func (m *Monitor) sync(ctx context.Context, states []scard.ReaderState, known []
 		m.emit(ctx, Event{Kind: ReaderRemoved, Reader: w.name})
 	}
 	newStates = append(newStates, pnp)
-	m.mu.Lock()
-	m.readers = slices.Clone(names)
-	m.mu.Unlock()
 	return newStates, newKnown
 }
 
