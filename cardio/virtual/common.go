@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/citypass/citypass/cardio"
 )
@@ -48,6 +49,64 @@ func resp(data []byte, sw []byte) []byte {
 
 // errRemoved is what Transmit returns once the card left the field.
 var errRemoved = fmt.Errorf("virtual card: %w", cardio.ErrCardRemoved)
+
+// field is a virtual card's presence in the reader's RF field and the lock
+// that every method of the card takes. The card plugs in its APDU handler and
+// the reset of its volatile state (selection, sessions); both run with mu held.
+type field struct {
+	mu sync.Mutex
+	removal
+	handle func(apdu []byte) []byte
+	reset  func()
+}
+
+// Remove takes the card out of the field: Transmit fails with
+// cardio.ErrCardRemoved until Insert.
+func (f *field) Remove() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed, f.removeAfter = true, 0
+	f.reset()
+}
+
+// Insert puts the card back into the field (powered up, nothing selected).
+func (f *field) Insert() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed, f.removeAfter = false, 0
+	f.reset()
+}
+
+// RemoveAfter lets the card answer n more APDUs and then leave the field
+// (n <= 0 removes it now): a removal in the middle of a transaction.
+func (f *field) RemoveAfter(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n <= 0 {
+		f.removed = true
+		f.reset()
+		return
+	}
+	f.removeAfter = n
+}
+
+// Removed reports whether the card is out of the field.
+func (f *field) Removed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.removed
+}
+
+// Transmit implements Card and cardio.Transmitter.
+func (f *field) Transmit(apdu []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.step() {
+		f.reset()
+		return nil, errRemoved
+	}
+	return f.handle(apdu), nil
+}
 
 // removal is the field-presence state shared by the virtual cards.
 type removal struct {

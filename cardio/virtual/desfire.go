@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/citypass/citypass/cardio"
 )
@@ -19,7 +18,6 @@ import (
 // AuthenticateEV2First, ReadData (MAC) and GetCardUID under EV2 secure
 // messaging.
 type DESFire struct {
-	mu   sync.Mutex
 	uid  [7]byte
 	rand io.Reader
 
@@ -27,7 +25,7 @@ type DESFire struct {
 	keys     [2]cardio.Key
 	passFile []byte
 
-	removal
+	field
 	appSelected bool
 	session     *cardSession
 	auth        *pendingAuth
@@ -46,6 +44,7 @@ func NewDESFire(uid [7]byte, keys cardio.KeySource, aid uint32) (*DESFire, error
 		return nil, fmt.Errorf("virtual: DESFire read key: %w", err)
 	}
 	c := &DESFire{uid: uid, rand: rand.Reader, aid: aid, passFile: cardio.PassFile(uid[:])}
+	c.field.handle, c.field.reset = c.handle, c.resetLocked
 	if _, err := io.ReadFull(rand.Reader, c.keys[0][:]); err != nil {
 		return nil, err
 	}
@@ -81,52 +80,6 @@ func (c *DESFire) Reset() {
 
 func (c *DESFire) resetLocked() {
 	c.appSelected, c.session, c.auth, c.frames = false, nil, nil, nil
-}
-
-// Remove takes the card out of the field until Insert.
-func (c *DESFire) Remove() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.removed, c.removeAfter = true, 0
-	c.resetLocked()
-}
-
-// Insert puts the card back into the field.
-func (c *DESFire) Insert() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.removed, c.removeAfter = false, 0
-	c.resetLocked()
-}
-
-// RemoveAfter lets the card answer n more APDUs and then leave the field.
-func (c *DESFire) RemoveAfter(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n <= 0 {
-		c.removed = true
-		c.resetLocked()
-		return
-	}
-	c.removeAfter = n
-}
-
-// Removed reports whether the card is out of the field.
-func (c *DESFire) Removed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.removed
-}
-
-// Transmit implements Card and cardio.Transmitter.
-func (c *DESFire) Transmit(apdu []byte) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.step() {
-		c.resetLocked()
-		return nil, errRemoved
-	}
-	return c.handle(apdu), nil
 }
 
 func (c *DESFire) handle(raw []byte) []byte {

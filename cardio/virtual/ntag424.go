@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/citypass/citypass/cardio"
 )
@@ -23,7 +22,6 @@ import (
 // AuthenticateEV2First, ChangeKey, ChangeFileSettings, GetFileSettings and
 // GetCardUID under EV2 secure messaging.
 type NTAG424 struct {
-	mu   sync.Mutex
 	uid  [7]byte
 	rand io.Reader
 
@@ -33,7 +31,7 @@ type NTAG424 struct {
 	settings [4]fileSettings
 	sdmCtr   uint32
 
-	removal
+	field
 	// volatile (cleared by power cycle, reset, removal)
 	appSelected bool
 	selected    byte // native file number of the selected EF, 0 none
@@ -60,6 +58,7 @@ var ntagFIDs = map[uint16]byte{0xE103: 1, 0xE104: 2, 0xE105: 3}
 // challenges and PICCData padding from crypto/rand unless SetRand is used.
 func NewNTAG424(uid [7]byte) *NTAG424 {
 	c := &NTAG424{uid: uid, rand: rand.Reader}
+	c.field.handle, c.field.reset = c.handle, c.resetLocked
 	// CC file per NTAG 424 DNA factory state: NDEF file E104, 256 bytes,
 	// free read and write.
 	c.files[1] = append([]byte{0x00, 0x17, 0x20, 0x01, 0x00, 0x00, 0xFF, 0x04, 0x06, 0xE1, 0x04, 0x01, 0x00, 0x00, 0x00,
@@ -128,54 +127,6 @@ func (c *NTAG424) Reset() {
 
 func (c *NTAG424) resetLocked() {
 	c.appSelected, c.selected, c.session, c.auth, c.frames, c.mirror = false, 0, nil, nil, nil, nil
-}
-
-// Remove takes the card out of the field: Transmit fails with
-// cardio.ErrCardRemoved until Insert.
-func (c *NTAG424) Remove() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.removed, c.removeAfter = true, 0
-	c.resetLocked()
-}
-
-// Insert puts the card back into the field (powered up, nothing selected).
-func (c *NTAG424) Insert() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.removed, c.removeAfter = false, 0
-	c.resetLocked()
-}
-
-// RemoveAfter lets the card answer n more APDUs and then leave the field
-// (n <= 0 removes it now): a removal in the middle of a transaction.
-func (c *NTAG424) RemoveAfter(n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n <= 0 {
-		c.removed = true
-		c.resetLocked()
-		return
-	}
-	c.removeAfter = n
-}
-
-// Removed reports whether the card is out of the field.
-func (c *NTAG424) Removed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.removed
-}
-
-// Transmit implements Card and cardio.Transmitter.
-func (c *NTAG424) Transmit(apdu []byte) ([]byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.step() {
-		c.resetLocked()
-		return nil, errRemoved
-	}
-	return c.handle(apdu), nil
 }
 
 func (c *NTAG424) handle(raw []byte) []byte {
