@@ -97,6 +97,19 @@ func (f *field) Removed() bool {
 	return f.removed
 }
 
+// Reset implements Card: it drops the selection and any session.
+func (f *field) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reset()
+}
+
+// PowerOn implements Card: a fresh power-up is a reset.
+func (f *field) PowerOn() { f.Reset() }
+
+// PowerOff implements Card.
+func (f *field) PowerOff() { f.Reset() }
+
 // Transmit implements Card and cardio.Transmitter.
 func (f *field) Transmit(apdu []byte) ([]byte, error) {
 	f.mu.Lock()

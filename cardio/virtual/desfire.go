@@ -65,19 +65,6 @@ func (c *DESFire) UID() string { return hexUpper(c.uid[:]) }
 // ATR implements Card.
 func (c *DESFire) ATR() []byte { return bytes.Clone(ATR14443_4) }
 
-// PowerOn implements Card.
-func (c *DESFire) PowerOn() { c.Reset() }
-
-// PowerOff implements Card.
-func (c *DESFire) PowerOff() { c.Reset() }
-
-// Reset implements Card.
-func (c *DESFire) Reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.resetLocked()
-}
-
 func (c *DESFire) resetLocked() {
 	c.appSelected, c.session, c.auth, c.frames = false, nil, nil, nil
 }

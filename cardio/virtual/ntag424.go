@@ -112,19 +112,6 @@ func (c *NTAG424) Counter() uint32 {
 	return c.sdmCtr
 }
 
-// PowerOn implements Card.
-func (c *NTAG424) PowerOn() { c.Reset() }
-
-// PowerOff implements Card.
-func (c *NTAG424) PowerOff() { c.Reset() }
-
-// Reset implements Card: it drops the selection and any session.
-func (c *NTAG424) Reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.resetLocked()
-}
-
 func (c *NTAG424) resetLocked() {
 	c.appSelected, c.selected, c.session, c.auth, c.frames, c.mirror = false, 0, nil, nil, nil, nil
 }
