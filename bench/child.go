@@ -218,7 +218,15 @@ func (c *child) waitJSON(v any) error {
 	if c.watch != nil {
 		close(c.stop)
 		<-c.watch
-		if c.killed {
+		// The kernel's peak of the exited child catches what the polls can
+		// miss: a child that passed the limit between two polls, or that was
+		// born and done within one.
+		if ps := c.cmd.ProcessState; ps != nil {
+			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+				c.peakMB = max(c.peakMB, float64(ru.Maxrss)/1024) // Maxrss is in KiB on Linux
+			}
+		}
+		if c.killed || c.peakMB > c.limitMB {
 			return fmt.Errorf("%w: %s passed %.0f MB", ErrRSSLimit, c.cmd.Args, c.limitMB)
 		}
 		if c.timedOut {
