@@ -97,10 +97,9 @@ var errStop = errors.New("stop")
 // data_as_of and must hash to the stored manifest's csv_sha256
 // (ErrRegenerate otherwise).
 //
-// Before its first new statement, the call posts the revenue recognition
-// due by the period's end (see postRecognition): pass revenue for activated
-// passes whose validity ended, breakage for never-activated passes whose
-// activation deadline passed, each posted once per pass, in bounded batches.
+// Close posts no revenue recognition: that is Recognize, a separate step
+// over the passes (the CLI's month end runs Recognize through the period's
+// end after a successful Close).
 //
 // Memory: the journal is read in one ordered pass for all the statements of
 // the call; lines go straight to their files; what is held is described in
@@ -192,11 +191,6 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	}
 
 	res := &CloseResult{Period: p.Label}
-	// Recognition runs after the journal read, not beside it: beside it the
-	// two reads' garbage and the recognition writes' memtables meet, and the
-	// peak RSS of a 10M-tap close rose from 209 to 256 MB for no gain in
-	// time on two cores.
-	recognized := false
 	byPartner := map[string]*job{}
 	for _, j := range jobs {
 		byPartner[j.partner] = j
@@ -222,14 +216,6 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 			built, postings, err := j.statement(s, at, csvSHA)
 			if err != nil {
 				return nil, err
-			}
-			if !recognized {
-				n, err := postRecognition(ctx, l, p)
-				res.Postings += n
-				if err != nil {
-					return nil, err
-				}
-				recognized = true
 			}
 			if err := l.PutStatement(ctx, built, postings...); err != nil {
 				return nil, fmt.Errorf("reconcile: storing statement %s: %w", id, err)
@@ -669,95 +655,6 @@ func eachCSVLine(data []byte, fn func(map[string]string) error) error {
 			return err
 		}
 	}
-}
-
-// recognitionBatch is how many recognition postings one Update stores (a
-// variable for tests).
-var recognitionBatch = 4096
-
-// postRecognition posts the revenue recognition due by the end of p for
-// passes not recognised yet: pass revenue (Dr deferred_revenue / Cr
-// pass_revenue) for activated passes whose validity has ended, and breakage
-// (Dr deferred_revenue / Cr breakage_revenue) for never-activated passes whose
-// activation deadline has passed. Passes ending in earlier periods are caught
-// up (a late tap can activate a pass whose validity ended before a closed
-// period). A pass recognised as breakage and later found activated by a late
-// tap is reclassified: "pass_revenue/<pass>" then moves the amount from
-// breakage_revenue to pass_revenue. Refunded passes are never recognised.
-//
-// The postings are stored as they are found, recognitionBatch per atomic,
-// durable Update, so memory does not grow with the passes due. Their ids are
-// deterministic and a pass already recognised is skipped, so a close
-// interrupted between batches (or before its statements) is completed by
-// the next one. What is held is one entry per pass already recognised.
-func postRecognition(ctx context.Context, l Ledger, p tariff.Period) (int, error) {
-	done := map[string]string{} // "<kind>/<pass>" of recognition already posted, whatever its id
-	err := l.Postings(ctx, func(po *engine.Posting) error {
-		if po.Kind == "pass_revenue" || po.Kind == "breakage" {
-			done[po.Kind+"/"+po.Ref] = po.Kind
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("reconcile: reading postings: %w", err)
-	}
-	due := func(t time.Time) bool { return !t.IsZero() && !t.After(p.End) }
-	var batch []engine.Posting
-	posted := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := l.Update(ctx, func(tx engine.Txn) error {
-			for i := range batch {
-				if err := tx.PutPosting(batch[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("reconcile: storing revenue recognition: %w", err)
-		}
-		posted += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	err = l.Passes(ctx, func(ps *engine.Pass) error {
-		if ps.PriceMinor <= 0 {
-			return nil
-		}
-		rev, brk := "pass_revenue/"+ps.ID, "breakage/"+ps.ID
-		switch {
-		case ps.Status == engine.PassActive && due(ps.ValidUntil) && done[rev] == "":
-			from := engine.AccountDeferredRevenue
-			if done[brk] != "" {
-				from = engine.AccountBreakageRevenue
-			}
-			batch = append(batch, engine.Posting{ID: rev, At: ps.ValidUntil, Kind: "pass_revenue", Ref: ps.ID,
-				Lines: []engine.PostingLine{
-					{Account: from, DebitMinor: ps.PriceMinor},
-					{Account: engine.AccountPassRevenue, CreditMinor: ps.PriceMinor},
-				}})
-		case ps.Status == engine.PassSold && due(ps.ActivateBy) && done[brk] == "":
-			batch = append(batch, engine.Posting{ID: brk, At: ps.ActivateBy, Kind: "breakage", Ref: ps.ID,
-				Lines: []engine.PostingLine{
-					{Account: engine.AccountDeferredRevenue, DebitMinor: ps.PriceMinor},
-					{Account: engine.AccountBreakageRevenue, CreditMinor: ps.PriceMinor},
-				}})
-		}
-		if len(batch) >= recognitionBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
-		return posted, fmt.Errorf("reconcile: revenue recognition: %w", err)
-	}
-	return posted, nil
 }
 
 // writeStatementFiles writes a statement stored with its CSV bytes to dir

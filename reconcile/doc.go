@@ -81,18 +81,21 @@
 //     JSON without "signature", keys sorted, no whitespace — what
 //     `jq -cjS 'del(.signature)'` prints. Partners verify with the key
 //     printed by FormatPublicKey.
-//   - Closing posts, in minor units and with deterministic ids: "close/<id>"
-//     (Dr partner_cost:<p> / Cr partner_payable:<p>, the net) with its
-//     statement. Before the first new statement of a close, the revenue
-//     recognition due by the period's end and not yet posted is stored in
-//     batches (one atomic Update each): "pass_revenue/<pass>" (Dr
+//   - Postings are in minor units with deterministic ids. Closing posts
+//     "close/<id>" (Dr partner_cost:<p> / Cr partner_payable:<p>, the net)
+//     with its statement, and nothing else. Revenue recognition is its own
+//     step, Recognize, over the passes rather than the journal (the month
+//     end, `citypass reconcile close`, runs it through the period's end
+//     after a successful Close): the recognition due and not yet posted is
+//     stored in batches (one atomic Update each): "pass_revenue/<pass>" (Dr
 //     deferred_revenue / Cr pass_revenue) for activated passes whose
 //     validity ended, "breakage/<pass>" (Dr deferred_revenue / Cr
 //     breakage_revenue) for never-activated passes whose activation
 //     deadline passed; a pass found used after its breakage (a late offline
 //     tap) is reclassified by "pass_revenue/<pass>" (Dr breakage_revenue /
-//     Cr pass_revenue). Ids are deterministic and recognised passes are
-//     skipped, so a close interrupted between batches is completed by the
+//     Cr pass_revenue); refunded passes are never recognised. Ids are
+//     deterministic and recognised passes are skipped, so Recognize is
+//     idempotent and a run interrupted between batches is completed by the
 //     next. Payout posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
 //   - Memory does not grow with the number of taps. A close reads the
 //     journal in one ordered pass (Journal from seq 1 up to data_as_of: a
@@ -106,7 +109,7 @@
 //     per_pass_day contracts and limited includes, one 20-byte slot per
 //     pass-day or pass-venue(-day) count in an open-addressing table at
 //     most 3/4 full (32 MB for a million pass-days). That grows with the
-//     distinct pass-days of the period, not with its taps. Recognition
+//     distinct pass-days of the period, not with its taps. Recognize
 //     holds one entry per pass already recognised and one batch of
 //     postings.
 //   - Cost: linear in the journal up to data_as_of, read once (twice for

@@ -50,6 +50,7 @@ func TestEngineMonthEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	s := testSigner(t, 3)
+	recognizeThrough(t, l, cat, "2026-11")
 	res, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-11", At: local(2026, 12, 1, 6, 0), OutDir: dir})
 	require.NoError(t, err)
 	nets := map[string]string{}
@@ -64,6 +65,7 @@ func TestEngineMonthEnd(t *testing.T) {
 	// An offline gate uploads a 30 November MuCEM entry in December.
 	late := tap(passes[2].Card, "mucem/north", local(2026, 11, 30, 16, 0))
 	require.True(t, late.Decision.Accept)
+	recognizeThrough(t, l, cat, "2026-12")
 	_, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-12", Partner: "mucem", At: local(2027, 1, 1, 6, 0), OutDir: dir})
 	require.NoError(t, err)
 	dec := decodeManifest(t, mustStatement(t, l, "mucem-2026-12").Manifest)

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"flag"
@@ -169,4 +170,15 @@ func statementCSV(t *testing.T, dir, id string) string {
 	b, err := os.ReadFile(filepath.Join(dir, id+".csv"))
 	require.NoError(t, err)
 	return string(b)
+}
+
+// recognizeThrough runs Recognize through the end of period (the CLI's month
+// end) and returns how many postings it stored.
+func recognizeThrough(t *testing.T, l Ledger, cat *tariff.Catalog, period string) int {
+	t.Helper()
+	p, err := ParsePeriod(cat, period)
+	require.NoError(t, err)
+	n, err := Recognize(context.Background(), l, p.End)
+	require.NoError(t, err)
+	return n
 }

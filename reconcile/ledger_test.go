@@ -68,6 +68,7 @@ func realHistory(t *testing.T, l *ledger.Ledger, dir string) {
 		visit("g1", 1, local(2026, 11, 2, 10, 0), "A1", "P1", "adult", "mucem/main"),
 		visit("g1", 2, local(2026, 11, 3, 10, 0), "A2", "P2", "child", "mucem/main"),
 		visit("m1", 1, local(2026, 11, 30, 9, 0), "A1", "P1", "adult", "rtm-metro/vieux-port"))
+	recognizeThrough(t, l, cat, "2026-11")
 	_, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-11", At: local(2026, 12, 2, 0, 0), OutDir: dir})
 	require.NoError(t, err)
 	putTaps(t, l,
@@ -75,6 +76,7 @@ func realHistory(t *testing.T, l *ledger.Ledger, dir string) {
 		visit("g9", 1, local(2026, 11, 30, 23, 50), "A4", "P4", "adult", "mucem/main"),
 		visit("g9", 2, local(2026, 11, 30, 23, 55), "A5", "P5", "adult", "mucem/main"),
 		visit("m9", 2, local(2026, 11, 29, 20, 0), "A1", "P1", "adult", "rtm-metro/castellane"))
+	recognizeThrough(t, l, cat, "2026-12")
 	_, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-12", At: local(2027, 1, 2, 0, 0), OutDir: dir})
 	require.NoError(t, err)
 }

@@ -234,7 +234,7 @@ func TestNetsEqualPartnerCostPostings(t *testing.T) {
 	assert.Equal(t, nets, costs)
 }
 
-func TestClosePostsRecognition(t *testing.T) {
+func TestRecognizePostsRecognition(t *testing.T) {
 	l := newFakeLedger()
 	sold := local(2026, 10, 20, 10, 0)
 	l.putPass(engine.Pass{ID: "used", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
@@ -247,8 +247,9 @@ func TestClosePostsRecognition(t *testing.T) {
 		Status: engine.PassActive, ValidUntil: local(2026, 12, 4, 10, 0)})
 	l.tap(visit("g1", 1, local(2026, 11, 3, 10, 0), "A1", "used", "adult", "mucem/main"))
 	dir := t.TempDir()
+	assert.Equal(t, 2, recognizeThrough(t, l, testCatalog(t), "2026-11")) // pass_revenue/used, breakage/unused
 	res := closeP(t, l, "2026-11", "", local(2026, 12, 2, 0, 0), dir)
-	assert.Equal(t, 4, res.Postings) // close/mucem, pass_revenue/used, breakage/unused … and boat's flat fee
+	assert.Equal(t, 2, res.Postings) // close/mucem … and boat's flat fee
 	ids := map[string]engine.Posting{}
 	require.NoError(t, l.Postings(context.Background(), func(p *engine.Posting) error { ids[p.ID] = *p; return nil }))
 	require.Contains(t, ids, "pass_revenue/used")
@@ -257,10 +258,39 @@ func TestClosePostsRecognition(t *testing.T) {
 	require.Contains(t, ids, "close/boat-2026-11")
 	assert.NotContains(t, ids, "breakage/refunded")
 	assert.NotContains(t, ids, "pass_revenue/later")
-	assert.Equal(t, engine.AccountBreakageRevenue, ids["breakage/unused"].Lines[1].Account)
-	// A weekly close over the same days does not recognise the passes twice.
+	assert.Len(t, ids, 4)
+	assert.Equal(t, engine.Posting{ID: "pass_revenue/used", At: local(2026, 11, 4, 10, 0), Kind: "pass_revenue", Ref: "used",
+		Lines: []engine.PostingLine{
+			{Account: engine.AccountDeferredRevenue, DebitMinor: 3200},
+			{Account: engine.AccountPassRevenue, CreditMinor: 3200},
+		}}, ids["pass_revenue/used"])
+	assert.Equal(t, engine.Posting{ID: "breakage/unused", At: local(2026, 11, 20, 10, 0), Kind: "breakage", Ref: "unused",
+		Lines: []engine.PostingLine{
+			{Account: engine.AccountDeferredRevenue, DebitMinor: 3200},
+			{Account: engine.AccountBreakageRevenue, CreditMinor: 3200},
+		}}, ids["breakage/unused"])
+	// A weekly month end over the same days does not recognise the passes twice.
+	assert.Zero(t, recognizeThrough(t, l, testCatalog(t), "2026-W48"))
 	res = closeP(t, l, "2026-W48", "", local(2026, 12, 2, 0, 0), dir)
 	assert.Equal(t, 0, res.Postings) // chateau had no visits: net 0, nothing to post
+}
+
+// TestCloseRecognizesNothing: Close alone posts its statements' postings
+// and no revenue recognition, even for passes long due.
+func TestCloseRecognizesNothing(t *testing.T) {
+	l := newFakeLedger()
+	sold := local(2026, 10, 20, 10, 0)
+	l.putPass(engine.Pass{ID: "used", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
+		Status: engine.PassActive, ActivatedAt: local(2026, 11, 3, 10, 0), ValidUntil: local(2026, 11, 4, 10, 0)})
+	l.putPass(engine.Pass{ID: "unused", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
+		Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
+	l.tap(visit("g1", 1, local(2026, 11, 3, 10, 0), "A1", "used", "adult", "mucem/main"))
+	res := closeP(t, l, "2026-11", "", local(2027, 3, 1, 0, 0), t.TempDir())
+	assert.Equal(t, 2, res.Postings)
+	var kinds []string
+	require.NoError(t, l.Postings(context.Background(), func(p *engine.Posting) error { kinds = append(kinds, p.Kind); return nil }))
+	assert.Equal(t, []string{"statement", "statement"}, kinds)
+	assert.Zero(t, l.updates, "no Update: recognition is Recognize's")
 }
 
 func TestPayoutValidatesAndPaysOnce(t *testing.T) {

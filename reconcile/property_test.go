@@ -112,6 +112,10 @@ func randomHistory(t *testing.T, seed uint64, steps int) {
 			if err != nil && !errors.Is(err, ErrPeriodOrder) && !errors.Is(err, ErrPeriodOpen) && !errors.Is(err, ErrNoStatement) {
 				require.NoError(t, err, "close %s at %s", per.Label, now)
 			}
+			if err == nil { // the month end: recognition through the closed period's end
+				_, err = Recognize(ctx, l, per.End)
+				require.NoError(t, err, "recognize through %s", per.End)
+			}
 			if step%50 == 0 {
 				checkBooks(t, l, cat, dir)
 			}

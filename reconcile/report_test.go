@@ -41,6 +41,7 @@ func reportLedger(t *testing.T) *fakeLedger {
 	l.tap(visit("m1", 1, local(2026, 11, 2, 11, 0), "CA", "A", "adult", "rtm-metro/vieux-port"))
 	l.tap(visit("m1", 2, local(2026, 11, 2, 12, 0), "CA", "A", "adult", "rtm-metro/vieux-port"))
 	l.tap(visit("g1", 2, local(2026, 11, 3, 10, 0), "CD", "D", "adult", "mucem/main"))
+	recognizeThrough(t, l, testCatalog(t), "2026-11")
 	res, err := Close(context.Background(), l, testCatalog(t), testSigner(t, 1),
 		CloseOptions{Period: "2026-11", At: local(2026, 12, 1, 12, 0), OutDir: t.TempDir()})
 	require.NoError(t, err)

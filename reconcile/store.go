@@ -33,7 +33,7 @@ type Ledger interface {
 	// Statements calls fn for every stored statement, by ID.
 	Statements(ctx context.Context, fn func(*StoredStatement) error) error
 	// Update runs fn as one atomic, durable transaction (engine.Store);
-	// Close stores revenue recognition through it in bounded batches.
+	// Recognize stores revenue recognition through it in bounded batches.
 	Update(ctx context.Context, fn func(tx engine.Txn) error) error
 	// MarkPaid marks statements paid by a payout and stores the payout
 	// postings, atomically and durably.

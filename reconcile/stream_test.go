@@ -101,9 +101,9 @@ func TestRecloseRegeneratesTheCSV(t *testing.T) {
 	assert.Empty(t, mustReadDir(t, out), "nothing written, no temp file left")
 }
 
-// TestRecognitionInBatches: recognition postings are stored
+// TestRecognizeInBatches: recognition postings are stored
 // recognitionBatch per Update, all of them, once.
-func TestRecognitionInBatches(t *testing.T) {
+func TestRecognizeInBatches(t *testing.T) {
 	defer func(n int) { recognitionBatch = n }(recognitionBatch)
 	recognitionBatch = 2
 	l := newFakeLedger()
@@ -112,11 +112,11 @@ func TestRecognitionInBatches(t *testing.T) {
 		l.putPass(engine.Pass{ID: fmt.Sprintf("U%d", i), Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
 			Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
 	}
-	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), t.TempDir())
-	assert.Equal(t, 5, res.Postings) // mucem had no visits: only the breakage
+	assert.Equal(t, 5, recognizeThrough(t, l, testCatalog(t), "2026-11")) // the breakage of the five
 	assert.Equal(t, 3, l.updates)
-	res = closeP(t, l, "2026-11", "rtm", local(2026, 12, 2, 0, 0), t.TempDir())
-	assert.Zero(t, res.Postings)
+	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), t.TempDir())
+	assert.Zero(t, res.Postings) // mucem had no visits
+	assert.Zero(t, recognizeThrough(t, l, testCatalog(t), "2026-11"))
 	assert.Equal(t, 3, l.updates)
 }
 
