@@ -3,6 +3,7 @@ package ledger
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -94,6 +95,9 @@ func TestCorruptValueIsReported(t *testing.T) {
 	require.ErrorIs(t, err, ErrCorrupt)
 	assert.Contains(t, err.Error(), "journal 1")
 	err = l.Journal(ctx, 0, func(*engine.TapRecord) error { return nil })
+	require.ErrorIs(t, err, ErrCorrupt)
+	buf := make([]engine.TapRecord, 4)
+	err = l.JournalBatches(ctx, 0, func() []engine.TapRecord { return buf }, func([]engine.TapRecord) error { return nil })
 	require.ErrorIs(t, err, ErrCorrupt)
 
 	rep, err := Check(l)
@@ -237,6 +241,47 @@ func TestJournalBetweenAndFrom(t *testing.T) {
 	assert.ErrorIs(t, l.View(cctx, func(engine.Reader) error { return nil }), context.Canceled)
 }
 
+// TestJournalBatches: the batched scan gives exactly Journal's records, in
+// its order, through recycled buffers, and stops at fn's error.
+func TestJournalBatches(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, wlSetup(ctx, l, 3))
+	for i, s := range []uint64{5, 1, 3, 2, 4, 6, 7} {
+		var res wlResult
+		tap := wlTap(fmt.Sprintf("d%d", i%2), s, i%3, 3)
+		tap.Direction = engine.Entry
+		require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
+	}
+	var want []engine.TapRecord
+	require.NoError(t, l.Journal(ctx, 2, func(r *engine.TapRecord) error { want = append(want, *r); return nil }))
+	require.Len(t, want, 6)
+	for _, size := range []int{1, 2, 4, 6, 100} {
+		var got []engine.TapRecord
+		buf := make([]engine.TapRecord, size)
+		calls := 0
+		require.NoError(t, l.JournalBatches(ctx, 2, func() []engine.TapRecord { return buf[:0] }, func(b []engine.TapRecord) error {
+			calls++
+			require.NotEmpty(t, b)
+			got = append(got, b...)
+			return nil
+		}))
+		assert.Equal(t, want, got, "batch size %d", size)
+		assert.Equal(t, (len(want)+size-1)/size, calls, "batch size %d", size)
+	}
+	stop := assert.AnError
+	calls := 0
+	err := l.JournalBatches(ctx, 0, func() []engine.TapRecord { return make([]engine.TapRecord, 0, 2) }, func([]engine.TapRecord) error {
+		calls++
+		return stop
+	})
+	assert.ErrorIs(t, err, stop)
+	assert.Equal(t, 1, calls)
+	err = l.JournalBatches(ctx, 0, func() []engine.TapRecord { return nil }, func([]engine.TapRecord) error { return nil })
+	assert.ErrorContains(t, err, "capacity 0")
+}
+
 func TestInvalidInput(t *testing.T) {
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
@@ -326,14 +371,26 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodePass(&engine.Pass{ID: "p", Cards: []string{"a"}}))
 	f.Add(encodePosting(&engine.Posting{ID: "x", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}}}))
 	f.Add([]byte{})
+	_, tv := benchTapValue()
+	f.Add(tv)
+	in := newInterner()
+	var reused engine.TapRecord
 	f.Fuzz(func(t *testing.T, v []byte) {
 		k := []byte{0}
 		// Decoders must never panic; a value that decodes re-encodes to a
 		// value that decodes the same.
-		if r, err := decodeTap(k, v); err == nil {
+		r, err := decodeTap(k, v)
+		if err == nil {
 			r2, err := decodeTap(k, encodeTap(r))
 			require.NoError(t, err)
 			require.Equal(t, r.ID, r2.ID)
+		}
+		// The interning decoder (JournalBatches) agrees with decodeTap on
+		// every value, with an interner and a record reused across values.
+		err2 := decodeTapInto(k, v, &reused, in)
+		require.Equal(t, err == nil, err2 == nil, "decodeTap: %v, decodeTapInto: %v", err, err2)
+		if err == nil {
+			require.Equal(t, *r, reused)
 		}
 		if u, err := decodeUsage(k, v); err == nil {
 			_, err := decodeUsage(k, encodeUsage(&u))

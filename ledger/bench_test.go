@@ -215,3 +215,43 @@ func BenchmarkRawThroughput(b *testing.B) {
 		})
 	}
 }
+
+// benchTapValue is a journal value shaped like a metro tap of the bench.
+func benchTapValue() (key, val []byte) {
+	paris := time.FixedZone("", 3600)
+	at := time.Date(2026, 1, 15, 9, 30, 0, 0, paris)
+	rec := &engine.TapRecord{
+		Tap: engine.Tap{ID: engine.TapID{Device: "rtm-metro-g07", Seq: 123456}, Card: "04A1B2C3D4E5F6", Gate: "rtm-metro-g07",
+			At: at, Counter: 42, HasCounter: true},
+		JournalSeq: 987654, RecordedAt: at.Add(time.Millisecond), Venue: "rtm-metro", Pass: "P-7Q2M4X9K3T5W8ZJ1",
+		Product: "cp72-adult", TariffVersion: "marseille-2026", Category: "adult",
+		Decision: engine.Decision{Accept: true, Pass: "P-7Q2M4X9K3T5W8ZJ1", Product: "cp72-adult", ValidUntil: at.Add(72 * time.Hour)},
+	}
+	return journalKey(rec.JournalSeq), encodeTap(rec)
+}
+
+// BenchmarkDecodeTap: one journal value decoded into a new record with its
+// own strings (Journal).
+func BenchmarkDecodeTap(b *testing.B) {
+	k, v := benchTapValue()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeTap(k, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeTapInto: the same value decoded into a reused record with
+// an interner (JournalBatches).
+func BenchmarkDecodeTapInto(b *testing.B) {
+	k, v := benchTapValue()
+	in := newInterner()
+	var r engine.TapRecord
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := decodeTapInto(k, v, &r, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -111,6 +111,16 @@ type dec struct {
 
 // openValue verifies the frame of v and returns a decoder over its payload.
 func openValue(key, v []byte, kind byte) (*dec, error) {
+	payload, err := openFrame(key, v, kind)
+	if err != nil {
+		return nil, err
+	}
+	return &dec{b: payload}, nil
+}
+
+// openFrame verifies the frame of v (length, checksum, kind, version) and
+// returns its payload.
+func openFrame(key, v []byte, kind byte) ([]byte, error) {
 	if len(v) < frameLen {
 		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("value of %d bytes is shorter than its frame", len(v))}
 	}
@@ -124,7 +134,7 @@ func openValue(key, v []byte, kind byte) (*dec, error) {
 	if body[1] != valueVersion {
 		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("unknown value version %d", body[1])}
 	}
-	return &dec{b: body[2:]}, nil
+	return body[2:], nil
 }
 
 func (d *dec) fail(what string) {
@@ -136,6 +146,11 @@ func (d *dec) fail(what string) {
 func (d *dec) u64() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	if len(d.b) > 0 && d.b[0] < 0x80 { // one byte: most lengths, flags and small counters
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
@@ -214,7 +229,12 @@ func (d *dec) u8() uint8 {
 	return uint8(v)
 }
 
-func (d *dec) tm() time.Time {
+func (d *dec) tm() time.Time { return d.tmIn(nil) }
+
+// tmIn is tm with the fixed zones of decoded times taken from (and added
+// to) zones when it is not nil, so that a stream of times in a few zones
+// allocates no *time.Location per value.
+func (d *dec) tmIn(zones map[int64]*time.Location) time.Time {
 	if d.err != nil {
 		return time.Time{}
 	}
@@ -236,7 +256,15 @@ func (d *dec) tm() time.Time {
 		if off < -18*3600 || off > 18*3600 {
 			d.fail("zone offset out of range")
 		}
-		return t.In(time.FixedZone("", int(off)))
+		if zones == nil {
+			return t.In(time.FixedZone("", int(off)))
+		}
+		z := zones[off]
+		if z == nil {
+			z = time.FixedZone("", int(off))
+			zones[off] = z
+		}
+		return t.In(z)
 	}
 	d.fail("bad time tag")
 	return time.Time{}
@@ -284,17 +312,36 @@ func encodeTap(r *engine.TapRecord) []byte {
 }
 
 func decodeTap(key, v []byte) (*engine.TapRecord, error) {
-	d, err := openValue(key, v, kindTap)
-	if err != nil {
+	r := &engine.TapRecord{}
+	if err := decodeTapInto(key, v, r, nil); err != nil {
 		return nil, err
 	}
-	r := &engine.TapRecord{}
-	r.ID.Device = d.str()
+	return r, nil
+}
+
+// decodeTapInto decodes a journal value into *r, overwriting every field.
+// With an interner, low-cardinality strings (device, gate, venue, product,
+// tariff version, category) are shared between records and the card and
+// pass ids of a record share one allocation: a journal scan then allocates
+// about one string per record instead of ten. Without one (nil), every
+// string is its own copy.
+func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
+	payload, err := openFrame(key, v, kindTap)
+	if err != nil {
+		return err
+	}
+	d := dec{b: payload}
+	var zones map[int64]*time.Location
+	if in != nil {
+		zones = in.zones
+	}
+	*r = engine.TapRecord{}
+	r.ID.Device = in.str(fDevice, d.raw())
 	r.ID.Seq = d.u64()
-	r.Card = d.str()
-	r.Gate = d.str()
+	card := d.raw()
+	r.Gate = in.str(fGate, d.raw())
 	r.Direction = engine.Direction(d.u8())
-	r.At = d.tm()
+	r.At = d.tmIn(zones)
 	c := d.u64()
 	if c > math.MaxUint32 {
 		d.fail("counter out of range")
@@ -303,19 +350,88 @@ func decodeTap(key, v []byte) (*engine.TapRecord, error) {
 	r.HasCounter = d.boolean()
 	r.ProofFailed = d.boolean()
 	r.JournalSeq = d.u64()
-	r.RecordedAt = d.tm()
-	r.Venue = d.str()
-	r.Pass = d.str()
-	r.Product = d.str()
-	r.TariffVersion = d.str()
-	r.Category = d.str()
+	r.RecordedAt = d.tmIn(zones)
+	r.Venue = in.str(fVenue, d.raw())
+	pass := d.raw()
+	r.Product = in.str(fProduct, d.raw())
+	r.TariffVersion = in.str(fTariffVersion, d.raw())
+	r.Category = in.str(fCategory, d.raw())
 	r.Decision.Accept = d.boolean()
 	r.Decision.Reason = engine.Reason(d.u8())
 	r.Decision.Flags = engine.Flags(d.u8())
-	r.Decision.Pass = d.str()
-	r.Decision.Product = d.str()
-	r.Decision.ValidUntil = d.tm()
-	return r, d.done(key)
+	decPass := d.raw()
+	r.Decision.Product = in.str(fDecisionProduct, d.raw())
+	r.Decision.ValidUntil = d.tmIn(zones)
+	if err := d.done(key); err != nil {
+		return err
+	}
+	r.Card, r.Pass = in.pair(card, pass)
+	if string(decPass) == string(pass) {
+		r.Decision.Pass = r.Pass
+	} else {
+		r.Decision.Pass = string(decPass)
+	}
+	return nil
+}
+
+// interner shares the strings of a stream of decoded records. It is owned by
+// one scan; the strings it returns are ordinary immutable Go strings.
+type interner struct {
+	last  [internFields]string // the previous record's value per field
+	m     map[string]string
+	pairs []byte
+	zones map[int64]*time.Location
+}
+
+// internMax bounds the interned strings: beyond it (a field with many
+// distinct values) strings are copied, not kept.
+const internMax = 1 << 12
+
+func newInterner() *interner {
+	return &interner{m: make(map[string]string, 64), zones: map[int64]*time.Location{}}
+}
+
+// Interned fields of a tap record: each remembers its previous value, which
+// the next record's usually repeats (a comparison is cheaper than a hash).
+const (
+	fDevice = iota
+	fGate
+	fVenue
+	fProduct
+	fTariffVersion
+	fCategory
+	fDecisionProduct
+	internFields
+)
+
+// str returns b, field f of a record, as a string shared with earlier equal
+// ones.
+func (in *interner) str(f int, b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if string(b) == in.last[f] {
+		return in.last[f]
+	}
+	s, ok := in.m[string(b)] // the conversion does not allocate
+	if !ok {
+		s = string(b)
+		if len(in.m) < internMax {
+			in.m[s] = s
+		}
+	}
+	in.last[f] = s
+	return s
+}
+
+// pair returns a and b as strings backed by one allocation.
+func (in *interner) pair(a, b []byte) (string, string) {
+	if in == nil {
+		return string(a), string(b)
+	}
+	in.pairs = append(append(in.pairs[:0], a...), b...)
+	s := string(in.pairs)
+	return s[:len(a)], s[len(a):]
 }
 
 func encodeStrings(e *enc, v []string) {
