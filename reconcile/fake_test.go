@@ -22,6 +22,8 @@ type fakeLedger struct {
 	statements map[string]StoredStatement
 	now        time.Time
 	updates    int // Update calls that stored postings
+	// journalRead counts the records the last Journal call handed out.
+	journalRead uint64
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -80,15 +82,38 @@ func (f *fakeLedger) Journal(ctx context.Context, fromSeq uint64, fn func(*engin
 	f.mu.Lock()
 	taps := append([]engine.TapRecord(nil), f.taps...)
 	f.mu.Unlock()
+	f.journalRead = 0
 	for i := range taps {
 		if taps[i].JournalSeq < fromSeq {
 			continue
 		}
+		f.journalRead++
 		if err := fn(&taps[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// JournalBatches fills the slices of next with copies of Journal's records,
+// as the real ledger does.
+func (f *fakeLedger) JournalBatches(ctx context.Context, fromSeq uint64, next func() []engine.TapRecord, fn func([]engine.TapRecord) error) error {
+	batch := next()[:0]
+	err := f.Journal(ctx, fromSeq, func(r *engine.TapRecord) error {
+		batch = append(batch, *r)
+		if len(batch) < cap(batch) {
+			return nil
+		}
+		if err := fn(batch); err != nil {
+			return err
+		}
+		batch = next()[:0]
+		return nil
+	})
+	if err == nil && len(batch) > 0 {
+		err = fn(batch)
+	}
+	return err
 }
 
 func (f *fakeLedger) JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error {

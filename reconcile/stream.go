@@ -511,62 +511,77 @@ const (
 
 // journalPiped calls fn for every journal record with seq in [from, to], in
 // journal order, on a second goroutine: the ledger's read and decode of the
-// next records overlap fn's work on the previous ones. fn's first error
-// stops the read and is returned. At most pipeDepth+2 batches of records are
-// held.
+// next records overlap fn's work on the previous ones. Records are decoded
+// into pipeDepth+2 recycled batches (Ledger.JournalBatches), so the read
+// allocates nothing per record; fn must not keep a record past its return.
+// fn's first error stops the read and is returned.
 func journalPiped(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
-	ch := make(chan []*engine.TapRecord, pipeDepth)
-	free := make(chan []*engine.TapRecord, pipeDepth+2)
+	ch := make(chan []engine.TapRecord, pipeDepth)
+	free := make(chan []engine.TapRecord, pipeDepth+2)
+	for range pipeDepth + 2 {
+		free <- make([]engine.TapRecord, 0, pipeBatch)
+	}
+	failed := make(chan struct{}) // closed at fn's first error (ferr)
 	done := make(chan struct{})
 	var ferr error
 	go func() {
 		defer close(done)
 		for batch := range ch {
 			if ferr == nil {
-				for _, rec := range batch {
-					if ferr = fn(rec); ferr != nil {
+				for i := range batch {
+					if ferr = fn(&batch[i]); ferr != nil {
+						close(failed)
 						break
 					}
 				}
 			}
-			clear(batch)
-			select {
-			case free <- batch[:0]:
-			default:
-			}
+			free <- batch[:0]
 		}
 	}()
-	batch := make([]*engine.TapRecord, 0, pipeBatch)
-	send := func() error {
+	// stopped says why the read must stop: fn failed or ctx is done.
+	stopped := func() error {
 		select {
-		case ch <- batch:
-		case <-done:
-			return errStop // fn failed; ferr says why
-		case <-ctx.Done():
+		case <-failed:
+			return errStop // ferr says why
+		default:
 			return ctx.Err()
 		}
+	}
+	// next waits for a free batch: the reader runs at most pipeDepth+1
+	// batches ahead of fn. When the read must stop it returns a batch of
+	// one, which send then refuses.
+	next := func() []engine.TapRecord {
 		select {
-		case batch = <-free:
-		default:
-			batch = make([]*engine.TapRecord, 0, pipeBatch)
+		case b := <-free:
+			return b
+		case <-failed:
+		case <-ctx.Done():
+		}
+		return make([]engine.TapRecord, 0, 1)
+	}
+	send := func(batch []engine.TapRecord) error {
+		if err := stopped(); err != nil {
+			return err
+		}
+		n := len(batch)
+		for n > 0 && batch[n-1].JournalSeq > to {
+			n--
+		}
+		if n > 0 {
+			select {
+			case ch <- batch[:n]:
+			case <-failed:
+				return errStop
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if n < len(batch) {
+			return errStop // past to
 		}
 		return nil
 	}
-	err := l.Journal(ctx, from, func(rec *engine.TapRecord) error {
-		if rec.JournalSeq > to {
-			return errStop
-		}
-		batch = append(batch, rec)
-		if len(batch) == pipeBatch {
-			return send()
-		}
-		return nil
-	})
-	if (err == nil || errors.Is(err, errStop)) && len(batch) > 0 {
-		if serr := send(); serr != nil && !errors.Is(serr, errStop) {
-			err = serr
-		}
-	}
+	err := l.JournalBatches(ctx, from, next, send)
 	close(ch)
 	<-done
 	if ferr != nil {
