@@ -29,7 +29,8 @@ const (
 )
 
 // closeBooks closes the statements of the day's periods the next morning,
-// verifies them, pays them out and gathers the finance figures.
+// recognises the revenue due by their end, verifies the statements, pays
+// them out and gathers the finance figures.
 func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	start := time.Now()
 	l := d.ledger
@@ -54,6 +55,15 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 		}
 		if err != nil {
 			return fmt.Errorf("demo: closing %s: %w", period, err)
+		}
+		// The month end as `citypass reconcile close` runs it: revenue
+		// recognition through the period's end, after its close.
+		p, err := reconcile.ParsePeriod(d.catalog, period)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if _, err := reconcile.Recognize(ctx, l, p.End); err != nil {
+			return fmt.Errorf("demo: recognising revenue through %s: %w", period, err)
 		}
 		for _, st := range res.Statements {
 			d.sum.Statements = append(d.sum.Statements, st)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,11 +32,56 @@ func (a *app) render(t reconcile.Tabler) error {
 	return reconcile.Render(a.stdout, t, f)
 }
 
+// monthEnd is what `reconcile close` did: the statements closed and the
+// revenue recognition postings stored.
+type monthEnd struct {
+	close      *reconcile.CloseResult
+	recognized int
+	through    time.Time // the period's end
+}
+
+// Table is the close result's, with a note on recognition.
+func (m monthEnd) Table() reconcile.Table {
+	t := m.close.Table()
+	t.Notes = append(t.Notes, fmt.Sprintf("%d revenue recognition posting(s) stored (due by %s)",
+		m.recognized, m.through.Format(time.RFC3339)))
+	return t
+}
+
+// renderMonthEnd prints a month end like render, with "recognized" (the
+// number of recognition postings) added to the JSON object after the keys
+// Render gives every result.
+func (a *app) renderMonthEnd(m monthEnd) error {
+	if !a.json {
+		return a.render(m)
+	}
+	var buf bytes.Buffer
+	if err := reconcile.Render(&buf, m, reconcile.FormatJSON); err != nil {
+		return err
+	}
+	var obj bytes.Buffer
+	if err := json.Compact(&obj, buf.Bytes()); err != nil {
+		return err
+	}
+	b, ok := bytes.CutSuffix(obj.Bytes(), []byte("}"))
+	if !ok {
+		return fmt.Errorf("rendering the close result: not a JSON object")
+	}
+	b = fmt.Appendf(b, `,"recognized":%d}`, m.recognized)
+	buf.Reset()
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := a.stdout.Write(buf.Bytes())
+	return err
+}
+
 func newReconcileCloseCmd(a *app) *cobra.Command {
 	var period, partner, at, out string
 	c := &cobra.Command{
 		Use:   "close --period P [--partner ID] [--at T] --out DIR",
-		Short: "Close the statements of a period (2026-11 | 2026-W48 | 2026-11-27) into DIR",
+		Short: "Close the statements of a period (2026-11 | 2026-W48 | 2026-11-27) into DIR and recognise the revenue due by its end",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return a.withSession(func(s *session) error {
@@ -57,7 +104,20 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 					return err
 				}
 				bar.done()
-				return a.render(res)
+				// The month end recognises revenue through the period's
+				// end too, after a successful Close (which checked that the
+				// period has ended at --at), so a refused close posts
+				// nothing. Recognize is idempotent: a re-close posts only
+				// what became due since (a late tap's reclassification).
+				p, err := reconcile.ParsePeriod(s.catalog, period)
+				if err != nil {
+					return err
+				}
+				n, err := reconcile.Recognize(a.ctx(), s.ledger, p.End)
+				if err != nil {
+					return fmt.Errorf("statements of %s closed, revenue recognition failed (run the close again to complete it): %w", period, err)
+				}
+				return a.renderMonthEnd(monthEnd{close: res, recognized: n, through: p.End})
 			})
 		},
 	}

@@ -106,3 +106,69 @@ func TestCLIMonthEndClose(t *testing.T) {
 	_, _, code = cli(t, dir, "report", "sales", "--from", "last week")
 	assert.Equal(t, 2, code)
 }
+
+// TestCLICloseRecognizesRevenue: `reconcile close` is the whole month end:
+// it closes the statements and posts the revenue recognition due by the
+// period's end, reporting how many postings; a refused close posts nothing
+// and a re-close recognises nothing twice.
+func TestCLICloseRecognizesRevenue(t *testing.T) {
+	dir := initData(t)
+	for _, card := range []string{"04A1B2C3", "04A1B2C4", "04A1B2C5"} {
+		_, stderr, code := cli(t, dir, "pass", "sell", "--product", "cp24-adult", "--card", card, "--at", "2026-10-30T10:00")
+		require.Equal(t, 0, code, stderr)
+	}
+	// Two used (valid until 31 October), one never: not due before 2027.
+	for _, card := range []string{"04A1B2C3", "04A1B2C4"} {
+		_, stderr, code := cli(t, dir, "tap", "--card", card, "--gate", "mucem/main", "--at", "2026-10-30T11:00")
+		require.Equal(t, 0, code, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "statements")
+	passRevenue := func() string {
+		t.Helper()
+		stdout, stderr, code := cli(t, dir, "report", "trial-balance", "--format", "json")
+		require.Equal(t, 0, code, stderr)
+		var tb struct {
+			Rows []map[string]string `json:"rows"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(stdout), &tb))
+		for _, r := range tb.Rows {
+			if r["account"] == "pass_revenue" {
+				return r["balance"]
+			}
+		}
+		return ""
+	}
+
+	// Refused closes post nothing: the period is open, or the partner unknown.
+	_, _, code := cli(t, dir, "reconcile", "close", "--period", "2026-10", "--out", out, "--at", "2026-10-31T12:00")
+	require.Equal(t, 1, code)
+	_, stderr, code := cli(t, dir, "reconcile", "close", "--period", "2026-10", "--partner", "nobody", "--out", out, "--at", "2026-11-02T10:00")
+	require.Equal(t, 1, code)
+	assert.Contains(t, stderr, "nobody")
+	assert.Empty(t, passRevenue())
+
+	stdout, stderr, code := cli(t, dir, "--json", "reconcile", "close", "--period", "2026-10", "--out", out, "--at", "2026-11-02T10:00")
+	require.Equal(t, 0, code, stderr)
+	var res struct {
+		Title      string              `json:"title"`
+		Columns    []string            `json:"columns"`
+		Rows       []map[string]string `json:"rows"`
+		Notes      []string            `json:"notes"`
+		Recognized *int                `json:"recognized"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+	assert.Equal(t, "Statements for 2026-10", res.Title)
+	assert.Contains(t, res.Columns, "statement")
+	assert.NotEmpty(t, res.Rows)
+	require.NotNil(t, res.Recognized)
+	assert.Equal(t, 2, *res.Recognized)
+	assert.Contains(t, res.Notes, "2 revenue recognition posting(s) stored (due by 2026-11-01T04:30:00+01:00)") // service days end at 04:30
+	assert.Equal(t, "-64.00", passRevenue())
+
+	// A re-close rewrites the statements and recognises nothing twice.
+	stdout, stderr, code = cli(t, dir, "reconcile", "close", "--period", "2026-10", "--out", out, "--at", "2026-11-03T10:00")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "mucem-2026-10")
+	assert.Contains(t, stdout, "0 revenue recognition posting(s) stored")
+	assert.Equal(t, "-64.00", passRevenue())
+}
