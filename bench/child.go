@@ -148,6 +148,7 @@ type child struct {
 	peakMB   float64
 	limitMB  float64
 	limitDur time.Duration
+	started  time.Time // when the watchdog started
 }
 
 func startChild(env Env, args ...string) (*child, error) {
@@ -177,7 +178,8 @@ func startChild(env Env, args ...string) (*child, error) {
 // or after limit.
 func (c *child) watchRSS(limitMB float64, limit time.Duration) {
 	c.watch, c.stop, c.limitMB, c.limitDur = make(chan struct{}), make(chan struct{}), limitMB, limit
-	deadline := time.Now().Add(limit)
+	c.started = time.Now()
+	deadline := c.started.Add(limit)
 	go func() {
 		defer close(c.watch)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -229,7 +231,9 @@ func (c *child) waitJSON(v any) error {
 		if c.killed || c.peakMB > c.limitMB {
 			return fmt.Errorf("%w: %s passed %.0f MB", ErrRSSLimit, c.cmd.Args, c.limitMB)
 		}
-		if c.timedOut {
+		// Likewise for time: a child done within its first poll may still
+		// have run past its limit.
+		if c.timedOut || time.Since(c.started) > c.limitDur {
 			return fmt.Errorf("%w: %s ran %v (peak RSS %.0f MB)", ErrTimeLimit, c.cmd.Args, c.limitDur, c.peakMB)
 		}
 	}
