@@ -146,7 +146,7 @@ func TestBenchJSONShape(t *testing.T) {
 	for _, k := range []string{"p99_us", "p99_small_us", "rss_mb"} {
 		assert.Contains(t, obj(m["scale"]), k)
 	}
-	for _, k := range []string{"taps_per_s", "raw_scan_per_s", "rss_mb"} {
+	for _, k := range []string{"taps_per_s", "raw_scan_per_s", "rss_mb", "recognize_s", "recognize_postings"} {
 		assert.Contains(t, obj(m["reconcile"]), k)
 	}
 	assert.IsType(t, float64(0), m["recovery_s"])
@@ -268,6 +268,8 @@ func TestBenchQuick(t *testing.T) {
 	require.NotNil(t, res.Reconcile)
 	assert.Positive(t, res.Reconcile.RawScanPerS)
 	assert.Positive(t, res.Reconcile.RSSMB)
+	assert.Positive(t, res.Reconcile.RecognizePostings, "recognition timed after the close")
+	assert.Positive(t, res.Reconcile.RecognizeS)
 	require.NotNil(t, res.RecoveryS)
 	assert.Positive(t, *res.RecoveryS)
 	assert.Greater(t, res.Recovery.Taps, 20_000, "the killed children's acknowledged taps were recovered")
@@ -289,6 +291,7 @@ func TestBenchQuick(t *testing.T) {
 	assert.NotEmpty(t, res.Meta.CPU)
 	var buf bytes.Buffer
 	require.NoError(t, res.WriteTable(&buf))
+	assert.Contains(t, buf.String(), fmt.Sprintf("revenue recognition, %d postings", res.Reconcile.RecognizePostings))
 	t.Log("\n" + buf.String())
 }
 

@@ -47,6 +47,10 @@ type closeReport struct {
 	Taps       int     `json:"taps"` // journal length (reconcile) or journal keys read (raw)
 	Statements int     `json:"statements"`
 	HWMMB      float64 `json:"hwm_mb"`
+	// RecognizeSeconds and RecognizePostings time reconcile.Recognize
+	// through the period's end, run after the close (reconcile only).
+	RecognizeSeconds  float64 `json:"recognize_seconds,omitempty"`
+	RecognizePostings int     `json:"recognize_postings,omitempty"`
 }
 
 // benchPeriod is the month label and a closing instant after its end for
@@ -62,7 +66,9 @@ func benchPeriod() (label string, at time.Time, err error) {
 }
 
 // childReconcile opens the ledger and closes the month with reconcile.Close,
-// timing the close.
+// timing the close and reading its peak RSS; then, outside the close's
+// figures, it times the month end's other step, reconcile.Recognize through
+// the period's end, over the same ledger.
 func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	at, err := time.Parse(time.RFC3339, a.at)
 	if err != nil {
@@ -95,17 +101,29 @@ func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err == nil {
 		taps, err = l.LastJournalSeq()
 	}
+	// The close's peak, before Recognize runs.
 	m, merr := ReadMem(0)
-	if cerr := l.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
 		err = merr
+	}
+	var recS float64
+	var recN int
+	if err == nil {
+		var p tariff.Period
+		if p, err = reconcile.ParsePeriod(cat, a.period); err == nil {
+			start := time.Now()
+			recN, err = reconcile.Recognize(ctx, reconcileLedger{l}, p.End)
+			recS = time.Since(start).Seconds()
+		}
+	}
+	if cerr := l.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: int(taps), Statements: len(res.Statements), HWMMB: m.MB()})
+	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: int(taps), Statements: len(res.Statements), HWMMB: m.MB(),
+		RecognizeSeconds: recS, RecognizePostings: recN})
 }
 
 // journalPrefix is the ledger's journal table (ledger/doc.go key layout:
@@ -155,13 +173,15 @@ func childRawScan(ctx context.Context, a childArgs, stdout io.Writer) error {
 // RunReconcile closes the month of the big ledger's taps with
 // reconcile.Close in a child process and times a raw scan of the same
 // journal keys in another, runs alternated; it returns the medians of the
-// rates (journal taps per second of the close) and peak RSS.
+// rates (journal taps per second of the close) and peak RSS, and of the
+// time of the revenue recognition the reconcile child runs after the close
+// (no target applies to it).
 func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, error) {
 	label, at, err := benchPeriod()
 	if err != nil {
 		return nil, err
 	}
-	var rate, raw, hwm, rawHWM []float64
+	var rate, raw, hwm, rawHWM, recS, recN []float64
 	for run := 0; run < env.runs(); run++ {
 		// Each run closes the month for the first time, on a checkpoint
 		// (hard links) of the big ledger.
@@ -207,12 +227,14 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 		}
 		rate, raw = append(rate, float64(rr.Taps)/rr.Seconds), append(raw, float64(rs.Taps)/rs.Seconds)
 		hwm, rawHWM = append(hwm, rr.HWMMB), append(rawHWM, rs.HWMMB)
-		env.logf("reconcile run %d: close %s over %d taps in %.2f s (%.0f taps/s, %d statements, peak RSS %.0f MB); raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB)",
-			run+1, label, rr.Taps, rr.Seconds, rate[run], rr.Statements, rr.HWMMB, rs.Taps, rs.Seconds, raw[run], rs.HWMMB)
+		recS, recN = append(recS, rr.RecognizeSeconds), append(recN, float64(rr.RecognizePostings))
+		env.logf("reconcile run %d: close %s over %d taps in %.2f s (%.0f taps/s, %d statements, peak RSS %.0f MB); raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB); then recognition, %d postings in %.2f s",
+			run+1, label, rr.Taps, rr.Seconds, rate[run], rr.Statements, rr.HWMMB, rs.Taps, rs.Seconds, raw[run], rs.HWMMB, rr.RecognizePostings, rr.RecognizeSeconds)
 	}
 	r := &ReconcileResult{
 		TapsPerS: round(Median(rate), 0), RawScanPerS: round(Median(raw), 0),
 		RSSMB: round(Median(hwm), 1), RawRSSMB: round(Median(rawHWM), 1), Taps: big.Taps,
+		RecognizeS: round(Median(recS), 3), RecognizePostings: int(Median(recN)),
 	}
 	if r.RawScanPerS > 0 {
 		r.Ratio = round(r.TapsPerS/r.RawScanPerS, 3)

@@ -76,6 +76,12 @@ type ReconcileResult struct {
 	RSSMB       float64 `json:"rss_mb"`
 	RawRSSMB    float64 `json:"raw_rss_mb"`
 	Taps        int     `json:"taps"`
+	// RecognizeS is the seconds of reconcile.Recognize through the month's
+	// end, run in the reconcile child after the timed close (outside
+	// TapsPerS and RSSMB), and RecognizePostings the postings it stored.
+	// No target applies.
+	RecognizeS        float64 `json:"recognize_s"`
+	RecognizePostings int     `json:"recognize_postings"`
 	// Killed: the close passed the child RSS or time limit and was killed
 	// (KilledBy "rss" or "time"); RSSMB is the peak it had reached and
 	// TapsPerS is 0.
@@ -224,6 +230,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("reconcile", "peak RSS", f(c.RSSMB, "MB"), f(c.RawRSSMB, "MB"), "-")
 		if c.Killed {
 			row("reconcile", "close killed at the child "+c.KilledBy+" limit", "-", "-", "-")
+		} else {
+			row("recognize", fmt.Sprintf("revenue recognition, %d postings", c.RecognizePostings), f(c.RecognizeS, "s"), "-", "-")
 		}
 	}
 	if r.RecoveryS != nil {
