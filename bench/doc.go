@@ -15,7 +15,8 @@
 //	gate1      one gate: decision + durable journal, p50/p99, vs one raw synced writer
 //	gates      1, 8 and 64 concurrent gates, durable taps/s, vs as many raw writers
 //	scale      tap p99 and process RSS on a big ledger vs a small one
-//	reconcile  closing a month over the big journal vs a raw full scan of its keys
+//	reconcile  closing a month over the big journal vs a raw full scan of its keys;
+//	           then, reported apart with no target, revenue recognition of its passes
 //	recovery   ledger.Open + first read after SIGKILL of a process holding the big ledger
 //	card       median card-read time, NTAG 424 SUN and DESFire
 //
