@@ -96,8 +96,7 @@ func TestCorruptValueIsReported(t *testing.T) {
 	assert.Contains(t, err.Error(), "journal 1")
 	err = l.Journal(ctx, 0, func(*engine.TapRecord) error { return nil })
 	require.ErrorIs(t, err, ErrCorrupt)
-	buf := make([]engine.TapRecord, 4)
-	err = l.JournalBatches(ctx, 0, func() []engine.TapRecord { return buf }, func([]engine.TapRecord) error { return nil })
+	err = l.JournalBatches(ctx, 0, func([]engine.TapRecord) error { return nil })
 	require.ErrorIs(t, err, ErrCorrupt)
 
 	rep, err := Check(l)
@@ -241,45 +240,64 @@ func TestJournalBetweenAndFrom(t *testing.T) {
 	assert.ErrorIs(t, l.View(cctx, func(engine.Reader) error { return nil }), context.Canceled)
 }
 
-// TestJournalBatches: the batched scan gives exactly Journal's records, in
-// its order, through recycled buffers, and stops at fn's error.
+// TestJournalBatches: the parallel batched scan gives exactly Journal's
+// records, in its order, whatever the chunk and batch sizes, and stops at
+// fn's error or a cancelled context.
 func TestJournalBatches(t *testing.T) {
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
 	defer l.Close()
 	require.NoError(t, wlSetup(ctx, l, 3))
-	for i, s := range []uint64{5, 1, 3, 2, 4, 6, 7} {
+	const n = 60
+	for i := range n {
 		var res wlResult
-		tap := wlTap(fmt.Sprintf("d%d", i%2), s, i%3, 3)
+		tap := wlTap(fmt.Sprintf("d%d", i%2), uint64(i/2+1), i%3, 3)
 		tap.Direction = engine.Entry
 		require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
 	}
-	var want []engine.TapRecord
-	require.NoError(t, l.Journal(ctx, 2, func(r *engine.TapRecord) error { want = append(want, *r); return nil }))
-	require.Len(t, want, 6)
-	for _, size := range []int{1, 2, 4, 6, 100} {
-		var got []engine.TapRecord
-		buf := make([]engine.TapRecord, size)
-		calls := 0
-		require.NoError(t, l.JournalBatches(ctx, 2, func() []engine.TapRecord { return buf[:0] }, func(b []engine.TapRecord) error {
-			calls++
-			require.NotEmpty(t, b)
-			got = append(got, b...)
-			return nil
-		}))
-		assert.Equal(t, want, got, "batch size %d", size)
-		assert.Equal(t, (len(want)+size-1)/size, calls, "batch size %d", size)
+	defer func(c uint64, b, p int) { journalChunk, journalBatch, batchesPerReader = c, b, p }(journalChunk, journalBatch, batchesPerReader)
+	for _, from := range []uint64{0, 1, 2, 17, n, n + 1} {
+		var want []engine.TapRecord
+		require.NoError(t, l.Journal(ctx, from, func(r *engine.TapRecord) error { want = append(want, *r); return nil }))
+		for _, g := range []struct {
+			chunk       uint64
+			batch, pool int
+		}{{1, 1, 1}, {3, 2, 1}, {7, 3, 2}, {8192, 256, 6}, {5, 100, 3}} {
+			journalChunk, journalBatch, batchesPerReader = g.chunk, g.batch, g.pool
+			var got []engine.TapRecord
+			require.NoError(t, l.JournalBatches(ctx, from, func(b []engine.TapRecord) error {
+				require.NotEmpty(t, b)
+				require.LessOrEqual(t, len(b), g.batch)
+				got = append(got, b...)
+				return nil
+			}))
+			require.Equal(t, len(want), len(got), "from %d, geometry %+v", from, g)
+			if len(want) > 0 {
+				assert.Equal(t, want, got, "from %d, geometry %+v", from, g)
+			}
+		}
 	}
+	journalChunk, journalBatch, batchesPerReader = 4, 2, 2
 	stop := assert.AnError
-	calls := 0
-	err := l.JournalBatches(ctx, 0, func() []engine.TapRecord { return make([]engine.TapRecord, 0, 2) }, func([]engine.TapRecord) error {
-		calls++
-		return stop
+	seen := 0
+	err := l.JournalBatches(ctx, 0, func(b []engine.TapRecord) error {
+		if seen += len(b); seen >= 9 {
+			return stop
+		}
+		return nil
 	})
 	assert.ErrorIs(t, err, stop)
-	assert.Equal(t, 1, calls)
-	err = l.JournalBatches(ctx, 0, func() []engine.TapRecord { return nil }, func([]engine.TapRecord) error { return nil })
-	assert.ErrorContains(t, err, "capacity 0")
+	assert.Equal(t, 10, seen, "fn is not called after its error")
+	cctx, cancel := context.WithCancel(ctx)
+	seen = 0
+	err = l.JournalBatches(cctx, 0, func(b []engine.TapRecord) error {
+		if seen += len(b); seen >= 9 {
+			cancel()
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, seen, n)
 }
 
 func TestInvalidInput(t *testing.T) {

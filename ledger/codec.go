@@ -152,7 +152,7 @@ func (d *dec) u64() uint64 {
 		d.b = d.b[1:]
 		return v
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := uvarint(d.b)
 	if n <= 0 {
 		d.fail("bad uvarint")
 		return 0
@@ -165,7 +165,7 @@ func (d *dec) i64() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := varint(d.b)
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0

@@ -170,43 +170,6 @@ func (l *Ledger) Journal(ctx context.Context, fromSeq uint64, fn func(*engine.Ta
 	})
 }
 
-// JournalBatches reads the journal like Journal, from one snapshot, but
-// decodes records into slices the caller provides and recycles, for scans of
-// the whole journal (a month's close) that should not allocate per record:
-// next returns a slice with len 0 and a capacity of at least 1; it is filled
-// with the next records in journal order (up to its capacity) and handed to
-// fn, which owns it from then on. Strings in the records are immutable and
-// may be shared between records. It stops at fn's first error and returns
-// it.
-func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, next func() []engine.TapRecord, fn func([]engine.TapRecord) error) error {
-	in := newInterner()
-	batch := next()[:0]
-	if cap(batch) == 0 {
-		return errors.New("ledger: JournalBatches: next returned a slice of capacity 0")
-	}
-	err := l.scan(ctx, journalKey(fromSeq), []byte{pJournal + 1}, func(k, v []byte) error {
-		n := len(batch)
-		batch = batch[:n+1]
-		if err := decodeTapInto(k, v, &batch[n], in); err != nil {
-			return err
-		}
-		if len(batch) < cap(batch) {
-			return nil
-		}
-		if err := fn(batch); err != nil {
-			return err
-		}
-		if batch = next()[:0]; cap(batch) == 0 {
-			return errors.New("ledger: JournalBatches: next returned a slice of capacity 0")
-		}
-		return nil
-	})
-	if err == nil && len(batch) > 0 {
-		err = fn(batch)
-	}
-	return err
-}
-
 // JournalBetween calls fn for every journaled tap whose time At is in
 // [from, to), by At ascending (ties by journal seq), from one snapshot.
 func (l *Ledger) JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error {
