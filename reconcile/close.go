@@ -493,7 +493,7 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 		}
 	}
 	var ln tapLine
-	err := journalPiped(ctx, l, 1, maxAsOf, func(rec *engine.TapRecord) error {
+	err := journalUpTo(ctx, l, 1, maxAsOf, func(rec *engine.TapRecord) error {
 		tick()
 		if pending > 0 {
 			for _, j := range jobs {

@@ -47,10 +47,10 @@
 // (entry limits, distinct pass-days and the cap included), and closing any
 // statement again computes the same lines. Amounts are integer minor units.
 // Distinct pass-days and entry counts are kept by a 128-bit fingerprint
-// (truncated SHA-256) of pass id, venue and service day instead of the ids
-// themselves: exact unless two different keys of one period share a
-// fingerprint (for ten million keys, a probability below 10^-24), and as
-// deterministic as the ids.
+// (two maphash sums under random per-process seeds) of pass id, venue and
+// service day instead of the ids themselves: exact unless two different
+// keys of one period share a fingerprint (for ten million keys, a
+// probability below 10^-24 per close, whatever the ids).
 //
 // # Invariants
 //

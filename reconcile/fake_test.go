@@ -95,20 +95,19 @@ func (f *fakeLedger) Journal(ctx context.Context, fromSeq uint64, fn func(*engin
 	return nil
 }
 
-// JournalBatches fills the slices of next with copies of Journal's records,
-// as the real ledger does.
-func (f *fakeLedger) JournalBatches(ctx context.Context, fromSeq uint64, next func() []engine.TapRecord, fn func([]engine.TapRecord) error) error {
-	batch := next()[:0]
+// JournalBatches hands fn Journal's records in batches of up to 7 in a
+// reused slice, as the real ledger recycles its batches.
+func (f *fakeLedger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
+	batch := make([]engine.TapRecord, 0, 7)
 	err := f.Journal(ctx, fromSeq, func(r *engine.TapRecord) error {
 		batch = append(batch, *r)
 		if len(batch) < cap(batch) {
 			return nil
 		}
-		if err := fn(batch); err != nil {
-			return err
-		}
-		batch = next()[:0]
-		return nil
+		err := fn(batch)
+		clear(batch)
+		batch = batch[:0]
+		return err
 	})
 	if err == nil && len(batch) > 0 {
 		err = fn(batch)

@@ -16,12 +16,11 @@ type Ledger interface {
 	// in JournalSeq order, from one snapshot. Each record is fn's to keep
 	// (Close hands records to a second goroutine).
 	Journal(ctx context.Context, fromSeq uint64, fn func(*engine.TapRecord) error) error
-	// JournalBatches reads the journal like Journal, decoding into slices
-	// the caller recycles: next returns an empty slice whose capacity is the
-	// batch size; fn receives it filled, in journal order, and owns it from
-	// then on (ledger.Ledger.JournalBatches). Close reads the journal
-	// through it.
-	JournalBatches(ctx context.Context, fromSeq uint64, next func() []engine.TapRecord, fn func([]engine.TapRecord) error) error
+	// JournalBatches reads the journal like Journal, calling fn with
+	// consecutive batches of records in journal order, each valid only
+	// until fn returns, while other goroutines decode the next ones
+	// (ledger.Ledger.JournalBatches). Close reads the journal through it.
+	JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error
 	// JournalBetween calls fn for every journaled tap with At in [from, to),
 	// ascending At.
 	JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error

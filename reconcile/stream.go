@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -252,18 +250,23 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 }
 
 // lineSink encodes statement lines into a temp file beside the final one,
-// numbering them; with hash set it also hashes every byte written.
+// numbering them; a hashed sink (a statement CSV) also hashes every byte
+// written, both on a goroutine of its own (hashedFile); an unhashed one (a
+// spill of adjustment lines) writes through a buffer.
 type lineSink struct {
-	f    *os.File
-	bw   *bufio.Writer
-	h    hash.Hash
-	w    *csv.Writer
-	rec  []string
-	n    int
-	loc  *time.Location
-	buf  []byte
-	line []byte
-	slow bytes.Buffer // csv.Writer output of a record that needs quoting
+	f     *os.File
+	out   io.Writer     // hf or bw
+	hf    *hashedFile   // hashed sinks
+	bw    *bufio.Writer // unhashed sinks
+	w     *csv.Writer
+	rec   []string
+	n     int
+	loc   *time.Location
+	clock *rfc3339Clock
+	buf   []byte
+	line  []byte
+	plain [7]string    // per tap field, the last value found to need no quoting
+	slow  bytes.Buffer // csv.Writer output of a record that needs quoting
 }
 
 func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, error) {
@@ -271,13 +274,14 @@ func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, 
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: writing %s: %w", filepath.Join(dir, name), err)
 	}
-	s := &lineSink{f: f, loc: loc, rec: make([]string, len(csvHeader))}
-	var w io.Writer = f
+	s := &lineSink{f: f, loc: loc, clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader))}
 	if hashed {
-		s.h = sha256.New()
-		w = io.MultiWriter(f, s.h)
+		s.hf = newHashedFile(f)
+		s.out = s.hf
+	} else {
+		s.bw = bufio.NewWriterSize(f, 1<<20)
+		s.out = s.bw
 	}
-	s.bw = bufio.NewWriterSize(w, 1<<20)
 	s.w = csv.NewWriter(&s.slow)
 	return s, nil
 }
@@ -305,7 +309,7 @@ func (s *lineSink) encode(rec []string) error {
 			if err := s.w.Error(); err != nil {
 				return err
 			}
-			_, err := s.bw.Write(s.slow.Bytes())
+			_, err := s.out.Write(s.slow.Bytes())
 			return err
 		}
 		if i > 0 {
@@ -315,7 +319,7 @@ func (s *lineSink) encode(rec []string) error {
 	}
 	b = append(b, '\n')
 	s.line = b
-	_, err := s.bw.Write(b)
+	_, err := s.out.Write(b)
 	return err
 }
 
@@ -329,12 +333,28 @@ func mayNeedQuotes(f string) bool {
 		return true
 	}
 	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case ',', '"', '\r', '\n':
+		if quoteByte[f[i]] {
 			return true
 		}
 	}
 	return false
+}
+
+// quoteByte marks the bytes that make csv.Writer quote a field.
+var quoteByte = [256]bool{',': true, '"': true, '\r': true, '\n': true}
+
+// plainField reports whether field i of a tap line (a fixed position per
+// field) needs no quoting. A field repeating the last value found plain is
+// not scanned again: most tap fields (device, product, venue…) repeat.
+func (s *lineSink) plainField(i int, f string) bool {
+	if f == s.plain[i] {
+		return true
+	}
+	if mayNeedQuotes(f) {
+		return false
+	}
+	s.plain[i] = f
+	return true
 }
 
 // flat writes the flat fee line of a period.
@@ -364,8 +384,8 @@ func (s *lineSink) tail(period string, value, amount int64, overLimit bool) erro
 // field goes through the record path (tapRecord) and csv.Writer.
 func (s *lineSink) tap(kind string, ln *tapLine) error {
 	rec := ln.rec
-	if mayNeedQuotes(rec.ID.Device) || mayNeedQuotes(rec.Card) || mayNeedQuotes(rec.Pass) || mayNeedQuotes(rec.Product) ||
-		mayNeedQuotes(rec.Category) || mayNeedQuotes(rec.Venue) || mayNeedQuotes(rec.Gate) {
+	if !s.plainField(0, rec.ID.Device) || !s.plainField(1, rec.Card) || !s.plainField(2, rec.Pass) || !s.plainField(3, rec.Product) ||
+		!s.plainField(4, rec.Category) || !s.plainField(5, rec.Venue) || !s.plainField(6, rec.Gate) {
 		return s.tapRecord(kind, ln)
 	}
 	s.n++
@@ -374,7 +394,7 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	b = strconv.AppendUint(append(b, ','), rec.JournalSeq, 10)
 	b = append(append(b, ','), rec.ID.Device...)
 	b = strconv.AppendUint(append(b, ','), rec.ID.Seq, 10)
-	b = rec.At.In(s.loc).AppendFormat(append(b, ','), time.RFC3339)
+	b = s.clock.append(append(b, ','), rec.At)
 	for _, f := range [...]string{rec.Card, rec.Pass, rec.Product, rec.Category, rec.Venue, rec.Gate, ln.day.label, ln.period} {
 		b = append(append(b, ','), f...)
 	}
@@ -387,14 +407,14 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	}
 	b = append(b, '\n')
 	s.line = b
-	_, err := s.bw.Write(b)
+	_, err := s.out.Write(b)
 	return err
 }
 
 // tapRecord writes a visit or adjustment line through the record path.
 func (s *lineSink) tapRecord(kind string, ln *tapLine) error {
 	rec, r := ln.rec, s.rec
-	s.buf = rec.At.In(s.loc).AppendFormat(s.buf[:0], time.RFC3339)
+	s.buf = s.clock.append(s.buf[:0], rec.At)
 	r[1], r[2], r[3], r[4] = kind, strconv.FormatUint(rec.JournalSeq, 10), rec.ID.Device, strconv.FormatUint(rec.ID.Seq, 10)
 	r[5], r[6], r[7], r[8], r[9] = string(s.buf), rec.Card, rec.Pass, rec.Product, rec.Category
 	r[10], r[11], r[12] = rec.Venue, rec.Gate, ln.day.label
@@ -424,13 +444,22 @@ func (s *lineSink) appendFrom(spill *lineSink) error {
 	}
 }
 
-// flush writes out buffered lines.
-func (s *lineSink) flush() error { return s.bw.Flush() }
+// flush writes out the buffered lines of an unhashed sink.
+func (s *lineSink) flush() error {
+	if s.bw == nil {
+		return nil
+	}
+	return s.bw.Flush()
+}
 
-// finish flushes, syncs and closes the temp file and returns the hex
-// SHA-256 of its bytes.
+// finish writes out every line of a hashed sink, syncs and closes the temp
+// file and returns the hex SHA-256 of its bytes.
 func (s *lineSink) finish() (string, error) {
-	if err := s.flush(); err != nil {
+	if s.hf == nil {
+		return "", fmt.Errorf("reconcile: finishing %s: not a hashed sink", s.f.Name())
+	}
+	sum, err := s.hf.close()
+	if err != nil {
 		return "", fmt.Errorf("reconcile: writing %s: %w", s.f.Name(), err)
 	}
 	if err := s.f.Chmod(0o644); err != nil {
@@ -442,7 +471,7 @@ func (s *lineSink) finish() (string, error) {
 	if err := s.f.Close(); err != nil {
 		return "", fmt.Errorf("reconcile: closing %s: %w", s.f.Name(), err)
 	}
-	return hex.EncodeToString(s.h.Sum(nil)), nil
+	return hex.EncodeToString(sum), nil
 }
 
 // commit renames the finished temp file to path and syncs the directory.
@@ -457,6 +486,9 @@ func (s *lineSink) commit(path string) error {
 func (s *lineSink) discard() {
 	if s == nil {
 		return
+	}
+	if s.hf != nil {
+		_, _ = s.hf.close() // stops its goroutine
 	}
 	_ = s.f.Close()
 	_ = os.Remove(s.f.Name())
@@ -502,93 +534,27 @@ func appendMinor(dst []byte, m int64) []byte {
 	return append(dst, b[i:]...)
 }
 
-// pipeBatch is how many journal records the reading goroutine hands over at
-// once; pipeDepth batches may be in flight.
-const (
-	pipeBatch = 512
-	pipeDepth = 4
-)
-
-// journalPiped calls fn for every journal record with seq in [from, to], in
-// journal order, on a second goroutine: the ledger's read and decode of the
-// next records overlap fn's work on the previous ones. Records are decoded
-// into pipeDepth+2 recycled batches (Ledger.JournalBatches), so the read
-// allocates nothing per record; fn must not keep a record past its return.
-// fn's first error stops the read and is returned.
-func journalPiped(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
-	ch := make(chan []engine.TapRecord, pipeDepth)
-	free := make(chan []engine.TapRecord, pipeDepth+2)
-	for range pipeDepth + 2 {
-		free <- make([]engine.TapRecord, 0, pipeBatch)
-	}
-	failed := make(chan struct{}) // closed at fn's first error (ferr)
-	done := make(chan struct{})
-	var ferr error
-	go func() {
-		defer close(done)
-		for batch := range ch {
-			if ferr == nil {
-				for i := range batch {
-					if ferr = fn(&batch[i]); ferr != nil {
-						close(failed)
-						break
-					}
-				}
+// journalUpTo calls fn for every journal record with seq in [from, to], in
+// journal order, through Ledger.JournalBatches, whose readers decode the
+// records after fn's on other goroutines while fn runs. fn must not keep a
+// record past its return. fn's first error stops the read and is returned.
+func journalUpTo(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
+	err := l.JournalBatches(ctx, from, func(batch []engine.TapRecord) error {
+		for i := range batch {
+			if batch[i].JournalSeq > to {
+				return errPastEnd
 			}
-			free <- batch[:0]
-		}
-	}()
-	// stopped says why the read must stop: fn failed or ctx is done.
-	stopped := func() error {
-		select {
-		case <-failed:
-			return errStop // ferr says why
-		default:
-			return ctx.Err()
-		}
-	}
-	// next waits for a free batch: the reader runs at most pipeDepth+1
-	// batches ahead of fn. When the read must stop it returns a batch of
-	// one, which send then refuses.
-	next := func() []engine.TapRecord {
-		select {
-		case b := <-free:
-			return b
-		case <-failed:
-		case <-ctx.Done():
-		}
-		return make([]engine.TapRecord, 0, 1)
-	}
-	send := func(batch []engine.TapRecord) error {
-		if err := stopped(); err != nil {
-			return err
-		}
-		n := len(batch)
-		for n > 0 && batch[n-1].JournalSeq > to {
-			n--
-		}
-		if n > 0 {
-			select {
-			case ch <- batch[:n]:
-			case <-failed:
-				return errStop
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := fn(&batch[i]); err != nil {
+				return err
 			}
-		}
-		if n < len(batch) {
-			return errStop // past to
 		}
 		return nil
-	}
-	err := l.JournalBatches(ctx, from, next, send)
-	close(ch)
-	<-done
-	if ferr != nil {
-		return ferr
-	}
-	if errors.Is(err, errStop) {
+	})
+	if errors.Is(err, errPastEnd) {
 		return nil
 	}
 	return err
 }
+
+// errPastEnd stops journalUpTo's read at the first record past its end.
+var errPastEnd = errors.New("reconcile: past the end of the read")
