@@ -436,7 +436,9 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 		return nil
 	}
 	// route returns the job of a payable tap's partner, with the tap's
-	// version and venue.
+	// version and venue. lastJob is the job of lastJobVenue's partner.
+	var lastJob *job
+	var lastJobVenue *tariff.Venue
 	route := func(rec *engine.TapRecord) (*job, *tariff.Tariff, *tariff.Venue, error) {
 		if !countsAsVisit(rec) {
 			return nil, nil, nil, nil
@@ -449,7 +451,10 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 		if v == nil {
 			return nil, nil, nil, nil
 		}
-		j := byPartner[v.Partner]
+		j := lastJob
+		if v != lastJobVenue {
+			j, lastJob, lastJobVenue = byPartner[v.Partner], byPartner[v.Partner], v
+		}
 		if j == nil || rec.JournalSeq > j.asOf {
 			return nil, nil, nil, nil
 		}

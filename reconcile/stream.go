@@ -84,6 +84,16 @@ type run struct {
 	venue map[venueKey]*tariff.Venue
 	limit map[limitKey]limitOf
 	rate  map[rateKey]int64
+	// The last lookup of each cache, checked first: consecutive taps
+	// mostly share venue, product and category, and a comparison costs
+	// less than hashing a key.
+	lastVenueKey venueKey
+	lastVenue    *tariff.Venue
+	lastLimitKey limitKey
+	lastLimit    limitOf
+	lastRateKey  rateKey
+	lastRate     int64
+	hasLast      [3]bool
 }
 
 type venueKey struct {
@@ -118,11 +128,15 @@ func newRun(cat *tariff.Catalog) *run {
 // findVenue is findVenue cached by the version in force at the tap.
 func (r *run) findVenue(t *tariff.Tariff, id string, at time.Time) *tariff.Venue {
 	k := venueKey{t, id}
+	if r.hasLast[0] && k == r.lastVenueKey {
+		return r.lastVenue
+	}
 	v, ok := r.venue[k]
 	if !ok {
 		v, _ = findVenue(r.cat, id, at)
 		r.venue[k] = v
 	}
+	r.lastVenueKey, r.lastVenue, r.hasLast[0] = k, v, true
 	return v
 }
 
@@ -144,7 +158,11 @@ func (r *run) limitFor(rec *engine.TapRecord, v *tariff.Venue) (tariff.Limit, bo
 		return tariff.Limit{}, false
 	}
 	k := limitKey{rec.TariffVersion, rec.Product, v}
+	if r.hasLast[1] && k == r.lastLimitKey {
+		return r.lastLimit.lim, r.lastLimit.ok
+	}
 	if l, ok := r.limit[k]; ok {
+		r.lastLimitKey, r.lastLimit, r.hasLast[1] = k, l, true
 		return l.lim, l.ok
 	}
 	var out limitOf
@@ -173,7 +191,11 @@ func (r *run) rateOf(c *tariff.Contract, category string, v *tariff.Venue) (int6
 	if c.Model == tariff.ModelPercentOfGate {
 		k = rateKey{c: c, v: v}
 	}
+	if r.hasLast[2] && k == r.lastRateKey {
+		return r.lastRate, nil
+	}
 	if m, ok := r.rate[k]; ok {
+		r.lastRateKey, r.lastRate, r.hasLast[2] = k, m, true
 		return m, nil
 	}
 	var d decimal.Decimal
