@@ -231,10 +231,10 @@ func (d *dec) u8() uint8 {
 
 func (d *dec) tm() time.Time { return d.tmIn(nil) }
 
-// tmIn is tm with the fixed zones of decoded times taken from (and added
-// to) zones when it is not nil, so that a stream of times in a few zones
-// allocates no *time.Location per value.
-func (d *dec) tmIn(zones map[int64]*time.Location) time.Time {
+// tmIn is tm with the fixed zones of decoded times shared through in when
+// it is not nil, so that a stream of times in a few zones allocates no
+// *time.Location per value.
+func (d *dec) tmIn(in *interner) time.Time {
 	if d.err != nil {
 		return time.Time{}
 	}
@@ -256,15 +256,10 @@ func (d *dec) tmIn(zones map[int64]*time.Location) time.Time {
 		if off < -18*3600 || off > 18*3600 {
 			d.fail("zone offset out of range")
 		}
-		if zones == nil {
+		if in == nil {
 			return t.In(time.FixedZone("", int(off)))
 		}
-		z := zones[off]
-		if z == nil {
-			z = time.FixedZone("", int(off))
-			zones[off] = z
-		}
-		return t.In(z)
+		return t.In(in.zone(off))
 	}
 	d.fail("bad time tag")
 	return time.Time{}
@@ -331,17 +326,13 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 		return err
 	}
 	d := dec{b: payload}
-	var zones map[int64]*time.Location
-	if in != nil {
-		zones = in.zones
-	}
 	*r = engine.TapRecord{}
 	r.ID.Device = in.str(fDevice, d.raw())
 	r.ID.Seq = d.u64()
 	card := d.raw()
 	r.Gate = in.str(fGate, d.raw())
 	r.Direction = engine.Direction(d.u8())
-	r.At = d.tmIn(zones)
+	r.At = d.tmIn(in)
 	c := d.u64()
 	if c > math.MaxUint32 {
 		d.fail("counter out of range")
@@ -350,7 +341,7 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	r.HasCounter = d.boolean()
 	r.ProofFailed = d.boolean()
 	r.JournalSeq = d.u64()
-	r.RecordedAt = d.tmIn(zones)
+	r.RecordedAt = d.tmIn(in)
 	r.Venue = in.str(fVenue, d.raw())
 	pass := d.raw()
 	r.Product = in.str(fProduct, d.raw())
@@ -361,7 +352,7 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	r.Decision.Flags = engine.Flags(d.u8())
 	decPass := d.raw()
 	r.Decision.Product = in.str(fDecisionProduct, d.raw())
-	r.Decision.ValidUntil = d.tmIn(zones)
+	r.Decision.ValidUntil = d.tmIn(in)
 	if err := d.done(key); err != nil {
 		return err
 	}
@@ -377,10 +368,26 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 // interner shares the strings of a stream of decoded records. It is owned by
 // one scan; the strings it returns are ordinary immutable Go strings.
 type interner struct {
-	last  [internFields]string // the previous record's value per field
-	m     map[string]string
-	pairs []byte
-	zones map[int64]*time.Location
+	last     [internFields]string // the previous record's value per field
+	m        map[string]string
+	pairs    []byte
+	zones    map[int64]*time.Location
+	lastOff  int64 // the zone offset last asked for, and its zone
+	lastZone *time.Location
+}
+
+// zone returns the shared fixed zone of offset off (seconds east of UTC).
+func (in *interner) zone(off int64) *time.Location {
+	if in.lastZone != nil && off == in.lastOff {
+		return in.lastZone
+	}
+	z := in.zones[off]
+	if z == nil {
+		z = time.FixedZone("", int(off))
+		in.zones[off] = z
+	}
+	in.lastOff, in.lastZone = off, z
+	return z
 }
 
 // internMax bounds the interned strings: beyond it (a field with many
