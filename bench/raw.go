@@ -42,14 +42,14 @@ func (s Shape) String() string {
 }
 
 // RawOptions returns the Pebble options of the raw baselines. They mirror
-// ledger.Open's: the ledger's pinned FormatMajorVersion, an 8 MiB block
-// cache (ledger.Options.CacheSizeBytes' default), bloom filters (10 bits per
-// key) on every level, and Pebble's defaults for everything else (no
+// ledger.Open's: the ledger's pinned FormatMajorVersion, its default block
+// cache (ledger.DefaultCacheSizeBytes), bloom filters (10 bits per key) on
+// every level, and Pebble's defaults for everything else (no
 // WALMinSyncInterval).
 func RawOptions() *pebble.Options {
 	o := &pebble.Options{
 		FormatMajorVersion: ledger.FormatMajorVersion,
-		CacheSize:          8 << 20,
+		CacheSize:          ledger.DefaultCacheSizeBytes,
 		Logger:             quietLogger{},
 	}
 	for i := range o.Levels {

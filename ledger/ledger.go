@@ -45,6 +45,10 @@ type Logger interface {
 	Errorf(format string, args ...any)
 }
 
+// DefaultCacheSizeBytes is the Pebble block cache of a ledger opened
+// without Options.CacheSizeBytes (the bench's raw baselines use it too).
+const DefaultCacheSizeBytes = 32 << 20
+
 // Options configure Open. The zero value is safe: every field documents its
 // default. Open copies the struct.
 type Options struct {
@@ -72,7 +76,7 @@ type Options struct {
 	QueueLen int
 	// GroupMax bounds how many Update requests share one commit. Default 512.
 	GroupMax int
-	// CacheSizeBytes is Pebble's block cache; default 32 MiB.
+	// CacheSizeBytes is Pebble's block cache; default DefaultCacheSizeBytes.
 	CacheSizeBytes int64
 	// WriterCacheBytes bounds the writer's cache of hot records (cards,
 	// passes, usage, balances); default 4 MiB; negative disables it.
@@ -104,7 +108,7 @@ func (o *Options) withDefaults() Options {
 		c.WriterCacheBytes = 4 << 20
 	}
 	if c.CacheSizeBytes <= 0 {
-		c.CacheSizeBytes = 32 << 20
+		c.CacheSizeBytes = DefaultCacheSizeBytes
 	}
 	return c
 }
