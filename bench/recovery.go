@@ -17,7 +17,10 @@ const holdTapsPerRun = 20
 
 // childHold opens the ledger in dir and taps cards 1, 1+stride, … (prior
 // taps each) with synced commits until it is killed, printing "ready <n>"
-// after its first and every 50th acknowledged tap.
+// after its first and every 50th acknowledged tap. It taps each card at most
+// holdTapsPerRun times: a fast machine would otherwise use up the counters
+// the next run starts from (its first tap would be REPLAYED); having done
+// so, it holds the ledger open, idle (still reporting), until it is killed.
 func childHold(ctx context.Context, a childArgs, stdout io.Writer) error {
 	f, err := openFixture(a.dir, a.passes, false)
 	if err != nil {
@@ -25,7 +28,16 @@ func childHold(ctx context.Context, a childArgs, stdout io.Writer) error {
 	}
 	defer f.Close()
 	tp := f.newTapper("hold-"+strconv.Itoa(a.prior), 1, a.stride, a.prior)
+	limit := holdTapsPerRun * len(tp.cards)
 	for n := 1; ctx.Err() == nil; n++ {
+		if n > limit {
+			// Idle: keep reporting, so that the parent's hold time runs.
+			for ctx.Err() == nil {
+				fmt.Fprintf(stdout, "ready %d\n", limit)
+				time.Sleep(50 * time.Millisecond)
+			}
+			break
+		}
 		if err := tp.tap(ctx); err != nil {
 			return err
 		}
