@@ -98,11 +98,13 @@
 //     idempotent and a run interrupted between batches is completed by the
 //     next. Payout posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
 //   - Memory does not grow with the number of taps. A close reads the
-//     journal in one ordered pass (Journal from seq 1 up to data_as_of: a
-//     tap of the period may have been journaled at any time) for all its
-//     statements, routing each tap to its partner by venue, on a second
-//     goroutine fed batches of 512 records (at most 6 batches in flight).
-//     Lines go straight to the files. Per period being valued (the closed
+//     journal in one ordered pass (JournalBatches from seq 1 up to
+//     data_as_of: a tap of the period may have been journaled at any time)
+//     for all its statements, routing each tap to its partner by venue,
+//     while the ledger's reader goroutines decode the next batches (a
+//     bounded number of recycled batches in flight). Lines go straight to
+//     the files, through a goroutine per statement that hashes and writes
+//     chunks of 256 KiB (at most 4 in flight). Per period being valued (the closed
 //     one, plus each earlier period that has late taps on this statement,
 //     found by a shorter first pass over the journal since the previous
 //     statement) what is held is its paid amount and, only for
