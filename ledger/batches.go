@@ -19,9 +19,10 @@ import (
 // batches after it, each reading every journalReaders-th chunk of
 // journalChunk seqs from its own iterator. A batch and its records are
 // valid only until fn returns (they are recycled; the strings in them are
-// ordinary immutable strings and may be kept). Nothing is allocated per
-// record but one string holding its card and pass ids. It stops at fn's
-// first error, or the first read or decode error, and returns it.
+// ordinary immutable strings and may be kept). Repeating fields are
+// interned, so a record costs about one allocation (its card and pass ids
+// share one string). It stops at fn's first error, or the first read,
+// decode or iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
 	ref, err := l.acquire()
 	if err != nil {
@@ -95,6 +96,18 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 			if err != nil {
 				return err
 			}
+		}
+	}
+	// Every chunk is consumed; the readers close their iterators, and an
+	// error from that is their last message.
+	wg.Wait()
+	for _, ch := range out {
+		select {
+		case m := <-ch:
+			if m.err != nil {
+				return m.err
+			}
+		default:
 		}
 	}
 	return nil
