@@ -109,12 +109,9 @@ func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	var recS float64
 	var recN int
 	if err == nil {
-		var p tariff.Period
-		if p, err = reconcile.ParsePeriod(cat, a.period); err == nil {
-			start := time.Now()
-			recN, err = reconcile.Recognize(ctx, reconcileLedger{l}, p.End)
-			recS = time.Since(start).Seconds()
-		}
+		start := time.Now()
+		recN, err = reconcile.Recognize(ctx, reconcileLedger{l}, res.PeriodEnd)
+		recS = time.Since(start).Seconds()
 	}
 	if cerr := l.Close(); err == nil {
 		err = cerr

@@ -58,11 +58,7 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 		}
 		// The month end as `citypass reconcile close` runs it: revenue
 		// recognition through the period's end, after its close.
-		p, err := reconcile.ParsePeriod(d.catalog, period)
-		if err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		if _, err := reconcile.Recognize(ctx, l, p.End); err != nil {
+		if _, err := reconcile.Recognize(ctx, l, res.PeriodEnd); err != nil {
 			return fmt.Errorf("demo: recognising revenue through %s: %w", period, err)
 		}
 		for _, st := range res.Statements {

@@ -75,18 +75,6 @@ func governing(cat *tariff.Catalog, partner string, p tariff.Period) (*tariff.Co
 	return nil, nil, false
 }
 
-// ParsePeriod reads a period label ("2026-11", "2026-W48", "2026-11-27") as
-// Close does: in service days of the zone of the tariff version in force
-// when the period starts. Its End is what Recognize runs through at a month
-// end.
-func ParsePeriod(cat *tariff.Catalog, label string) (tariff.Period, error) {
-	p, _, err := parsePeriod(cat, label)
-	if err != nil {
-		return tariff.Period{}, fmt.Errorf("reconcile: %w", err)
-	}
-	return p, nil
-}
-
 // parsePeriod reads a period label in the zone of the version in force when
 // the period starts.
 func parsePeriod(cat *tariff.Catalog, label string) (tariff.Period, *tariff.Tariff, error) {

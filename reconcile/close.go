@@ -55,7 +55,10 @@ const progressEvery = 1 << 16
 
 // CloseResult lists the statements written, in partner order.
 type CloseResult struct {
-	Period     string
+	Period string
+	// PeriodEnd is the end of the closed period: what a month end
+	// recognises revenue through (Recognize) after the close.
+	PeriodEnd  time.Time
 	Statements []StatementSummary
 	// Postings counts the postings stored by this close (0 on a re-close).
 	Postings int
@@ -190,7 +193,7 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 		opts.Progress(scanned)
 	}
 
-	res := &CloseResult{Period: p.Label}
+	res := &CloseResult{Period: p.Label, PeriodEnd: p.End}
 	byPartner := map[string]*job{}
 	for _, j := range jobs {
 		byPartner[j.partner] = j

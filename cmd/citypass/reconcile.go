@@ -37,14 +37,13 @@ func (a *app) render(t reconcile.Tabler) error {
 type monthEnd struct {
 	close      *reconcile.CloseResult
 	recognized int
-	through    time.Time // the period's end
 }
 
 // Table is the close result's, with a note on recognition.
 func (m monthEnd) Table() reconcile.Table {
 	t := m.close.Table()
 	t.Notes = append(t.Notes, fmt.Sprintf("%d revenue recognition posting(s) stored (due by %s)",
-		m.recognized, m.through.Format(time.RFC3339)))
+		m.recognized, m.close.PeriodEnd.Format(time.RFC3339)))
 	return t
 }
 
@@ -109,15 +108,11 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				// period has ended at --at), so a refused close posts
 				// nothing. Recognize is idempotent: a re-close posts only
 				// what became due since (a late tap's reclassification).
-				p, err := reconcile.ParsePeriod(s.catalog, period)
-				if err != nil {
-					return err
-				}
-				n, err := reconcile.Recognize(a.ctx(), s.ledger, p.End)
+				n, err := reconcile.Recognize(a.ctx(), s.ledger, res.PeriodEnd)
 				if err != nil {
 					return fmt.Errorf("statements of %s closed, revenue recognition failed (run the close again to complete it): %w", period, err)
 				}
-				return a.renderMonthEnd(monthEnd{close: res, recognized: n, through: p.End})
+				return a.renderMonthEnd(monthEnd{close: res, recognized: n})
 			})
 		},
 	}
