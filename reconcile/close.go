@@ -85,6 +85,8 @@ type StatementSummary struct {
 // StatementID is the deterministic id of a partner's statement for a period.
 func StatementID(partner, period string) string { return partner + "-" + period }
 
+// errStop ends a journal read early on purpose (past the records wanted);
+// the reads that use it return nil for it.
 var errStop = errors.New("stop")
 
 // Close closes the statements of a period (SPEC §6): for every partner whose

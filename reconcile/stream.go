@@ -283,7 +283,6 @@ type lineSink struct {
 	w     *csv.Writer
 	rec   []string
 	n     int
-	loc   *time.Location
 	clock *rfc3339Clock
 	buf   []byte
 	line  []byte
@@ -296,7 +295,7 @@ func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, 
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: writing %s: %w", filepath.Join(dir, name), err)
 	}
-	s := &lineSink{f: f, loc: loc, clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader))}
+	s := &lineSink{f: f, clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader))}
 	if hashed {
 		s.hf = newHashedFile(f)
 		s.out = s.hf
@@ -559,12 +558,13 @@ func appendMinor(dst []byte, m int64) []byte {
 // journalUpTo calls fn for every journal record with seq in [from, to], in
 // journal order, through Ledger.JournalBatches, whose readers decode the
 // records after fn's on other goroutines while fn runs. fn must not keep a
-// record past its return. fn's first error stops the read and is returned.
+// record past its return, nor return errStop. fn's first error stops the
+// read and is returned.
 func journalUpTo(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
 	err := l.JournalBatches(ctx, from, func(batch []engine.TapRecord) error {
 		for i := range batch {
 			if batch[i].JournalSeq > to {
-				return errPastEnd
+				return errStop // past to
 			}
 			if err := fn(&batch[i]); err != nil {
 				return err
@@ -572,11 +572,8 @@ func journalUpTo(ctx context.Context, l Ledger, from, to uint64, fn func(*engine
 		}
 		return nil
 	})
-	if errors.Is(err, errPastEnd) {
+	if errors.Is(err, errStop) {
 		return nil
 	}
 	return err
 }
-
-// errPastEnd stops journalUpTo's read at the first record past its end.
-var errPastEnd = errors.New("reconcile: past the end of the read")
