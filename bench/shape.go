@@ -24,40 +24,21 @@ func CalibrateShape(ctx context.Context, env Env) (Shape, error) {
 	if err != nil {
 		return Shape{}, err
 	}
-	err = f.storeTariff(ctx)
-	if err == nil {
+	if err = f.storeTariff(ctx); err == nil {
 		err = f.sell(ctx, 0, calibrationCards, 8)
 	}
-	if err == nil {
-		tp := f.newTapper("calibrate", 0, 1, 0)
-		for i := 0; i < calibrationCards && err == nil; i++ {
-			err = tp.tap(ctx)
-		}
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		_ = f.Close()
 		return Shape{}, err
 	}
-	before, err := scanAll(dir)
+	before, err := tapRound(ctx, f, dir, "calibrate", 0)
 	if err != nil {
 		return Shape{}, err
 	}
 	if f, err = openFixture(dir, calibrationCards, false); err != nil {
 		return Shape{}, err
 	}
-	tp := f.newTapper("calibrate-2", 0, 1, 1)
-	for i := 0; i < calibrationCards && err == nil; i++ {
-		err = tp.tap(ctx)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return Shape{}, err
-	}
-	after, err := scanAll(dir)
+	after, err := tapRound(ctx, f, dir, "calibrate-2", 1)
 	if err != nil {
 		return Shape{}, err
 	}
@@ -80,6 +61,23 @@ func CalibrateShape(ctx context.Context, env Env) (Shape, error) {
 	}
 	env.logf("calibrated tap batch: %d keys changed by %d taps: %s", keys, calibrationCards, s)
 	return s, nil
+}
+
+// tapRound taps every calibration card once from device (each card's
+// (prior+1)-th tap), closes f and returns every key and value of the store.
+func tapRound(ctx context.Context, f *fixture, dir, device string, prior int) (map[string]string, error) {
+	tp := f.newTapper(device, 0, 1, prior)
+	var err error
+	for i := 0; i < calibrationCards && err == nil; i++ {
+		err = tp.tap(ctx)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(dir)
 }
 
 // scanAll reads every key and value of the Pebble store in dir.
