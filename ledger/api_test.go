@@ -240,9 +240,9 @@ func TestJournalBetweenAndFrom(t *testing.T) {
 	assert.ErrorIs(t, l.View(cctx, func(engine.Reader) error { return nil }), context.Canceled)
 }
 
-// TestJournalBatches: the parallel batched scan gives exactly Journal's
-// records, in its order, whatever the chunk and batch sizes, and stops at
-// fn's error or a cancelled context.
+// TestJournalBatches: the pipelined batched scan gives exactly Journal's
+// records, in its order, whatever the batch size, queue depth and number of
+// decoders, and stops at fn's error or a cancelled context.
 func TestJournalBatches(t *testing.T) {
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
@@ -255,15 +255,14 @@ func TestJournalBatches(t *testing.T) {
 		tap.Direction = engine.Entry
 		require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
 	}
-	defer func(c uint64, b, p int) { journalChunk, journalBatch, batchesPerReader = c, b, p }(journalChunk, journalBatch, batchesPerReader)
+	defer func(b, p, d int) { journalBatch, batchesInFlight, journalDecodersOverride = b, p, d }(journalBatch, batchesInFlight, journalDecodersOverride)
 	for _, from := range []uint64{0, 1, 2, 17, n, n + 1} {
 		var want []engine.TapRecord
 		require.NoError(t, l.Journal(ctx, from, func(r *engine.TapRecord) error { want = append(want, *r); return nil }))
-		for _, g := range []struct {
-			chunk       uint64
-			batch, pool int
-		}{{1, 1, 1}, {3, 2, 1}, {7, 3, 2}, {8192, 256, 6}, {5, 100, 3}} {
-			journalChunk, journalBatch, batchesPerReader = g.chunk, g.batch, g.pool
+		for _, g := range []struct{ batch, pool, decoders int }{
+			{1, 1, 1}, {2, 1, 3}, {3, 2, 2}, {256, 6, 1}, {100, 3, 2}, {7, 1, 5}, {59, 2, 2}, {60, 1, 1},
+		} {
+			journalBatch, batchesInFlight, journalDecodersOverride = g.batch, g.pool, g.decoders
 			var got []engine.TapRecord
 			require.NoError(t, l.JournalBatches(ctx, from, func(b []engine.TapRecord) error {
 				require.NotEmpty(t, b)
@@ -277,7 +276,7 @@ func TestJournalBatches(t *testing.T) {
 			}
 		}
 	}
-	journalChunk, journalBatch, batchesPerReader = 4, 2, 2
+	journalBatch, batchesInFlight, journalDecodersOverride = 2, 2, 2
 	stop := assert.AnError
 	seen := 0
 	err := l.JournalBatches(ctx, 0, func(b []engine.TapRecord) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -13,201 +12,261 @@ import (
 
 // JournalBatches reads the journal like Journal (seq >= fromSeq, journal
 // order, one snapshot) for scans of the whole journal, such as a month's
-// close, that must keep up with a raw scan of the keys: fn is called on the
-// calling goroutine with consecutive batches of records, in journal order,
-// while reader goroutines (journalReaders of them) iterate and decode the
-// batches after it, each reading every journalReaders-th chunk of
-// journalChunk seqs from its own iterator. A batch and its records are
-// valid only until fn returns (they are recycled; the strings in them are
-// ordinary immutable strings and may be kept). Repeating fields are
-// interned, so a record costs about one allocation (its card and pass ids
-// share one string). It stops at fn's first error, or the first read,
-// decode or iterator error, and returns it.
+// close, that must keep up with a raw scan of the keys. It is a pipeline:
+// one scanner goroutine walks the journal with a single iterator and copies
+// the stored keys and values into raw batches; decoder goroutines
+// (journalDecoders of them, taking the raw batches in turn) check and decode
+// them into records; and fn is called on the calling goroutine with the
+// decoded batches, in journal order. One iterator, not one per decoder:
+// concurrent iterators over the same blocks cost Pebble about a third more
+// CPU than one (bench: the month close). A batch and its records are valid
+// only until fn returns (they are recycled; the strings in them are ordinary
+// immutable strings and may be kept). Repeating fields are interned, so a
+// record costs about one allocation (its card and pass ids share one
+// string). It stops at fn's first error, or the first read, decode or
+// iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
 	ref, err := l.acquire()
 	if err != nil {
 		return err
 	}
 	defer ref.release()
-	lk, err := lastKey(ref.s, []byte{pJournal}, []byte{pJournal + 1})
-	if err != nil || lk == nil {
-		return err
+	it, err := ref.s.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: journalKey(max(fromSeq, 1)), UpperBound: []byte{pJournal + 1}})
+	if err != nil {
+		return fmt.Errorf("ledger: opening iterator: %w", err)
 	}
-	last, ok := parseJournalKey(lk)
-	if !ok {
-		return &CorruptionError{Key: lk, Reason: "malformed journal key"}
-	}
-	fromSeq = max(fromSeq, 1)
-	if last < fromSeq {
-		return nil
-	}
-	chunks := (last-fromSeq)/journalChunk + 1
-	readers := min(journalReaders(), int(chunks))
-
-	stop := make(chan struct{})
-	out := make([]chan batchMsg, readers)
-	free := make([]chan []engine.TapRecord, readers)
-	var wg sync.WaitGroup
-	for w := range readers {
-		out[w] = make(chan batchMsg, batchesPerReader)
-		free[w] = make(chan []engine.TapRecord, batchesPerReader)
-		for range batchesPerReader {
-			free[w] <- make([]engine.TapRecord, 0, journalBatch)
+	decoders := journalDecoders()
+	p := &batchPipe{stop: make(chan struct{}), lanes: make([]batchLane, decoders)}
+	for w := range p.lanes {
+		ln := &p.lanes[w]
+		ln.in = make(chan *rawBatch, batchesInFlight)
+		ln.rawFree = make(chan *rawBatch, batchesInFlight)
+		ln.out = make(chan batchMsg, batchesInFlight)
+		ln.free = make(chan []engine.TapRecord, batchesInFlight)
+		for range batchesInFlight {
+			ln.rawFree <- &rawBatch{}
+			ln.free <- make([]engine.TapRecord, 0, journalBatch)
 		}
-		wg.Add(1)
+	}
+	done := make(chan struct{}, decoders+1)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		p.scan(ctx, it)
+	}()
+	for w := range p.lanes {
 		go func() {
-			defer wg.Done()
-			r := chunkReader{out: out[w], free: free[w], stop: stop, in: newInterner()}
-			it, err := ref.s.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{pJournal}, UpperBound: []byte{pJournal + 1}})
-			if err != nil {
-				r.send(batchMsg{err: fmt.Errorf("ledger: opening iterator: %w", err)})
-				return
-			}
-			r.it = it
-			defer func() {
-				if err := it.Close(); err != nil {
-					r.send(batchMsg{err: fmt.Errorf("ledger: iterating the journal: %w", err)})
-				}
-			}()
-			for k := uint64(w); k < chunks; k += uint64(readers) {
-				lo := fromSeq + k*journalChunk
-				if !r.readChunk(ctx, lo, min(lo+journalChunk, last+1)) {
-					return
-				}
-			}
+			defer func() { done <- struct{}{} }()
+			p.lanes[w].decode(p.stop)
 		}()
 	}
 	defer func() {
-		close(stop)
-		wg.Wait()
+		close(p.stop)
+		for range decoders + 1 {
+			<-done
+		}
 	}()
-	for k := uint64(0); k < chunks; k++ {
-		w := int(k % uint64(readers))
-		for {
-			m := <-out[w]
-			if m.err != nil {
-				return m.err
-			}
-			if m.end {
-				break
-			}
-			err := fn(m.batch)
-			free[w] <- m.batch[:0]
-			if err != nil {
-				return err
-			}
+	for k := 0; ; k++ {
+		ln := &p.lanes[k%decoders]
+		m := <-ln.out
+		switch {
+		case m.err != nil:
+			return m.err
+		case m.end:
+			return nil
+		}
+		err := fn(m.batch)
+		ln.free <- m.batch[:0]
+		if err != nil {
+			return err
 		}
 	}
-	// Every chunk is consumed; the readers close their iterators, and an
-	// error from that is their last message.
-	wg.Wait()
-	for _, ch := range out {
-		select {
-		case m := <-ch:
-			if m.err != nil {
-				return m.err
-			}
-		default:
-		}
-	}
-	return nil
 }
 
-// Reading geometry of JournalBatches: journalChunk seqs per chunk (one seek
-// each), journalBatch records per batch, batchesPerReader batches per
-// reader: what a reader may run ahead, two chunks' worth, so that each
-// reader can decode its next chunk whole while fn works through another
-// reader's. Variables for tests.
+// Geometry of JournalBatches: journalBatch records per batch, and
+// batchesInFlight batches per decoder in each stage, which is how far the
+// scanner and the decoders may run ahead of fn. Variables for tests.
 var (
-	journalChunk     uint64 = 1024
-	journalBatch            = 256
-	batchesPerReader        = 8
+	journalBatch    = 256
+	batchesInFlight = 4
 )
 
-// journalReaders is how many goroutines read and decode the journal: one
-// per CPU (the caller's fn takes the rest), at least 2, at most 4.
-func journalReaders() int { return min(max(runtime.GOMAXPROCS(0), 2), 4) }
+// journalDecodersOverride, when positive, is the number of decoders (tests).
+var journalDecodersOverride int
 
-// batchMsg is a reader's message: a batch, the end of a chunk, or the error
-// that ended its reading.
+// journalDecoders is how many goroutines decode the journal: one per CPU
+// beyond the caller's, at least 1, at most 3 (the scanner is one goroutine).
+func journalDecoders() int {
+	if journalDecodersOverride > 0 {
+		return journalDecodersOverride
+	}
+	return min(max(runtime.GOMAXPROCS(0)-1, 1), 3)
+}
+
+// batchPipe is one JournalBatches run: batch k goes through lane k mod
+// len(lanes), so fn reads the lanes in turn to keep journal order.
+type batchPipe struct {
+	stop  chan struct{} // closed when fn's side returns
+	lanes []batchLane
+}
+
+// batchLane is one decoder and its queues: raw batches in (and their free
+// pool), decoded batches out (and theirs).
+type batchLane struct {
+	in      chan *rawBatch
+	rawFree chan *rawBatch
+	out     chan batchMsg
+	free    chan []engine.TapRecord
+}
+
+// rawBatch is a run of journal entries as stored: their keys and values
+// back to back in buf, entry i at buf[ends[i-1]:ends[i]] (ends[-1] = 0),
+// its key the first len(journalKey) bytes. A raw batch with end or err set
+// carries no entries: it tells the decoder the scan ended, or failed.
+type rawBatch struct {
+	buf  []byte
+	ends []int
+	end  bool
+	err  error
+}
+
+// batchMsg is a decoder's message: a batch, the end of the journal, or the
+// error that ended the scan.
 type batchMsg struct {
 	batch []engine.TapRecord
 	end   bool
 	err   error
 }
 
-// chunkReader is one reader goroutine of JournalBatches.
-type chunkReader struct {
-	it   *pebble.Iterator
-	out  chan<- batchMsg
-	free chan []engine.TapRecord
-	stop <-chan struct{}
-	in   *interner
-}
+// journalKeyLen is the length of every journal key.
+var journalKeyLen = len(journalKey(0))
 
-// send delivers m unless the scan stopped; false when it did.
-func (r *chunkReader) send(m batchMsg) bool {
-	select {
-	case r.out <- m:
-		return true
-	case <-r.stop:
-		return false
-	}
-}
-
-// readChunk sends the records with seq in [lo, hi) in batches, then the
-// chunk's end; on an error it sends the error and returns false.
-func (r *chunkReader) readChunk(ctx context.Context, lo, hi uint64) bool {
-	fail := func(err error) bool {
-		r.send(batchMsg{err: err})
-		return false
-	}
-	if err := ctx.Err(); err != nil {
-		return fail(err)
-	}
-	var batch []engine.TapRecord
-	take := func() bool {
+// scan is the scanner goroutine: it fills raw batches from it, in journal
+// order, handing batch k to lane k mod len(lanes), then sends the end (or
+// the first error, including the iterator's on closing) down the next lane.
+func (p *batchPipe) scan(ctx context.Context, it *pebble.Iterator) {
+	k := 0
+	next := func() (*rawBatch, bool) {
 		select {
-		case batch = <-r.free:
+		case rb := <-p.lanes[k%len(p.lanes)].rawFree:
+			rb.buf, rb.ends, rb.end, rb.err = rb.buf[:0], rb.ends[:0], false, nil
+			return rb, true
+		case <-p.stop:
+			return nil, false
+		}
+	}
+	send := func(rb *rawBatch) bool {
+		select {
+		case p.lanes[k%len(p.lanes)].in <- rb:
+			k++
 			return true
-		case <-r.stop:
+		case <-p.stop:
 			return false
 		}
 	}
-	if !take() {
-		return false
+	finish := func(rb *rawBatch, err error) {
+		if cerr := it.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("ledger: iterating the journal: %w", cerr)
+		}
+		if len(rb.ends) > 0 {
+			if !send(rb) {
+				return
+			}
+			var ok bool
+			if rb, ok = next(); !ok {
+				return
+			}
+		}
+		rb.end, rb.err = err == nil, err
+		send(rb)
 	}
-	hiKey := journalKey(hi)
-	for valid := r.it.SeekGE(journalKey(lo)); valid; valid = r.it.Next() {
-		k := r.it.Key()
-		if string(k) >= string(hiKey) {
-			break
+	rb, ok := next()
+	if !ok {
+		_ = it.Close()
+		return
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		key := it.Key()
+		if len(key) != journalKeyLen {
+			finish(rb, &CorruptionError{Key: key, Reason: "malformed journal key"})
+			return
 		}
-		v, err := r.it.ValueAndErr()
+		v, err := it.ValueAndErr()
 		if err != nil {
-			return fail(fmt.Errorf("ledger: reading %s: %w", describeKey(k), err))
+			finish(rb, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err))
+			return
 		}
-		n := len(batch)
-		batch = batch[:n+1]
-		if err := decodeTapInto(k, v, &batch[n], r.in); err != nil {
-			return fail(err)
-		}
-		if len(batch) == cap(batch) {
-			if !r.send(batchMsg{batch: batch}) || !take() {
-				return false
+		rb.buf = append(append(rb.buf, key...), v...)
+		rb.ends = append(rb.ends, len(rb.buf))
+		if len(rb.ends) == journalBatch {
+			if !send(rb) {
+				_ = it.Close()
+				return
 			}
 			if err := ctx.Err(); err != nil {
-				return fail(err)
+				rb, ok = next()
+				if ok {
+					finish(rb, err)
+				} else {
+					_ = it.Close()
+				}
+				return
+			}
+			if rb, ok = next(); !ok {
+				_ = it.Close()
+				return
 			}
 		}
 	}
-	if err := r.it.Error(); err != nil {
-		return fail(fmt.Errorf("ledger: iterating the journal: %w", err))
+	if err := it.Error(); err != nil {
+		finish(rb, fmt.Errorf("ledger: iterating the journal: %w", err))
+		return
 	}
-	if len(batch) == 0 {
-		r.free <- batch // back where it came from: there is room
-	} else if !r.send(batchMsg{batch: batch}) {
-		return false
+	finish(rb, nil)
+}
+
+// decode is a decoder goroutine: it decodes the raw batches of its lane
+// into record batches, and passes on the end or an error, after which it
+// stops.
+func (ln *batchLane) decode(stop <-chan struct{}) {
+	in := newInterner()
+	send := func(m batchMsg) bool {
+		select {
+		case ln.out <- m:
+			return true
+		case <-stop:
+			return false
+		}
 	}
-	return r.send(batchMsg{end: true})
+	for {
+		var rb *rawBatch
+		select {
+		case rb = <-ln.in:
+		case <-stop:
+			return
+		}
+		if rb.end || rb.err != nil {
+			send(batchMsg{end: rb.end, err: rb.err})
+			return
+		}
+		var batch []engine.TapRecord
+		select {
+		case batch = <-ln.free:
+		case <-stop:
+			return
+		}
+		batch = batch[:len(rb.ends)]
+		from := 0
+		for i, to := range rb.ends {
+			e := rb.buf[from:to]
+			from = to
+			if err := decodeTapInto(e[:journalKeyLen], e[journalKeyLen:], &batch[i], in); err != nil {
+				send(batchMsg{err: err})
+				return
+			}
+		}
+		ln.rawFree <- rb // back where it came from: there is room
+		if !send(batchMsg{batch: batch}) {
+			return
+		}
+	}
 }
