@@ -423,3 +423,38 @@ func FuzzDecode(f *testing.F) {
 		_, _ = decodeBytes(k, v, kindMeta)
 	})
 }
+
+// TestInternerKeepsStrings: the strings of records decoded with one
+// interner stay what they were after thousands more values are decoded with
+// it (the card and pass ids are carved from shared slabs), including empty
+// and slab-sized ids.
+func TestInternerKeepsStrings(t *testing.T) {
+	in := newInterner()
+	var kept []engine.TapRecord
+	for i := range 3000 {
+		card, pass := fmt.Sprintf("04%012X", i), fmt.Sprintf("P-%d", i*7919)
+		switch i % 500 {
+		case 1:
+			card, pass = "", ""
+		case 2:
+			pass = strings.Repeat("p", pairSlab)
+		}
+		v := encodeTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "d", Seq: uint64(i)}, Card: card, At: wlEpoch},
+			JournalSeq: uint64(i + 1), Pass: pass, Decision: engine.Decision{Pass: pass}})
+		var r engine.TapRecord
+		require.NoError(t, decodeTapInto(journalKey(uint64(i+1)), v, &r, in))
+		kept = append(kept, r)
+	}
+	for i, r := range kept {
+		card, pass := fmt.Sprintf("04%012X", i), fmt.Sprintf("P-%d", i*7919)
+		switch i % 500 {
+		case 1:
+			card, pass = "", ""
+		case 2:
+			pass = strings.Repeat("p", pairSlab)
+		}
+		require.Equal(t, card, r.Card, "record %d", i)
+		require.Equal(t, pass, r.Pass, "record %d", i)
+		require.Equal(t, pass, r.Decision.Pass, "record %d", i)
+	}
+}

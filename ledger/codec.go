@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/citypass/citypass/engine"
 )
@@ -381,7 +382,7 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 type interner struct {
 	last     [internFields]string // the previous record's value per field
 	m        map[string]string
-	pairs    []byte
+	slab     []byte // the current slab of pair
 	zones    map[int64]*time.Location
 	lastOff  int64 // the zone offset last asked for, and its zone
 	lastZone *time.Location
@@ -442,15 +443,34 @@ func (in *interner) str(f int, b []byte) string {
 	return s
 }
 
-// pair returns a and b as strings backed by one allocation.
+// pair returns a and b as strings that share memory: they are carved from
+// append-only slabs of pairSlab bytes, one allocation for hundreds of
+// records instead of one each. A slab's bytes are never written again once
+// carved, so the strings are immutable and may be kept; a slab is freed
+// when its last string is.
 func (in *interner) pair(a, b []byte) (string, string) {
 	if in == nil {
 		return string(a), string(b)
 	}
-	in.pairs = append(append(in.pairs[:0], a...), b...)
-	s := string(in.pairs)
+	n := len(a) + len(b)
+	if n == 0 {
+		return "", ""
+	}
+	if n > pairSlab/8 {
+		s := string(append(append(make([]byte, 0, n), a...), b...))
+		return s[:len(a)], s[len(a):]
+	}
+	if len(in.slab)+n > cap(in.slab) {
+		in.slab = make([]byte, 0, pairSlab)
+	}
+	off := len(in.slab)
+	in.slab = append(append(in.slab, a...), b...)
+	s := unsafe.String(&in.slab[off], n)
 	return s[:len(a)], s[len(a):]
 }
+
+// pairSlab is the size of the slabs of interner.pair.
+const pairSlab = 16 << 10
 
 func encodeStrings(e *enc, v []string) {
 	e.u64(uint64(len(v)))
