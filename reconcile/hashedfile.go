@@ -66,16 +66,33 @@ func (w *hashedFile) loop() {
 // Write appends p to the current chunk, handing it over when full. It
 // fails once an earlier chunk failed to write.
 func (w *hashedFile) Write(p []byte) (int, error) {
-	if len(w.cur)+len(p) > cap(w.cur) && len(w.cur) > 0 {
+	b, err := w.reserve(len(p))
+	if err != nil {
+		return 0, err
+	}
+	w.cur = append(b, p...)
+	return len(p), nil
+}
+
+// reserve returns the current chunk with room for n more bytes (or a fresh
+// chunk, when it lacks the room, after handing it over), for the caller to
+// append a line to and give back with commit: formatting a line straight
+// into the chunk saves copying it there. It fails once an earlier chunk
+// failed to write.
+func (w *hashedFile) reserve(n int) ([]byte, error) {
+	if len(w.cur)+n > cap(w.cur) && len(w.cur) > 0 {
 		if w.err.Load() != nil {
-			return 0, errWriteFailed
+			return nil, errWriteFailed
 		}
 		w.full <- w.cur
 		w.cur = <-w.free
 	}
-	w.cur = append(w.cur, p...)
-	return len(p), nil
+	return w.cur, nil
 }
+
+// commit makes b, the chunk from reserve with bytes appended, the current
+// chunk.
+func (w *hashedFile) commit(b []byte) { w.cur = b }
 
 // close hands over what is left, waits until every chunk is hashed and
 // written, and returns the SHA-256 of all bytes written and the first write

@@ -410,23 +410,48 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 		return s.tapRecord(kind, ln)
 	}
 	s.n++
-	b := strconv.AppendInt(s.line[:0], int64(s.n), 10)
-	b = append(append(b, ','), kind...)
-	b = strconv.AppendUint(append(b, ','), rec.JournalSeq, 10)
-	b = append(append(b, ','), rec.ID.Device...)
-	b = strconv.AppendUint(append(b, ','), rec.ID.Seq, 10)
-	b = s.clock.append(append(b, ','), rec.At)
-	for _, f := range [...]string{rec.Card, rec.Pass, rec.Product, rec.Category, rec.Venue, rec.Gate, ln.day.label, ln.period} {
-		b = append(append(b, ','), f...)
+	day, period := ln.day.label, ln.period
+	b := s.line[:0]
+	if s.hf != nil {
+		// Room for the whole line, so that it is formatted in place: the
+		// five numbers, the time and the separators take at most 160 bytes
+		// (a shorter guess would only cost a copy).
+		n := 160 + len(kind) + len(rec.ID.Device) + len(rec.Card) + len(rec.Pass) + len(rec.Product) + len(rec.Category) +
+			len(rec.Venue) + len(rec.Gate) + len(day) + len(period) + len(NoteOverLimit)
+		var err error
+		if b, err = s.hf.reserve(n); err != nil {
+			return err
+		}
 	}
+	b = appendUint(b, uint64(s.n))
+	b = append(append(b, ','), kind...)
+	b = appendUint(append(b, ','), rec.JournalSeq)
+	b = append(append(b, ','), rec.ID.Device...)
+	b = appendUint(append(b, ','), rec.ID.Seq)
+	b = s.clock.append(append(b, ','), rec.At)
+	b = append(append(b, ','), rec.Card...)
+	b = append(append(b, ','), rec.Pass...)
+	b = append(append(b, ','), rec.Product...)
+	b = append(append(b, ','), rec.Category...)
+	b = append(append(b, ','), rec.Venue...)
+	b = append(append(b, ','), rec.Gate...)
+	b = append(append(b, ','), day...)
+	b = append(append(b, ','), period...)
 	b = appendMinor(append(b, ','), ln.value)
 	b = appendMinor(append(b, ','), ln.amount)
-	b = strconv.AppendBool(append(b, ','), ln.amount < ln.value)
-	b = append(b, ',')
+	if ln.amount < ln.value {
+		b = append(b, ",true,"...)
+	} else {
+		b = append(b, ",false,"...)
+	}
 	if ln.overLimit {
 		b = append(b, NoteOverLimit...)
 	}
 	b = append(b, '\n')
+	if s.hf != nil {
+		s.hf.commit(b)
+		return nil
+	}
 	s.line = b
 	_, err := s.out.Write(b)
 	return err
@@ -525,34 +550,6 @@ func syncDir(dir string) error {
 		return fmt.Errorf("reconcile: syncing dir %s: %w", dir, err)
 	}
 	return nil
-}
-
-// minorString formats minor units with 2 places ("-0.05", "1500.00").
-func minorString(m int64) string { return string(appendMinor(nil, m)) }
-
-// appendMinor appends minor units with 2 places.
-func appendMinor(dst []byte, m int64) []byte {
-	neg := m < 0
-	u := uint64(m)
-	if neg {
-		u = uint64(-m)
-	}
-	var b [24]byte
-	i := len(b)
-	for k := 0; k < 3 || u > 0; k++ {
-		if k == 2 {
-			i--
-			b[i] = '.'
-		}
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return append(dst, b[i:]...)
 }
 
 // journalUpTo calls fn for every journal record with seq in [from, to], in

@@ -1,0 +1,72 @@
+package reconcile
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// The number formatting of statement lines. A month's close writes about ten
+// numbers per tap; these write their digits straight into the line, which
+// lineSink.tap reserves whole in the CSV's chunk, two digits at a time,
+// where strconv formats into a temporary and copies it over (a tenth of the
+// close's formatting time).
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// decimalLen is the number of decimal digits of u (1 for 0).
+func decimalLen(u uint64) int {
+	n := (bits.Len64(u) * 1233) >> 12 // ⌊log10(2^len)⌋: n or n-1 digits-1
+	if n < len(pow10) && u >= pow10[n] {
+		n++
+	}
+	return max(n, 1)
+}
+
+var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// appendUint appends u in decimal, as strconv.AppendUint(dst, u, 10).
+func appendUint(dst []byte, u uint64) []byte {
+	n := decimalLen(u)
+	l := len(dst)
+	dst = slices.Grow(dst, n)[:l+n]
+	i := l + n
+	for u >= 100 {
+		q := u / 100
+		r := 2 * (u - q*100)
+		i -= 2
+		dst[i], dst[i+1] = digitPairs[r], digitPairs[r+1]
+		u = q
+	}
+	if u >= 10 {
+		dst[i-2], dst[i-1] = digitPairs[2*u], digitPairs[2*u+1]
+	} else {
+		dst[i-1] = byte('0' + u)
+	}
+	return dst
+}
+
+// appendMinor appends minor units with 2 places ("-0.05", "1500.00").
+func appendMinor(dst []byte, m int64) []byte {
+	u := uint64(m)
+	if m < 0 {
+		dst = append(dst, '-')
+		u = -u // two's complement: right for math.MinInt64 too
+	}
+	dst = append(appendUint(dst, u/100), '.')
+	r := 2 * (u % 100)
+	return append(dst, digitPairs[r], digitPairs[r+1])
+}
+
+// minorString formats minor units with 2 places.
+func minorString(m int64) string { return string(appendMinor(nil, m)) }
