@@ -337,6 +337,9 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	if err != nil {
 		return err
 	}
+	if in != nil && decodeTapFast(payload, r, in) {
+		return nil
+	}
 	d := dec{b: payload}
 	*r = engine.TapRecord{}
 	r.ID.Device = in.str(fDevice, d.raw())
