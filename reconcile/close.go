@@ -496,23 +496,29 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 			return fmt.Errorf("reconcile: reading journal: %w", err)
 		}
 	}
-	pending := 0
-	for _, j := range jobs {
-		if j.asOf > 0 {
-			pending++
+	// nextAsOf is the lowest data_as_of of the jobs that have not yet seen
+	// the record there (whose journaling time their manifest states).
+	nextAsOf := func() uint64 {
+		next := ^uint64(0)
+		for _, j := range jobs {
+			if !j.seenAsOf && j.asOf > 0 {
+				next = min(next, j.asOf)
+			}
 		}
+		return next
 	}
+	pendingAsOf := nextAsOf()
 	var ln tapLine
 	err := journalUpTo(ctx, l, 1, maxAsOf, func(rec *engine.TapRecord) error {
 		tick()
-		if pending > 0 {
+		if rec.JournalSeq >= pendingAsOf {
 			for _, j := range jobs {
 				if !j.seenAsOf && j.asOf > 0 && rec.JournalSeq >= j.asOf {
 					j.seenAsOf = true
 					j.recordedAt = rec.RecordedAt.UTC().Format(time.RFC3339Nano)
-					pending--
 				}
 			}
+			pendingAsOf = nextAsOf()
 		}
 		j, t, v, err := route(rec)
 		if err != nil || j == nil {

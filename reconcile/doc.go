@@ -101,8 +101,8 @@
 //     journal in one ordered pass (JournalBatches from seq 1 up to
 //     data_as_of: a tap of the period may have been journaled at any time)
 //     for all its statements, routing each tap to its partner by venue,
-//     while the ledger's reader goroutines decode the next batches (a
-//     bounded number of recycled batches in flight). Lines go straight to
+//     while the ledger's scanner and decoder goroutines read and decode the
+//     next batches (a bounded number of recycled batches in flight). Lines go straight to
 //     the files, through a goroutine per statement that hashes and writes
 //     chunks of 256 KiB (at most 4 in flight). Per period being valued (the closed
 //     one, plus each earlier period that has late taps on this statement,

@@ -553,8 +553,8 @@ func syncDir(dir string) error {
 }
 
 // journalUpTo calls fn for every journal record with seq in [from, to], in
-// journal order, through Ledger.JournalBatches, whose readers decode the
-// records after fn's on other goroutines while fn runs. fn must not keep a
+// journal order, through Ledger.JournalBatches, whose goroutines read and
+// decode the records after fn's while fn runs. fn must not keep a
 // record past its return, nor return errStop. fn's first error stops the
 // read and is returned.
 func journalUpTo(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
