@@ -34,11 +34,13 @@ func TestDecodeTapFastAgrees(t *testing.T) {
 		f    func(r *engine.TapRecord)
 	}{
 		{true, func(*engine.TapRecord) {}},
-		{true, func(r *engine.TapRecord) { r.At, r.RecordedAt, r.Decision.ValidUntil = time.Time{}, time.Time{}, time.Time{} }},
+		{true, func(r *engine.TapRecord) {
+			r.At, r.RecordedAt, r.Decision.ValidUntil = time.Time{}, time.Time{}, time.Time{}
+		}},
 		{true, func(r *engine.TapRecord) { r.Card, r.Pass, r.Decision.Pass, r.Decision.Product = "", "", "", "" }},
 		{true, func(r *engine.TapRecord) { r.Decision.Pass = "P-OTHER" }},
-		{true, func(r *engine.TapRecord) { r.Counter, r.ID.Seq, r.JournalSeq = math.MaxUint32, math.MaxInt64, 1<<63 - 1 }},
-		{false, func(r *engine.TapRecord) { r.ID.Seq, r.JournalSeq = math.MaxUint64, 1 << 63 }},
+		{true, func(r *engine.TapRecord) { r.Counter, r.ID.Seq, r.JournalSeq = math.MaxUint32, math.MaxInt64, 1<<63-1 }},
+		{false, func(r *engine.TapRecord) { r.ID.Seq, r.JournalSeq = math.MaxUint64, 1<<63 }},
 		{false, func(r *engine.TapRecord) { r.Gate = strings.Repeat("g", 200) }},
 		{true, func(r *engine.TapRecord) { r.Gate = strings.Repeat("g", 127) }},
 		{true, func(r *engine.TapRecord) { r.At = time.Unix(-1e9, 5).In(time.FixedZone("", -18*3600)) }},
