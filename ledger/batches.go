@@ -87,7 +87,7 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 // scanner and the decoders may run ahead of fn. Variables for tests.
 var (
 	journalBatch    = 256
-	batchesInFlight = 4
+	batchesInFlight = 16
 )
 
 // journalDecodersOverride, when positive, is the number of decoders (tests).
