@@ -70,3 +70,49 @@ func appendMinor(dst []byte, m int64) []byte {
 
 // minorString formats minor units with 2 places.
 func minorString(m int64) string { return string(appendMinor(nil, m)) }
+
+// decimalText caches the decimal text of the last number it formatted, for
+// columns whose next value is usually the last plus a little (the line
+// number, +1; the journal seq of a statement's lines, + a few): the text is
+// then updated in place, a digit or two, instead of formatted again.
+type decimalText struct {
+	n    uint64
+	text []byte
+}
+
+// of returns the decimal text of u, valid until the next call.
+func (c *decimalText) of(u uint64) []byte {
+	if u > c.n && u-c.n < 10 && len(c.text) > 0 {
+		// Add the difference to the last digit and carry.
+		carry := byte(u - c.n)
+		for i := len(c.text) - 1; carry > 0; i-- {
+			if i < 0 {
+				c.text = append(c.text[:1], c.text...)
+				c.text[0] = '0' + carry
+				break
+			}
+			d := c.text[i] - '0' + carry
+			c.text[i], carry = '0'+d%10, d/10
+		}
+	} else {
+		c.text = appendUint(c.text[:0], u)
+	}
+	c.n = u
+	return c.text
+}
+
+// minorText caches the text of the last amount it formatted: a statement's
+// values and amounts are mostly its contract's few rates.
+type minorText struct {
+	m    int64
+	text []byte
+}
+
+// of returns the text of minor units m with 2 places, valid until the next
+// call.
+func (c *minorText) of(m int64) []byte {
+	if m != c.m || len(c.text) == 0 {
+		c.m, c.text = m, appendMinor(c.text[:0], m)
+	}
+	return c.text
+}

@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"encoding/csv"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,5 +50,80 @@ func TestAppendMinor(t *testing.T) {
 			sign = "-"
 		}
 		require.Equal(t, fmt.Sprintf("%s%d.%02d", sign, a/100, a%100), string(appendMinor([]byte("z"), m))[1:], "%d", m)
+	}
+}
+
+// TestDecimalText: the cached text of a column is always strconv's, whatever
+// the steps between values: +1 to +9 with carries through every digit,
+// larger steps, steps back, zero.
+func TestDecimalText(t *testing.T) {
+	var c decimalText
+	rng := rand.New(rand.NewPCG(5, 6))
+	u := uint64(0)
+	for i := range 200000 {
+		switch r := rng.IntN(100); {
+		case r < 80:
+			u += uint64(1 + rng.IntN(9))
+		case r < 90:
+			u += uint64(rng.IntN(1000))
+		case r < 95 && u > 0:
+			u -= uint64(rng.IntN(int(min(u, 50))))
+		default:
+			u = pow10[rng.IntN(len(pow10))] - uint64(rng.IntN(3))
+		}
+		if i == 1000 {
+			u = 0
+		}
+		require.Equal(t, strconv.FormatUint(u, 10), string(c.of(u)), "step %d", i)
+	}
+	var z decimalText
+	require.Equal(t, "0", string(z.of(0)), "the zero value formats 0")
+	require.Equal(t, "7", string(z.of(7)))
+	require.Equal(t, "10", string(z.of(10)))
+	require.Equal(t, "9999999", string(z.of(9999999)))
+	require.Equal(t, "10000005", string(z.of(10000005)))
+}
+
+// TestMinorText: the cached amount text is appendMinor's, including for 0
+// first (the zero value has no text yet).
+func TestMinorText(t *testing.T) {
+	var c minorText
+	for _, m := range []int64{0, 0, 850, 850, -850, 0, math.MinInt64, 1} {
+		require.Equal(t, minorString(m), string(c.of(m)), "%d", m)
+	}
+}
+
+// TestMayNeedQuotes: every field that encoding/csv quotes is caught (the
+// line then goes through csv.Writer), at every position of long and short
+// fields; plain ids are not.
+func TestMayNeedQuotes(t *testing.T) {
+	quoted := func(f string) bool {
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		require.NoError(t, w.Write([]string{f}))
+		w.Flush()
+		return strings.HasPrefix(b.String(), `"`)
+	}
+	alphabet := []byte("aZ09-_./:,\"\r\n \t\v\f\\é")
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 50000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(8) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = "abcXYZ0189-"[rng.IntN(11)]
+			}
+		}
+		f := string(b)
+		if quoted(f) {
+			require.True(t, mayNeedQuotes(f), "%q", f)
+		}
+	}
+	for _, f := range []string{"04A1B2C3D4E5F6", "P-7Q2M4X9K3T5W8ZJ1", "rtm-metro/g07", "cp72-adult", "", "x"} {
+		require.False(t, mayNeedQuotes(f), "%q", f)
+	}
+	for _, f := range []string{`\.`, " x", "a,b", "0123456789abcde\"", "0123456789abcdef\n", "01234567\r"} {
+		require.True(t, mayNeedQuotes(f), "%q", f)
 	}
 }

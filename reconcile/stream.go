@@ -94,6 +94,25 @@ type run struct {
 	lastRateKey  rateKey
 	lastRate     int64
 	hasLast      [3]bool
+	// The contract of the last tap's partner under its version.
+	lastContractOf    contractKey
+	lastContract      *tariff.Contract
+	lastContractFound bool
+}
+
+type contractKey struct {
+	t       *tariff.Tariff
+	partner string
+}
+
+// contractOf is t.ContractOf(partner), remembering the last answer.
+func (r *run) contractOf(t *tariff.Tariff, partner string) (*tariff.Contract, bool) {
+	k := contractKey{t, partner}
+	if k != r.lastContractOf || t == nil {
+		r.lastContract, r.lastContractFound = t.ContractOf(partner)
+		r.lastContractOf = k
+	}
+	return r.lastContract, r.lastContractFound
 }
 
 type venueKey struct {
@@ -243,7 +262,7 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 		}
 		b.entries.add(k, 1)
 	}
-	c, ok := t.ContractOf(partner)
+	c, ok := r.contractOf(t, partner)
 	var worth int64
 	if ok {
 		switch c.Model {
@@ -286,8 +305,11 @@ type lineSink struct {
 	clock *rfc3339Clock
 	buf   []byte
 	line  []byte
-	plain [7]string    // per tap field, the last value found to need no quoting
-	slow  bytes.Buffer // csv.Writer output of a record that needs quoting
+	plain [7]string // per tap field, the last value found to need no quoting
+	// The last line number, journal seq, value and amount written, as text.
+	lineNo, seq   decimalText
+	value, amount minorText
+	slow          bytes.Buffer // csv.Writer output of a record that needs quoting
 }
 
 func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, error) {
@@ -357,12 +379,28 @@ func mayNeedQuotes(f string) bool {
 	if f == `\.` || f[0] == ' ' || f[0] == '\t' || f[0] == '\v' || f[0] == '\f' || f[0] >= 0x80 {
 		return true
 	}
-	for i := 0; i < len(f); i++ {
+	i := 0
+	for ; i+8 <= len(f); i += 8 { // eight bytes at a time: card and pass ids differ on every line
+		x := uint64(f[i]) | uint64(f[i+1])<<8 | uint64(f[i+2])<<16 | uint64(f[i+3])<<24 |
+			uint64(f[i+4])<<32 | uint64(f[i+5])<<40 | uint64(f[i+6])<<48 | uint64(f[i+7])<<56
+		if hasByte(x, ',')|hasByte(x, '"')|hasByte(x, '\r')|hasByte(x, '\n') != 0 {
+			return true
+		}
+	}
+	for ; i < len(f); i++ {
 		if quoteByte[f[i]] {
 			return true
 		}
 	}
 	return false
+}
+
+// hasByte is not zero when one of the eight bytes of x is c (the bit trick
+// for a zero byte in x^c: exact on whether there is one).
+func hasByte(x uint64, c byte) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	v := x ^ ones*uint64(c)
+	return (v - ones) &^ v & highs
 }
 
 // quoteByte marks the bytes that make csv.Writer quote a field.
@@ -427,9 +465,9 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 			return err
 		}
 	}
-	b = appendUint(b, uint64(s.n))
+	b = append(b, s.lineNo.of(uint64(s.n))...)
 	b = append(append(b, ','), kind...)
-	b = appendUint(append(b, ','), rec.JournalSeq)
+	b = append(append(b, ','), s.seq.of(rec.JournalSeq)...)
 	b = append(append(b, ','), rec.ID.Device...)
 	b = appendUint(append(b, ','), rec.ID.Seq)
 	b = s.clock.append(append(b, ','), rec.At)
@@ -441,8 +479,8 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	b = append(append(b, ','), rec.Gate...)
 	b = append(append(b, ','), day...)
 	b = append(append(b, ','), period...)
-	b = appendMinor(append(b, ','), ln.value)
-	b = appendMinor(append(b, ','), ln.amount)
+	b = append(append(b, ','), s.value.of(ln.value)...)
+	b = append(append(b, ','), s.amount.of(ln.amount)...)
 	if ln.amount < ln.value {
 		b = append(b, ",true,"...)
 	} else {
