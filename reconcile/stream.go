@@ -319,11 +319,7 @@ func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, 
 	}
 	s := &lineSink{f: f, clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader))}
 	if hashed {
-		var direct writerAtCloser
-		if d := openDirect(f); d != nil {
-			direct = d
-		}
-		s.hf = newHashedFile(f, direct)
+		s.hf = newHashedFile(f)
 		s.out = s.hf
 	} else {
 		s.bw = bufio.NewWriterSize(f, 1<<20)

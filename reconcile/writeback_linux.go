@@ -21,13 +21,3 @@ func startWriteback(f *os.File, off, n int64) {
 		_ = syscall.SyncFileRange(int(fd), off, n, syncFileRangeWrite)
 	})
 }
-
-// openDirect opens the file f was created as again, for writing with
-// O_DIRECT; nil when the file system refuses it (tmpfs).
-func openDirect(f *os.File) *os.File {
-	d, err := os.OpenFile(f.Name(), os.O_WRONLY|syscall.O_DIRECT, 0)
-	if err != nil {
-		return nil
-	}
-	return d
-}
