@@ -84,16 +84,22 @@ type decimalText struct {
 func (c *decimalText) of(u uint64) []byte {
 	if u > c.n && u-c.n < 10 && len(c.text) > 0 {
 		// Add the difference to the last digit and carry.
-		carry := byte(u - c.n)
-		for i := len(c.text) - 1; carry > 0; i-- {
-			if i < 0 {
-				c.text = append(c.text[:1], c.text...)
-				c.text[0] = '0' + carry
+		t := c.text
+		i := len(t) - 1
+		d := t[i] + byte(u-c.n)
+		for d > '9' {
+			t[i] = d - 10
+			if i--; i < 0 {
+				t = append(t[:1], t...)
+				t[0] = '1'
 				break
 			}
-			d := c.text[i] - '0' + carry
-			c.text[i], carry = '0'+d%10, d/10
+			d = t[i] + 1
 		}
+		if i >= 0 {
+			t[i] = d
+		}
+		c.text = t
 	} else {
 		c.text = appendUint(c.text[:0], u)
 	}
