@@ -24,9 +24,12 @@ func decodeTapFast(p []byte, r *engine.TapRecord, in *interner) bool {
 	r.ID.Seq = d.uv()
 	card := d.str()
 	gate := d.str()
-	dir := d.uv()
+	dir := d.byte1()
 	r.At = d.tm(in)
-	counter := d.uv()
+	counter, ok := d.one()
+	if !ok {
+		counter = d.uv()
+	}
 	r.HasCounter = d.boolean()
 	r.ProofFailed = d.boolean()
 	r.JournalSeq = d.uv()
@@ -37,8 +40,8 @@ func decodeTapFast(p []byte, r *engine.TapRecord, in *interner) bool {
 	version := d.str()
 	category := d.str()
 	r.Decision.Accept = d.boolean()
-	reason := d.uv()
-	flags := d.uv()
+	reason := d.byte1()
+	flags := d.byte1()
 	decPass := d.str()
 	decProduct := d.str()
 	r.Decision.ValidUntil = d.tm(in)
@@ -84,6 +87,27 @@ func (d *tapFast) str() []byte {
 	}
 	d.bad = true
 	return nil
+}
+
+// one reads a one-byte uvarint; false (and nothing read) when the next one
+// is longer. Inlined, unlike uv: most small fields take one byte.
+func (d *tapFast) one() (uint64, bool) {
+	if i := d.i; i < len(d.b) && d.b[i] < 0x80 {
+		d.i = i + 1
+		return uint64(d.b[i]), true
+	}
+	return 0, false
+}
+
+// byte1 reads a one-byte uvarint, for the byte-sized fields (direction,
+// reason, flags); a longer one (a flag set at 0x80 or above) is left to the
+// general decoder.
+func (d *tapFast) byte1() uint64 {
+	v, ok := d.one()
+	if !ok {
+		d.bad = true
+	}
+	return v
 }
 
 // uv reads a uvarint of at most 9 bytes.

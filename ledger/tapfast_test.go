@@ -28,7 +28,7 @@ func TestDecodeTapFastAgrees(t *testing.T) {
 		Decision: engine.Decision{Accept: true, Pass: "P-7Q2M4X9K3T5W8ZJ1", Product: "cp72-adult", ValidUntil: at.Add(72 * time.Hour)},
 	}
 	// fast: the fast decoder takes the shape (not a string of 128 bytes or
-	// more, nor a 10-byte varint).
+	// more, a 10-byte varint, nor a byte-sized field of 128 or more).
 	shapes := []struct {
 		fast bool
 		f    func(r *engine.TapRecord)
@@ -44,7 +44,8 @@ func TestDecodeTapFastAgrees(t *testing.T) {
 		{false, func(r *engine.TapRecord) { r.Gate = strings.Repeat("g", 200) }},
 		{true, func(r *engine.TapRecord) { r.Gate = strings.Repeat("g", 127) }},
 		{true, func(r *engine.TapRecord) { r.At = time.Unix(-1e9, 5).In(time.FixedZone("", -18*3600)) }},
-		{true, func(r *engine.TapRecord) { r.Decision.Reason, r.Decision.Flags, r.ProofFailed = 255, 255, true }},
+		{true, func(r *engine.TapRecord) { r.Decision.Reason, r.Decision.Flags, r.ProofFailed = 127, 127, true }},
+		{false, func(r *engine.TapRecord) { r.Decision.Reason, r.Decision.Flags = 255, 255 }}, // two-byte varints
 	}
 	in := newInterner()
 	key := journalKey(1)
