@@ -28,21 +28,28 @@ func fingerprint(buf []byte, n int32, parts ...string) (fp, []byte) {
 }
 
 // fpCounts is an open-addressing hash table from fingerprints to counts:
-// 20 bytes a slot, at most 3/4 full, so a million keys take 32-40 MB
-// instead of a Go map of strings' 130. The zero fingerprint is kept aside.
+// 24 bytes a slot, at most 3/4 full, so a million keys take 32-48 MB
+// instead of a Go map of strings' 130. A key and its count share a slot, so
+// a lookup in a table far bigger than the CPU caches misses once, not twice
+// (a close looks up a pass-day for every tap). The zero fingerprint is kept
+// aside.
 type fpCounts struct {
-	keys   []fp
-	counts []int32
-	n      int
-	zero   int32
-	hasZ   bool
+	slots []fpSlot
+	n     int
+	zero  int32
+	hasZ  bool
+}
+
+type fpSlot struct {
+	k fp
+	n int32
 }
 
 // slot returns the index of k, or of the empty slot where it goes.
 func (t *fpCounts) slot(k fp) int {
-	mask := len(t.keys) - 1
+	mask := len(t.slots) - 1
 	i := int(k[0]) & mask
-	for t.keys[i] != (fp{}) && t.keys[i] != k {
+	for t.slots[i].k != (fp{}) && t.slots[i].k != k {
 		i = (i + 1) & mask
 	}
 	return i
@@ -53,10 +60,10 @@ func (t *fpCounts) get(k fp) int32 {
 	if k == (fp{}) {
 		return t.zero
 	}
-	if len(t.keys) == 0 {
+	if len(t.slots) == 0 {
 		return 0
 	}
-	return t.counts[t.slot(k)]
+	return t.slots[t.slot(k)].n
 }
 
 // add adds d to the count of k and returns the new count.
@@ -66,26 +73,49 @@ func (t *fpCounts) add(k fp, d int32) int32 {
 		t.zero += d
 		return t.zero
 	}
-	if (t.n+1)*4 > len(t.keys)*3 {
+	s := t.place(k)
+	s.n += d
+	return s.n
+}
+
+// addBelow adds 1 to the count of k if it is below limit, and reports
+// whether it did: one lookup where get then add take two.
+func (t *fpCounts) addBelow(k fp, limit int32) bool {
+	if k == (fp{}) {
+		if t.zero >= limit {
+			return false
+		}
+		t.hasZ = true
+		t.zero++
+		return true
+	}
+	s := t.place(k)
+	if s.n >= limit {
+		return false
+	}
+	s.n++
+	return true
+}
+
+// place returns k's slot, taking an empty one (count 0) when k is absent.
+func (t *fpCounts) place(k fp) *fpSlot {
+	if (t.n+1)*4 > len(t.slots)*3 {
 		t.grow()
 	}
-	i := t.slot(k)
-	if t.keys[i] == (fp{}) {
-		t.keys[i] = k
+	s := &t.slots[t.slot(k)]
+	if s.k == (fp{}) {
+		s.k = k
 		t.n++
 	}
-	t.counts[i] += d
-	return t.counts[i]
+	return s
 }
 
 func (t *fpCounts) grow() {
-	keys, counts := t.keys, t.counts
-	size := max(2*len(keys), 1024)
-	t.keys, t.counts = make([]fp, size), make([]int32, size)
-	for i, k := range keys {
-		if k != (fp{}) {
-			j := t.slot(k)
-			t.keys[j], t.counts[j] = k, counts[i]
+	old := t.slots
+	t.slots = make([]fpSlot, max(2*len(old), 1024))
+	for _, s := range old {
+		if s.k != (fp{}) {
+			t.slots[t.slot(s.k)] = s
 		}
 	}
 }

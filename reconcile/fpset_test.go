@@ -33,3 +33,29 @@ func TestFPCountsMatchesAMap(t *testing.T) {
 	b, _ := fingerprint(nil, 1, "a", "bc")
 	assert.NotEqual(t, a, b)
 }
+
+// TestFPCountsAddBelow: addBelow counts like a map capped at the limit, and
+// reports when the count was already there; the zero key too.
+func TestFPCountsAddBelow(t *testing.T) {
+	var tab fpCounts
+	want := map[string]int32{}
+	var buf []byte
+	for i := range 30000 {
+		pass, limit := fmt.Sprintf("P%d", i%4999), int32(1+i%3)
+		var k fp
+		k, buf = fingerprint(buf, limit, pass)
+		key := fmt.Sprintf("%s/%d", pass, limit)
+		added := tab.addBelow(k, limit)
+		require.Equal(t, want[key] < limit, added, "%s at %d", key, i)
+		if added {
+			want[key]++
+		}
+		require.Equal(t, want[key], tab.get(k), key)
+	}
+	require.Equal(t, len(want), tab.len())
+	assert.True(t, tab.addBelow(fp{}, 2))
+	assert.True(t, tab.addBelow(fp{}, 2))
+	assert.False(t, tab.addBelow(fp{}, 2))
+	assert.Equal(t, int32(2), tab.get(fp{}))
+	assert.Equal(t, len(want)+1, tab.len())
+}

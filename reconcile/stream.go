@@ -255,12 +255,11 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 		}
 		var k fp
 		k, r.fpbuf = fingerprint(r.fpbuf, day, rec.Pass, v.ID)
-		if b.entries.get(k) >= int32(max(lim.N, 1)) {
+		if !b.entries.addBelow(k, int32(max(lim.N, 1))) {
 			ln.overLimit = true
 			ln.amount = b.pay(0)
 			return nil
 		}
-		b.entries.add(k, 1)
 	}
 	c, ok := r.contractOf(t, partner)
 	var worth int64
@@ -275,8 +274,7 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 		case tariff.ModelPerPassDay:
 			var k fp
 			k, r.fpbuf = fingerprint(r.fpbuf, ln.day.num, rec.Pass)
-			if b.days.get(k) == 0 {
-				b.days.add(k, 1)
+			if b.days.addBelow(k, 1) { // the pass-day's first entry
 				m, err := r.rateOf(c, rec.Category, v)
 				if err != nil {
 					return err
