@@ -3,6 +3,7 @@ package reconcile
 import (
 	"math/bits"
 	"slices"
+	"strconv"
 )
 
 // The number formatting of statement lines. A month's close writes about ten
@@ -107,18 +108,53 @@ func (c *decimalText) of(u uint64) []byte {
 	return c.text
 }
 
-// minorText caches the text of the last amount it formatted: a statement's
-// values and amounts are mostly its contract's few rates.
-type minorText struct {
-	m    int64
+// pieceText caches ",a," or ",a,b," for the last strings it was given:
+// the kind, and the service day and period, of a statement's lines.
+type pieceText struct {
+	a, b string
 	text []byte
 }
 
-// of returns the text of minor units m with 2 places, valid until the next
-// call.
-func (c *minorText) of(m int64) []byte {
-	if m != c.m || len(c.text) == 0 {
-		c.m, c.text = m, appendMinor(c.text[:0], m)
+// of returns ",a," (b empty) or ",a,b,", valid until the next call.
+func (c *pieceText) of(a, b string) []byte {
+	if a != c.a || b != c.b || c.text == nil {
+		c.a, c.b = a, b
+		c.text = append(append(c.text[:0], ','), a...)
+		if b != "" {
+			c.text = append(append(c.text, ','), b...)
+		}
+		c.text = append(c.text, ',')
 	}
 	return c.text
+}
+
+// amountText caches "<value>,<amount>,<reduced>," for the last two value
+// and amount pairs of a statement's lines: mostly its contract's rate, and
+// 0 for the taps it does not pay (a pass-day's later entries).
+type amountText struct {
+	last [2]amountPair
+	next int // the entry to replace
+}
+
+type amountPair struct {
+	value, amount int64
+	text          []byte
+}
+
+// of returns the columns value, amount and reduced (amount < value) with
+// their separators, valid until the second next call.
+func (c *amountText) of(value, amount int64) []byte {
+	for i := range c.last {
+		if p := &c.last[i]; p.text != nil && p.value == value && p.amount == amount {
+			return p.text
+		}
+	}
+	p := &c.last[c.next]
+	c.next ^= 1
+	p.value, p.amount = value, amount
+	t := append(appendMinor(p.text[:0], value), ',')
+	t = append(appendMinor(t, amount), ',')
+	t = strconv.AppendBool(t, amount < value)
+	p.text = append(t, ',')
+	return p.text
 }

@@ -84,12 +84,24 @@ func TestDecimalText(t *testing.T) {
 	require.Equal(t, "10000005", string(z.of(10000005)))
 }
 
-// TestMinorText: the cached amount text is appendMinor's, including for 0
-// first (the zero value has no text yet).
-func TestMinorText(t *testing.T) {
-	var c minorText
-	for _, m := range []int64{0, 0, 850, 850, -850, 0, math.MinInt64, 1} {
-		require.Equal(t, minorString(m), string(c.of(m)), "%d", m)
+// TestPieceAndAmountText: the cached pieces are what formatting them again
+// gives, whatever the order of values (two amount pairs are kept).
+func TestPieceAndAmountText(t *testing.T) {
+	var p pieceText
+	for _, c := range [][2]string{{"visit", ""}, {"visit", ""}, {"adjustment", ""}, {"2026-11-02", "2026-11"}, {"2026-11-03", "2026-11"}, {"", ""}} {
+		want := "," + c[0] + ","
+		if c[1] != "" {
+			want += c[1] + ","
+		}
+		require.Equal(t, want, string(p.of(c[0], c[1])), "%q", c)
+	}
+	var a amountText
+	rng := rand.New(rand.NewPCG(9, 10))
+	vals := []int64{0, 420, 850, -5, math.MinInt64, math.MaxInt64}
+	for range 5000 {
+		v, m := vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]
+		want := minorString(v) + "," + minorString(m) + "," + strconv.FormatBool(m < v) + ","
+		require.Equal(t, want, string(a.of(v, m)), "%d %d", v, m)
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,26 +129,44 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 	return es
 }
 
-// TestTapLineFastPath: a tap line appended field by field is byte for byte
-// the line of the record path (csv.Writer), for plain and for quoted fields.
+// TestTapLineFastPath: a tap line formatted in place is byte for byte the
+// line of the record path (csv.Writer), for plain and for quoted fields, for
+// the extremes of every number and of the time, for long fields, through a
+// hashed sink and an unhashed one.
 func TestTapLineFastPath(t *testing.T) {
+	for _, hashed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hashed=%v", hashed), func(t *testing.T) { testTapLineFastPath(t, hashed) })
+	}
+}
+
+func testTapLineFastPath(t *testing.T, hashed bool) {
 	dir := t.TempDir()
-	fast, err := newLineSink(dir, "fast.csv", paris, true)
+	fast, err := newLineSink(dir, "fast.csv", paris, hashed)
 	require.NoError(t, err)
 	slow, err := newLineSink(dir, "slow.csv", paris, true)
 	require.NoError(t, err)
 	day := &svcDay{label: "2026-11-02"}
+	long := strings.Repeat("x", 300)
 	recs := []engine.TapRecord{
 		visit("g1", 7, local(2026, 11, 2, 10, 0), "04A1", "P1", "adult", "mucem/main"),
 		visit("g,2", 8, local(2026, 11, 2, 23, 59), "04\"A2", " P2", "child", "rtm-metro/a\nb"),
 		visit("é", 9, local(2026, 3, 29, 3, 15), "C", "P3", "adult", "boat/pier"),
+		visit(long, math.MaxUint64, time.Date(12000, 1, 2, 3, 4, 5, 0, paris), long, long, long, long+"/"+long),
+		visit("d", 0, time.Date(-5, 6, 7, 8, 9, 10, 0, paris), "", "", "adult", "v/g"),
+		visit("d", 1, time.Date(9999, 12, 31, 23, 59, 59, 999999999, paris), "C", "P", "child", "v/g"),
 	}
 	for i := range recs {
 		recs[i].JournalSeq = uint64(i + 1)
+		if i == 3 {
+			recs[i].JournalSeq = math.MaxUint64
+		}
 		for _, ln := range []tapLine{
 			{rec: &recs[i], day: day, period: "2026-11", value: 420, amount: 420},
 			{rec: &recs[i], day: day, period: "2026-W45", value: 800, amount: 5, overLimit: true},
 			{rec: &recs[i], day: day, period: "2026-11-02", value: 0, amount: 0},
+			{rec: &recs[i], day: &svcDay{label: long}, period: long, value: math.MinInt64, amount: math.MaxInt64, overLimit: true},
+			{rec: &recs[i], day: day, period: "2026-11", value: math.MaxInt64, amount: math.MinInt64},
+			{rec: &recs[i], day: day, period: "2026-11", value: 420, amount: 420},
 		} {
 			require.NoError(t, fast.tap(KindVisit, &ln))
 			require.NoError(t, slow.tapRecord(KindAdjustment, &ln))
@@ -154,7 +174,12 @@ func TestTapLineFastPath(t *testing.T) {
 		}
 	}
 	// Same kind for the comparison: rewrite the slow sink's kind column.
-	fs, err := fast.finish()
+	var fs string
+	if hashed {
+		fs, err = fast.finish()
+	} else {
+		err = fast.flush()
+	}
 	require.NoError(t, err)
 	_, err = slow.finish()
 	require.NoError(t, err)
@@ -163,8 +188,12 @@ func TestTapLineFastPath(t *testing.T) {
 	b, err := os.ReadFile(slow.f.Name())
 	require.NoError(t, err)
 	assert.Equal(t, string(bytes.ReplaceAll(b, []byte(","+KindAdjustment+","), []byte(","+KindVisit+","))), string(a))
-	assert.Equal(t, sha256Hex(a), fs)
+	if hashed {
+		assert.Equal(t, sha256Hex(a), fs)
+	}
 	assert.Contains(t, string(a), `"g,2"`)
+	assert.Contains(t, string(a), ",18446744073709551615,")
+	assert.Contains(t, string(a), "-92233720368547758.08,92233720368547758.07,false,")
 }
 
 // TestJournalUpTo: the read hands fn every record of [from, to] once, in
