@@ -21,9 +21,9 @@ import (
 // concurrent iterators over the same blocks cost Pebble about a third more
 // CPU than one (bench: the month close). A batch and its records are valid
 // only until fn returns (they are recycled; the strings in them are ordinary
-// immutable strings and may be kept). Repeating fields are interned, so a
-// record costs about one allocation (its card and pass ids share one
-// string). It stops at fn's first error, or the first read, decode or
+// immutable strings and may be kept). Repeating fields are interned and card
+// and pass ids are carved from shared slabs, so records cost next to no
+// allocation. It stops at fn's first error, or the first read, decode or
 // iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
 	ref, err := l.acquire()

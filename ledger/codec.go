@@ -329,9 +329,9 @@ func decodeTap(key, v []byte) (*engine.TapRecord, error) {
 // decodeTapInto decodes a journal value into *r, overwriting every field.
 // With an interner, low-cardinality strings (device, gate, venue, product,
 // tariff version, category) are shared between records and the card and
-// pass ids of a record share one allocation: a journal scan then allocates
-// about one string per record instead of ten. Without one (nil), every
-// string is its own copy.
+// pass ids are carved from shared slabs: a journal scan then allocates a
+// slab per few hundred records instead of ten strings per record. Without
+// one (nil), every string is its own copy.
 func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	payload, err := openFrame(key, v, kindTap)
 	if err != nil {
