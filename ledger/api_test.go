@@ -429,16 +429,20 @@ func FuzzDecode(f *testing.F) {
 // it (the card and pass ids are carved from shared slabs), including empty
 // and slab-sized ids.
 func TestInternerKeepsStrings(t *testing.T) {
-	in := newInterner()
-	var kept []engine.TapRecord
-	for i := range 3000 {
-		card, pass := fmt.Sprintf("04%012X", i), fmt.Sprintf("P-%d", i*7919)
+	ids := func(i int) (card, pass string) {
+		card, pass = fmt.Sprintf("04%012X", i), fmt.Sprintf("P-%d", i*7919)
 		switch i % 500 {
 		case 1:
 			card, pass = "", ""
 		case 2:
 			pass = strings.Repeat("p", pairSlab)
 		}
+		return card, pass
+	}
+	in := newInterner()
+	var kept []engine.TapRecord
+	for i := range 3000 {
+		card, pass := ids(i)
 		v := encodeTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "d", Seq: uint64(i)}, Card: card, At: wlEpoch},
 			JournalSeq: uint64(i + 1), Pass: pass, Decision: engine.Decision{Pass: pass}})
 		var r engine.TapRecord
@@ -446,13 +450,7 @@ func TestInternerKeepsStrings(t *testing.T) {
 		kept = append(kept, r)
 	}
 	for i, r := range kept {
-		card, pass := fmt.Sprintf("04%012X", i), fmt.Sprintf("P-%d", i*7919)
-		switch i % 500 {
-		case 1:
-			card, pass = "", ""
-		case 2:
-			pass = strings.Repeat("p", pairSlab)
-		}
+		card, pass := ids(i)
 		require.Equal(t, card, r.Card, "record %d", i)
 		require.Equal(t, pass, r.Pass, "record %d", i)
 		require.Equal(t, pass, r.Decision.Pass, "record %d", i)
