@@ -458,17 +458,15 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	// separators take at most 200 bytes (a time of a year beyond 9999 is 35).
 	n := 200 + len(kind) + len(rec.ID.Device) + len(rec.Card) + len(rec.Pass) + len(rec.Product) + len(rec.Category) +
 		len(rec.Venue) + len(rec.Gate) + len(day) + len(period) + len(NoteOverLimit)
-	var b []byte
+	b := s.line[:0]
 	if s.hf != nil {
 		var err error
 		if b, err = s.hf.reserve(n); err != nil {
 			return err
 		}
-	} else {
-		b = slices.Grow(s.line[:0], n)
 	}
 	i := len(b)
-	b = b[:i+n]
+	b = slices.Grow(b, n)[:i+n] // reserve's chunk has the room, unless the line outgrows a chunk
 	i += copy(b[i:], s.lineNo.of(uint64(s.n)))
 	i += copy(b[i:], s.kind.of(kind, ""))
 	i += copy(b[i:], s.seq.of(rec.JournalSeq))

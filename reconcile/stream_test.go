@@ -147,6 +147,7 @@ func testTapLineFastPath(t *testing.T, hashed bool) {
 	require.NoError(t, err)
 	day := &svcDay{label: "2026-11-02"}
 	long := strings.Repeat("x", 300)
+	huge := strings.Repeat("h", hashedChunk+10) // a line longer than a chunk
 	recs := []engine.TapRecord{
 		visit("g1", 7, local(2026, 11, 2, 10, 0), "04A1", "P1", "adult", "mucem/main"),
 		visit("g,2", 8, local(2026, 11, 2, 23, 59), "04\"A2", " P2", "child", "rtm-metro/a\nb"),
@@ -154,6 +155,7 @@ func testTapLineFastPath(t *testing.T, hashed bool) {
 		visit(long, math.MaxUint64, time.Date(12000, 1, 2, 3, 4, 5, 0, paris), long, long, long, long+"/"+long),
 		visit("d", 0, time.Date(-5, 6, 7, 8, 9, 10, 0, paris), "", "", "adult", "v/g"),
 		visit("d", 1, time.Date(9999, 12, 31, 23, 59, 59, 999999999, paris), "C", "P", "child", "v/g"),
+		visit("d", 2, local(2026, 11, 2, 10, 0), huge, "P", "child", "v/g"),
 	}
 	for i := range recs {
 		recs[i].JournalSeq = uint64(i + 1)
