@@ -260,21 +260,30 @@ func (d *dec) tmIn(in *interner) time.Time {
 	case 0:
 		return time.Time{}
 	case 1:
-		ns, off := d.i64(), d.i64()
-		t := time.Unix(0, ns)
-		if off == 0 {
-			return t.UTC()
-		}
-		if off < -18*3600 || off > 18*3600 {
+		t, ok := storedTime(d.i64(), d.i64(), in)
+		if !ok {
 			d.fail("zone offset out of range")
 		}
-		if in == nil {
-			return t.In(time.FixedZone("", int(off)))
-		}
-		return t.In(in.zone(off))
+		return t
 	}
 	d.fail("bad time tag")
 	return time.Time{}
+}
+
+// storedTime is the instant ns (Unix nanoseconds) in the fixed zone of
+// offset off seconds (UTC when 0), the zone shared through in when it is not
+// nil; false, and the zero time, for an offset beyond ±18 h.
+func storedTime(ns, off int64, in *interner) (time.Time, bool) {
+	t := time.Unix(0, ns)
+	switch {
+	case off == 0:
+		return t.UTC(), true
+	case off < -18*3600 || off > 18*3600:
+		return time.Time{}, false
+	case in == nil:
+		return t.In(time.FixedZone("", int(off))), true
+	}
+	return t.In(in.zone(off)), true
 }
 
 // done reports the sticky error, or trailing bytes, as corruption at key.
@@ -342,10 +351,11 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	}
 	d := dec{b: payload}
 	*r = engine.TapRecord{}
-	r.ID.Device = in.str(fDevice, d.raw())
+	var t tapText
+	t.device = d.raw()
 	r.ID.Seq = d.u64()
-	card := d.raw()
-	r.Gate = in.str(fGate, d.raw())
+	t.card = d.raw()
+	t.gate = d.raw()
 	r.Direction = engine.Direction(d.u8())
 	r.At = d.tmIn(in)
 	c := d.u64()
@@ -357,27 +367,46 @@ func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	r.ProofFailed = d.boolean()
 	r.JournalSeq = d.u64()
 	r.RecordedAt = d.tmIn(in)
-	r.Venue = in.str(fVenue, d.raw())
-	pass := d.raw()
-	r.Product = in.str(fProduct, d.raw())
-	r.TariffVersion = in.str(fTariffVersion, d.raw())
-	r.Category = in.str(fCategory, d.raw())
+	t.venue = d.raw()
+	t.pass = d.raw()
+	t.product = d.raw()
+	t.version = d.raw()
+	t.category = d.raw()
 	r.Decision.Accept = d.boolean()
 	r.Decision.Reason = engine.Reason(d.u8())
 	r.Decision.Flags = engine.Flags(d.u8())
-	decPass := d.raw()
-	r.Decision.Product = in.str(fDecisionProduct, d.raw())
+	t.decPass = d.raw()
+	t.decProduct = d.raw()
 	r.Decision.ValidUntil = d.tmIn(in)
 	if err := d.done(key); err != nil {
 		return err
 	}
-	r.Card, r.Pass = in.pair(card, pass)
-	if string(decPass) == string(pass) {
+	in.setTapText(r, &t)
+	return nil
+}
+
+// tapText is the string fields of a tap value as they are stored, between
+// reading them and making them strings.
+type tapText struct {
+	device, card, gate, venue, pass, product, version, category, decPass, decProduct []byte
+}
+
+// setTapText sets r's string fields from t, through in (nil: plain copies).
+// The decision's pass is nearly always the tap's, and shares its string.
+func (in *interner) setTapText(r *engine.TapRecord, t *tapText) {
+	r.ID.Device = in.str(fDevice, t.device)
+	r.Card, r.Pass = in.pair(t.card, t.pass)
+	r.Gate = in.str(fGate, t.gate)
+	r.Venue = in.str(fVenue, t.venue)
+	r.Product = in.str(fProduct, t.product)
+	r.TariffVersion = in.str(fTariffVersion, t.version)
+	r.Category = in.str(fCategory, t.category)
+	r.Decision.Product = in.str(fDecisionProduct, t.decProduct)
+	if string(t.decPass) == string(t.pass) {
 		r.Decision.Pass = r.Pass
 	} else {
-		r.Decision.Pass = string(decPass)
+		r.Decision.Pass = string(t.decPass)
 	}
-	return nil
 }
 
 // interner shares the strings of a stream of decoded records. It is owned by

@@ -20,10 +20,11 @@ import (
 // holds the two to the same results.
 func decodeTapFast(p []byte, r *engine.TapRecord, in *interner) bool {
 	d := tapFast{b: p}
-	dev := d.str()
+	var t tapText
+	t.device = d.str()
 	r.ID.Seq = d.uv()
-	card := d.str()
-	gate := d.str()
+	t.card = d.str()
+	t.gate = d.str()
 	dir := d.byte1()
 	r.At = d.tm(in)
 	counter, ok := d.one()
@@ -34,37 +35,25 @@ func decodeTapFast(p []byte, r *engine.TapRecord, in *interner) bool {
 	r.ProofFailed = d.boolean()
 	r.JournalSeq = d.uv()
 	r.RecordedAt = d.tm(in)
-	venue := d.str()
-	pass := d.str()
-	product := d.str()
-	version := d.str()
-	category := d.str()
+	t.venue = d.str()
+	t.pass = d.str()
+	t.product = d.str()
+	t.version = d.str()
+	t.category = d.str()
 	r.Decision.Accept = d.boolean()
 	reason := d.byte1()
 	flags := d.byte1()
-	decPass := d.str()
-	decProduct := d.str()
+	t.decPass = d.str()
+	t.decProduct = d.str()
 	r.Decision.ValidUntil = d.tm(in)
 	if d.bad || d.i != len(d.b) || dir > math.MaxUint8 || counter > math.MaxUint32 || reason > math.MaxUint8 || flags > math.MaxUint8 {
 		return false
 	}
-	r.ID.Device = in.str(fDevice, dev)
-	r.Card, r.Pass = in.pair(card, pass)
-	r.Gate = in.str(fGate, gate)
 	r.Direction = engine.Direction(dir)
 	r.Counter = uint32(counter)
-	r.Venue = in.str(fVenue, venue)
-	r.Product = in.str(fProduct, product)
-	r.TariffVersion = in.str(fTariffVersion, version)
-	r.Category = in.str(fCategory, category)
 	r.Decision.Reason = engine.Reason(reason)
 	r.Decision.Flags = engine.Flags(flags)
-	r.Decision.Product = in.str(fDecisionProduct, decProduct)
-	if string(decPass) == string(pass) {
-		r.Decision.Pass = r.Pass
-	} else {
-		r.Decision.Pass = string(decPass)
-	}
+	in.setTapText(r, &t)
 	return true
 }
 
@@ -171,23 +160,9 @@ func (d *tapFast) tm(in *interner) time.Time {
 	if d.b[i] == 0 {
 		return time.Time{}
 	}
-	ns, off := unzigzag(d.uv()), unzigzag(d.uv())
-	t := time.Unix(0, ns)
-	if off == 0 {
-		return t.UTC()
-	}
-	if off < -18*3600 || off > 18*3600 {
+	t, ok := storedTime(unzigzag(d.uv()), unzigzag(d.uv()), in)
+	if !ok {
 		d.bad = true
-		return time.Time{}
 	}
-	return t.In(in.zone(off))
-}
-
-// unzigzag undoes the zig-zag encoding of binary.AppendVarint.
-func unzigzag(ux uint64) int64 {
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
+	return t
 }

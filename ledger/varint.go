@@ -36,9 +36,14 @@ func compact7(x uint64) uint64 {
 // varint decodes like binary.Varint (zig-zag over uvarint).
 func varint(b []byte) (int64, int) {
 	ux, n := uvarint(b)
+	return unzigzag(ux), n
+}
+
+// unzigzag undoes the zig-zag encoding of binary.AppendVarint.
+func unzigzag(ux uint64) int64 {
 	x := int64(ux >> 1)
 	if ux&1 != 0 {
 		x = ^x
 	}
-	return x, n
+	return x
 }
