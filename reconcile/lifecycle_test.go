@@ -234,13 +234,21 @@ func TestNetsEqualPartnerCostPostings(t *testing.T) {
 	assert.Equal(t, nets, costs)
 }
 
-func TestRecognizePostsRecognition(t *testing.T) {
-	l := newFakeLedger()
+// putUsedAndUnused sells two cp24 passes on 20 October 2026: "used",
+// active on 3-4 November, and "unused", never activated and due by 20
+// November. It returns the sale time.
+func putUsedAndUnused(l *fakeLedger) time.Time {
 	sold := local(2026, 10, 20, 10, 0)
 	l.putPass(engine.Pass{ID: "used", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
 		Status: engine.PassActive, ActivatedAt: local(2026, 11, 3, 10, 0), ValidUntil: local(2026, 11, 4, 10, 0)})
 	l.putPass(engine.Pass{ID: "unused", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
 		Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
+	return sold
+}
+
+func TestRecognizePostsRecognition(t *testing.T) {
+	l := newFakeLedger()
+	sold := putUsedAndUnused(l)
 	l.putPass(engine.Pass{ID: "refunded", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
 		Status: engine.PassRefunded, ActivateBy: local(2026, 11, 20, 10, 0)})
 	l.putPass(engine.Pass{ID: "later", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
@@ -279,11 +287,7 @@ func TestRecognizePostsRecognition(t *testing.T) {
 // and no revenue recognition, even for passes long due.
 func TestCloseRecognizesNothing(t *testing.T) {
 	l := newFakeLedger()
-	sold := local(2026, 10, 20, 10, 0)
-	l.putPass(engine.Pass{ID: "used", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
-		Status: engine.PassActive, ActivatedAt: local(2026, 11, 3, 10, 0), ValidUntil: local(2026, 11, 4, 10, 0)})
-	l.putPass(engine.Pass{ID: "unused", Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
-		Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
+	putUsedAndUnused(l)
 	l.tap(visit("g1", 1, local(2026, 11, 3, 10, 0), "A1", "used", "adult", "mucem/main"))
 	res := closeP(t, l, "2026-11", "", local(2027, 3, 1, 0, 0), t.TempDir())
 	assert.Equal(t, 2, res.Postings)
