@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,4 +108,49 @@ func TestCloseProgressAndOrphans(t *testing.T) {
 	require.Error(t, checkFileID("../x"))
 	require.Error(t, checkFileID(".hidden"))
 	require.NoError(t, checkFileID("mucem-2026-11"))
+}
+
+// TestCloseKeepsNoJournalView: the strings of the records Close reads
+// through JournalBatches view buffers that the ledger reuses once a batch
+// is done, so any string Close kept across taps (a cache key, a field
+// found plain) would read a later tap's bytes. Here alternate taps differ
+// only in venue (mucem and opera, of different partners), gate and
+// category, all of equal lengths, so that with batches of one each tap's
+// strings land where the last tap's were; the statements must be byte for
+// byte those of a ledger that hands out strings of their own.
+func TestCloseKeepsNoJournalView(t *testing.T) {
+	build := func(batch int, owned bool) string {
+		l := newFakeLedger()
+		l.batch, l.ownedStrings = batch, owned
+		for i := range 40 {
+			gate, cat := "mucem/main", "adult"
+			if i%2 == 1 {
+				gate = "opera/door"
+			}
+			if i%4 >= 2 {
+				cat = "child"
+			}
+			pass := fmt.Sprintf("P%03d", i)
+			l.tap(visit("g1", uint64(i+1), local(2026, 11, 2, 10, i), "C"+pass, pass, cat, gate))
+		}
+		dir := t.TempDir()
+		at := local(2026, 12, 2, 0, 0)
+		closeP(t, l, "2026-11", "", at, dir)
+		closeP(t, l, "2026-11-02", "", at, dir)
+		return dir
+	}
+	want := build(1, true)
+	files, err := os.ReadDir(want)
+	require.NoError(t, err)
+	require.Len(t, files, 8, "the month of mucem, rtm and boat; the day of opera")
+	for _, batch := range []int{1, 3} {
+		got := build(batch, false)
+		for _, f := range files {
+			w, err := os.ReadFile(filepath.Join(want, f.Name()))
+			require.NoError(t, err)
+			g, err := os.ReadFile(filepath.Join(got, f.Name()))
+			require.NoError(t, err)
+			assert.Equal(t, string(w), string(g), "%s, batches of %d", f.Name(), batch)
+		}
+	}
 }

@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/citypass/citypass/engine"
 )
@@ -24,6 +26,10 @@ type fakeLedger struct {
 	updates    int // Update calls that stored postings
 	// journalRead counts the records the last Journal call handed out.
 	journalRead uint64
+	// batch is the size of JournalBatches' batches (0: 7); with
+	// ownedStrings set, their strings are the records' own, not views.
+	batch        int
+	ownedStrings bool
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -95,24 +101,68 @@ func (f *fakeLedger) Journal(ctx context.Context, fromSeq uint64, fn func(*engin
 	return nil
 }
 
-// JournalBatches hands fn Journal's records in batches of up to 7 in a
-// reused slice, as the real ledger recycles its batches.
+// JournalBatches hands fn Journal's records in batches of up to f.batch
+// (7) in a reused slice, as the real ledger recycles its batches; like the real
+// ledger's, their strings view bytes that are reused once fn returns, and
+// these are scribbled over then, so a close that kept one of them past fn
+// reads garbage and fails its test.
 func (f *fakeLedger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
-	batch := make([]engine.TapRecord, 0, 7)
-	err := f.Journal(ctx, fromSeq, func(r *engine.TapRecord) error {
-		batch = append(batch, *r)
-		if len(batch) < cap(batch) {
-			return nil
-		}
+	batch := make([]engine.TapRecord, 0, cmp.Or(f.batch, 7))
+	var bytes scribbled
+	call := func() error {
 		err := fn(batch)
+		bytes.scribble()
 		clear(batch)
 		batch = batch[:0]
 		return err
+	}
+	err := f.Journal(ctx, fromSeq, func(r *engine.TapRecord) error {
+		rec := *r
+		for _, s := range []*string{&rec.ID.Device, &rec.Card, &rec.Gate, &rec.Venue, &rec.Pass, &rec.Product, &rec.TariffVersion,
+			&rec.Category, &rec.Decision.Pass, &rec.Decision.Product} {
+			if !f.ownedStrings {
+				*s = bytes.view(*s)
+			}
+		}
+		batch = append(batch, rec)
+		if len(batch) < cap(batch) {
+			return nil
+		}
+		return call()
 	})
 	if err == nil && len(batch) > 0 {
-		err = fn(batch)
+		err = call()
 	}
 	return err
+}
+
+// scribbled hands out strings that view its buffers, until scribble
+// overwrites every byte of them with '~' and starts reusing them.
+type scribbled struct {
+	bufs [][]byte // each filled up to its length, never beyond its capacity
+}
+
+func (s *scribbled) view(v string) string {
+	if v == "" {
+		return v
+	}
+	k := len(s.bufs) - 1
+	if k < 0 || len(s.bufs[k])+len(v) > cap(s.bufs[k]) {
+		s.bufs = append(s.bufs, make([]byte, 0, max(4<<10, len(v))))
+		k++
+	}
+	at := len(s.bufs[k])
+	s.bufs[k] = append(s.bufs[k], v...)
+	return unsafe.String(&s.bufs[k][at], len(v))
+}
+
+func (s *scribbled) scribble() {
+	for k, b := range s.bufs {
+		for i := range b {
+			b[i] = '~'
+		}
+		s.bufs[k] = b[:0]
+	}
 }
 
 func (f *fakeLedger) JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error {

@@ -18,7 +18,8 @@ type Ledger interface {
 	Journal(ctx context.Context, fromSeq uint64, fn func(*engine.TapRecord) error) error
 	// JournalBatches reads the journal like Journal, calling fn with
 	// consecutive batches of records in journal order, each valid only
-	// until fn returns, while other goroutines decode the next ones
+	// until fn returns, strings included (they may view buffers that are
+	// reused after), while other goroutines decode the next ones
 	// (ledger.Ledger.JournalBatches). Close reads the journal through it.
 	JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error
 	// JournalBetween calls fn for every journaled tap with At in [from, to),

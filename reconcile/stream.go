@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -82,19 +83,9 @@ type run struct {
 	cat   *tariff.Catalog
 	fpbuf []byte
 	days  map[*tariff.Tariff]*svcDay
-	venue map[venueKey]*tariff.Venue
-	limit map[limitKey]limitOf
-	rate  map[rateKey]int64
-	// The last lookup of each cache, checked first: consecutive taps
-	// mostly share venue, product and category, and a comparison costs
-	// less than hashing a key.
-	lastVenueKey venueKey
-	lastVenue    *tariff.Venue
-	lastLimitKey limitKey
-	lastLimit    limitOf
-	lastRateKey  rateKey
-	lastRate     int64
-	hasLast      [3]bool
+	venue memo[venueKey, *tariff.Venue]
+	limit memo[limitKey, limitOf]
+	rate  memo[rateKey, int64]
 	// The contract of the last tap's partner under its version.
 	lastContractOf    contractKey
 	lastContract      *tariff.Contract
@@ -121,9 +112,16 @@ type venueKey struct {
 	id string
 }
 
+func (k venueKey) owned() venueKey { k.id = strings.Clone(k.id); return k }
+
 type limitKey struct {
 	version, product string
 	v                *tariff.Venue
+}
+
+func (k limitKey) owned() limitKey {
+	k.version, k.product = strings.Clone(k.version), strings.Clone(k.product)
+	return k
 }
 
 type limitOf struct {
@@ -139,24 +137,22 @@ type rateKey struct {
 	v        *tariff.Venue
 }
 
+func (k rateKey) owned() rateKey { k.category = strings.Clone(k.category); return k }
+
 func newRun(cat *tariff.Catalog) *run {
 	return &run{cat: cat,
-		days: map[*tariff.Tariff]*svcDay{}, venue: map[venueKey]*tariff.Venue{},
-		limit: map[limitKey]limitOf{}, rate: map[rateKey]int64{}}
+		days: map[*tariff.Tariff]*svcDay{}, venue: newMemo[venueKey, *tariff.Venue](),
+		limit: newMemo[limitKey, limitOf](), rate: newMemo[rateKey, int64]()}
 }
 
 // findVenue is findVenue cached by the version in force at the tap.
 func (r *run) findVenue(t *tariff.Tariff, id string, at time.Time) *tariff.Venue {
 	k := venueKey{t, id}
-	if r.hasLast[0] && k == r.lastVenueKey {
-		return r.lastVenue
+	if v, ok := r.venue.get(k); ok {
+		return v
 	}
-	v, ok := r.venue[k]
-	if !ok {
-		v, _ = findVenue(r.cat, id, at)
-		r.venue[k] = v
-	}
-	r.lastVenueKey, r.lastVenue, r.hasLast[0] = k, v, true
+	v, _ := findVenue(r.cat, id, at)
+	r.venue.put(k, venueKey.owned, v)
 	return v
 }
 
@@ -178,11 +174,7 @@ func (r *run) limitFor(rec *engine.TapRecord, v *tariff.Venue) (tariff.Limit, bo
 		return tariff.Limit{}, false
 	}
 	k := limitKey{rec.TariffVersion, rec.Product, v}
-	if r.hasLast[1] && k == r.lastLimitKey {
-		return r.lastLimit.lim, r.lastLimit.ok
-	}
-	if l, ok := r.limit[k]; ok {
-		r.lastLimitKey, r.lastLimit, r.hasLast[1] = k, l, true
+	if l, ok := r.limit.get(k); ok {
 		return l.lim, l.ok
 	}
 	var out limitOf
@@ -198,7 +190,7 @@ func (r *run) limitFor(rec *engine.TapRecord, v *tariff.Venue) (tariff.Limit, bo
 			break
 		}
 	}
-	r.limit[k] = out
+	r.limit.put(k, limitKey.owned, out)
 	return out.lim, out.ok
 }
 
@@ -211,11 +203,7 @@ func (r *run) rateOf(c *tariff.Contract, category string, v *tariff.Venue) (int6
 	if c.Model == tariff.ModelPercentOfGate {
 		k = rateKey{c: c, v: v}
 	}
-	if r.hasLast[2] && k == r.lastRateKey {
-		return r.lastRate, nil
-	}
-	if m, ok := r.rate[k]; ok {
-		r.lastRateKey, r.lastRate, r.hasLast[2] = k, m, true
+	if m, ok := r.rate.get(k); ok {
 		return m, nil
 	}
 	var d decimal.Decimal
@@ -229,7 +217,7 @@ func (r *run) rateOf(c *tariff.Contract, category string, v *tariff.Venue) (int6
 	if err != nil {
 		return 0, err
 	}
-	r.rate[k] = m
+	r.rate.put(k, rateKey.owned, m)
 	return m, nil
 }
 
@@ -304,7 +292,7 @@ type lineSink struct {
 	clock *rfc3339Clock
 	buf   []byte
 	line  []byte
-	plain [7]string // per tap field, the last value found to need no quoting
+	plain [7][]byte // per tap field, a copy of the last value found to need no quoting
 	// The text of the last line number and journal seq written, and of the
 	// pieces of a tap line that repeat from line to line.
 	lineNo, seq decimalText
@@ -406,15 +394,16 @@ var quoteByte = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
 // plainField reports whether field i of a tap line (a fixed position per
 // field) needs no quoting. A field repeating the last value found plain is
-// not scanned again: most tap fields (device, product, venue…) repeat.
+// not scanned again: most tap fields (device, product, venue…) repeat. The
+// value is copied, not kept: it views the ledger's read buffer.
 func (s *lineSink) plainField(i int, f string) bool {
-	if f == s.plain[i] {
+	if f == string(s.plain[i]) {
 		return true
 	}
 	if mayNeedQuotes(f) {
 		return false
 	}
-	s.plain[i] = f
+	s.plain[i] = append(s.plain[i][:0], f...)
 	return true
 }
 
@@ -594,8 +583,8 @@ func syncDir(dir string) error {
 // journalUpTo calls fn for every journal record with seq in [from, to], in
 // journal order, through Ledger.JournalBatches, whose goroutines read and
 // decode the records after fn's while fn runs. fn must not keep a
-// record past its return, nor return errStop. fn's first error stops the
-// read and is returned.
+// record, or any of its strings, past its return, nor return errStop.
+// fn's first error stops the read and is returned.
 func journalUpTo(ctx context.Context, l Ledger, from, to uint64, fn func(*engine.TapRecord) error) error {
 	err := l.JournalBatches(ctx, from, func(batch []engine.TapRecord) error {
 		for i := range batch {
