@@ -267,7 +267,9 @@ func TestJournalBatches(t *testing.T) {
 			require.NoError(t, l.JournalBatches(ctx, from, func(b []engine.TapRecord) error {
 				require.NotEmpty(t, b)
 				require.LessOrEqual(t, len(b), g.batch)
-				got = append(got, b...)
+				for _, r := range b { // its strings view bytes recycled after fn: copy them
+					got = append(got, ownedTap(r))
+				}
 				return nil
 			}))
 			require.Equal(t, len(want), len(got), "from %d, geometry %+v", from, g)
@@ -297,6 +299,16 @@ func TestJournalBatches(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, seen, n)
+}
+
+// ownedTap is r with copies of its strings, to keep past a JournalBatches
+// fn.
+func ownedTap(r engine.TapRecord) engine.TapRecord {
+	for _, s := range []*string{&r.ID.Device, &r.Card, &r.Gate, &r.Venue, &r.Pass, &r.Product, &r.TariffVersion,
+		&r.Category, &r.Decision.Pass, &r.Decision.Product} {
+		*s = strings.Clone(*s)
+	}
+	return r
 }
 
 func TestInvalidInput(t *testing.T) {

@@ -19,12 +19,13 @@ import (
 // them into records; and fn is called on the calling goroutine with the
 // decoded batches, in journal order. One iterator, not one per decoder:
 // concurrent iterators over the same blocks cost Pebble about a third more
-// CPU than one (bench: the month close). A batch and its records are valid
-// only until fn returns (they are recycled; the strings in them are ordinary
-// immutable strings and may be kept). Repeating fields are interned and card
-// and pass ids are carved from shared slabs, so records cost next to no
-// allocation. It stops at fn's first error, or the first read, decode or
-// iterator error, and returns it.
+// CPU than one (bench: the month close). A batch and its records, strings
+// included, are valid only until fn returns: the strings are views of the
+// raw batch's bytes, not copies, and both are recycled once fn returns. A
+// caller that keeps a string past fn must copy it (strings.Clone). Copying
+// or interning every string of every record was a fifth of the decoders'
+// time and all of the scan's allocation. It stops at fn's first error, or
+// the first read, decode or iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
 	ref, err := l.acquire()
 	if err != nil {
@@ -40,11 +41,13 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 	for w := range p.lanes {
 		ln := &p.lanes[w]
 		ln.in = make(chan *rawBatch, batchesInFlight)
-		ln.rawFree = make(chan *rawBatch, batchesInFlight)
+		ln.rawFree = make(chan *rawBatch, rawPerLane())
 		ln.out = make(chan batchMsg, batchesInFlight)
 		ln.free = make(chan []engine.TapRecord, batchesInFlight)
-		for range batchesInFlight {
+		for range rawPerLane() {
 			ln.rawFree <- &rawBatch{}
+		}
+		for range batchesInFlight {
 			ln.free <- make([]engine.TapRecord, 0, journalBatch)
 		}
 	}
@@ -75,7 +78,9 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 			return nil
 		}
 		err := fn(m.batch)
+		// Both go back to where they came from, which has room.
 		ln.free <- m.batch[:0]
+		ln.rawFree <- m.raw
 		if err != nil {
 			return err
 		}
@@ -89,6 +94,11 @@ var (
 	journalBatch    = 256
 	batchesInFlight = 16
 )
+
+// rawPerLane is how many raw batches a lane owns: one is held from the
+// scanner until fn is done with its records, which view its bytes, so
+// there are enough for both stages to be full.
+func rawPerLane() int { return 2*batchesInFlight + 2 }
 
 // journalDecodersOverride, when positive, is the number of decoders (tests).
 var journalDecodersOverride int
@@ -110,7 +120,7 @@ type batchPipe struct {
 }
 
 // batchLane is one decoder and its queues: raw batches in (and their free
-// pool), decoded batches out (and theirs).
+// pool, which fn's side refills), decoded batches out (and theirs).
 type batchLane struct {
 	in      chan *rawBatch
 	rawFree chan *rawBatch
@@ -129,10 +139,11 @@ type rawBatch struct {
 	err  error
 }
 
-// batchMsg is a decoder's message: a batch, the end of the journal, or the
-// error that ended the scan.
+// batchMsg is a decoder's message: a batch and the raw batch its strings
+// view, the end of the journal, or the error that ended the scan.
 type batchMsg struct {
 	batch []engine.TapRecord
+	raw   *rawBatch
 	end   bool
 	err   error
 }
@@ -229,6 +240,7 @@ func (p *batchPipe) scan(ctx context.Context, it *pebble.Iterator) {
 // stops.
 func (ln *batchLane) decode(stop <-chan struct{}) {
 	in := newInterner()
+	in.views = true
 	send := func(m batchMsg) bool {
 		select {
 		case ln.out <- m:
@@ -264,8 +276,7 @@ func (ln *batchLane) decode(stop <-chan struct{}) {
 				return
 			}
 		}
-		ln.rawFree <- rb // back where it came from: there is room
-		if !send(batchMsg{batch: batch}) {
+		if !send(batchMsg{batch: batch, raw: rb}) {
 			return
 		}
 	}

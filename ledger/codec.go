@@ -339,8 +339,9 @@ func decodeTap(key, v []byte) (*engine.TapRecord, error) {
 // With an interner, low-cardinality strings (device, gate, venue, product,
 // tariff version, category) are shared between records and the card and
 // pass ids are carved from shared slabs: a journal scan then allocates a
-// slab per few hundred records instead of ten strings per record. Without
-// one (nil), every string is its own copy.
+// slab per few hundred records instead of ten strings per record. With a
+// views interner (JournalBatches), the strings view v's bytes. Without one
+// (nil), every string is its own copy.
 func decodeTapInto(key, v []byte, r *engine.TapRecord, in *interner) error {
 	payload, err := openFrame(key, v, kindTap)
 	if err != nil {
@@ -391,9 +392,14 @@ type tapText struct {
 	device, card, gate, venue, pass, product, version, category, decPass, decProduct []byte
 }
 
-// setTapText sets r's string fields from t, through in (nil: plain copies).
-// The decision's pass is nearly always the tap's, and shares its string.
+// setTapText sets r's string fields from t, through in (nil: plain copies;
+// in.views: views of t's bytes). The decision's pass is nearly always the
+// tap's, and shares its string.
 func (in *interner) setTapText(r *engine.TapRecord, t *tapText) {
+	if in != nil && in.views {
+		setTapViews(r, t)
+		return
+	}
 	r.ID.Device = in.str(fDevice, t.device)
 	r.Card, r.Pass = in.pair(t.card, t.pass)
 	r.Gate = in.str(fGate, t.gate)
@@ -409,9 +415,35 @@ func (in *interner) setTapText(r *engine.TapRecord, t *tapText) {
 	}
 }
 
+// setTapViews sets r's string fields to views of t's bytes, without
+// copying: the strings are valid only while those bytes are neither
+// changed nor reused (JournalBatches: until fn returns).
+func setTapViews(r *engine.TapRecord, t *tapText) {
+	r.ID.Device = view(t.device)
+	r.Card, r.Pass = view(t.card), view(t.pass)
+	r.Gate = view(t.gate)
+	r.Venue = view(t.venue)
+	r.Product = view(t.product)
+	r.TariffVersion = view(t.version)
+	r.Category = view(t.category)
+	r.Decision.Product = view(t.decProduct)
+	r.Decision.Pass = view(t.decPass)
+}
+
+// view is b as a string sharing b's memory.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // interner shares the strings of a stream of decoded records. It is owned by
-// one scan; the strings it returns are ordinary immutable Go strings.
+// one scan; the strings it returns are ordinary immutable Go strings, unless
+// views is set: then setTapText makes views of the stored bytes instead
+// (the strings of JournalBatches), and the interner only shares zones.
 type interner struct {
+	views    bool
 	last     [internFields]string // the previous record's value per field
 	m        map[string]string
 	slab     []byte // the current slab of pair
