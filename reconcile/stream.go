@@ -292,7 +292,7 @@ type lineSink struct {
 	clock *rfc3339Clock
 	buf   []byte
 	line  []byte
-	plain [7][]byte // per tap field, a copy of the last value found to need no quoting
+	plain [5][]byte // per repeating tap field, a copy of the last value found to need no quoting
 	// The text of the last line number and journal seq written, and of the
 	// pieces of a tap line that repeat from line to line.
 	lineNo, seq decimalText
@@ -394,7 +394,8 @@ var quoteByte = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
 // plainField reports whether field i of a tap line (a fixed position per
 // field) needs no quoting. A field repeating the last value found plain is
-// not scanned again: most tap fields (device, product, venue…) repeat. The
+// not scanned again: most tap fields (device, product, venue…) repeat; card
+// and pass ids do not, and are scanned every time (mayNeedQuotes). The
 // value is copied, not kept: it views the ledger's read buffer.
 func (s *lineSink) plainField(i int, f string) bool {
 	if f == string(s.plain[i]) {
@@ -434,8 +435,8 @@ func (s *lineSink) tail(period string, value, amount int64, overLimit bool) erro
 // field goes through the record path (tapRecord) and csv.Writer.
 func (s *lineSink) tap(kind string, ln *tapLine) error {
 	rec := ln.rec
-	if !s.plainField(0, rec.ID.Device) || !s.plainField(1, rec.Card) || !s.plainField(2, rec.Pass) || !s.plainField(3, rec.Product) ||
-		!s.plainField(4, rec.Category) || !s.plainField(5, rec.Venue) || !s.plainField(6, rec.Gate) {
+	if !s.plainField(0, rec.ID.Device) || mayNeedQuotes(rec.Card) || mayNeedQuotes(rec.Pass) || !s.plainField(1, rec.Product) ||
+		!s.plainField(2, rec.Category) || !s.plainField(3, rec.Venue) || !s.plainField(4, rec.Gate) {
 		return s.tapRecord(kind, ln)
 	}
 	s.n++
