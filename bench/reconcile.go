@@ -178,15 +178,6 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 	if err != nil {
 		return nil, err
 	}
-	// The scale workload's taps went into the big ledger after it was
-	// built, in one small flush per run: a backlog of L0 files that Pebble
-	// compacts on the next open for writing, which is each close's (the raw
-	// scan opens read-only). Settled first, the close measures the month's
-	// journal, not a compaction beside it (full runs: every close 20-30 %
-	// slower than on a settled ledger).
-	if err := settle(ctx, env, big.Dir); err != nil {
-		return nil, err
-	}
 	var rate, raw, hwm, rawHWM, recS, recN []float64
 	for run := 0; run < env.runs(); run++ {
 		// Each run closes the month for the first time, on a checkpoint
