@@ -46,9 +46,18 @@ func newHashedFile(f *os.File) *hashedFile {
 	return w
 }
 
+// dropLag is how far behind the written end the pages of a CSV are dropped
+// from the page cache (dropWritten): by then their writeback, started as
+// each chunk was written, is long done. dropStep is the least dropped at a
+// time.
+const (
+	dropLag  = 8 << 20
+	dropStep = 1 << 20
+)
+
 func (w *hashedFile) loop() {
 	defer close(w.done)
-	var off int64
+	var off, dropped int64 // bytes written; bytes whose pages were dropped
 	for b := range w.full {
 		if w.err.Load() == nil {
 			w.h.Write(b)
@@ -57,6 +66,12 @@ func (w *hashedFile) loop() {
 			} else {
 				startWriteback(w.f, off, int64(len(b)))
 				off += int64(len(b))
+				if off-dropLag-dropped >= dropStep {
+					if err := dropWritten(w.f, dropped, off-dropLag-dropped); err != nil {
+						w.err.Store(&err)
+					}
+					dropped = off - dropLag
+				}
 			}
 		}
 		w.free <- b[:0]
