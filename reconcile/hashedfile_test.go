@@ -13,14 +13,15 @@ import (
 )
 
 // TestHashedFile: what is written through many chunks lands in the file in
-// order and hashes to the SHA-256 of those bytes; close is idempotent.
+// order and hashes to the SHA-256 of those bytes, also the part whose pages
+// were dropped from the page cache (beyond dropLag); close is idempotent.
 func TestHashedFile(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
 	require.NoError(t, err)
 	w := newHashedFile(f)
 	rng := rand.New(rand.NewPCG(3, 4))
 	var want bytes.Buffer
-	for want.Len() < 5*hashedChunks*hashedChunk {
+	for want.Len() < dropLag+4*dropStep+5*hashedChunks*hashedChunk {
 		p := make([]byte, rng.IntN(3*hashedChunk/2))
 		for i := range p {
 			p[i] = byte(rng.Uint32())
