@@ -23,7 +23,7 @@ import (
 // included, are valid only until fn returns: the strings are views of the
 // raw batch's bytes, not copies, and both are recycled once fn returns. A
 // caller that keeps a string past fn must copy it (strings.Clone). Copying
-// or interning every string of every record was a fifth of the decoders'
+// or interning every string of every record was a third of the decoders'
 // time and all of the scan's allocation. It stops at fn's first error, or
 // the first read, decode or iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
