@@ -10,12 +10,8 @@ import (
 // now, so that the fsync that ends a statement CSV of gigabytes waits only
 // for its tail. Advisory: an error is ignored, the fsync still decides.
 func startWriteback(f *os.File, off, n int64) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	_ = withFD(f, func(fd int) error {
+		return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }
 
@@ -29,22 +25,26 @@ func startWriteback(f *os.File, off, n int64) {
 // also consumes a write error (the fsync that follows would no longer
 // report it), so its error is the write's.
 func dropWritten(f *os.File, off, n int64) error {
+	return withFD(f, func(fd int) error {
+		if err := unix.SyncFileRange(fd, off, n,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
+			return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: err}
+		}
+		_ = unix.Fadvise(fd, off, n, unix.FADV_DONTNEED) // advisory
+		return nil
+	})
+}
+
+// withFD runs fn on f's descriptor and returns its error, or the error of
+// reaching the descriptor.
+func withFD(f *os.File, fn func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var werr error
-	if err := rc.Control(func(fd uintptr) {
-		werr = unix.SyncFileRange(int(fd), off, n,
-			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-		if werr == nil {
-			_ = unix.Fadvise(int(fd), off, n, unix.FADV_DONTNEED) // advisory
-		}
-	}); err != nil {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
 	}
-	if werr != nil {
-		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: werr}
-	}
-	return nil
+	return ferr
 }
