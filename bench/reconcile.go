@@ -169,7 +169,7 @@ func childRawScan(ctx context.Context, a childArgs, stdout io.Writer) error {
 
 // RunReconcile closes the month of the big ledger's taps with
 // reconcile.Close in a child process and times a raw scan of the same
-// journal keys in another, runs alternated; it returns the medians of the
+// journal keys in another, the scan right before each close; it returns the medians of the
 // rates (journal taps per second of the close) and peak RSS, and of the
 // time of the revenue recognition the reconcile child runs after the close
 // (no target applies to it).
@@ -181,13 +181,31 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 	var rate, raw, hwm, rawHWM, recS, recN []float64
 	for run := 0; run < env.runs(); run++ {
 		// Each run closes the month for the first time, on a checkpoint
-		// (hard links) of the big ledger.
+		// (hard links) of the big ledger, right after the raw scan it is
+		// compared with: the machine's speed drifts by tens of percent over
+		// minutes, and the close, the recognition after it (15 s) and then
+		// the scan put that drift between the two figures (a full run's
+		// ratios per run spread from 0.37 to 0.69). What the last run or
+		// the checkpoint left dirty is written back first, outside both.
 		cp := filepath.Join(env.Dir, fmt.Sprintf("run%d", run), "ledger")
 		if err := checkpoint(big.Dir, cp); err != nil {
 			return nil, err
 		}
-		c, err := startChild(env, roleReconcile, "--dir", cp, "--period", label, "--at", at.Format(time.RFC3339))
+		if err := flushFS(cp); err != nil {
+			return nil, err
+		}
+		// The baseline runs under the default limits: Env's bound the close.
+		rawEnv := env
+		rawEnv.ChildTimeLimit, rawEnv.ChildRSSLimitMB = 0, 0
+		c, err := startChild(rawEnv, roleRawScan, "--dir", big.Dir)
 		if err != nil {
+			return nil, err
+		}
+		var rs closeReport
+		if err := c.waitJSON(&rs); err != nil {
+			return nil, err
+		}
+		if c, err = startChild(env, roleReconcile, "--dir", cp, "--period", label, "--at", at.Format(time.RFC3339)); err != nil {
 			return nil, err
 		}
 		var rr closeReport
@@ -204,29 +222,18 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 		if err := os.RemoveAll(filepath.Dir(cp)); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
-		c0peak := c.peakMB
-		// The baseline runs under the default limits: Env's bound the close.
-		rawEnv := env
-		rawEnv.ChildTimeLimit, rawEnv.ChildRSSLimitMB = 0, 0
-		if c, err = startChild(rawEnv, roleRawScan, "--dir", big.Dir); err != nil {
-			return nil, err
-		}
-		var rs closeReport
-		if err := c.waitJSON(&rs); err != nil {
-			return nil, err
-		}
 		if killed {
 			// The close did not finish: no rate. Report the size it reached
 			// beside the raw scan of the same journal, and stop.
 			env.logf("reconcile: raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB)", rs.Taps, rs.Seconds, float64(rs.Taps)/rs.Seconds, rs.HWMMB)
-			return &ReconcileResult{RSSMB: round(c0peak, 1), RawScanPerS: round(float64(rs.Taps)/rs.Seconds, 0),
+			return &ReconcileResult{RSSMB: round(c.peakMB, 1), RawScanPerS: round(float64(rs.Taps)/rs.Seconds, 0),
 				RawRSSMB: round(rs.HWMMB, 1), Taps: big.Taps, Killed: true, KilledBy: why}, nil
 		}
 		rate, raw = append(rate, float64(rr.Taps)/rr.Seconds), append(raw, float64(rs.Taps)/rs.Seconds)
 		hwm, rawHWM = append(hwm, rr.HWMMB), append(rawHWM, rs.HWMMB)
 		recS, recN = append(recS, rr.RecognizeSeconds), append(recN, float64(rr.RecognizePostings))
-		env.logf("reconcile run %d: close %s over %d taps in %.2f s (%.0f taps/s, %d statements, peak RSS %.0f MB); raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB); then recognition, %d postings in %.2f s",
-			run+1, label, rr.Taps, rr.Seconds, rate[run], rr.Statements, rr.HWMMB, rs.Taps, rs.Seconds, raw[run], rs.HWMMB, rr.RecognizePostings, rr.RecognizeSeconds)
+		env.logf("reconcile run %d: raw scan %d keys in %.2f s (%.0f keys/s, peak RSS %.0f MB); close %s over %d taps in %.2f s (%.0f taps/s, %d statements, peak RSS %.0f MB, %.3f of the scan); then recognition, %d postings in %.2f s",
+			run+1, rs.Taps, rs.Seconds, raw[run], rs.HWMMB, label, rr.Taps, rr.Seconds, rate[run], rr.Statements, rr.HWMMB, rate[run]/raw[run], rr.RecognizePostings, rr.RecognizeSeconds)
 	}
 	r := &ReconcileResult{
 		TapsPerS: round(Median(rate), 0), RawScanPerS: round(Median(raw), 0),
