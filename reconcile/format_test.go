@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -137,5 +138,41 @@ func TestMayNeedQuotes(t *testing.T) {
 	}
 	for _, f := range []string{`\.`, " x", "a,b", "0123456789abcde\"", "0123456789abcdef\n", "01234567\r"} {
 		require.True(t, mayNeedQuotes(f), "%q", f)
+	}
+}
+
+// TestWhereText: the cached ",product,category,venue,gate" and its
+// plainness are those of the fields given, over runs of repeats and single
+// changes (of one field, of one that needs quoting, of the length only), and
+// a changed field's bytes are not kept: the caller's buffer is reused.
+func TestWhereText(t *testing.T) {
+	values := []string{"cp72-adult", "adult", "rtm-metro", "rtm-metro/g", "a,b", " x", `\.`, "", "x", "adulte", "quo\"te"}
+	rng := rand.New(rand.NewPCG(11, 12))
+	var w whereText
+	buf := make([]byte, 0, 64)
+	fields := [4]string{values[0], values[1], values[2], values[3]}
+	for range 20000 {
+		if rng.IntN(3) == 0 {
+			fields[rng.IntN(4)] = values[rng.IntN(len(values))]
+		}
+		// The fields view one buffer, rewritten for every call, as the
+		// ledger's views are.
+		buf = buf[:0]
+		var views [4]string
+		for i, f := range fields {
+			start := len(buf)
+			buf = append(buf, f...)
+			views[i] = unsafe.String(unsafe.SliceData(buf[start:]), len(f))
+		}
+		text, plain := w.of(views[0], views[1], views[2], views[3])
+		require.Equal(t, ","+strings.Join(fields[:], ","), string(text), "%q", fields)
+		wantPlain := true
+		for _, f := range fields {
+			wantPlain = wantPlain && !mayNeedQuotes(f)
+		}
+		require.Equal(t, wantPlain, plain, "%q", fields)
+		for i := range buf {
+			buf[i] = '~' // the next call's fields see none of these bytes
+		}
 	}
 }

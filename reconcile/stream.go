@@ -282,17 +282,18 @@ func (r *run) value(b *book, partner string, t *tariff.Tariff, v *tariff.Venue, 
 // written, both on a goroutine of its own (hashedFile); an unhashed one (a
 // spill of adjustment lines) writes through a buffer.
 type lineSink struct {
-	f     *os.File
-	out   io.Writer     // hf or bw
-	hf    *hashedFile   // hashed sinks
-	bw    *bufio.Writer // unhashed sinks
-	w     *csv.Writer
-	rec   []string
-	n     int
-	clock *rfc3339Clock
-	buf   []byte
-	line  []byte
-	plain [5][]byte // per repeating tap field, a copy of the last value found to need no quoting
+	f      *os.File
+	out    io.Writer     // hf or bw
+	hf     *hashedFile   // hashed sinks
+	bw     *bufio.Writer // unhashed sinks
+	w      *csv.Writer
+	rec    []string
+	n      int
+	clock  *rfc3339Clock
+	buf    []byte
+	line   []byte
+	device []byte    // a copy of the last tap device found to need no quoting
+	where  whereText // ",<product>,<category>,<venue>,<gate>" of the last tap
 	// The text of the last line number and journal seq written, and of the
 	// pieces of a tap line that repeat from line to line.
 	lineNo, seq decimalText
@@ -392,20 +393,50 @@ func hasByte(x uint64, c byte) uint64 {
 // quoteByte marks the bytes that make csv.Writer quote a field.
 var quoteByte = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
-// plainField reports whether field i of a tap line (a fixed position per
-// field) needs no quoting. A field repeating the last value found plain is
-// not scanned again: most tap fields (device, product, venue…) repeat; card
-// and pass ids do not, and are scanned every time (mayNeedQuotes). The
-// value is copied, not kept: it views the ledger's read buffer.
-func (s *lineSink) plainField(i int, f string) bool {
-	if f == string(s.plain[i]) {
+// plainDevice reports whether a tap's device needs no quoting. A device
+// repeating the last one found plain is not scanned again. The value is
+// copied, not kept: it views the ledger's read buffer.
+func (s *lineSink) plainDevice(f string) bool {
+	if f == string(s.device) {
 		return true
 	}
 	if mayNeedQuotes(f) {
 		return false
 	}
-	s.plain[i] = append(s.plain[i][:0], f...)
+	s.device = append(s.device[:0], f...)
 	return true
+}
+
+// whereText caches ",<product>,<category>,<venue>,<gate>", four fields that
+// stand together in a tap line and repeat from line to line, and whether
+// any of them may need quoting: a repeating tap costs four comparisons and
+// one copy, not four scans and four copies. The strings are copies, not
+// kept: they view the ledger's read buffer.
+type whereText struct {
+	text                     []byte
+	product, category, venue []byte
+	gate                     []byte
+	plain                    bool
+	set                      bool
+}
+
+// of returns the cached text for the four fields, valid until the next
+// call, and whether none of them may need quoting.
+func (w *whereText) of(product, category, venue, gate string) ([]byte, bool) {
+	if w.set && product == string(w.product) && category == string(w.category) && venue == string(w.venue) && gate == string(w.gate) {
+		return w.text, w.plain
+	}
+	w.product = append(w.product[:0], product...)
+	w.category = append(w.category[:0], category...)
+	w.venue = append(w.venue[:0], venue...)
+	w.gate = append(w.gate[:0], gate...)
+	w.plain = !mayNeedQuotes(product) && !mayNeedQuotes(category) && !mayNeedQuotes(venue) && !mayNeedQuotes(gate)
+	t := w.text[:0]
+	for _, f := range [...]string{product, category, venue, gate} {
+		t = append(append(t, ','), f...)
+	}
+	w.text, w.set = t, true
+	return w.text, w.plain
 }
 
 // flat writes the flat fee line of a period.
@@ -435,8 +466,8 @@ func (s *lineSink) tail(period string, value, amount int64, overLimit bool) erro
 // field goes through the record path (tapRecord) and csv.Writer.
 func (s *lineSink) tap(kind string, ln *tapLine) error {
 	rec := ln.rec
-	if !s.plainField(0, rec.ID.Device) || mayNeedQuotes(rec.Card) || mayNeedQuotes(rec.Pass) || !s.plainField(1, rec.Product) ||
-		!s.plainField(2, rec.Category) || !s.plainField(3, rec.Venue) || !s.plainField(4, rec.Gate) {
+	where, plain := s.where.of(rec.Product, rec.Category, rec.Venue, rec.Gate)
+	if !plain || !s.plainDevice(rec.ID.Device) || mayNeedQuotes(rec.Card) || mayNeedQuotes(rec.Pass) {
 		return s.tapRecord(kind, ln)
 	}
 	s.n++
@@ -446,8 +477,7 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	// in some twenty pieces, and appending them one by one was most of the
 	// close's formatting time. The five numbers, the time and the
 	// separators take at most 200 bytes (a time of a year beyond 9999 is 35).
-	n := 200 + len(kind) + len(rec.ID.Device) + len(rec.Card) + len(rec.Pass) + len(rec.Product) + len(rec.Category) +
-		len(rec.Venue) + len(rec.Gate) + len(day) + len(period) + len(NoteOverLimit)
+	n := 200 + len(kind) + len(rec.ID.Device) + len(rec.Card) + len(rec.Pass) + len(where) + len(day) + len(period) + len(NoteOverLimit)
 	b := s.line[:0]
 	if s.hf != nil {
 		var err error
@@ -466,10 +496,11 @@ func (s *lineSink) tap(kind string, ln *tapLine) error {
 	i = len(appendUint(b[:i+1], rec.ID.Seq))
 	b[i] = ','
 	i = len(s.clock.append(b[:i+1], rec.At))
-	for _, f := range [...]string{rec.Card, rec.Pass, rec.Product, rec.Category, rec.Venue, rec.Gate} {
-		b[i] = ','
-		i += 1 + copy(b[i+1:], f)
-	}
+	b[i] = ','
+	i += 1 + copy(b[i+1:], rec.Card)
+	b[i] = ','
+	i += 1 + copy(b[i+1:], rec.Pass)
+	i += copy(b[i:], where)
 	i += copy(b[i:], s.dayPeriod.of(day, period))
 	i += copy(b[i:], s.amounts.of(ln.value, ln.amount))
 	if ln.overLimit {
