@@ -13,8 +13,8 @@ import (
 // formatting lines while the previous chunks are hashed and written, so the
 // hashing (about a tenth of a close's work) and the write syscalls run
 // beside the valuation instead of after it, and the kernel is asked to
-// start writing each chunk to disk at once, so the final fsync of a CSV of
-// gigabytes waits only for its tail. At most hashedChunks chunks are
+// start writing each MiB to disk as it is written, so the final fsync of a
+// CSV of gigabytes waits only for its tail. At most hashedChunks chunks are
 // in flight; memory is bounded by (hashedChunks+1) × hashedChunk.
 type hashedFile struct {
 	f      *os.File
@@ -46,26 +46,32 @@ func newHashedFile(f *os.File) *hashedFile {
 	return w
 }
 
-// dropLag is how far behind the written end the pages of a CSV are dropped
-// from the page cache (dropWritten): by then their writeback, started as
-// each chunk was written, is long done. dropStep is the least dropped at a
-// time.
+// writebackStep is the least the kernel is asked to start writing back at
+// a time (startWriteback): every request is a system call and a kick of the
+// disk's queue, and four chunks at a time are as good for the fsync at the
+// end. dropLag is how far behind the written end the pages of a CSV are
+// dropped from the page cache (dropWritten): by then their writeback is
+// long done. dropStep is the least dropped at a time.
 const (
-	dropLag  = 8 << 20
-	dropStep = 1 << 20
+	writebackStep = 1 << 20
+	dropLag       = 8 << 20
+	dropStep      = 4 << 20
 )
 
 func (w *hashedFile) loop() {
 	defer close(w.done)
-	var off, dropped int64 // bytes written; bytes whose pages were dropped
+	var off, started, dropped int64 // bytes written; whose writeback was started; whose pages were dropped
 	for b := range w.full {
 		if w.err.Load() == nil {
 			w.h.Write(b)
 			if _, err := w.f.Write(b); err != nil {
 				w.err.Store(&err)
 			} else {
-				startWriteback(w.f, off, int64(len(b)))
 				off += int64(len(b))
+				if off-started >= writebackStep {
+					startWriteback(w.f, started, off-started)
+					started = off
+				}
 				if off-dropLag-dropped >= dropStep {
 					if err := dropWritten(w.f, dropped, off-dropLag-dropped); err != nil {
 						w.err.Store(&err)
