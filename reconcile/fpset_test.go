@@ -3,6 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,6 +33,9 @@ func TestFPCountsMatchesAMap(t *testing.T) {
 	a, _ := fingerprint(nil, 1, "ab", "c")
 	b, _ := fingerprint(nil, 1, "a", "bc")
 	assert.NotEqual(t, a, b)
+
+	// Four slots to a cache line.
+	assert.Equal(t, uintptr(16), unsafe.Sizeof(fpSlot{}))
 }
 
 // TestFPCountsAddBelow: addBelow counts like a map capped at the limit, and
