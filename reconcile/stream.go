@@ -413,11 +413,9 @@ func (s *lineSink) plainDevice(f string) bool {
 // one copy, not four scans and four copies. The strings are copies, not
 // kept: they view the ledger's read buffer.
 type whereText struct {
-	text                     []byte
-	product, category, venue []byte
-	gate                     []byte
-	plain                    bool
-	set                      bool
+	text                           []byte
+	product, category, venue, gate []byte
+	plain, set                     bool
 }
 
 // of returns the cached text for the four fields, valid until the next
