@@ -169,10 +169,10 @@ func childRawScan(ctx context.Context, a childArgs, stdout io.Writer) error {
 
 // RunReconcile closes the month of the big ledger's taps with
 // reconcile.Close in a child process and times a raw scan of the same
-// journal keys in another, the scan right before each close; it returns the medians of the
-// rates (journal taps per second of the close) and peak RSS, and of the
-// time of the revenue recognition the reconcile child runs after the close
-// (no target applies to it).
+// journal keys in another, the scan right before each close; it returns
+// the medians of the rates (journal taps per second of the close) and peak
+// RSS, and of the time of the revenue recognition the reconcile child runs
+// after the close (no target applies to it).
 func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, error) {
 	label, at, err := benchPeriod()
 	if err != nil {
