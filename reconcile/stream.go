@@ -413,15 +413,15 @@ func (s *lineSink) plainDevice(f string) bool {
 // one copy, not four scans and four copies. The strings are copies, not
 // kept: they view the ledger's read buffer.
 type whereText struct {
-	text                           []byte
+	text                           []byte // nil until the first call
 	product, category, venue, gate []byte
-	plain, set                     bool
+	plain                          bool
 }
 
 // of returns the cached text for the four fields, valid until the next
 // call, and whether none of them may need quoting.
 func (w *whereText) of(product, category, venue, gate string) ([]byte, bool) {
-	if w.set && product == string(w.product) && category == string(w.category) && venue == string(w.venue) && gate == string(w.gate) {
+	if w.text != nil && product == string(w.product) && category == string(w.category) && venue == string(w.venue) && gate == string(w.gate) {
 		return w.text, w.plain
 	}
 	w.product = append(w.product[:0], product...)
@@ -433,7 +433,7 @@ func (w *whereText) of(product, category, venue, gate string) ([]byte, bool) {
 	for _, f := range [...]string{product, category, venue, gate} {
 		t = append(append(t, ','), f...)
 	}
-	w.text, w.set = t, true
+	w.text = t
 	return w.text, w.plain
 }
 
