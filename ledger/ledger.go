@@ -147,6 +147,9 @@ type Ledger struct {
 
 	snapMu sync.Mutex
 	snap   *snapRef // latest durable snapshot
+	// retired holds the writer's references to replaced snapshots until
+	// publish hands them back to be released together (see retireBatch).
+	retired []*snapRef
 
 	// Writer-owned state.
 	lastSeq uint64 // last assigned journal seq
@@ -353,7 +356,7 @@ func (l *Ledger) init() error {
 	if err := l.apply(func() error { return l.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("ledger: syncing WAL on open: %w", err)
 	}
-	l.publish(l.newSnap())
+	releaseAll(l.publish(l.newSnap()))
 	seq, err := l.LastJournalSeq()
 	if err != nil {
 		return err
@@ -380,6 +383,8 @@ func (l *Ledger) Close() error {
 	l.snapMu.Lock()
 	old := l.snap
 	l.snap = nil
+	retired := l.retired
+	l.retired = nil
 	l.snapMu.Unlock()
 	if f := l.failure.Load(); f != nil {
 		// After a fatal error Pebble's goroutines may be parked (see
@@ -387,8 +392,10 @@ func (l *Ledger) Close() error {
 		// them forever. Give up after a while; the process should exit.
 		ch := make(chan error, 1)
 		go func() {
-			if old != nil && old.refs.Add(-1) == 0 {
-				_ = old.s.Close()
+			for _, r := range append(retired, old) {
+				if r != nil && r.refs.Add(-1) == 0 {
+					_ = r.s.Close()
+				}
 			}
 			ch <- l.db.Close()
 		}()
@@ -402,6 +409,7 @@ func (l *Ledger) Close() error {
 	if old != nil {
 		old.release()
 	}
+	releaseAll(retired)
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: closing %s: %w", l.dir, err)
 	}
@@ -500,16 +508,38 @@ func (l *Ledger) newSnap() *snapRef {
 	return r
 }
 
+// retireBatch is how many replaced read snapshots are kept before they are
+// released together. Closing the earliest Pebble snapshot re-scores
+// compactions under the DB's mutex (a few µs, on every commit if each
+// replaced snapshot were closed at once); closed newest first, a batch pays
+// that once. Meanwhile they pin the overwritten versions of at most
+// retireBatch commits.
+const retireBatch = 32
+
 // publish makes r (taking its reference) the read snapshot. Called only
-// when everything r holds is durable: at open, and by the syncer after the
-// WAL sync covering the batches r holds.
-func (l *Ledger) publish(r *snapRef) {
+// when everything r holds is durable: at open, and by the writer or the
+// syncer after the WAL sync covering the batches r holds. The snapshot r
+// replaces is retired; every retireBatch publishes, publish returns the
+// retired ones for the caller to release (releaseAll) after answering the
+// group, so no caller waits for it.
+func (l *Ledger) publish(r *snapRef) (release []*snapRef) {
 	l.snapMu.Lock()
-	old := l.snap
+	if l.snap != nil {
+		l.retired = append(l.retired, l.snap)
+	}
 	l.snap = r
+	if len(l.retired) >= retireBatch {
+		release, l.retired = l.retired, make([]*snapRef, 0, retireBatch)
+	}
 	l.snapMu.Unlock()
-	if old != nil {
-		old.release()
+	return release
+}
+
+// releaseAll releases snapshots published in the order given, newest
+// first: only the last one closed can be Pebble's earliest snapshot.
+func releaseAll(rs []*snapRef) {
+	for i := len(rs) - 1; i >= 0; i-- {
+		rs[i].release()
 	}
 }
 

@@ -222,12 +222,14 @@ func (l *Ledger) runGroup(group []*request) {
 	p.commits = l.commits
 	if inline {
 		// Synced (or, empty, read only synced data): publish and answer.
+		var retired []*snapRef
 		if p.snap != nil {
-			l.publish(p.snap)
+			retired = l.publish(p.snap)
 		}
 		for i, r := range p.reqs {
 			r.reply <- p.errs[i]
 		}
+		releaseAll(retired)
 		return
 	}
 	l.inflight.Add(1)
@@ -281,18 +283,17 @@ func (l *Ledger) syncer() {
 				synced = need
 			}
 		}
+		// The newest group's snapshot holds every batch of the others.
 		var snap *snapRef
 		for _, q := range batch {
 			if q.snap != nil {
-				if snap != nil {
-					snap.release()
-				}
 				snap = q.snap
 			}
 		}
 		ferr := l.Err()
+		var retired []*snapRef
 		if snap != nil && ferr == nil {
-			l.publish(snap)
+			retired = l.publish(snap)
 		}
 		for _, q := range batch {
 			if ferr != nil {
@@ -306,6 +307,15 @@ func (l *Ledger) syncer() {
 		// Only now: the writer's inline path relies on every handed-over
 		// group being answered (and its snapshot published) at inflight 0.
 		l.inflight.Add(-int64(len(batch)))
+		// Snapshots are released only after the answers (see publish): the
+		// older groups' ones that were never published (newer than every
+		// retired one, so none is Pebble's earliest), then the retired ones.
+		for _, q := range batch {
+			if q.snap != nil && q.snap != snap {
+				q.snap.release()
+			}
+		}
+		releaseAll(retired)
 		clear(batch)
 	}
 }
