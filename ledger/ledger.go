@@ -157,7 +157,8 @@ type Ledger struct {
 	// inflight counts groups handed to the syncer and not yet answered;
 	// only the writer raises it.
 	inflight atomic.Int64
-	group    map[string][]byte // the current group's writes
+	group    map[string][]byte // the current group's writes, for its later transactions
+	groupOps []op              // the current group's writes in order (runGroup's buffer)
 	cache    writerCache
 	// devHW holds, per device, a seq at or above every seq journaled for
 	// it, committed or in the current group (possibly higher: a failed
@@ -226,7 +227,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		syncQ:    make(chan *pending, syncQLen),
 		syncDone: make(chan struct{}),
 		group:    make(map[string][]byte),
-		cache:    writerCache{m: make(map[string][]byte), maxBytes: o.WriterCacheBytes},
+		cache:    writerCache{m: make(map[string]*cacheEntry), maxBytes: o.WriterCacheBytes},
 		devHW:    make(map[string]uint64),
 	}
 	cache := pebble.NewCache(o.CacheSizeBytes)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -161,6 +162,11 @@ func (l *Ledger) runGroup(group []*request) {
 		clear(l.devHW)
 	}
 	clear(l.group)
+	ops := l.groupOps[:0] // every write of the group, in order
+	defer func() {
+		clear(ops) // keeps no value alive until the next group
+		l.groupOps = ops[:0]
+	}()
 	b := l.db.NewBatch()
 	defer b.Close()
 	for i, r := range group {
@@ -174,6 +180,9 @@ func (l *Ledger) runGroup(group []*request) {
 			p.errs[i] = err
 			continue
 		}
+		// Only later transactions of the group read l.group: the last one
+		// (the only one, at a lone gate) skips building it.
+		later := i < len(group)-1
 		for _, o := range t.ops {
 			if err := b.Set(o.key, o.val, nil); err != nil {
 				// Only a misuse of the batch fails here; nothing is committed.
@@ -181,8 +190,11 @@ func (l *Ledger) runGroup(group []*request) {
 				l.fail(p.errs[i])
 				break
 			}
-			l.group[string(o.key)] = o.val
+			if later {
+				l.group[string(o.key)] = o.val
+			}
 		}
+		ops = append(ops, t.ops...)
 	}
 	// A lone request with nothing in flight and nothing queued (one gate)
 	// commits with pebble.Sync and is answered here: every earlier batch
@@ -203,11 +215,11 @@ func (l *Ledger) runGroup(group []*request) {
 			// The writer is the only committer of keys: this snapshot holds
 			// exactly batches 1..l.commits.
 			p.snap = l.newSnap()
-			for k, v := range l.group {
-				if k[0] != pJournal && k[0] != pTime && k[0] != pTapID && k[0] != pPosting {
+			for _, o := range ops { // in order: the last write of a key wins
+				if k := o.key[0]; k != pJournal && k != pTime && k != pTapID && k != pPosting {
 					// Journal records, indexes and postings are written
 					// once and rarely read again by the writer.
-					l.cache.put(k, v)
+					l.cache.put(o.key, o.val, o.obj)
 				}
 			}
 		}
@@ -361,6 +373,9 @@ type txn struct {
 
 type op struct {
 	key, val []byte
+	// obj is val decoded, owned by the ledger (never the caller's), for the
+	// writer cache; nil where not kept (see writerCache).
+	obj any
 }
 
 // run calls fn, turning a panic into an error (its writes are dropped).
@@ -375,12 +390,16 @@ func (t *txn) run(fn func(t *txn) error) (err error) {
 
 const txnIndexAfter = 16 // linear search over fewer writes
 
-func (t *txn) put(key, val []byte) {
+func (t *txn) put(key, val []byte) { t.putObj(key, val, nil) }
+
+// putObj is put that also hands the writer cache val's decoded form obj,
+// which nobody else may hold.
+func (t *txn) putObj(key, val []byte, obj any) {
 	if i, ok := t.find(key); ok {
-		t.ops[i].val = val
+		t.ops[i].val, t.ops[i].obj = val, obj
 		return
 	}
-	t.ops = append(t.ops, op{key: key, val: val})
+	t.ops = append(t.ops, op{key: key, val: val, obj: obj})
 	if t.idx != nil {
 		t.idx[string(key)] = len(t.ops) - 1
 	} else if len(t.ops) > txnIndexAfter {
@@ -408,30 +427,60 @@ func (t *txn) find(key []byte) (int, bool) {
 // database (whose contents are durable: the writer is the only committer
 // and waits for each sync). The returned slice must not be modified.
 func (t *txn) get(key []byte) ([]byte, bool, error) {
+	v, _, ok, err := t.read(key)
+	return v, ok, err
+}
+
+// read is get that also returns the writer-cache entry holding the value
+// when it came from the cache or the database (nil when it came from this
+// group's writes, or the cache is off).
+func (t *txn) read(key []byte) ([]byte, *cacheEntry, bool, error) {
 	if i, ok := t.find(key); ok {
-		return t.ops[i].val, true, nil
+		return t.ops[i].val, nil, true, nil
 	}
 	if v, ok := t.l.group[string(key)]; ok {
-		return v, true, nil
+		return v, nil, true, nil
 	}
-	if v, ok := t.l.cache.get(key); ok {
-		return v, true, nil
+	if e := t.l.cache.get(key); e != nil {
+		return e.val, e, true, nil
 	}
 	if t.miss != nil && bytes.Equal(t.miss, key) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	v, closer, err := t.l.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		t.miss = key
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err)
+		return nil, nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err)
 	}
 	out := bytes.Clone(v)
 	_ = closer.Close()
-	t.l.cache.put(string(key), out)
-	return out, true, nil
+	return out, t.l.cache.put(key, out, nil), true, nil
+}
+
+// readDecoded reads key like get and decodes it. A value from the writer
+// cache is decoded once and kept there decoded: the result may then be
+// shared with the cache, so the caller must copy it before handing it out.
+func readDecoded[T any](t *txn, key []byte, decode func(key, v []byte) (*T, error)) (*T, bool, error) {
+	v, e, ok, err := t.read(key)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if e != nil {
+		if obj, ok := e.obj.(*T); ok {
+			return obj, true, nil
+		}
+	}
+	obj, err := decode(key, v)
+	if err != nil {
+		return nil, false, err
+	}
+	if e != nil {
+		e.obj = obj
+	}
+	return obj, true, nil
 }
 
 // writerCache holds values the writer read from or committed to the
@@ -441,29 +490,44 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 // waits for each sync) and a group's writes after their commit returned.
 // Bounded by bytes; when full it is emptied (simple, and a refill is cheap).
 type writerCache struct {
-	m        map[string][]byte
+	m        map[string]*cacheEntry
 	size     int
 	maxBytes int
 }
 
-func (c *writerCache) get(key []byte) ([]byte, bool) {
-	v, ok := c.m[string(key)]
-	return v, ok
+// cacheEntry is one cached value. Cards and passes are also kept decoded
+// (obj: *engine.Card, *engine.Pass), so a tap does not decode them again;
+// obj is never handed out (txn.Card and txn.Pass return copies) and is
+// replaced, never modified, when the value changes.
+type cacheEntry struct {
+	val []byte
+	obj any // val decoded, or nil until a read decodes it
 }
 
-func (c *writerCache) put(key string, v []byte) {
+func (c *writerCache) get(key []byte) *cacheEntry { return c.m[string(key)] }
+
+// put stores key's value v (and its decoded form obj, or nil) and returns
+// its entry; nil when the cache is off.
+func (c *writerCache) put(key, v []byte, obj any) *cacheEntry {
 	if c.maxBytes <= 0 {
-		return
+		return nil
 	}
-	if old, ok := c.m[key]; ok {
-		c.size -= len(key) + len(old)
+	if e := c.m[string(key)]; e != nil {
+		c.size += len(v) - len(e.val)
+		e.val, e.obj = v, obj
+		if c.size <= c.maxBytes {
+			return e
+		}
+	} else {
+		c.size += len(key) + len(v)
 	}
-	c.size += len(key) + len(v)
 	if c.size > c.maxBytes {
 		clear(c.m)
 		c.size = len(key) + len(v)
 	}
-	c.m[key] = v
+	e := &cacheEntry{val: v, obj: obj}
+	c.m[string(key)] = e
+	return e
 }
 
 func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
@@ -473,9 +537,37 @@ func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
 	return readTap(t.get, id)
 }
 
-func (t *txn) Pass(id string) (engine.Pass, bool, error)  { return readPass(t.get, id) }
-func (t *txn) Card(uid string) (engine.Card, bool, error) { return readCard(t.get, uid) }
-func (t *txn) Usage(passID string) (engine.Usage, error)  { return readUsage(t.get, passID) }
+func (t *txn) Pass(id string) (engine.Pass, bool, error) {
+	p, ok, err := readDecoded(t, strKey(pPass, id), decodePass)
+	if err != nil || !ok {
+		return engine.Pass{}, false, err
+	}
+	return copyPass(p), true, nil
+}
+
+func (t *txn) Card(uid string) (engine.Card, bool, error) {
+	c, ok, err := readDecoded(t, strKey(pCard, uid), decodeCard)
+	if err != nil || !ok {
+		return engine.Card{}, false, err
+	}
+	return copyCard(c), true, nil
+}
+
+// copyPass and copyCard copy what the engine may modify in place: the
+// structs and their slices (strings are immutable).
+func copyPass(p *engine.Pass) engine.Pass {
+	out := *p
+	out.Cards = slices.Clone(p.Cards)
+	return out
+}
+
+func copyCard(c *engine.Card) engine.Card {
+	out := *c
+	out.Passes = slices.Clone(c.Passes)
+	return out
+}
+
+func (t *txn) Usage(passID string) (engine.Usage, error) { return readUsage(t.get, passID) }
 
 // tapIsNew reports whether tap id is certainly not journaled, without a
 // point read: its seq is above the device's high-water mark in l.devHW.
@@ -572,7 +664,8 @@ func (t *txn) PutPass(p engine.Pass) error {
 	if err := validID("pass id", p.ID); err != nil {
 		return err
 	}
-	t.put(strKey(pPass, p.ID), encodePass(&p))
+	own := copyPass(&p)
+	t.putObj(strKey(pPass, p.ID), encodePass(&own), &own)
 	return nil
 }
 
@@ -581,7 +674,8 @@ func (t *txn) PutCard(c engine.Card) error {
 	if err := validID("card uid", c.UID); err != nil {
 		return err
 	}
-	t.put(strKey(pCard, c.UID), encodeCard(&c))
+	own := copyCard(&c)
+	t.putObj(strKey(pCard, c.UID), encodeCard(&own), &own)
 	return nil
 }
 
