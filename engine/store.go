@@ -3,6 +3,9 @@ package engine
 import "context"
 
 // Reader reads ledger state. Implementations read one consistent view.
+// Every value returned is the caller's own: a store shares no map or slice
+// of it with its state or with another caller, so the engine may modify
+// what it read and put it back.
 type Reader interface {
 	// Tap returns the journaled tap with id, if any.
 	Tap(id TapID) (TapRecord, bool, error)

@@ -169,9 +169,10 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			}
 		}
 		if eff.CountEntry {
-			u := usage.Clone()
-			eff.Apply(nil, nil, &u)
-			if err := tx.PutUsage(pass.ID, u); err != nil {
+			// usage is this transaction's own (Reader): Decide is done with
+			// it, so the entry is counted in place.
+			eff.Apply(nil, nil, &usage)
+			if err := tx.PutUsage(pass.ID, usage); err != nil {
 				return fmt.Errorf("storing usage of pass %s: %w", pass.ID, err)
 			}
 		}
