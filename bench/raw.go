@@ -125,24 +125,6 @@ func (w *rawWriter) commit(sync bool) error {
 	return b.Close()
 }
 
-// rawLatencies commits n synced batches from one writer and returns each
-// commit's latency.
-func (r *rawDB) rawLatencies(ctx context.Context, n int) (*Latencies, error) {
-	w := r.writer(0)
-	lat := NewLatencies(n)
-	for i := 0; i < n; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		t := time.Now()
-		if err := w.commit(true); err != nil {
-			return nil, fmt.Errorf("bench: raw commit: %w", err)
-		}
-		lat.Add(time.Since(t))
-	}
-	return lat, nil
-}
-
 // rawThroughput runs writers concurrent writers, each committing synced
 // batches until d has passed, and returns batches per second.
 func (r *rawDB) rawThroughput(ctx context.Context, writers int, d time.Duration) (float64, error) {
