@@ -99,7 +99,9 @@ func (l *Ledger) writer() {
 		var group []*request
 		select {
 		case r := <-l.reqs:
-			group = append(make([]*request, 0, min(l.opts.GroupMax, 64)), r)
+			// Sized for what is queued now (one, at a lone gate); a group
+			// is kept until answered, so it is not reused.
+			group = append(make([]*request, 0, min(l.opts.GroupMax, 1+len(l.reqs))), r)
 		case <-l.quit:
 			l.drainClosed()
 			return
@@ -174,7 +176,7 @@ func (l *Ledger) runGroup(group []*request) {
 			p.errs[i] = err
 			continue
 		}
-		t := &txn{l: l, seq0: l.lastSeq, ops: make([]op, 0, 8)}
+		t := l.newTxn()
 		if err := t.run(r.fn); err != nil {
 			l.lastSeq = t.seq0
 			p.errs[i] = err
@@ -360,7 +362,8 @@ func (l *Ledger) apply(commit func() error) (err error) {
 }
 
 // txn is the engine.Txn handed to one fn. Not safe for concurrent use; it
-// lives on the writer goroutine for the duration of fn.
+// lives on the writer goroutine for the duration of fn, which must not keep
+// it: the writer reuses one txn and its buffers (newTxn).
 type txn struct {
 	l    *Ledger
 	seq0 uint64 // l.lastSeq before fn: restored when fn fails
@@ -370,6 +373,23 @@ type txn struct {
 	// Tap (the engine's idempotency check) then costs no second lookup.
 	miss []byte
 }
+
+// newTxn resets the writer's txn for the next transaction, keeping its ops
+// buffer (cleared, so no value of the last transaction stays reachable)
+// unless a big transaction grew it. Writer only.
+func (l *Ledger) newTxn() *txn {
+	t := &l.tx
+	ops := t.ops
+	if cap(ops) > maxKeptOps {
+		ops = nil
+	}
+	clear(ops)
+	*t = txn{l: l, seq0: l.lastSeq, ops: ops[:0]}
+	return t
+}
+
+// maxKeptOps bounds the ops buffer newTxn keeps (a tap writes five or six).
+const maxKeptOps = 64
 
 type op struct {
 	key, val []byte

@@ -97,4 +97,3 @@ func TestWriterCacheHandsOutCopies(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 }
-
