@@ -12,7 +12,8 @@
 // Workloads:
 //
 //	decide     pure engine.Decide time per call
-//	gate1      one gate: decision + durable journal, p50/p99, vs one raw synced writer
+//	gate1      one gate: decision + durable journal, p50/p99, vs one raw synced
+//	           writer, the two alternated tap by tap
 //	gates      1, 8 and 64 concurrent gates, durable taps/s, vs as many raw writers
 //	scale      tap p99 and process RSS on a big ledger vs a small one
 //	reconcile  closing a month over the big journal vs a raw full scan of its keys;
