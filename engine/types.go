@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -178,6 +179,19 @@ type Card struct {
 	BlockedAt   time.Time
 	LastCounter uint32 // last authenticated counter seen (HasCounter)
 	HasCounter  bool
+}
+
+// Clone returns a copy of p that shares no slice with it (strings are
+// immutable), as a store hands out and keeps values.
+func (p Pass) Clone() Pass {
+	p.Cards = slices.Clone(p.Cards)
+	return p
+}
+
+// Clone returns a copy of c that shares no slice with it.
+func (c Card) Clone() Card {
+	c.Passes = slices.Clone(c.Passes)
+	return c
 }
 
 // VenueUsage counts a pass's accepted entries at one venue.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -562,7 +561,7 @@ func (t *txn) Pass(id string) (engine.Pass, bool, error) {
 	if err != nil || !ok {
 		return engine.Pass{}, false, err
 	}
-	return copyPass(p), true, nil
+	return p.Clone(), true, nil
 }
 
 func (t *txn) Card(uid string) (engine.Card, bool, error) {
@@ -570,21 +569,7 @@ func (t *txn) Card(uid string) (engine.Card, bool, error) {
 	if err != nil || !ok {
 		return engine.Card{}, false, err
 	}
-	return copyCard(c), true, nil
-}
-
-// copyPass and copyCard copy what the engine may modify in place: the
-// structs and their slices (strings are immutable).
-func copyPass(p *engine.Pass) engine.Pass {
-	out := *p
-	out.Cards = slices.Clone(p.Cards)
-	return out
-}
-
-func copyCard(c *engine.Card) engine.Card {
-	out := *c
-	out.Passes = slices.Clone(c.Passes)
-	return out
+	return c.Clone(), true, nil
 }
 
 func (t *txn) Usage(passID string) (engine.Usage, error) { return readUsage(t.get, passID) }
@@ -684,7 +669,7 @@ func (t *txn) PutPass(p engine.Pass) error {
 	if err := validID("pass id", p.ID); err != nil {
 		return err
 	}
-	own := copyPass(&p)
+	own := p.Clone()
 	t.putObj(strKey(pPass, p.ID), encodePass(&own), &own)
 	return nil
 }
@@ -694,7 +679,7 @@ func (t *txn) PutCard(c engine.Card) error {
 	if err := validID("card uid", c.UID); err != nil {
 		return err
 	}
-	own := copyCard(&c)
+	own := c.Clone()
 	t.putObj(strKey(pCard, c.UID), encodeCard(&own), &own)
 	return nil
 }

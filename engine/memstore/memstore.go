@@ -124,7 +124,7 @@ func (s *Store) Passes() []engine.Pass {
 	defer s.mu.RUnlock()
 	out := make([]engine.Pass, 0, len(s.passes))
 	for _, p := range s.passes {
-		out = append(out, clonePass(p))
+		out = append(out, p.Clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -139,12 +139,12 @@ func (r reader) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
 
 func (r reader) Pass(id string) (engine.Pass, bool, error) {
 	p, ok := r.s.passes[id]
-	return clonePass(p), ok, nil
+	return p.Clone(), ok, nil
 }
 
 func (r reader) Card(uid string) (engine.Card, bool, error) {
 	c, ok := r.s.cards[uid]
-	return cloneCard(c), ok, nil
+	return c.Clone(), ok, nil
 }
 
 func (r reader) Usage(passID string) (engine.Usage, error) {
@@ -172,14 +172,14 @@ func (t *txn) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
 
 func (t *txn) Pass(id string) (engine.Pass, bool, error) {
 	if p, ok := t.passes[id]; ok {
-		return clonePass(p), true, nil
+		return p.Clone(), true, nil
 	}
 	return reader{t.s}.Pass(id)
 }
 
 func (t *txn) Card(uid string) (engine.Card, bool, error) {
 	if c, ok := t.cards[uid]; ok {
-		return cloneCard(c), true, nil
+		return c.Clone(), true, nil
 	}
 	return reader{t.s}.Card(uid)
 }
@@ -206,7 +206,7 @@ func (t *txn) PutPass(p engine.Pass) error {
 	if p.ID == "" {
 		return errors.New("memstore: pass without id")
 	}
-	t.passes[p.ID] = clonePass(p)
+	t.passes[p.ID] = p.Clone()
 	return nil
 }
 
@@ -214,7 +214,7 @@ func (t *txn) PutCard(c engine.Card) error {
 	if c.UID == "" {
 		return errors.New("memstore: card without uid")
 	}
-	t.cards[c.UID] = cloneCard(c)
+	t.cards[c.UID] = c.Clone()
 	return nil
 }
 
@@ -235,16 +235,6 @@ func (t *txn) PutPosting(p engine.Posting) error {
 	t.postings[p.ID] = clonePosting(p)
 	t.order = append(t.order, p.ID)
 	return nil
-}
-
-func clonePass(p engine.Pass) engine.Pass {
-	p.Cards = append([]string(nil), p.Cards...)
-	return p
-}
-
-func cloneCard(c engine.Card) engine.Card {
-	c.Passes = append([]string(nil), c.Passes...)
-	return c
 }
 
 func clonePosting(p engine.Posting) engine.Posting {
