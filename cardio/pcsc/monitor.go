@@ -177,7 +177,7 @@ func open(ctx context.Context, opts Options, establish func() (sysContext, error
 		done:      make(chan struct{}),
 		pool:      newIOPool(o.IdleContexts),
 	}
-	stop := context.AfterFunc(mctx, m.interrupt)
+	stop := context.AfterFunc(mctx, m.stopWaiting)
 	go func() {
 		defer close(m.done)
 		defer stop()
@@ -222,6 +222,27 @@ func (m *Monitor) interrupt() {
 		_ = m.sc.Cancel()
 	}
 }
+
+// stopWaiting interrupts the monitor's wait until its goroutine has ended.
+// One Cancel is not enough: pcsc-lite cancels only a wait already in
+// progress, so a Cancel that lands while the loop lists readers or emits an
+// event is lost, and the wait after it would run its whole WaitTimeout (an
+// hour, in TestE2ECloseEndsWait, which hung once that way).
+func (m *Monitor) stopWaiting() {
+	retry := time.NewTicker(cancelRetry)
+	defer retry.Stop()
+	for {
+		m.interrupt()
+		select {
+		case <-m.done:
+			return
+		case <-retry.C:
+		}
+	}
+}
+
+// cancelRetry is how often stopWaiting repeats its Cancel.
+const cancelRetry = 50 * time.Millisecond
 
 // watched is what the monitor knows of one reader.
 type watched struct {

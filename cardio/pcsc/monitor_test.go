@@ -28,6 +28,11 @@ type fakePCSC struct {
 	attempts []time.Time // establish calls
 	released int
 	listErr  error // returned by ListReaders while set
+	// lateCancelOnly makes Cancel act like pcsc-lite's: it ends a wait in
+	// progress and is lost when none is.
+	lateCancelOnly bool
+	// listGate, when set, holds ListReaders until it is closed.
+	listGate chan struct{}
 }
 
 type fakeReader struct {
@@ -95,14 +100,21 @@ func (f *fakePCSC) establish() (sysContext, error) {
 }
 
 type fakeCtx struct {
-	f      *fakePCSC
-	gen    int
-	cancel chan struct{}
+	f       *fakePCSC
+	gen     int
+	cancel  chan struct{}
+	waiting bool // in GetStatusChange (under f.mu)
 }
 
 func (c *fakeCtx) aliveLocked() bool { return c.f.up && c.f.gen == c.gen }
 
 func (c *fakeCtx) ListReaders() ([]string, error) {
+	c.f.mu.Lock()
+	gate := c.f.listGate
+	c.f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
 	if !c.aliveLocked() {
@@ -127,6 +139,14 @@ func (c *fakeCtx) GetStatusChange(rs []scard.ReaderState, timeout time.Duration)
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	c.f.mu.Lock()
+	c.waiting = true
+	c.f.mu.Unlock()
+	defer func() {
+		c.f.mu.Lock()
+		c.waiting = false
+		c.f.mu.Unlock()
+	}()
 	for {
 		c.f.mu.Lock()
 		if !c.aliveLocked() {
@@ -172,6 +192,12 @@ func (c *fakeCtx) GetStatusChange(rs []scard.ReaderState, timeout time.Duration)
 func (r *fakeReader) Name() string { return r.name }
 
 func (c *fakeCtx) Cancel() error {
+	c.f.mu.Lock()
+	lost := c.f.lateCancelOnly && !c.waiting
+	c.f.mu.Unlock()
+	if lost {
+		return nil
+	}
 	select {
 	case c.cancel <- struct{}{}:
 	default:
@@ -382,6 +408,39 @@ func TestMonitorCloseCancelsWait(t *testing.T) {
 		f.mu.Lock()
 		assert.Equal(t, 1, f.released)
 		f.mu.Unlock()
+	})
+}
+
+// pcsc-lite loses a Cancel that arrives before the wait has begun; Close
+// must still end the monitor at once, not after the wait's hour.
+func TestMonitorCloseBeforeTheWaitBegins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.addReader("R 00 00")
+		f.lateCancelOnly = true
+		m := openFake(t, f, Options{WaitTimeout: time.Hour})
+		recvN(t, m, 2)
+		synctest.Wait() // in the hour-long wait
+		gate := make(chan struct{})
+		f.mu.Lock()
+		f.listGate = gate
+		f.mu.Unlock()
+		// A card ends the wait; the monitor reports it and, listing the
+		// readers again, is held before its next wait.
+		f.set("R 00 00", scard.StatePresent, 1)
+		ev := recv(t, m)
+		require.Equal(t, CardPresent, ev.Kind)
+		require.NoError(t, ev.Card.Close())
+		synctest.Wait()
+		go func() {
+			time.Sleep(10 * time.Millisecond) // after Close's first Cancel, lost
+			close(gate)
+		}()
+		start := time.Now()
+		require.NoError(t, m.Close())
+		assert.Less(t, time.Since(start), time.Second, "a repeated Cancel ended the wait")
+		for range m.Events() {
+		}
 	})
 }
 
