@@ -12,8 +12,9 @@
 //   - the monitor context, owned by the Monitor's one goroutine, which loops
 //     ListReaders + GetStatusChange over a reused []scard.ReaderState with a
 //     bounded timeout (Options.WaitTimeout). Close calls Cancel on it, under
-//     a mutex that also guards its release, and the loop ends within one
-//     wait;
+//     a mutex that also guards its release, and repeats it every 50 ms until
+//     the loop has ended: pcsc-lite drops a Cancel that arrives before the
+//     wait has begun;
 //   - card I/O contexts, one per Card while it is connected, taken from a
 //     small pool and given back by Card.Close. A Card is used by one
 //     goroutine at a time (its methods serialize).
