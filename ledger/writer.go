@@ -531,21 +531,21 @@ func (c *writerCache) put(key, v []byte, obj any) *cacheEntry {
 	if c.maxBytes <= 0 {
 		return nil
 	}
-	if e := c.m[string(key)]; e != nil {
-		c.size += len(v) - len(e.val)
-		e.val, e.obj = v, obj
-		if c.size <= c.maxBytes {
-			return e
-		}
-	} else {
-		c.size += len(key) + len(v)
+	e := c.m[string(key)]
+	if e != nil {
+		c.size -= len(key) + len(e.val)
 	}
+	c.size += len(key) + len(v)
 	if c.size > c.maxBytes {
 		clear(c.m)
 		c.size = len(key) + len(v)
+		e = nil
 	}
-	e := &cacheEntry{val: v, obj: obj}
-	c.m[string(key)] = e
+	if e == nil { // a new key string only for a new entry
+		e = &cacheEntry{}
+		c.m[string(key)] = e
+	}
+	e.val, e.obj = v, obj
 	return e
 }
 
