@@ -26,6 +26,7 @@ import (
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/pcsc/pcscd"
 	"github.com/citypass/citypass/cardio/virtual"
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
@@ -236,8 +237,6 @@ func (d *day) err() error {
 	return d.firstErr
 }
 
-func (d *day) keysDir() string { return filepath.Join(d.dir, "keys") }
-
 // seedStream returns a deterministic byte stream for one purpose.
 func seedStream(seed int64, purpose string) io.Reader {
 	var s [32]byte
@@ -250,20 +249,15 @@ func seedStream(seed int64, purpose string) io.Reader {
 
 func (d *day) run(ctx context.Context) error {
 	d.tariff = tariff.SampleTariff()
-	cat, err := tariff.NewCatalog(d.tariff)
-	if err != nil {
-		return err
-	}
-	d.catalog = cat
 	dayDate, _ := tariff.ParseDate(demoDay)
 	dayStart := d.tariff.DayStart(dayDate)
 	d.clock.Store(dayStart.UnixNano())
 	if err := d.writeKeys(); err != nil {
 		return err
 	}
-	d.sum.Files = append(d.sum.Files, d.dir, filepath.Join(d.keysDir(), "cards.key"), filepath.Join(d.keysDir(), reconcile.SigningKeyFile))
+	d.sum.Files = append(d.sum.Files, d.dir, datadir.CardKeysPath(d.dir), datadir.SigningKeyPath(d.dir))
 
-	ldir := ledger.DirIn(d.dir)
+	ldir := datadir.LedgerDir(d.dir)
 	l, err := ledger.Open(ldir, &ledger.Options{
 		Now: func() time.Time { return time.Unix(0, d.clock.Load()).In(d.tariff.Location) },
 		FS:  d.countingFS(),
@@ -274,9 +268,11 @@ func (d *day) run(ctx context.Context) error {
 	defer l.Close()
 	d.ledger = l
 	d.sum.Files = append(d.sum.Files, ldir+string(filepath.Separator))
-	if err := l.PutTariff(ctx, d.tariff.ID, d.tariff.Source()); err != nil {
+	cat, err := datadir.AddTariff(ctx, l, d.tariff)
+	if err != nil {
 		return fmt.Errorf("demo: storing the tariff: %w", err)
 	}
+	d.catalog = cat
 
 	if err := d.probeCommit(ctx); err != nil {
 		return err
@@ -308,14 +304,14 @@ func (d *day) run(ctx context.Context) error {
 // the seed and stores them as `citypass init` does (keys/, mode 0600), so the
 // data dir works with every citypass command.
 func (d *day) writeKeys() error {
-	if err := os.MkdirAll(d.keysDir(), 0o700); err != nil {
+	if err := os.MkdirAll(datadir.KeysDir(d.dir), 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	keys, err := cardio.GenerateKeys(seedStream(d.cfg.Seed, "card keys"))
 	if err != nil {
 		return err
 	}
-	if err := cardio.SaveKeys(filepath.Join(d.keysDir(), "cards.key"), keys); err != nil {
+	if err := cardio.SaveKeys(datadir.CardKeysPath(d.dir), keys); err != nil {
 		return err
 	}
 	d.keys = keys
@@ -327,12 +323,12 @@ func (d *day) writeKeys() error {
 	if err != nil {
 		return fmt.Errorf("demo: encoding the signing key: %w", err)
 	}
-	path := filepath.Join(d.keysDir(), reconcile.SigningKeyFile)
+	path := datadir.SigningKeyPath(d.dir)
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("demo: writing the signing key: %w", err)
 	}
 	// Load it back the way `citypass reconcile` will.
-	if d.signer, err = reconcile.LoadSigner(d.keysDir()); err != nil {
+	if d.signer, err = reconcile.LoadSigner(datadir.KeysDir(d.dir)); err != nil {
 		return err
 	}
 	d.sum.SigningKey = reconcile.Fingerprint(d.signer.PublicKey())

@@ -14,6 +14,8 @@ import (
 // An integrator's turnstile: open the ledger, build a Validator on the tariff
 // catalog, and ask it about each tap. Validate returns once the tap is durably
 // journaled. A denied tap is a decision; an error means the gate stays shut.
+// (This ledger does not store the tariff: datadir.Init makes a data dir that
+// does, which every citypass command can then open.)
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "citypass-example-")

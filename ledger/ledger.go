@@ -113,9 +113,6 @@ func (o *Options) withDefaults() Options {
 	return c
 }
 
-// DirIn returns where the ledger of a data directory lives: <dataDir>/ledger.
-func DirIn(dataDir string) string { return filepath.Join(dataDir, "ledger") }
-
 // Ledger is the durable store of passes, cards, taps, usage, postings and
 // statements. Safe for concurrent use: every write goes through one writer
 // goroutine (group commit); reads use snapshots that hold only durable data.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/pcsc"
+	"github.com/citypass/citypass/datadir"
 	"github.com/spf13/cobra"
 )
 
@@ -32,13 +33,13 @@ func newCardCmd(a *app) *cobra.Command {
 }
 
 func (a *app) runCardKeysInit() error {
-	path := a.cardKeysPath()
+	path := datadir.CardKeysPath(a.dataDir)
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("card keys already exist at %s; replacing them would orphan every personalized card, so remove the file yourself if you really mean it", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.MkdirAll(a.keysDir(), 0o700); err != nil {
+	if err := os.MkdirAll(datadir.KeysDir(a.dataDir), 0o700); err != nil {
 		return err
 	}
 	keys, err := cardio.GenerateKeys(rand.Reader)
@@ -61,7 +62,7 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 		Short: "Write diversified keys and SUN mirroring to the blank NTAG 424 DNA on a reader",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			keys, err := cardio.LoadKeys(a.cardKeysPath())
+			keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 			if err != nil {
 				return fmt.Errorf("card keys: %w (run `citypass init` or `citypass card keys init`)", err)
 			}
@@ -141,7 +142,7 @@ func newCardSUNVerifyCmd(a *app) *cobra.Command {
 				}
 				keys = &cardio.Keys{NTAGApp: m, SUNMeta: m, SUNFileRead: m, DESFireApp: m}
 			default:
-				k, err := cardio.LoadKeys(a.cardKeysPath())
+				k, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 				if err != nil {
 					return usageErr("give --key HEX or --master HEX (no data dir keys: %v)", err)
 				}

@@ -3,16 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/citypass/citypass/ledger"
-	"github.com/citypass/citypass/tariff"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
 )
 
 // cli runs one citypass command in-process against data dir dir.
@@ -47,7 +50,7 @@ func TestCLIInitTwiceRefused(t *testing.T) {
 	_, stderr, code := cli(t, dir, "init")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "already initialized")
-	fi, err := os.Stat(filepath.Join(dir, keysDirName, cardKeysName))
+	fi, err := os.Stat(datadir.CardKeysPath(dir))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "card keys are private")
 }
@@ -250,15 +253,14 @@ func TestCLIReplayAndJournalExport(t *testing.T) {
 
 func TestCLITapWaitsThenNamesTheLockHolder(t *testing.T) {
 	dir := initData(t)
-	l, err := ledger.Open(ledger.DirIn(dir), nil)
+	l, err := ledger.Open(datadir.LedgerDir(dir), nil)
 	require.NoError(t, err)
 	defer l.Close()
-	old := lockWait
-	lockWait = 200 * time.Millisecond
-	defer func() { lockWait = old }()
-	_, stderr, code := cli(t, dir, "tap", "--card", "04A10001", "--gate", "mucem/main")
+	var errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &errb, now: time.Now, lockWait: 200 * time.Millisecond}
+	code := a.execute([]string{"--data", dir, "tap", "--card", "04A10001", "--gate", "mucem/main"})
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "in use")
+	assert.Contains(t, errb.String(), "in use")
 }
 
 func TestCLIUninitializedDataDir(t *testing.T) {

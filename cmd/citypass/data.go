@@ -4,106 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
-	"github.com/citypass/citypass/tariff"
 )
-
-// Data directory layout:
-//
-//	<data>/ledger/         the Pebble ledger (passes, cards, taps, postings, statements, tariffs)
-//	<data>/keys/cards.key  card master keys (cardio, mode 0600)
-//	<data>/keys/           the statement signing key (reconcile, mode 0600)
-const (
-	keysDirName  = "keys"
-	cardKeysName = "cards.key"
-)
-
-func (a *app) keysDir() string      { return filepath.Join(a.dataDir, keysDirName) }
-func (a *app) cardKeysPath() string { return filepath.Join(a.keysDir(), cardKeysName) }
-
-// lockWait is how long a command waits for another process to release the
-// ledger before it says which process holds it.
-var lockWait = 3 * time.Second
-
-// openLedger opens the data dir's existing ledger, waiting briefly when another
-// process holds it.
-func (a *app) openLedger() (*ledger.Ledger, error) {
-	dir := ledger.DirIn(a.dataDir)
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("data dir %s has no ledger: run `citypass init --data %s` first", a.dataDir, a.dataDir)
-	}
-	deadline := time.Now().Add(lockWait)
-	for {
-		l, err := ledger.Open(dir, &ledger.Options{MustExist: true})
-		if err == nil {
-			return l, nil
-		}
-		if !errors.Is(err, ledger.ErrLocked) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("opening ledger: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// loadCatalog reads every tariff version stored in the ledger.
-func loadCatalog(l *ledger.Ledger) (*tariff.Catalog, error) {
-	stored, err := l.Tariffs()
-	if err != nil {
-		return nil, fmt.Errorf("reading tariffs: %w", err)
-	}
-	if len(stored) == 0 {
-		return nil, errors.New("the ledger holds no tariff: run `citypass tariff load FILE`")
-	}
-	versions := make([]*tariff.Tariff, 0, len(stored))
-	for _, s := range stored {
-		t, err := tariff.Load("tariff "+s.ID, s.TOML)
-		if err != nil {
-			return nil, fmt.Errorf("stored tariff %s no longer loads: %w", s.ID, err)
-		}
-		versions = append(versions, t)
-	}
-	return tariff.NewCatalog(versions...)
-}
 
 // session is an open data dir: ledger, catalog and validator.
-type session struct {
-	ledger    *ledger.Ledger
-	catalog   *tariff.Catalog
-	validator *engine.Validator
+type session = datadir.DataDir
+
+// dataOptions are the options every command opens the data dir with.
+func (a *app) dataOptions() *datadir.Options {
+	return &datadir.Options{LockWait: a.lockWait, Engine: &engine.Options{Now: a.now}}
 }
 
+// openSession opens the data dir: ledger, stored tariffs, validator.
 func (a *app) openSession() (*session, error) {
-	l, err := a.openLedger()
-	if err != nil {
-		return nil, err
-	}
-	cat, err := loadCatalog(l)
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	v, err := engine.New(l, cat, &engine.Options{Now: a.now})
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return &session{ledger: l, catalog: cat, validator: v}, nil
+	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions())
+	return s, a.dataHint(err)
 }
 
-func (s *session) Close() error { return s.ledger.Close() }
+// openLedger opens the data dir's ledger alone.
+func (a *app) openLedger() (*ledger.Ledger, error) {
+	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions())
+	return l, a.dataHint(err)
+}
 
-// zone is the time zone local times are read in: the tariff in force now.
-func (s *session) zone(now time.Time) *time.Location {
-	if t, ok := s.catalog.At(now); ok {
-		return t.Location
+// dataHint adds to err the command that fixes it, if there is one.
+func (a *app) dataHint(err error) error {
+	switch {
+	case errors.Is(err, datadir.ErrNotInitialized):
+		return fmt.Errorf("%w: run `citypass init --data %s` first", err, a.dataDir)
+	case errors.Is(err, datadir.ErrNoTariff):
+		return fmt.Errorf("%w: run `citypass tariff load FILE`", err)
 	}
-	return time.UTC
+	return err
 }
 
 // parseTime reads a --at style time: RFC 3339, or a local date-time without
@@ -127,7 +64,7 @@ func parseTime(flag, s string, loc *time.Location, now time.Time) (time.Time, er
 // value means now.
 func (a *app) timeFlag(s *session, name, value string) (time.Time, error) {
 	now := a.now()
-	return parseTime(name, value, s.zone(now), now)
+	return parseTime(name, value, s.Location(now), now)
 }
 
 // ctx returns the context commands run under.

@@ -14,6 +14,7 @@ import (
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/pcsc"
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -70,12 +71,12 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 	defer s.Close()
 	// A gate of a venue the tariff does not know is a configuration error,
 	// found now rather than at the first tap.
-	if t, ok := s.catalog.At(a.now()); ok {
+	if t, ok := s.Catalog().At(a.now()); ok {
 		if _, err := t.VenueOfGate(f.gate); err != nil {
 			return err
 		}
 	}
-	keys, err := cardio.LoadKeys(a.cardKeysPath())
+	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 	if err != nil {
 		return fmt.Errorf("card keys: %w", err)
 	}
@@ -98,7 +99,7 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 	reader := &cardio.Reader{Keys: keys, Options: cardio.ReadOptions{InsecureUID: f.insecureUID}}
 	g, err := gate.New(gate.Config{
 		Gate: f.gate, Device: f.device, Direction: dir,
-		Read: reader.Read, Validate: s.validator.Validate,
+		Read: reader.Read, Validate: s.Validator.Validate,
 		OnAccept: f.onAccept, OnDeny: f.onDeny, HookTimeout: f.hookTimeout,
 		Metrics: metrics, Logger: log,
 		OnOutcome: func(o gate.Outcome) { fmt.Fprintln(a.stdout, outcomeLine(o)) },

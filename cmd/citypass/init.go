@@ -1,16 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 
-	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/ledger"
+	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
-	"github.com/spf13/cobra"
 )
 
 func init() { registerCommand("init", newInitCmd) }
@@ -37,50 +36,26 @@ type initResult struct {
 }
 
 func (a *app) runInit(tariffFile string) error {
-	// Validate everything before writing anything.
-	var t *tariff.Tariff
-	var err error
-	if tariffFile == "" {
-		t = tariff.SampleTariff()
-	} else if t, err = tariff.LoadFile(tariffFile); err != nil {
-		return err
+	t := tariff.SampleTariff()
+	if tariffFile != "" {
+		var err error
+		if t, err = tariff.LoadFile(tariffFile); err != nil {
+			return err
+		}
 	}
-	ldir := ledger.DirIn(a.dataDir)
-	if _, err := os.Stat(ldir); err == nil {
+	d, err := datadir.Init(a.ctx(), a.dataDir, t, &datadir.InitOptions{Options: *a.dataOptions()})
+	if errors.Is(err, datadir.ErrInitialized) {
 		return fmt.Errorf("data dir %s is already initialized; use `citypass tariff load FILE` to add a tariff version", a.dataDir)
 	}
-	if err := os.MkdirAll(a.keysDir(), 0o700); err != nil {
-		return fmt.Errorf("creating data dir %s: %w", a.dataDir, err)
-	}
-	// Keys first: a ledger without keys would be half initialized, keys
-	// without a ledger are harmless and refused on a second try only when
-	// present (then the operator deletes or keeps them knowingly).
-	if _, err := os.Stat(a.cardKeysPath()); err != nil {
-		keys, err := cardio.GenerateKeys(rand.Reader)
-		if err != nil {
-			return err
-		}
-		if err := cardio.SaveKeys(a.cardKeysPath(), keys); err != nil {
-			return err
-		}
-	}
-	signer, err := reconcile.LoadSigner(a.keysDir())
 	if err != nil {
-		// No usable key: create one (refused, with the reason, when an
-		// unreadable key file is in the way).
-		if signer, err = reconcile.GenerateSigningKey(a.keysDir()); err != nil {
-			return err
-		}
+		return err
 	}
-	l, err := ledger.Open(ldir, nil)
+	defer d.Close()
+	signer, err := d.Signer()
 	if err != nil {
-		return fmt.Errorf("creating ledger: %w", err)
+		return err
 	}
-	defer l.Close()
-	if err := l.PutTariff(a.ctx(), t.ID, t.Source()); err != nil {
-		return fmt.Errorf("storing tariff %s: %w", t.ID, err)
-	}
-	res := initResult{Data: a.dataDir, Tariff: t.ID, CardKeys: a.cardKeysPath(),
+	res := initResult{Data: a.dataDir, Tariff: t.ID, CardKeys: datadir.CardKeysPath(a.dataDir),
 		PublicKey: reconcile.FormatPublicKey(signer.PublicKey()),
 		KeyPrint:  reconcile.Fingerprint(signer.PublicKey())}
 	if a.json {

@@ -65,7 +65,7 @@ func journalRow(r *engine.TapRecord, loc *time.Location) []string {
 }
 
 func (a *app) exportJournal(s *session, from, to time.Time, format string) error {
-	loc := s.zone(a.now())
+	loc := s.Location(a.now())
 	bw := bufio.NewWriterSize(a.stdout, 64<<10)
 	cw := csv.NewWriter(bw)
 	if format == "csv" {
@@ -73,7 +73,7 @@ func (a *app) exportJournal(s *session, from, to time.Time, format string) error
 			return err
 		}
 	}
-	err := s.ledger.Journal(a.ctx(), 0, func(r *engine.TapRecord) error {
+	err := s.Ledger.Journal(a.ctx(), 0, func(r *engine.TapRecord) error {
 		if (!from.IsZero() && r.At.Before(from)) || (!to.IsZero() && !r.At.Before(to)) {
 			return nil
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 )
@@ -36,7 +37,7 @@ func (a *app) ledgerCheck() error {
 	defer l.Close()
 	opts := ledger.CheckOptions{}
 	note := ""
-	if cat, err := loadCatalog(l); err == nil {
+	if cat, err := datadir.LoadCatalog(l); err == nil {
 		opts.ServiceDay = func(rec *engine.TapRecord) (string, error) {
 			t, ok := cat.Version(rec.TariffVersion)
 			if !ok {
@@ -49,7 +50,7 @@ func (a *app) ledgerCheck() error {
 	}
 	rep, err := ledger.CheckWith(l, opts)
 	if err != nil {
-		return fmt.Errorf("checking ledger %s: %w", ledger.DirIn(a.dataDir), err)
+		return fmt.Errorf("checking ledger %s: %w", datadir.LedgerDir(a.dataDir), err)
 	}
 	if a.json {
 		out := struct {
@@ -65,7 +66,7 @@ func (a *app) ledgerCheck() error {
 		if !rep.OK() {
 			status = fmt.Sprintf("%d PROBLEMS", rep.ProblemsTotal)
 		}
-		fmt.Fprintf(a.stdout, "ledger %s: %s\n%s\n", ledger.DirIn(a.dataDir), status, rep.Summary())
+		fmt.Fprintf(a.stdout, "ledger %s: %s\n%s\n", datadir.LedgerDir(a.dataDir), status, rep.Summary())
 		if note != "" {
 			fmt.Fprintln(a.stdout, note)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 )
@@ -31,7 +32,7 @@ func TestCLILedgerCheck(t *testing.T) {
 	assert.Equal(t, true, rep["DaysChecked"], "service days recounted with the stored tariff")
 
 	// Break the usage behind the engine's back: check exits 1 naming it.
-	l, err := ledger.Open(ledger.DirIn(dir), nil)
+	l, err := ledger.Open(datadir.LedgerDir(dir), nil)
 	require.NoError(t, err)
 	var pass string
 	require.NoError(t, l.Journal(context.Background(), 0, func(r *engine.TapRecord) error { pass = r.Pass; return nil }))

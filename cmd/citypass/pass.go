@@ -83,11 +83,11 @@ func newPassSellCmd(a *app) *cobra.Command {
 					}
 					req.Start = &d
 				}
-				p, err := s.validator.Sell(a.ctx(), req)
+				p, err := s.Validator.Sell(a.ctx(), req)
 				if err != nil {
 					return err
 				}
-				v, err := s.validator.ShowPass(a.ctx(), p.ID)
+				v, err := s.Validator.ShowPass(a.ctx(), p.ID)
 				if err != nil {
 					return err
 				}
@@ -119,9 +119,9 @@ func newPassShowCmd(a *app) *cobra.Command {
 				var v engine.PassView
 				var err error
 				if card != "" {
-					v, err = s.validator.ShowCard(a.ctx(), card)
+					v, err = s.Validator.ShowCard(a.ctx(), card)
 				} else {
-					v, err = s.validator.ShowPass(a.ctx(), args[0])
+					v, err = s.Validator.ShowPass(a.ctx(), args[0])
 				}
 				if err != nil {
 					return err
@@ -146,10 +146,10 @@ func newPassRefundCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if _, err := s.validator.Refund(a.ctx(), args[0], when); err != nil {
+				if _, err := s.Validator.Refund(a.ctx(), args[0], when); err != nil {
 					return err
 				}
-				v, err := s.validator.ShowPass(a.ctx(), args[0])
+				v, err := s.Validator.ShowPass(a.ctx(), args[0])
 				if err != nil {
 					return err
 				}
@@ -178,7 +178,7 @@ func newPassBlockCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := s.validator.Block(a.ctx(), card, reason, when); err != nil {
+				if err := s.Validator.Block(a.ctx(), card, reason, when); err != nil {
 					return err
 				}
 				return a.printCardState(card, "blocked", reason)
@@ -201,7 +201,7 @@ func newPassUnblockCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return a.withSession(func(s *session) error {
-				if err := s.validator.Unblock(a.ctx(), card); err != nil {
+				if err := s.Validator.Unblock(a.ctx(), card); err != nil {
 					return err
 				}
 				return a.printCardState(card, "unblocked", "")
@@ -241,10 +241,10 @@ func newPassReplaceCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if _, err := s.validator.Replace(a.ctx(), args[0], card, when); err != nil {
+				if _, err := s.Validator.Replace(a.ctx(), args[0], card, when); err != nil {
 					return err
 				}
-				v, err := s.validator.ShowPass(a.ctx(), args[0])
+				v, err := s.Validator.ShowPass(a.ctx(), args[0])
 				if err != nil {
 					return err
 				}

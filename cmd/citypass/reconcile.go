@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
@@ -88,7 +89,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				signer, err := reconcile.LoadSigner(a.keysDir())
+				signer, err := reconcile.LoadSigner(datadir.KeysDir(a.dataDir))
 				if err != nil {
 					return err
 				}
@@ -97,7 +98,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				}
 				bar := a.newProgress("closing " + period)
 				defer bar.done()
-				res, err := reconcile.Close(a.ctx(), s.ledger, s.catalog, signer, reconcile.CloseOptions{
+				res, err := reconcile.Close(a.ctx(), s.Ledger, s.Catalog(), signer, reconcile.CloseOptions{
 					Period: period, Partner: partner, At: when, OutDir: out, Progress: bar.update})
 				if err != nil {
 					return err
@@ -108,7 +109,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				// period has ended at --at), so a refused close posts
 				// nothing. Recognize is idempotent: a re-close posts only
 				// what became due since (a late tap's reclassification).
-				n, err := reconcile.Recognize(a.ctx(), s.ledger, res.PeriodEnd)
+				n, err := reconcile.Recognize(a.ctx(), s.Ledger, res.PeriodEnd)
 				if err != nil {
 					return fmt.Errorf("statements of %s closed, revenue recognition failed (run the close again to complete it): %w", period, err)
 				}
@@ -161,7 +162,7 @@ func (a *app) verifyKey(pubFile string) (ed25519.PublicKey, error) {
 		}
 		return pub, nil
 	}
-	signer, err := reconcile.LoadSigner(a.keysDir())
+	signer, err := reconcile.LoadSigner(datadir.KeysDir(a.dataDir))
 	if err != nil {
 		return nil, fmt.Errorf("no --pubkey given and the data dir's key is unreadable: %w", err)
 	}
@@ -180,7 +181,7 @@ func newReconcileMatchCmd(a *app) *cobra.Command {
 			// Partner exports usually carry local times: read them in the
 			// tariff's zone when a data dir is at hand.
 			if s, err := a.openSession(); err == nil {
-				loc = s.zone(a.now())
+				loc = s.Location(a.now())
 				s.Close()
 			}
 			res, err := reconcile.Match(reconcile.MatchOptions{Statement: statement, PartnerFile: partnerFile,
@@ -221,7 +222,7 @@ func newReconcilePayoutCmd(a *app) *cobra.Command {
 				opts.Date = d
 			}
 			return a.withSession(func(s *session) error {
-				res, err := reconcile.Payout(a.ctx(), s.ledger, s.catalog, opts)
+				res, err := reconcile.Payout(a.ctx(), s.Ledger, s.Catalog(), opts)
 				if errors.Is(err, reconcile.ErrNothingToPay) {
 					fmt.Fprintln(a.stdout, "nothing to pay: no closed, unpaid statement with a positive net; no file written")
 					return nil
@@ -250,7 +251,7 @@ func newReconcilePubkeyCmd(a *app) *cobra.Command {
 		Short: "Print the statement signing public key (PEM) for partners",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			signer, err := reconcile.LoadSigner(a.keysDir())
+			signer, err := reconcile.LoadSigner(datadir.KeysDir(a.dataDir))
 			if err != nil {
 				return err
 			}

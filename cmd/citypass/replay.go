@@ -56,7 +56,7 @@ func (a *app) runReplay(path string) error {
 	}
 	enc := json.NewEncoder(a.stdout)
 	for _, tap := range taps {
-		res, err := s.validator.Validate(a.ctx(), tap)
+		res, err := s.Validator.Validate(a.ctx(), tap)
 		if err != nil {
 			return fmt.Errorf("tap %s: %w", tap.ID, err)
 		}
@@ -85,7 +85,7 @@ func readReplay(path string, s *session) ([]engine.Tap, error) {
 	}
 	var taps []engine.Tap
 	var problems []error
-	loc := s.zone(time.Now())
+	loc := s.Location(time.Now())
 	seen := map[engine.TapID]int{}
 	for {
 		rec, err := r.Read()
@@ -148,7 +148,7 @@ func parseReplayRow(rec []string, loc *time.Location, s *session) (engine.Tap, e
 		return t, fmt.Errorf("card %q: %v", rec[3], err)
 	}
 	t.Gate = strings.TrimSpace(rec[4])
-	if tv, ok := s.catalog.At(t.At); ok {
+	if tv, ok := s.Catalog().At(t.At); ok {
 		if _, err := tv.VenueOfGate(t.Gate); err != nil {
 			return t, err
 		}

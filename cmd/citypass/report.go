@@ -11,19 +11,19 @@ func init() { registerCommand("report", newReportCmd) }
 // reportKinds maps each report name to the function that builds it.
 var reportKinds = map[string]func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error){
 	"sales": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Sales(a.ctx(), s.ledger, s.catalog, o)
+		return reconcile.Sales(a.ctx(), s.Ledger, s.Catalog(), o)
 	},
 	"revenue": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Revenue(a.ctx(), s.ledger, s.catalog, o)
+		return reconcile.Revenue(a.ctx(), s.Ledger, s.Catalog(), o)
 	},
 	"payables": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Payables(a.ctx(), s.ledger, s.catalog, o)
+		return reconcile.Payables(a.ctx(), s.Ledger, s.Catalog(), o)
 	},
 	"visits": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Visits(a.ctx(), s.ledger, s.catalog, o)
+		return reconcile.Visits(a.ctx(), s.Ledger, s.Catalog(), o)
 	},
 	"trial-balance": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.TrialBalanceReport(a.ctx(), s.ledger, s.catalog, o)
+		return reconcile.TrialBalanceReport(a.ctx(), s.Ledger, s.Catalog(), o)
 	},
 }
 

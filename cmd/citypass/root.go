@@ -26,6 +26,9 @@ const (
 type app struct {
 	dataDir string
 	json    bool
+	// lockWait is how long a command waits for another process to release
+	// the ledger; zero means datadir.DefaultLockWait.
+	lockWait time.Duration
 
 	stdin  io.Reader
 	stdout io.Writer

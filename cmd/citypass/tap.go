@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/spf13/cobra"
@@ -76,7 +77,7 @@ func (a *app) runTap(f tapFlags) error {
 		return err
 	}
 	if !f.seqSet {
-		if tap.ID.Seq, err = reserveSeq(a, s.ledger, f.device); err != nil {
+		if tap.ID.Seq, err = reserveSeq(a, s.Ledger, f.device); err != nil {
 			return err
 		}
 	} else if f.at == "" {
@@ -89,7 +90,7 @@ func (a *app) runTap(f tapFlags) error {
 			tap.At = prev.At
 		}
 	}
-	res, err := s.validator.Validate(a.ctx(), tap)
+	res, err := s.Validator.Validate(a.ctx(), tap)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func (a *app) runTap(f tapFlags) error {
 
 // journaledTap returns the journaled tap with id, if any.
 func journaledTap(s *session, id engine.TapID) (rec engine.TapRecord, ok bool, err error) {
-	err = s.ledger.View(context.Background(), func(r engine.Reader) error {
+	err = s.Ledger.View(context.Background(), func(r engine.Reader) error {
 		rec, ok, err = r.Tap(id)
 		return err
 	})
@@ -113,7 +114,7 @@ func (a *app) credentialFromSUN(sun string, tap *engine.Tap) error {
 	if err != nil {
 		return usageErr("--sun: %v", err)
 	}
-	keys, err := cardio.LoadKeys(a.cardKeysPath())
+	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 	if err != nil {
 		return fmt.Errorf("card keys: %w", err)
 	}

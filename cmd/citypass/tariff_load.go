@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/citypass/citypass/ledger"
-	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/tariff"
 )
 
 // newTariffLoadCmd is `tariff load FILE`: validate a tariff file and add it to
@@ -32,19 +33,11 @@ func (a *app) runTariffLoad(path string) error {
 		return err
 	}
 	defer l.Close()
-	// The new version must form a valid catalog with the stored ones.
-	cat, err := loadCatalog(l)
-	if err != nil {
-		return err
-	}
-	if _, dup := cat.Version(t.ID); dup {
-		return fmt.Errorf("%s: tariff version %q is already loaded; give the new version its own id", path, t.ID)
-	}
-	if err := l.PutTariff(a.ctx(), t.ID, t.Source()); err != nil {
-		if errors.Is(err, ledger.ErrExists) {
-			return fmt.Errorf("%s: tariff version %q is already loaded", path, t.ID)
+	if _, err := datadir.AddTariff(a.ctx(), l, t); err != nil {
+		if errors.Is(err, datadir.ErrTariffExists) {
+			return fmt.Errorf("%s: tariff version %q is already loaded; give the new version its own id", path, t.ID)
 		}
-		return fmt.Errorf("storing tariff %s: %w", t.ID, err)
+		return err
 	}
 	if a.json {
 		return json.NewEncoder(a.stdout).Encode(map[string]string{"tariff": t.ID, "effective_from": t.EffectiveFrom.Format("2006-01-02")})
