@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/citypass
 PKGS     := ./...
 RACE_PKGS := ./engine/... ./ledger/...
-DEB_PKGS := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd libxml2-utils
+DEB_PKGS := gcc pkg-config libpcsclite-dev pcscd vsmartcard-vpcd libxml2-utils chromium
 
 .PHONY: all deps build test demo bench fmt-check vet clean
 

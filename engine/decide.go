@@ -234,6 +234,7 @@ func Decide(in *Input) (Decision, Effects) {
 			if inc.PassbackMode == tariff.ModeSoft {
 				d.Flags |= FlagPassbackSoft
 			} else {
+				d.RetryAt = last.Add(inc.Passback)
 				return deny(ReasonPassback)
 			}
 		}

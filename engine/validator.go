@@ -99,8 +99,9 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	tap.Card = strings.ToUpper(tap.Card)
 	var res Result
 	var loc *time.Location
+	var lang Language
 	err := v.store.Update(ctx, func(tx Txn) error {
-		res, loc = Result{Tap: tap.ID}, nil
+		res, loc, lang = Result{Tap: tap.ID}, nil, English
 		prev, seen, err := tx.Tap(tap.ID)
 		if err != nil {
 			return fmt.Errorf("reading tap %s: %w", tap.ID, err)
@@ -111,7 +112,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			}
 			res.Decision, res.Duplicate, res.JournalSeq = prev.Decision, true, prev.JournalSeq
 			if t, ok := cat.Version(prev.TariffVersion); ok {
-				loc = t.Location
+				loc, lang = t.Location, TariffLanguage(t)
 			}
 			return nil
 		}
@@ -137,7 +138,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			return err
 		}
 		in.Venue = venue
-		loc = vt.Location
+		loc, lang = vt.Location, TariffLanguage(vt)
 		var usage Usage
 		if pass != nil {
 			if usage, err = tx.Usage(pass.ID); err != nil {
@@ -184,8 +185,17 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	if loc != nil && !res.Decision.ValidUntil.IsZero() {
 		res.Decision.ValidUntil = res.Decision.ValidUntil.In(loc)
 	}
-	res.Message = Message(res.Decision, tap.Direction, loc)
+	res.Message = MessageIn(lang, res.Decision, tap.Direction, tap.At, loc)
 	return res, nil
+}
+
+// TariffLanguage is a tariff version's default gate language (English when
+// it names none).
+func TariffLanguage(t *tariff.Tariff) Language {
+	if l, err := ParseLanguage(t.GateLanguage); err == nil {
+		return l
+	}
+	return English
 }
 
 // sameTap reports whether two taps with one id have the same content.

@@ -7,58 +7,6 @@ import (
 	"time"
 )
 
-// Message returns the text a gate shows for a decision, e.g.
-// "Welcome. Valid until 28/11 10:00.". Times are shown in loc (the tariff's
-// zone); nil means the time's own zone.
-func Message(d Decision, dir Direction, loc *time.Location) string {
-	if d.Accept {
-		if dir == Exit {
-			return "Goodbye."
-		}
-		msg := "Welcome."
-		if d.Flags&FlagAttention != 0 {
-			msg += " Staff check: child pass."
-		}
-		if d.Flags&FlagPassbackSoft != 0 {
-			msg += " Entry noted: recent entry."
-		}
-		if !d.ValidUntil.IsZero() {
-			until := d.ValidUntil
-			if loc != nil {
-				until = until.In(loc)
-			}
-			if d.Flags&FlagWarnExpiring != 0 {
-				msg += " Less than 1 hour left."
-			}
-			msg += " Valid until " + until.Format("02/01 15:04") + "."
-		}
-		return msg
-	}
-	switch d.Reason {
-	case ReasonInvalid:
-		return "Card not recognised."
-	case ReasonReplayed:
-		return "Card not accepted. Please see staff."
-	case ReasonRevoked:
-		return "This card was replaced. Please see staff."
-	case ReasonBlocked:
-		return "Card blocked. Please see staff."
-	case ReasonCanceled:
-		return "Pass refunded."
-	case ReasonProduct:
-		return "Pass not valid here."
-	case ReasonNotYetValid:
-		return "Pass not valid yet."
-	case ReasonExpired:
-		return "Pass expired."
-	case ReasonPassback:
-		return "Just used here. Please wait."
-	case ReasonAlreadyRedeemed:
-		return "Already used here."
-	}
-	return "Gate error. Please see staff."
-}
-
 // tapJSON is the SPEC §4 `tap --json` object.
 type tapJSON struct {
 	Decision   string   `json:"decision"`

@@ -130,6 +130,14 @@ func decodeTariff(root *tnode, errs *errorSink) *Tariff {
 			t.ServiceDayStart = d
 		}
 	}
+	t.GateLanguage = "en"
+	if s, line, ok := f.str("gate_language", false); ok {
+		if s != "en" && s != "fr" {
+			f.errf(line, "gate_language %q: want en or fr", s)
+		} else {
+			t.GateLanguage = s
+		}
+	}
 	if effOK {
 		t.EffectiveFrom = time.Date(effective.Year, effective.Month, effective.Day, 0, 0, 0, 0, t.Location)
 	}

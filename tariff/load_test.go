@@ -254,3 +254,19 @@ func TestValidVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestGateLanguage: gate_language is optional (English), fr is accepted and
+// anything else is an error on its line.
+func TestGateLanguage(t *testing.T) {
+	tt, err := Load("t.toml", []byte(baseTOML))
+	require.NoError(t, err)
+	assert.Equal(t, "en", tt.GateLanguage)
+	fr := strings.Replace(baseTOML, `service_day_starts = "04:30"`, `service_day_starts = "04:30"`+"\n"+`gate_language = "fr"`, 1)
+	tt, err = Load("t.toml", []byte(fr))
+	require.NoError(t, err)
+	assert.Equal(t, "fr", tt.GateLanguage)
+	bad := strings.Replace(baseTOML, `service_day_starts = "04:30"`, `service_day_starts = "04:30"`+"\n"+`gate_language = "de"`, 1)
+	_, err = Load("t.toml", []byte(bad))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `t.toml:7: gate_language "de": want en or fr`)
+}

@@ -29,6 +29,9 @@ type Tariff struct {
 	// ServiceDayStart is the offset from local midnight at which a service day
 	// begins ("04:30" → 4h30m). Zero means midnight.
 	ServiceDayStart time.Duration
+	// GateLanguage is the language of the gates' messages by default, "en"
+	// or "fr" (key gate_language; default "en"). A gate may override it.
+	GateLanguage string
 
 	Partners  []Partner
 	Venues    []Venue

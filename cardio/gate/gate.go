@@ -54,6 +54,9 @@ type Config struct {
 	Metrics *Metrics
 	// Logger receives structured logs. Default: discard.
 	Logger *slog.Logger
+	// Language of the messages the gate shows (engine.Language). Default
+	// empty: the engine's message, in the tariff's gate language.
+	Language engine.Language
 }
 
 // OutcomeKind classifies what happened to one presentation.
@@ -145,11 +148,14 @@ func (o *Outcome) ReasonName() string {
 	return engine.ReasonError.String()
 }
 
-// Messages shown for the outcomes that have no engine message.
-const (
-	MessageTapAgain   = "Please tap again."
-	MessageUnreadable = "Card not accepted."
-)
+// lang is the language of the gate's own messages: Config.Language, else
+// English (a decided tap's message comes from the engine, in the tariff's).
+func (g *Gate) lang() engine.Language {
+	if g.cfg.Language != "" {
+		return g.cfg.Language
+	}
+	return engine.English
+}
 
 // Gate runs the tap loop of one gate. Handle and Run are meant for one
 // goroutine; Gate holds no other state than its configuration.
@@ -300,7 +306,7 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 		switch {
 		case errors.Is(err, cardio.ErrCardRemoved) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, context.Canceled):
-			o.Kind, o.Err, o.Message = OutcomeTapAgain, err, MessageTapAgain
+			o.Kind, o.Err, o.Message = OutcomeTapAgain, err, engine.TapAgainMessage(g.lang())
 			return o
 		case errors.As(err, &pe) && pe.UID != "":
 			// The card answered but is not authentic: journal INVALID.
@@ -308,7 +314,7 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 			o.Credential = cardio.Credential{UID: pe.UID, Medium: pe.Medium}
 			o.Err = err
 		default:
-			o.Kind, o.Err, o.Message = OutcomeUnreadable, err, MessageUnreadable
+			o.Kind, o.Err, o.Message = OutcomeUnreadable, err, engine.UnreadableMessage(g.lang())
 			g.hook(&o)
 			return o
 		}
@@ -318,7 +324,7 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 	if err != nil {
 		o.Kind, o.Err = OutcomeError, fmt.Errorf("gate: next tap sequence: %w", err)
 		o.Result = engine.Result{Decision: engine.Decision{Reason: engine.ReasonError}}
-		o.Message = engine.Message(o.Result.Decision, g.cfg.Direction, nil)
+		o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, time.Time{}, nil)
 		g.hook(&o)
 		return o
 	}
@@ -342,11 +348,15 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 	if err != nil {
 		o.Kind, o.Err = OutcomeError, fmt.Errorf("gate: deciding tap %s: %w", o.Tap.ID, err)
 		o.Result.Decision = engine.Decision{Reason: engine.ReasonError}
-		if o.Message == "" {
-			o.Message = engine.Message(o.Result.Decision, g.cfg.Direction, nil)
+		if o.Message == "" || g.cfg.Language != "" {
+			o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, time.Time{}, nil)
 		}
 	} else {
 		o.Kind = OutcomeDecided
+		if g.cfg.Language != "" {
+			// The decision's times are in the tariff's zone already.
+			o.Message = engine.MessageIn(g.cfg.Language, res.Decision, g.cfg.Direction, o.Tap.At, nil)
+		}
 	}
 	g.hook(&o)
 	return o

@@ -14,20 +14,28 @@ import (
 // hookOutputMax bounds what is kept of a hook's output for the log.
 const hookOutputMax = 4 << 10
 
-// HookEnv returns the environment variables a hook gets for o:
-//
-//	CITYPASS_DECISION    accept | deny
-//	CITYPASS_REASON      OK, INVALID, REPLAYED, … (engine codes), ERROR, UNREADABLE
-//	CITYPASS_MESSAGE     the text the gate shows
-//	CITYPASS_GATE        VENUE/GATE
-//	CITYPASS_DIRECTION   entry | exit
-//	CITYPASS_READER      PC/SC reader name
-//	CITYPASS_CARD        card UID (upper-case hex; empty when unreadable)
-//	CITYPASS_DEVICE, CITYPASS_SEQ   the tap id (empty when no tap was made)
-//	CITYPASS_PASS, CITYPASS_PRODUCT the pass (empty when none)
-//	CITYPASS_FLAGS       comma-separated flags, e.g. ACTIVATED,WARN_EXPIRING
-//	CITYPASS_VALID_UNTIL RFC 3339, empty when not activated
-//
+// HookVar is one environment variable a hook gets, with what it holds.
+type HookVar struct{ Name, Meaning string }
+
+// HookVars are the environment variables HookEnv sets, in its order; `citypass
+// gate --help` lists them from here.
+var HookVars = []HookVar{
+	{"CITYPASS_DECISION", "accept | deny"},
+	{"CITYPASS_REASON", "OK, INVALID, REPLAYED, … (engine codes), ERROR, UNREADABLE"},
+	{"CITYPASS_MESSAGE", "the text the gate shows, in the gate's language"},
+	{"CITYPASS_GATE", "VENUE/GATE"},
+	{"CITYPASS_DIRECTION", "entry | exit"},
+	{"CITYPASS_READER", "PC/SC reader name"},
+	{"CITYPASS_CARD", "card UID (upper-case hex; empty when unreadable)"},
+	{"CITYPASS_DEVICE", "the tap's device (empty when no tap was made)"},
+	{"CITYPASS_SEQ", "the tap's sequence number (empty when no tap was made)"},
+	{"CITYPASS_PASS", "the pass id (empty when none)"},
+	{"CITYPASS_PRODUCT", "the pass's product (empty when none)"},
+	{"CITYPASS_FLAGS", "comma-separated flags, e.g. ACTIVATED,WARN_EXPIRING"},
+	{"CITYPASS_VALID_UNTIL", "RFC 3339, empty when not activated"},
+}
+
+// HookEnv returns the environment variables a hook gets for o (HookVars).
 // The hook inherits the gate's environment except its CITYPASS_* variables.
 // Key material never appears in them.
 func HookEnv(o *Outcome) []string {

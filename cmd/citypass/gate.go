@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +31,25 @@ type gateFlags struct {
 	onAccept, onDeny  string
 	hookTimeout       time.Duration
 	metrics           string
+	lang              string
+}
+
+// gateLong is `gate --help`'s text, with the hook variables from
+// cardio/gate's own list.
+func gateLong() string {
+	var b strings.Builder
+	b.WriteString(`Runs until SIGTERM or SIGINT. One line per decision on stdout; structured JSON logs on
+stderr. --on-accept / --on-deny run a shell command (sh -c) with the decision in these
+environment variables, killed after --hook-timeout:
+
+`)
+	for _, v := range gate.HookVars {
+		fmt.Fprintf(&b, "  %-22s %s\n", v.Name, v.Meaning)
+	}
+	b.WriteString(`
+--lang chooses the language of the messages the gate shows (en or fr; default: the
+tariff's gate_language). --metrics ADDR serves Prometheus metrics on http://ADDR/metrics.`)
+	return b.String()
 }
 
 func newGateCmd(a *app) *cobra.Command {
@@ -37,10 +57,7 @@ func newGateCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device D]",
 		Short: "Run a gate: read cards on PC/SC readers, decide, journal, drive the actuator hooks",
-		Long: `Runs until SIGTERM or SIGINT. One line per decision on stdout; structured JSON logs on
-stderr. --on-accept / --on-deny run a shell command with the decision in CITYPASS_*
-environment variables, killed after --hook-timeout. --metrics ADDR serves Prometheus
-metrics on http://ADDR/metrics.`,
+		Long:  gateLong(),
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -56,7 +73,8 @@ metrics on http://ADDR/metrics.`,
 	c.Flags().StringVar(&f.onAccept, "on-accept", "", "shell command run after an accept (opens the gate)")
 	c.Flags().StringVar(&f.onDeny, "on-deny", "", "shell command run after a deny or an unreadable card")
 	c.Flags().DurationVar(&f.hookTimeout, "hook-timeout", 2*time.Second, "longest run time of a hook")
-	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464)")
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464)")
+	c.Flags().StringVar(&f.lang, "lang", "", "language of the gate's messages, en or fr (default: the tariff's)")
 	_ = c.MarkFlagRequired("reader")
 	_ = c.MarkFlagRequired("gate")
 	return c
@@ -75,6 +93,14 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 		if _, err := t.VenueOfGate(f.gate); err != nil {
 			return err
 		}
+	}
+	var lang engine.Language
+	if f.lang != "" {
+		if lang, err = engine.ParseLanguage(f.lang); err != nil {
+			return usageErr("--lang %q: want en or fr", f.lang)
+		}
+	} else if t, ok := s.Catalog().At(a.now()); ok {
+		lang = engine.TariffLanguage(t)
 	}
 	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 	if err != nil {
@@ -101,7 +127,7 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 		Gate: f.gate, Device: f.device, Direction: dir,
 		Read: reader.Read, Validate: s.Validator.Validate,
 		OnAccept: f.onAccept, OnDeny: f.onDeny, HookTimeout: f.hookTimeout,
-		Metrics: metrics, Logger: log,
+		Metrics: metrics, Logger: log, Language: lang,
 		OnOutcome: func(o gate.Outcome) { fmt.Fprintln(a.stdout, outcomeLine(o)) },
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ const defaultDevice = "cli"
 
 type tapFlags struct {
 	card, sun, gate, at, device string
+	lang                        string
 	exit                        bool
 	seq                         uint64
 	seqSet                      bool
@@ -44,6 +45,7 @@ func newTapCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&f.exit, "exit", false, "an exit tap (never traps anyone, counts nothing)")
 	c.Flags().StringVar(&f.at, "at", "", "tap time from the gate's clock; default now")
 	c.Flags().StringVar(&f.device, "device", defaultDevice, "device id of the tap")
+	c.Flags().StringVar(&f.lang, "lang", "", "language of the message, en or fr (default: the tariff's)")
 	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number of the tap; default: the device's next")
 	_ = c.MarkFlagRequired("gate")
 	return c
@@ -55,6 +57,10 @@ func (a *app) runTap(f tapFlags) error {
 	}
 	if f.device == "" {
 		return usageErr("--device must not be empty")
+	}
+	lang, err := engine.ParseLanguage(f.lang)
+	if err != nil {
+		return usageErr("--lang %q: want en or fr", f.lang)
 	}
 	s, err := a.openSession()
 	if err != nil {
@@ -93,6 +99,10 @@ func (a *app) runTap(f tapFlags) error {
 	res, err := s.Validator.Validate(a.ctx(), tap)
 	if err != nil {
 		return err
+	}
+	if f.lang != "" {
+		// The decision's times are in the tariff's zone already.
+		res.Message = engine.MessageIn(lang, res.Decision, tap.Direction, tap.At, nil)
 	}
 	return a.printTapResult(res)
 }
