@@ -428,7 +428,7 @@ func TestPassbackDenialSaysHowLongToWait(t *testing.T) {
 	res, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "t", Seq: 1}, Card: "04A60001", Gate: "rtm-metro/a", At: paris(t, "2026-11-23T10:00")})
 	require.NoError(t, err)
 	require.True(t, res.Decision.Accept)
-	res, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "t", Seq: 2}, Card: "04A60001", Gate: "rtm-metro/b", At: paris(t, "2026-11-23T10:10").Add(30*time.Second)})
+	res, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "t", Seq: 2}, Card: "04A60001", Gate: "rtm-metro/b", At: paris(t, "2026-11-23T10:10").Add(30 * time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, engine.ReasonPassback, res.Decision.Reason)
 	assert.True(t, res.Decision.RetryAt.Equal(paris(t, "2026-11-23T10:18")), "retry at %s", res.Decision.RetryAt)

@@ -58,7 +58,7 @@ func newGateCmd(a *app) *cobra.Command {
 		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device D]",
 		Short: "Run a gate: read cards on PC/SC readers, decide, journal, drive the actuator hooks",
 		Long:  gateLong(),
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
