@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -54,12 +55,21 @@ func decideInputs() ([]engine.Input, error) {
 	fresh := *active
 	fresh.Status, fresh.ActivatedAt, fresh.ValidUntil, fresh.ActivateBy = engine.PassSold, time.Time{}, time.Time{}, sold.Add(prod.ActivateWithin)
 	card := &engine.Card{UID: active.Card, Passes: []string{"P1"}, LastCounter: 41, HasCounter: true}
-	used := &engine.Usage{LastEntry: at.Add(-2 * time.Hour), Venues: map[string]*engine.VenueUsage{
-		"rtm-metro": {Entries: 5, DayEntries: map[string]int{tariff.DateOf(at).String(): 2}, LastEntry: at.Add(-2 * time.Hour),
-			LastByGate: map[string]time.Time{"rtm-metro/vieux-port": at.Add(-2 * time.Hour)}},
-		"mucem": {Entries: 1, DayEntries: map[string]int{tariff.DateOf(at).String(): 1}, LastEntry: at.Add(-5 * time.Hour),
-			LastByGate: map[string]time.Time{"mucem/j4": at.Add(-5 * time.Hour)}},
-	}}
+	used := &engine.Usage{}
+	for i, v := range []struct {
+		gate string
+		at   time.Time
+	}{
+		{"mucem/j4", at.Add(-5 * time.Hour)},
+		{"rtm-metro/joliette", at.Add(-30 * time.Hour)},
+		{"rtm-metro/joliette", at.Add(-26 * time.Hour)},
+		{"rtm-metro/vieux-port", at.Add(-4 * time.Hour)},
+		{"rtm-metro/noailles", at.Add(-3 * time.Hour)},
+		{"rtm-metro/vieux-port", at.Add(-2 * time.Hour)},
+	} {
+		venue, _, _ := strings.Cut(v.gate, "/")
+		used.Add(engine.Visit{Tap: engine.TapID{Device: "gate-" + venue, Seq: uint64(i + 1)}, At: v.at, Venue: venue, Gate: v.gate})
+	}
 	tap := func(gate string, at time.Time) *engine.Tap {
 		return &engine.Tap{ID: engine.TapID{Device: "gate-1", Seq: 7}, Card: active.Card, Gate: gate, At: at, Counter: 42, HasCounter: true}
 	}

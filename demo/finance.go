@@ -14,7 +14,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -114,9 +113,7 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 		}
 		d.sum.Files = append(d.sum.Files, path)
 	}
-	rep, err := ledger.CheckWith(l, ledger.CheckOptions{ServiceDay: func(rec *engine.TapRecord) (string, error) {
-		return d.tariff.ServiceDay(rec.At).String(), nil
-	}})
+	rep, err := ledger.Check(l)
 	if err != nil {
 		return err
 	}

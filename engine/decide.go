@@ -38,12 +38,10 @@ type Effects struct {
 	Activate    bool
 	ActivatedAt time.Time
 	ValidUntil  time.Time
-	// CountEntry: an accepted entry at Venue through Gate, at At, on service
-	// day Day.
+	// CountEntry: Visit is an accepted entry to add to the pass's usage; Day
+	// is its service day.
 	CountEntry bool
-	Venue      string
-	Gate       string
-	At         time.Time
+	Visit      Visit
 	Day        tariff.Date
 }
 
@@ -51,79 +49,23 @@ type Effects struct {
 func (e *Effects) Changed() bool { return e.SetCounter || e.Activate || e.CountEntry }
 
 // Apply performs the effects on a pass, its card and its usage. Nil arguments
-// are skipped. Maps inside u are allocated as needed; callers that must not
-// share them with a stored value pass a copy (see Usage.Clone).
+// are skipped. Every effect merges rather than overwrites, so applying the
+// effects of the same entries in any order, or twice, gives the same state
+// (docs/semantics.md, "Usage"): the counter only rises, activation moves
+// only earlier, and usage is a set of entries.
 func (e *Effects) Apply(p *Pass, c *Card, u *Usage) {
-	if e.SetCounter && c != nil {
+	if e.SetCounter && c != nil && (!c.HasCounter || e.Counter > c.LastCounter) {
 		c.LastCounter, c.HasCounter = e.Counter, true
 	}
-	if e.Activate && p != nil {
+	if e.Activate && p != nil && (p.ActivatedAt.IsZero() || e.ActivatedAt.Before(p.ActivatedAt)) {
 		p.ActivatedAt, p.ValidUntil = e.ActivatedAt, e.ValidUntil
 		if p.Status == PassSold {
 			p.Status = PassActive
 		}
 	}
 	if e.CountEntry && u != nil {
-		if u.Venues == nil {
-			u.Venues = make(map[string]*VenueUsage)
-		}
-		vu := u.Venues[e.Venue]
-		if vu == nil {
-			vu = &VenueUsage{}
-			u.Venues[e.Venue] = vu
-		}
-		vu.Entries++
-		if vu.DayEntries == nil {
-			vu.DayEntries = make(map[string]int)
-		}
-		vu.DayEntries[e.Day.String()]++
-		if e.At.After(vu.LastEntry) {
-			vu.LastEntry = e.At
-		}
-		if vu.LastByGate == nil {
-			vu.LastByGate = make(map[string]time.Time)
-		}
-		if last := vu.LastByGate[e.Gate]; e.At.After(last) {
-			vu.LastByGate[e.Gate] = e.At
-		}
-		if e.At.After(u.LastEntry) {
-			u.LastEntry = e.At
-		}
+		u.Add(e.Visit)
 	}
-}
-
-// Clone returns a deep copy of u.
-func (u Usage) Clone() Usage {
-	out := Usage{LastEntry: u.LastEntry}
-	if u.Venues != nil {
-		out.Venues = make(map[string]*VenueUsage, len(u.Venues))
-		for id, vu := range u.Venues {
-			c := &VenueUsage{Entries: vu.Entries, LastEntry: vu.LastEntry}
-			if vu.DayEntries != nil {
-				c.DayEntries = make(map[string]int, len(vu.DayEntries))
-				for d, n := range vu.DayEntries {
-					c.DayEntries[d] = n
-				}
-			}
-			if vu.LastByGate != nil {
-				c.LastByGate = make(map[string]time.Time, len(vu.LastByGate))
-				for g, t := range vu.LastByGate {
-					c.LastByGate[g] = t
-				}
-			}
-			out.Venues[id] = c
-		}
-	}
-	return out
-}
-
-// TotalEntries returns the pass's accepted entries over all venues.
-func (u *Usage) TotalEntries() int {
-	n := 0
-	for _, vu := range u.Venues {
-		n += vu.Entries
-	}
-	return n
 }
 
 // ValidityEnd returns the exclusive end of validity of a product whose
@@ -208,29 +150,17 @@ func Decide(in *Input) (Decision, Effects) {
 		return deny(ReasonExpired)
 	}
 
-	var vu *VenueUsage
-	var systemLast time.Time
-	if in.Usage != nil {
-		vu = in.Usage.Venues[v.ID]
-		systemLast = in.Usage.LastEntry
+	u := in.Usage
+	if u == nil {
+		u = &Usage{}
 	}
 
-	// 10. PASSBACK: from the last accepted entry in scope, end exclusive.
+	// 10. PASSBACK: from the latest accepted entry in scope at or before the
+	// tap, end exclusive. Entries later than the tap (a late upload, a replay
+	// out of time order) do not count: the tap is judged as at its time.
 	if inc.Passback > 0 {
-		var last time.Time
-		switch inc.PassbackScope {
-		case tariff.ScopeGate:
-			if vu != nil {
-				last = vu.LastByGate[tap.Gate]
-			}
-		case tariff.ScopeSystem:
-			last = systemLast
-		default: // venue, the default scope
-			if vu != nil {
-				last = vu.LastEntry
-			}
-		}
-		if !last.IsZero() && !at.Before(last) && at.Before(last.Add(inc.Passback)) {
+		last := u.LastInScope(inc.PassbackScope, v.ID, tap.Gate, at)
+		if !last.IsZero() && at.Before(last.Add(inc.Passback)) {
 			if inc.PassbackMode == tariff.ModeSoft {
 				d.Flags |= FlagPassbackSoft
 			} else {
@@ -240,32 +170,33 @@ func Decide(in *Input) (Decision, Effects) {
 		}
 	}
 
-	// 11. ALREADY_REDEEMED: the venue's limit.
+	// 11. ALREADY_REDEEMED: the venue's limit counts every accepted entry of
+	// the pass at the venue, whatever its time.
 	day := in.Tariff.ServiceDay(at)
-	if vu != nil {
-		switch inc.Limit.Kind {
-		case tariff.LimitOnce:
-			if vu.Entries >= 1 {
-				return deny(ReasonAlreadyRedeemed)
-			}
-		case tariff.LimitN:
-			if vu.Entries >= inc.Limit.N {
-				return deny(ReasonAlreadyRedeemed)
-			}
-		case tariff.LimitOncePerDay:
-			var buf [10]byte
-			if vu.DayEntries[string(dayKey(&buf, day))] >= 1 {
-				return deny(ReasonAlreadyRedeemed)
-			}
+	switch inc.Limit.Kind {
+	case tariff.LimitOnce:
+		if u.VenueEntries(v.ID) >= 1 {
+			return deny(ReasonAlreadyRedeemed)
+		}
+	case tariff.LimitN:
+		if u.VenueEntries(v.ID) >= inc.Limit.N {
+			return deny(ReasonAlreadyRedeemed)
+		}
+	case tariff.LimitOncePerDay:
+		if u.VenueDayEntries(v.ID, in.Tariff, day) >= 1 {
+			return deny(ReasonAlreadyRedeemed)
 		}
 	}
 
 	// 12. ACCEPT.
 	d.Accept, d.Reason = true, ReasonOK
-	if !activated {
-		starts := prod.Activation == tariff.ActivationFirstUse ||
-			(prod.Activation == tariff.ActivationFirstVenue && v.Kind != tariff.KindTransit)
-		if starts {
+	// A first_use or first_venue pass starts at its earliest activating
+	// entry: a tap earlier than the recorded activation (uploaded late, or
+	// replayed out of time order) moves it earlier.
+	starts := prod.Activation == tariff.ActivationFirstUse ||
+		(prod.Activation == tariff.ActivationFirstVenue && v.Kind != tariff.KindTransit)
+	if starts && (!activated || at.Before(p.ActivatedAt)) {
+		{
 			eff.Activate, eff.ActivatedAt = true, at
 			eff.ValidUntil = ValidityEnd(in.Tariff, prod, at)
 			d.ValidUntil = eff.ValidUntil
@@ -278,22 +209,7 @@ func Decide(in *Input) (Decision, Effects) {
 	if !d.ValidUntil.IsZero() && d.ValidUntil.Sub(at) < WarnExpiringWithin {
 		d.Flags |= FlagWarnExpiring
 	}
-	eff.CountEntry, eff.Venue, eff.Gate, eff.At, eff.Day = true, v.ID, tap.Gate, at, day
+	eff.CountEntry, eff.Day = true, day
+	eff.Visit = Visit{Tap: tap.ID, At: at, Venue: v.ID, Gate: tap.Gate}
 	return d, eff
-}
-
-// dayKey formats d as YYYY-MM-DD into buf, the key of VenueUsage.DayEntries.
-func dayKey(buf *[10]byte, d tariff.Date) []byte {
-	put := func(i, n, w int) {
-		for j := w - 1; j >= 0; j-- {
-			buf[i+j] = byte('0' + n%10)
-			n /= 10
-		}
-	}
-	put(0, d.Year, 4)
-	buf[4] = '-'
-	put(5, int(d.Month), 2)
-	buf[7] = '-'
-	put(8, d.Day, 2)
-	return buf[:]
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,20 @@ type decideEnv struct {
 	pass  engine.Pass
 	card  engine.Card
 	usage engine.Usage
+}
+
+// visit is an accepted entry through gate at t, by a tap of its own.
+func visit(gate string, t time.Time) engine.Visit {
+	venue, _, _ := strings.Cut(gate, "/")
+	return engine.Visit{Tap: engine.TapID{Device: "v-" + gate, Seq: uint64(t.Unix())}, At: t, Venue: venue, Gate: gate}
+}
+
+func usageOf(vs ...engine.Visit) engine.Usage {
+	var u engine.Usage
+	for _, v := range vs {
+		u.Add(v)
+	}
+	return u
 }
 
 func newDecideEnv(tb testing.TB, product string) *decideEnv {
@@ -120,43 +135,37 @@ func TestDecide(t *testing.T) {
 		{name: "expired before passback", product: "cp24-adult",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(24, 10, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(24, 9, 55), Venues: map[string]*engine.VenueUsage{
-					"rtm-metro": {Entries: 1, LastEntry: at(24, 9, 55)}}}
+				e.usage = usageOf(visit("rtm-metro/a", at(24, 9, 55)))
 			},
 			tap: tap("rtm-metro/a", at(24, 10, 0)), reason: engine.ReasonExpired},
 		{name: "passback before limit", product: "system",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(24, 10, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(23, 10, 0), Venues: map[string]*engine.VenueUsage{
-					"mucem": {Entries: 1, LastEntry: at(23, 10, 0)}}}
+				e.usage = usageOf(visit("mucem/g2", at(23, 10, 0)))
 			},
 			tap: tap("mucem/g1", at(23, 10, 10)), reason: engine.ReasonPassback},
 		{name: "soft passback then limit", product: "soft-gate",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(24, 10, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(23, 10, 0), Venues: map[string]*engine.VenueUsage{
-					"rtm-metro": {Entries: 1, LastEntry: at(23, 10, 0), LastByGate: map[string]time.Time{"rtm-metro/a": at(23, 10, 0)}}}}
+				e.usage = usageOf(visit("rtm-metro/a", at(23, 10, 0)))
 			},
 			tap: tap("rtm-metro/a", at(23, 10, 5)), accept: true, flags: engine.FlagPassbackSoft},
 		{name: "once used", product: "cp24-adult",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(24, 10, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(23, 10, 0), Venues: map[string]*engine.VenueUsage{
-					"mucem": {Entries: 1, LastEntry: at(23, 10, 0)}}}
+				e.usage = usageOf(visit("mucem/g1", at(23, 10, 0)))
 			},
 			tap: tap("mucem/g2", at(23, 15, 0)), reason: engine.ReasonAlreadyRedeemed},
 		{name: "once per day, other day", product: "daily3",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(26, 0, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(23, 10, 0), Venues: map[string]*engine.VenueUsage{
-					"mucem": {Entries: 1, LastEntry: at(23, 10, 0), DayEntries: map[string]int{"2026-11-23": 1}}}}
+				e.usage = usageOf(visit("mucem/g1", at(23, 10, 0)))
 			},
 			tap: tap("mucem/g1", at(24, 0, 0)), accept: true},
 		{name: "once per day, same day", product: "daily3",
 			setup: func(e *decideEnv) {
 				e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = at(23, 10, 0), at(26, 0, 0), engine.PassActive
-				e.usage = engine.Usage{LastEntry: at(23, 10, 0), Venues: map[string]*engine.VenueUsage{
-					"mucem": {Entries: 1, LastEntry: at(23, 10, 0), DayEntries: map[string]int{"2026-11-23": 1}}}}
+				e.usage = usageOf(visit("mucem/g1", at(23, 10, 0)))
 			},
 			tap: tap("mucem/g1", at(23, 23, 59)), reason: engine.ReasonAlreadyRedeemed},
 		{name: "first venue: transit does not activate", product: "venue48",
@@ -214,15 +223,15 @@ func TestDecideSequence(t *testing.T) {
 	require.True(t, d.Accept)
 	assert.Equal(t, start.Add(24*time.Hour), d.ValidUntil)
 	assert.Equal(t, engine.PassActive, e.pass.Status)
-	assert.Equal(t, 1, e.usage.Venues["mucem"].Entries)
-	assert.Equal(t, 1, e.usage.Venues["mucem"].DayEntries["2026-11-23"])
-	assert.Equal(t, start, e.usage.Venues["mucem"].LastByGate["mucem/g1"])
+	assert.Equal(t, 1, e.usage.VenueEntries("mucem"))
+	assert.Equal(t, 1, e.usage.VenueDayEntries("mucem", e.t, e.t.ServiceDay(start)))
+	assert.Equal(t, start, e.usage.LastInScope(tariff.ScopeGate, "mucem", "mucem/g1", start))
 	d = e.decide(engine.Tap{Card: "04AA", Gate: "mucem/g1", At: start.Add(time.Hour), Direction: engine.Exit})
 	assert.True(t, d.Accept)
-	assert.Equal(t, 1, e.usage.Venues["mucem"].Entries, "exits count nothing")
+	assert.Equal(t, 1, e.usage.VenueEntries("mucem"), "exits count nothing")
 	d = e.decide(engine.Tap{Card: "04AA", Gate: "mucem/g1", At: start.Add(2 * time.Hour)})
 	assert.Equal(t, engine.ReasonAlreadyRedeemed, d.Reason)
-	assert.Equal(t, 1, e.usage.Venues["mucem"].Entries, "denies count nothing")
+	assert.Equal(t, 1, e.usage.VenueEntries("mucem"), "denies count nothing")
 }
 
 func TestValidityEnd(t *testing.T) {

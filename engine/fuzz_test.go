@@ -62,7 +62,7 @@ func FuzzDecide(f *testing.F) {
 				e.card.Revoked = arg%4 == 0
 				continue
 			}
-			tap := engine.Tap{Card: "04AA", Gate: fuzzGates[int(arg)%len(fuzzGates)], At: at}
+			tap := engine.Tap{ID: engine.TapID{Device: "fuzz", Seq: uint64(i)}, Card: "04AA", Gate: fuzzGates[int(arg)%len(fuzzGates)], At: at}
 			if op%8 == 1 {
 				tap.Direction = engine.Exit
 			}
@@ -119,18 +119,23 @@ func FuzzDecide(f *testing.F) {
 			if !ok {
 				t.Fatalf("accepted an entry at %s, not in the product", tap.Gate)
 			}
-			vu := e.usage.Venues[v]
-			switch inc.Limit.Kind {
+			switch n := e.usage.VenueEntries(v); inc.Limit.Kind {
 			case tariff.LimitOnce:
-				if vu.Entries > 1 {
-					t.Fatalf("once exceeded at %s: %d", v, vu.Entries)
+				if n > 1 {
+					t.Fatalf("once exceeded at %s: %d", v, n)
 				}
 			case tariff.LimitN:
-				if vu.Entries > inc.Limit.N {
-					t.Fatalf("limit %d exceeded at %s: %d", inc.Limit.N, v, vu.Entries)
+				if n > inc.Limit.N {
+					t.Fatalf("limit %d exceeded at %s: %d", inc.Limit.N, v, n)
 				}
 			case tariff.LimitOncePerDay:
-				for day, n := range vu.DayEntries {
+				days := map[tariff.Date]int{}
+				for _, vis := range e.usage.Visits {
+					if vis.Venue == v {
+						days[tt.ServiceDay(vis.At)]++
+					}
+				}
+				for day, n := range days {
 					if n > 1 {
 						t.Fatalf("once_per_day exceeded at %s on %s: %d", v, day, n)
 					}

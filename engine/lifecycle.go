@@ -325,11 +325,8 @@ func (v *Validator) view(r Reader, p *Pass) (PassView, error) {
 	if err != nil {
 		return PassView{}, fmt.Errorf("reading card %s: %w", p.Card, err)
 	}
-	var loc *time.Location
-	if t, ok := v.catalog.Load().Version(p.TariffVersion); ok {
-		loc = t.Location
-	}
-	return NewPassView(p, &u, &c, v.now(), loc), nil
+	t, _ := v.catalog.Load().Version(p.TariffVersion)
+	return NewPassView(p, &u, &c, v.now(), t), nil
 }
 
 func readPass(r Reader, id string) (Pass, error) {

@@ -198,21 +198,6 @@ func (c Card) Clone() Card {
 	return c
 }
 
-// VenueUsage counts a pass's accepted entries at one venue.
-type VenueUsage struct {
-	Entries    int                  // accepted entries per validity
-	DayEntries map[string]int       // accepted entries by service day ("2026-11-27")
-	LastEntry  time.Time            // last accepted entry at the venue
-	LastByGate map[string]time.Time // last accepted entry per gate id
-}
-
-// Usage is everything about a pass's past entries that SPEC §3 rules need.
-// It is derivable from the journal (ledger check recounts it).
-type Usage struct {
-	Venues    map[string]*VenueUsage
-	LastEntry time.Time // last accepted entry anywhere (system passback scope)
-}
-
 // TapRecord is one journaled tap with its decision.
 type TapRecord struct {
 	Tap

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/citypass/citypass/tariff"
 )
 
 // tapJSON is the SPEC §4 `tap --json` object.
@@ -82,8 +84,13 @@ type VenueView struct {
 }
 
 // NewPassView describes pass p with its usage and current card at instant at,
-// times in loc (nil: as stored).
-func NewPassView(p *Pass, u *Usage, c *Card, at time.Time, loc *time.Location) PassView {
+// times and service days in the zone of tariff version t (nil: times as
+// stored, days by UTC date).
+func NewPassView(p *Pass, u *Usage, c *Card, at time.Time, t *tariff.Tariff) PassView {
+	var loc *time.Location
+	if t != nil {
+		loc = t.Location
+	}
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -109,12 +116,23 @@ func NewPassView(p *Pass, u *Usage, c *Card, at time.Time, loc *time.Location) P
 	}
 	if u != nil {
 		v.Entries = u.TotalEntries()
-		for id, vu := range u.Venues {
-			days := make(map[string]int, len(vu.DayEntries))
-			for d, n := range vu.DayEntries {
-				days[d] = n
+		byVenue := map[string]*VenueView{}
+		for _, e := range u.Visits {
+			vv := byVenue[e.Venue]
+			if vv == nil {
+				vv = &VenueView{Venue: e.Venue, Days: map[string]int{}}
+				byVenue[e.Venue] = vv
 			}
-			v.Usage = append(v.Usage, VenueView{Venue: id, Entries: vu.Entries, Days: days, LastEntry: ts(vu.LastEntry)})
+			vv.Entries++
+			day := tariff.DateOf(e.At.UTC())
+			if t != nil {
+				day = t.ServiceDay(e.At)
+			}
+			vv.Days[day.String()]++
+			vv.LastEntry = ts(e.At) // visits are in time order
+		}
+		for _, vv := range byVenue {
+			v.Usage = append(v.Usage, *vv)
 		}
 		sort.Slice(v.Usage, func(i, j int) bool { return v.Usage[i].Venue < v.Usage[j].Venue })
 	}

@@ -52,8 +52,10 @@ func TestRecordsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, c, *gc)
 
-	u := engine.Usage{LastEntry: at.UTC(), Venues: map[string]*engine.VenueUsage{
-		"mucem": {Entries: 2, DayEntries: map[string]int{"2026-11-27": 2}, LastEntry: at.UTC(), LastByGate: map[string]time.Time{"mucem/G1": at.UTC()}}}}
+	u := engine.Usage{Visits: []engine.Visit{
+		{Tap: engine.TapID{Device: "g1", Seq: 7}, At: at.UTC(), Venue: "mucem", Gate: "mucem/G1"},
+		{Tap: engine.TapID{Device: "g2", Seq: 1}, At: at.UTC(), Venue: "mucem", Gate: "mucem/G2"},
+		{Tap: engine.TapID{Device: "g1", Seq: 9}, At: at.Add(time.Hour).UTC(), Venue: "rtm", Gate: "rtm/1"}}}
 	gu, err := decodeUsage(strKey(pUsage, "P1"), encodeUsage(&u))
 	require.NoError(t, err)
 	assert.Equal(t, u, gu)
@@ -133,7 +135,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 		t.put(strKey(pBalance, engine.AccountBank), encodeBalance(&Balance{Account: engine.AccountBank, DebitMinor: 1, Postings: 1}))
 		return nil
 	}))
-	rep, err := CheckWith(l, CheckOptions{ServiceDay: func(r *engine.TapRecord) (string, error) { return r.At.Format(time.DateOnly), nil }})
+	rep, err := Check(l)
 	require.NoError(t, err)
 	var msgs []string
 	for _, p := range rep.Problems {
@@ -396,7 +398,7 @@ func TestLockHolderChild(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	at := wlEpoch
 	f.Add(encodeTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, At: at}}))
-	f.Add(encodeUsage(&engine.Usage{LastEntry: at, Venues: map[string]*engine.VenueUsage{"v": {Entries: 1, DayEntries: map[string]int{"d": 1}}}}))
+	f.Add(encodeUsage(&engine.Usage{Visits: []engine.Visit{{Tap: engine.TapID{Device: "d", Seq: 1}, At: at, Venue: "v", Gate: "v/g"}}}))
 	f.Add(encodePass(&engine.Pass{ID: "p", Cards: []string{"a"}}))
 	f.Add(encodePosting(&engine.Posting{ID: "x", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}}}))
 	f.Add([]byte{})

@@ -15,10 +15,6 @@ import (
 
 // CheckOptions tune Check.
 type CheckOptions struct {
-	// ServiceDay returns the service day ("2026-11-27") of an accepted
-	// entry, as the engine computed it (tariff zone and day start). When
-	// nil, per-day entry counts are not recounted.
-	ServiceDay func(rec *engine.TapRecord) (string, error)
 	// ProblemsMax bounds the problems listed (the count goes on); default 1000.
 	ProblemsMax int
 }
@@ -34,7 +30,8 @@ func (p Problem) String() string { return fmt.Sprintf("%s: %s: %s", p.Kind, p.Ke
 
 // CheckReport is what Check found: counts of what it read and the problems.
 type CheckReport struct {
-	Values      int // values read and checksum-verified
+	Epoch       uint64 // the ledger's epoch (docs/fleet.md, "Identity")
+	Values      int    // values read and checksum-verified
 	Taps        int
 	Accepted    int // accepted entries recounted into usage
 	Passes      int
@@ -47,7 +44,6 @@ type CheckReport struct {
 	LastSeq     uint64
 	DebitMinor  int64 // Σ debits over all postings
 	CreditMinor int64 // Σ credits over all postings
-	DaysChecked bool  // per-day entries were recounted (CheckOptions.ServiceDay)
 
 	Problems      []Problem // up to ProblemsMax
 	ProblemsTotal int
@@ -63,8 +59,7 @@ func (r *CheckReport) add(max int, kind, key, format string, args ...any) {
 	}
 }
 
-// Check verifies the ledger (see CheckWith) without recounting per-day
-// entries.
+// Check verifies the ledger with the default options (see CheckWith).
 func Check(l *Ledger) (*CheckReport, error) { return CheckWith(l, CheckOptions{}) }
 
 // CheckWith reads one snapshot of the whole ledger and verifies: every
@@ -72,8 +67,7 @@ func Check(l *Ledger) (*CheckReport, error) { return CheckWith(l, CheckOptions{}
 // tap-id and time indexes match the records both ways, tap ids unique);
 // every tap's pass and card exist (a card is not required for INVALID taps,
 // which may name unknown cards); usage equals a recount of accepted entry
-// taps (entries, last entry per venue, per gate and overall, and per service
-// day with opts.ServiceDay); every posting is balanced; Σ debits = Σ credits;
+// taps (the same set of visits: tap id, time, venue and gate); every posting is balanced; Σ debits = Σ credits;
 // and the stored account balances equal the sums of the postings. Problems
 // are reported, not returned: the error is for failing to read.
 func CheckWith(l *Ledger, opts CheckOptions) (*CheckReport, error) {
@@ -85,7 +79,7 @@ func CheckWith(l *Ledger, opts CheckOptions) (*CheckReport, error) {
 		return nil, err
 	}
 	defer ref.release()
-	c := &checker{opts: opts, rep: &CheckReport{DaysChecked: opts.ServiceDay != nil}, s: ref.s,
+	c := &checker{opts: opts, rep: &CheckReport{}, s: ref.s,
 		tapIdx: map[uint64]engine.TapID{}, timeIdx: map[uint64]uint64{}, usage: map[string]*engine.Usage{},
 		passes: map[string]bool{}, cards: map[string]bool{}, balances: map[string]*Balance{}}
 	if err := c.run(); err != nil {
@@ -203,13 +197,7 @@ func (c *checker) run() error {
 	return nil
 }
 
-func entries(u *engine.Usage) int {
-	n := 0
-	for _, vu := range u.Venues {
-		n += vu.Entries
-	}
-	return n
-}
+func entries(u *engine.Usage) int { return u.TotalEntries() }
 
 func (c *checker) schema(k, v []byte) error {
 	switch {
@@ -218,6 +206,13 @@ func (c *checker) schema(k, v []byte) error {
 		return err
 	case bytes.Equal(k, keyTariffCount):
 		_, err := decodeU64(k, v, kindCounter)
+		return err
+	case bytes.Equal(k, keyEpoch):
+		e, err := decodeU64(k, v, kindCounter)
+		if err == nil && e == 0 {
+			c.problem("journal", k, "the ledger epoch is 0")
+		}
+		c.rep.Epoch = e
 		return err
 	}
 	c.problem("journal", k, "unknown internal key")
@@ -322,31 +317,11 @@ func (c *checker) tap(k, v []byte, seq uint64) error {
 	c.rep.Accepted++
 	u := c.usage[rec.Pass]
 	if u == nil {
-		u = &engine.Usage{Venues: map[string]*engine.VenueUsage{}}
+		u = &engine.Usage{}
 		c.usage[rec.Pass] = u
 	}
-	vu := u.Venues[rec.Venue]
-	if vu == nil {
-		vu = &engine.VenueUsage{DayEntries: map[string]int{}, LastByGate: map[string]time.Time{}}
-		u.Venues[rec.Venue] = vu
-	}
-	vu.Entries++
-	if c.opts.ServiceDay != nil {
-		day, err := c.opts.ServiceDay(rec)
-		if err != nil {
-			c.problem("usage", k, "service day of tap %s: %v", rec.ID, err)
-		} else {
-			vu.DayEntries[day]++
-		}
-	}
-	if rec.At.After(vu.LastEntry) {
-		vu.LastEntry = rec.At
-	}
-	if rec.At.After(vu.LastByGate[rec.Gate]) {
-		vu.LastByGate[rec.Gate] = rec.At
-	}
-	if rec.At.After(u.LastEntry) {
-		u.LastEntry = rec.At
+	if !u.Add(engine.Visit{Tap: rec.ID, At: rec.At, Venue: rec.Venue, Gate: rec.Gate}) {
+		c.problem("journal", k, "tap %s is journaled twice as an entry of pass %s", rec.ID, rec.Pass)
 	}
 	return nil
 }
@@ -367,56 +342,25 @@ func (c *checker) usageRecord(k, v []byte) error {
 	if !c.passes[id] {
 		c.problem("reference", k, "usage of pass %s, which does not exist", id)
 	}
-	if !got.LastEntry.Equal(want.LastEntry) {
-		c.problem("usage", k, "last entry %s, journal says %s", fmtTime(got.LastEntry), fmtTime(want.LastEntry))
-	}
-	venues := map[string]bool{}
-	for v := range got.Venues {
-		venues[v] = true
-	}
-	for v := range want.Venues {
-		venues[v] = true
-	}
-	ids := sortedKeys(venues)
-	for _, vid := range ids {
-		g, w := got.Venues[vid], want.Venues[vid]
-		if g == nil {
-			g = &engine.VenueUsage{}
-		}
-		if w == nil {
-			w = &engine.VenueUsage{}
-		}
-		if g.Entries != w.Entries {
-			c.problem("usage", k, "venue %s: %d entries stored, journal has %d", vid, g.Entries, w.Entries)
-		}
-		if !g.LastEntry.Equal(w.LastEntry) {
-			c.problem("usage", k, "venue %s: last entry %s, journal says %s", vid, fmtTime(g.LastEntry), fmtTime(w.LastEntry))
-		}
-		gates := map[string]bool{}
-		for g := range g.LastByGate {
-			gates[g] = true
-		}
-		for g := range w.LastByGate {
-			gates[g] = true
-		}
-		for _, gate := range sortedKeys(gates) {
-			if !g.LastByGate[gate].Equal(w.LastByGate[gate]) {
-				c.problem("usage", k, "venue %s gate %s: last entry %s, journal says %s", vid, gate, fmtTime(g.LastByGate[gate]), fmtTime(w.LastByGate[gate]))
+	// Both are in canonical order: walk them together.
+	i, j := 0, 0
+	for i < len(got.Visits) || j < len(want.Visits) {
+		switch {
+		case j == len(want.Visits) || i < len(got.Visits) && engine.CompareVisits(&got.Visits[i], &want.Visits[j]) < 0:
+			g := &got.Visits[i]
+			c.problem("usage", k, "visit of tap %s at %s (%s) is stored, the journal has no such entry", g.Tap, g.Gate, fmtTime(g.At))
+			i++
+		case i == len(got.Visits) || engine.CompareVisits(&got.Visits[i], &want.Visits[j]) > 0:
+			w := &want.Visits[j]
+			c.problem("usage", k, "journal has an entry of tap %s at %s (%s) that usage does not count", w.Tap, w.Gate, fmtTime(w.At))
+			j++
+		default:
+			g, w := &got.Visits[i], &want.Visits[j]
+			if g.Venue != w.Venue || g.Gate != w.Gate {
+				c.problem("usage", k, "visit of tap %s is stored at %s, journal says %s", g.Tap, g.Gate, w.Gate)
 			}
-		}
-		if c.opts.ServiceDay != nil {
-			days := map[string]bool{}
-			for d := range g.DayEntries {
-				days[d] = true
-			}
-			for d := range w.DayEntries {
-				days[d] = true
-			}
-			for _, d := range sortedKeys(days) {
-				if g.DayEntries[d] != w.DayEntries[d] {
-					c.problem("usage", k, "venue %s day %s: %d entries stored, journal has %d", vid, d, g.DayEntries[d], w.DayEntries[d])
-				}
-			}
+			i++
+			j++
 		}
 	}
 	return nil

@@ -29,7 +29,7 @@ const (
 	kindTariff    byte = 2
 	kindPass      byte = 3
 	kindCard      byte = 4
-	kindUsage     byte = 5
+	kindUsageV1   byte = 5 // counts-based usage of schema 1; read only by the migration (migrate.go)
 	kindTapIndex  byte = 6
 	kindTap       byte = 7
 	kindTimeIndex byte = 8
@@ -38,6 +38,7 @@ const (
 	kindStatement byte = 11
 	kindMeta      byte = 12
 	kindCounter   byte = 13
+	kindUsage     byte = 14 // a pass's visits (schema 2)
 )
 
 const (
@@ -652,71 +653,76 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// encodeUsage writes maps in key order so equal usages encode equally.
+// encodeUsage writes a pass's visits (canonical order, each tap id once):
+// a table of the distinct venue, gate and device strings, then per visit
+// its time, venue, gate and device as table indexes, and its seq.
 func encodeUsage(u *engine.Usage) []byte {
-	e := newEnc(kindUsage, 64)
-	e.tm(u.LastEntry)
-	venues := sortedKeys(u.Venues)
-	n := 0
-	for _, id := range venues {
-		if u.Venues[id] != nil {
-			n++
+	idx := make(map[string]uint64, 8)
+	var table []string
+	ref := func(s string) uint64 {
+		i, ok := idx[s]
+		if !ok {
+			i = uint64(len(table))
+			idx[s] = i
+			table = append(table, s)
 		}
+		return i
 	}
-	e.u64(uint64(n))
-	for _, id := range venues {
-		vu := u.Venues[id]
-		if vu == nil {
-			continue
-		}
-		e.str(id)
-		e.i64(int64(vu.Entries))
-		e.tm(vu.LastEntry)
-		days := sortedKeys(vu.DayEntries)
-		e.u64(uint64(len(days)))
-		for _, day := range days {
-			e.str(day)
-			e.i64(int64(vu.DayEntries[day]))
-		}
-		gates := sortedKeys(vu.LastByGate)
-		e.u64(uint64(len(gates)))
-		for _, g := range gates {
-			e.str(g)
-			e.tm(vu.LastByGate[g])
-		}
+	refs := make([]uint64, 0, 3*len(u.Visits))
+	for i := range u.Visits {
+		v := &u.Visits[i]
+		refs = append(refs, ref(v.Venue), ref(v.Gate), ref(v.Tap.Device))
+	}
+	e := newEnc(kindUsage, 16+24*len(u.Visits))
+	e.u64(uint64(len(table)))
+	for _, s := range table {
+		e.str(s)
+	}
+	e.u64(uint64(len(u.Visits)))
+	for i := range u.Visits {
+		v := &u.Visits[i]
+		e.tm(v.At)
+		e.u64(refs[3*i])
+		e.u64(refs[3*i+1])
+		e.u64(refs[3*i+2])
+		e.u64(v.Tap.Seq)
 	}
 	return e.finish()
 }
 
+// decodeUsage reads what encodeUsage wrote and verifies that the visits
+// are in strictly rising canonical order (which also makes tap ids unique
+// among visits of one time).
 func decodeUsage(key, v []byte) (engine.Usage, error) {
 	d, err := openValue(key, v, kindUsage)
 	if err != nil {
 		return engine.Usage{}, err
 	}
 	var u engine.Usage
-	u.LastEntry = d.tm()
-	n := d.count()
-	if n > 0 {
-		u.Venues = make(map[string]*engine.VenueUsage, n)
+	table := make([]string, d.count())
+	for i := range table {
+		table[i] = d.str()
 	}
-	for i := 0; i < n && d.err == nil; i++ {
-		id := d.str()
-		vu := &engine.VenueUsage{Entries: int(d.i64()), LastEntry: d.tm()}
-		if nd := d.count(); nd > 0 {
-			vu.DayEntries = make(map[string]int, nd)
-			for j := 0; j < nd && d.err == nil; j++ {
-				day := d.str()
-				vu.DayEntries[day] = int(d.i64())
-			}
+	str := func() string {
+		i := d.u64()
+		if i >= uint64(len(table)) {
+			d.fail(fmt.Sprintf("string index %d outside a table of %d", i, len(table)))
+			return ""
 		}
-		if ng := d.count(); ng > 0 {
-			vu.LastByGate = make(map[string]time.Time, ng)
-			for j := 0; j < ng && d.err == nil; j++ {
-				g := d.str()
-				vu.LastByGate[g] = d.tm()
+		return table[i]
+	}
+	if n := d.count(); n > 0 {
+		u.Visits = make([]engine.Visit, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			var v engine.Visit
+			v.At = d.tm()
+			v.Venue, v.Gate, v.Tap.Device = str(), str(), str()
+			v.Tap.Seq = d.u64()
+			if i > 0 && d.err == nil && engine.CompareVisits(&u.Visits[i-1], &v) >= 0 {
+				d.fail(fmt.Sprintf("visit %d (%s) is not after visit %d (%s)", i, v.Tap, i-1, u.Visits[i-1].Tap))
 			}
+			u.Visits = append(u.Visits, v)
 		}
-		u.Venues[id] = vu
 	}
 	return u, d.done(key)
 }

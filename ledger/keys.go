@@ -25,8 +25,9 @@ const (
 	pMeta      byte = 0x50 // 0x50 name → bytes (PutMeta)
 )
 
-// schemaVersion is the key layout version written by this release.
-const schemaVersion = 1
+// schemaVersion is the key layout version written by this release; Open
+// upgrades a ledger of an earlier version (migrate.go).
+const schemaVersion = 2
 
 var (
 	keySchema      = append([]byte{pSchema}, "schema"...)

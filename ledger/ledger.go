@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -65,6 +66,10 @@ type Options struct {
 	// failed. A gate process typically logs and exits from it. Default: none;
 	// every later Update returns the error wrapped in ErrFailed.
 	OnFatal func(err error)
+	// Rand is the source of the epoch drawn when a ledger is created;
+	// default crypto/rand. Simulations pass a seeded source so a run
+	// replays exactly.
+	Rand io.Reader
 	// NoSync commits without fsync. Tests only: an acknowledged write can
 	// then be lost. Default false (every commit is pebble.Sync).
 	NoSync bool
@@ -147,6 +152,8 @@ type Ledger struct {
 	// retired holds the writer's references to replaced snapshots until
 	// publish hands them back to be released together (see retireBatch).
 	retired []*snapRef
+
+	epoch uint64 // see Epoch; set by Open
 
 	// Writer-owned state.
 	lastSeq uint64 // last assigned journal seq
@@ -332,12 +339,9 @@ func (l *Ledger) init() error {
 	v, closer, err := l.db.Get(keySchema)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		b := l.db.NewBatch()
-		_ = b.Set(keySchema, encodeU64(kindSchema, schemaVersion), nil)
-		if err := l.apply(func() error { return b.Commit(pebble.Sync) }); err != nil {
-			return fmt.Errorf("ledger: writing schema version: %w", err)
+		if err := l.create(); err != nil {
+			return err
 		}
-		_ = b.Close()
 	case err != nil:
 		return fmt.Errorf("ledger: reading schema version: %w", err)
 	default:
@@ -346,8 +350,8 @@ func (l *Ledger) init() error {
 		if derr != nil {
 			return derr
 		}
-		if sv != schemaVersion {
-			return fmt.Errorf("ledger: schema version %d, this release reads %d", sv, schemaVersion)
+		if err := l.upgrade(sv); err != nil {
+			return err
 		}
 	}
 	// Everything in the store now was written by an earlier process (and is

@@ -67,7 +67,7 @@ func TestTapRoundTripAndDuplicate(t *testing.T) {
 		assert.Equal(t, res.Rec.Decision, got.Decision)
 		u, err := r.Usage(res.Rec.Pass)
 		require.NoError(t, err)
-		assert.Equal(t, 1, u.Venues[res.Rec.Venue].Entries)
+		assert.Equal(t, 1, u.VenueEntries(res.Rec.Venue))
 		return nil
 	}))
 	rep, err := Check(l)

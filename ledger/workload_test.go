@@ -122,11 +122,7 @@ func wlTxn(tap engine.Tap, limit int, out *wlResult) func(tx engine.Txn) error {
 		rec.Decision = engine.Decision{Accept: true, Pass: pass.ID, Product: pass.Product}
 		entry := tap.Direction == engine.Entry
 		if entry {
-			n := 0
-			if vu := u.Venues[rec.Venue]; vu != nil {
-				n = vu.Entries
-			}
-			if n >= limit {
+			if u.VenueEntries(rec.Venue) >= limit {
 				rec.Decision = engine.Decision{Reason: engine.ReasonAlreadyRedeemed, Pass: pass.ID, Product: pass.Product}
 			}
 		}
@@ -138,7 +134,7 @@ func wlTxn(tap engine.Tap, limit int, out *wlResult) func(tx engine.Txn) error {
 			return err
 		}
 		if entry && rec.Decision.Accept {
-			eff := engine.Effects{CountEntry: true, Venue: rec.Venue, Gate: tap.Gate, At: tap.At}
+			eff := engine.Effects{CountEntry: true, Visit: engine.Visit{Tap: tap.ID, At: tap.At, Venue: rec.Venue, Gate: tap.Gate}}
 			eff.Apply(nil, nil, &u)
 			if err := tx.PutUsage(pass.ID, u); err != nil {
 				return err

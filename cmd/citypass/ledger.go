@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citypass/citypass/datadir"
-	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 )
 
@@ -27,28 +26,14 @@ func newLedgerCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// ledgerCheck runs ledger.CheckWith, recounting per-day entries with the
-// service day of each tap's tariff version when the stored tariffs load.
+// ledgerCheck runs ledger.Check and prints its report.
 func (a *app) ledgerCheck() error {
 	l, err := a.openLedger()
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	opts := ledger.CheckOptions{}
-	note := ""
-	if cat, err := datadir.LoadCatalog(l); err == nil {
-		opts.ServiceDay = func(rec *engine.TapRecord) (string, error) {
-			t, ok := cat.Version(rec.TariffVersion)
-			if !ok {
-				return "", fmt.Errorf("tariff version %q is not stored", rec.TariffVersion)
-			}
-			return t.ServiceDay(rec.At).String(), nil
-		}
-	} else {
-		note = fmt.Sprintf("per-day entries not recounted: %v", err)
-	}
-	rep, err := ledger.CheckWith(l, opts)
+	rep, err := ledger.Check(l)
 	if err != nil {
 		return fmt.Errorf("checking ledger %s: %w", datadir.LedgerDir(a.dataDir), err)
 	}
@@ -56,8 +41,7 @@ func (a *app) ledgerCheck() error {
 		out := struct {
 			OK bool `json:"ok"`
 			*ledger.CheckReport
-			Note string `json:"note,omitempty"`
-		}{rep.OK(), rep, note}
+		}{rep.OK(), rep}
 		if err := json.NewEncoder(a.stdout).Encode(out); err != nil {
 			return err
 		}
@@ -67,9 +51,6 @@ func (a *app) ledgerCheck() error {
 			status = fmt.Sprintf("%d PROBLEMS", rep.ProblemsTotal)
 		}
 		fmt.Fprintf(a.stdout, "ledger %s: %s\n%s\n", datadir.LedgerDir(a.dataDir), status, rep.Summary())
-		if note != "" {
-			fmt.Fprintln(a.stdout, note)
-		}
 		for _, p := range rep.Problems {
 			fmt.Fprintf(a.stdout, "  %s\n", p)
 		}

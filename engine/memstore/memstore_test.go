@@ -60,18 +60,18 @@ func TestJournalAndPostings(t *testing.T) {
 func TestRecordsAreCopied(t *testing.T) {
 	ctx := context.Background()
 	s := memstore.New(nil)
-	u := engine.Usage{Venues: map[string]*engine.VenueUsage{"mucem": {Entries: 1}}}
+	u := engine.Usage{Visits: []engine.Visit{{Tap: engine.TapID{Device: "d", Seq: 1}, Venue: "mucem"}}}
 	require.NoError(t, s.Update(ctx, func(tx engine.Txn) error { return tx.PutUsage("P-1", u) }))
-	u.Venues["mucem"].Entries = 9
+	u.Visits[0].Venue = "zoo"
 	require.NoError(t, s.View(ctx, func(r engine.Reader) error {
 		got, err := r.Usage("P-1")
-		assert.Equal(t, 1, got.Venues["mucem"].Entries)
-		got.Venues["mucem"].Entries = 7
+		assert.Equal(t, "mucem", got.Visits[0].Venue)
+		got.Visits[0].Venue = "other"
 		return err
 	}))
 	require.NoError(t, s.View(ctx, func(r engine.Reader) error {
 		got, err := r.Usage("P-1")
-		assert.Equal(t, 1, got.Venues["mucem"].Entries)
+		assert.Equal(t, "mucem", got.Visits[0].Venue)
 		return err
 	}))
 }

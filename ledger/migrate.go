@@ -1,0 +1,133 @@
+package ledger
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// keyEpoch holds the ledger's epoch: a random non-zero 64-bit number drawn
+// when the ledger is created (docs/fleet.md, "Identity"). A wiped or
+// replaced disk gets a new epoch, so a node's (epoch, journal seq) names
+// one record for good.
+var keyEpoch = append([]byte{pSchema}, "epoch"...)
+
+// newEpoch draws a non-zero epoch from r.
+func newEpoch(r io.Reader) (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, fmt.Errorf("ledger: drawing the ledger epoch: %w", err)
+		}
+		if e := binary.BigEndian.Uint64(b[:]); e != 0 {
+			return e, nil
+		}
+	}
+}
+
+// Epoch returns the ledger's epoch (docs/fleet.md, "Identity").
+func (l *Ledger) Epoch() uint64 { return l.epoch }
+
+// create writes a new ledger's schema version and epoch.
+func (l *Ledger) create() error {
+	epoch, err := newEpoch(l.rand())
+	if err != nil {
+		return err
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(keySchema, encodeU64(kindSchema, schemaVersion), nil)
+	_ = b.Set(keyEpoch, encodeU64(kindCounter, epoch), nil)
+	if err := l.apply(func() error { return b.Commit(pebble.Sync) }); err != nil {
+		return fmt.Errorf("ledger: writing schema version: %w", err)
+	}
+	l.epoch = epoch
+	return nil
+}
+
+func (l *Ledger) rand() io.Reader {
+	if l.opts.Rand != nil {
+		return l.opts.Rand
+	}
+	return rand.Reader
+}
+
+// upgrade brings a ledger of an earlier schema version to schemaVersion,
+// then loads the epoch. Each step is idempotent and the version is raised
+// in the step's last (synced) batch, so a crash mid-way redoes the step.
+//
+//	1 → 2: usage becomes the set of a pass's visits (engine.Usage), rebuilt
+//	       from the journal's accepted entries; the ledger gets an epoch.
+func (l *Ledger) upgrade(from uint64) error {
+	if from > schemaVersion {
+		return fmt.Errorf("ledger: schema version %d is newer than this release's %d: upgrade citypass", from, schemaVersion)
+	}
+	if from < 1 {
+		return fmt.Errorf("ledger: unknown schema version %d", from)
+	}
+	if from == 1 {
+		if err := l.upgradeUsage(); err != nil {
+			return fmt.Errorf("ledger: upgrading schema 1 to 2: %w", err)
+		}
+	}
+	v, closer, err := l.db.Get(keyEpoch)
+	if err != nil {
+		return fmt.Errorf("ledger: reading the epoch: %w", err)
+	}
+	defer closer.Close()
+	l.epoch, err = decodeU64(keyEpoch, v, kindCounter)
+	return err
+}
+
+// upgradeUsage rebuilds every pass's usage from the journal, in memory
+// (a visit is some 80 bytes: fine for a gate's or a hub's ledger of tens of
+// millions of taps on a server), and writes it with schema version 2 and a
+// new epoch in one synced batch.
+func (l *Ledger) upgradeUsage() error {
+	usage := map[string]*engine.Usage{}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pJournal}, UpperBound: []byte{pJournal + 1}})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		rec, err := decodeTap(it.Key(), it.Value())
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		if !rec.Decision.Accept || rec.Direction != engine.Entry || rec.Pass == "" {
+			continue
+		}
+		u := usage[rec.Pass]
+		if u == nil {
+			u = &engine.Usage{}
+			usage[rec.Pass] = u
+		}
+		u.Add(engine.Visit{Tap: rec.ID, At: rec.At, Venue: rec.Venue, Gate: rec.Gate})
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	epoch, err := newEpoch(l.rand())
+	if err != nil {
+		return err
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange([]byte{pUsage}, []byte{pUsage + 1}, nil); err != nil {
+		return err
+	}
+	for id, u := range usage {
+		if err := b.Set(strKey(pUsage, id), encodeUsage(u), nil); err != nil {
+			return err
+		}
+	}
+	_ = b.Set(keyEpoch, encodeU64(kindCounter, epoch), nil)
+	_ = b.Set(keySchema, encodeU64(kindSchema, 2), nil)
+	return l.apply(func() error { return b.Commit(pebble.Sync) })
+}
