@@ -41,7 +41,7 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 	if !ok {
 		return Pass{}, ErrNoTariff
 	}
-	prod, ok := productOf(t, req.Product)
+	prod, ok := t.Product(req.Product)
 	if !ok {
 		return Pass{}, fmt.Errorf("product %q in tariff %s: %w", req.Product, t.ID, ErrUnknownProduct)
 	}
@@ -356,7 +356,7 @@ func passProduct(cat *tariff.Catalog, p *Pass) (*tariff.Tariff, *tariff.Product,
 	if !ok {
 		return nil, nil, fmt.Errorf("pass %s: tariff version %q not loaded", p.ID, p.TariffVersion)
 	}
-	prod, ok := productOf(t, p.Product)
+	prod, ok := t.Product(p.Product)
 	if !ok {
 		return nil, nil, fmt.Errorf("pass %s: product %q not in version %q: %w", p.ID, p.Product, t.ID, ErrUnknownProduct)
 	}

@@ -127,7 +127,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			if !ok {
 				return fmt.Errorf("pass %s: tariff version %q not loaded", pass.ID, pass.TariffVersion)
 			}
-			prod, ok := productOf(t, pass.Product)
+			prod, ok := t.Product(pass.Product)
 			if !ok {
 				return fmt.Errorf("pass %s: product %q not in tariff version %q", pass.ID, pass.Product, t.ID)
 			}
@@ -253,43 +253,10 @@ func resolveVenue(cat *tariff.Catalog, passVersion *tariff.Tariff, gate string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if passVersion != nil {
-		if v, ok := venueOf(passVersion, vid); ok {
-			return v, passVersion, nil
-		}
-	}
-	if t, ok := cat.At(at); ok {
-		if v, ok := venueOf(t, vid); ok {
-			return v, t, nil
-		}
-	}
-	vs := cat.Versions()
-	for i := len(vs) - 1; i >= 0; i-- {
-		if v, ok := venueOf(vs[i], vid); ok {
-			return v, vs[i], nil
-		}
+	if v, t, ok := cat.FindVenue(vid, at, passVersion); ok {
+		return v, t, nil
 	}
 	return nil, nil, &tariff.ErrUnknownGate{Gate: gate}
-}
-
-// venueOf and productOf look up by scanning: tariffs are small, and it works
-// for tariffs built as Go values as well as loaded ones.
-func venueOf(t *tariff.Tariff, id string) (*tariff.Venue, bool) {
-	for i := range t.Venues {
-		if t.Venues[i].ID == id {
-			return &t.Venues[i], true
-		}
-	}
-	return nil, false
-}
-
-func productOf(t *tariff.Tariff, id string) (*tariff.Product, bool) {
-	for i := range t.Products {
-		if t.Products[i].ID == id {
-			return &t.Products[i], true
-		}
-	}
-	return nil, false
 }
 
 // newPassID returns "P-" and 80 random bits in base32 (16 characters).

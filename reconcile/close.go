@@ -138,7 +138,7 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	if at.IsZero() {
 		at = time.Now()
 	}
-	p, _, err := parsePeriod(cat, opts.Period)
+	p, _, err := cat.ParsePeriod(opts.Period)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: close: %w", err)
 	}
@@ -285,7 +285,7 @@ func partnersToClose(cat *tariff.Catalog, p tariff.Period, only string) ([]strin
 		if only != "" && id != only {
 			continue
 		}
-		gov, _, ok := governing(cat, id, p)
+		gov, _, ok := cat.GoverningContract(id, p)
 		if !ok {
 			continue
 		}
@@ -362,7 +362,7 @@ type job struct {
 }
 
 func newJob(cat *tariff.Catalog, p tariff.Period, partner, id string, closed []closedPeriod, asOf uint64, stored *StoredStatement) (*job, error) {
-	gov, tv, ok := governing(cat, partner, p)
+	gov, tv, ok := cat.GoverningContract(partner, p)
 	if !ok {
 		return nil, fmt.Errorf("%w: partner %s", ErrNoStatement, partner)
 	}
@@ -486,7 +486,7 @@ func scanJournal(ctx context.Context, l Ledger, cat *tariff.Catalog, jobs []*job
 				return err
 			}
 			if i := j.closedIndex(rec.At); i >= 0 && j.qbook[i] == nil {
-				gov, _, _ := governing(cat, j.partner, j.closed[i].period)
+				gov, _, _ := cat.GoverningContract(j.partner, j.closed[i].period)
 				b, err := newBook(gov)
 				if err != nil {
 					return err

@@ -176,7 +176,7 @@ func statementCSV(t *testing.T, dir, id string) string {
 // end) and returns how many postings it stored.
 func recognizeThrough(t *testing.T, l Ledger, cat *tariff.Catalog, period string) int {
 	t.Helper()
-	p, _, err := parsePeriod(cat, period)
+	p, _, err := cat.ParsePeriod(period)
 	require.NoError(t, err)
 	n, err := Recognize(context.Background(), l, p.End)
 	require.NoError(t, err)

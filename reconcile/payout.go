@@ -185,7 +185,7 @@ func Payout(ctx context.Context, l Ledger, cat *tariff.Catalog, opts PayoutOptio
 		if err := json.Unmarshal(st.Manifest, &m); err != nil {
 			return fmt.Errorf("statement %s: manifest: %w", st.ID, err)
 		}
-		p, ok := findPartner(cat, st.Partner)
+		p, ok := cat.LatestPartner(st.Partner)
 		if !ok {
 			return fmt.Errorf("statement %s: partner %s is in no tariff version", st.ID, st.Partner)
 		}

@@ -58,19 +58,6 @@ func dayOf(cat *tariff.Catalog, at time.Time) string {
 	return t.ServiceDay(at).String()
 }
 
-func findProduct(cat *tariff.Catalog, version, id string) (*tariff.Product, bool) {
-	t, ok := cat.Version(version)
-	if !ok {
-		return nil, false
-	}
-	for i := range t.Products {
-		if t.Products[i].ID == id {
-			return &t.Products[i], true
-		}
-	}
-	return nil, false
-}
-
 // --- sales ---
 
 // SalesRow is the passes sold on one service day, of one product, through
@@ -103,7 +90,7 @@ func Sales(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOption
 		}
 		gross := fromMinor(p.PriceMinor)
 		vat := decimal.Zero
-		if prod, ok := findProduct(cat, p.TariffVersion, p.Product); ok && prod.VATRate.IsPositive() {
+		if _, prod, err := cat.ProductAsSold(p.TariffVersion, p.Product); err == nil && prod.VATRate.IsPositive() {
 			vat = gross.Mul(prod.VATRate).Div(hundred.Add(prod.VATRate)).Round(moneyPlaces)
 		}
 		k := [3]string{dayOf(cat, p.SoldAt), p.Product, p.Channel}

@@ -145,13 +145,13 @@ func newRun(cat *tariff.Catalog) *run {
 		limit: newMemo[limitKey, limitOf](), rate: newMemo[rateKey, int64]()}
 }
 
-// findVenue is findVenue cached by the version in force at the tap.
+// findVenue is Catalog.FindVenue cached by the version in force at the tap.
 func (r *run) findVenue(t *tariff.Tariff, id string, at time.Time) *tariff.Venue {
 	k := venueKey{t, id}
 	if v, ok := r.venue.get(k); ok {
 		return v
 	}
-	v, _ := findVenue(r.cat, id, at)
+	v, _, _ := r.cat.FindVenue(id, at, nil)
 	r.venue.put(k, venueKey.owned, v)
 	return v
 }
@@ -178,16 +178,9 @@ func (r *run) limitFor(rec *engine.TapRecord, v *tariff.Venue) (tariff.Limit, bo
 		return l.lim, l.ok
 	}
 	var out limitOf
-	if t, ok := r.cat.Version(rec.TariffVersion); ok {
-		for i := range t.Products {
-			if t.Products[i].ID != rec.Product {
-				continue
-			}
-			in, ok := t.Products[i].IncludeFor(v)
-			if ok && in.Limit.Kind != tariff.LimitUnlimited && in.Limit.Kind != "" {
-				out = limitOf{in.Limit, true}
-			}
-			break
+	if _, p, err := r.cat.ProductAsSold(rec.TariffVersion, rec.Product); err == nil {
+		if in, ok := p.IncludeFor(v); ok && in.Limit.Kind != tariff.LimitUnlimited && in.Limit.Kind != "" {
+			out = limitOf{in.Limit, true}
 		}
 	}
 	r.limit.put(k, limitKey.owned, out)

@@ -17,13 +17,30 @@
 // syntax error stops the reading: it is reported alone, since nothing after it
 // can be trusted.
 //
-// A Catalog holds every version loaded into a ledger. A pass keeps the product
-// as sold (Catalog.ProductAsSold by version id); contracts apply by tap date
-// (Catalog.ContractAt). The engine asks a tariff for the venue of a gate
-// (VenueOfGate) and the include that covers it (Product.IncludeFor); the
-// engine and reconcile ask for the service day of an instant (ServiceDay) and
-// for day, ISO-week and month periods made of service days (PeriodOf,
-// ParsePeriod).
+// A Catalog holds every version loaded into a ledger (datadir builds it from
+// the versions the ledger stores, with Load and NewCatalog). A pass keeps the
+// product as sold; contracts apply by tap date.
+//
+// # Who asks what
+//
+// Every lookup is a method of this package; no other package searches a
+// Tariff's slices, so the rules of which version answers live here once.
+//
+//   - engine: Catalog.At (the version a sale uses), Catalog.Version and
+//     Tariff.Product (a pass's product as sold), SplitGate and
+//     Catalog.FindVenue (a gate's venue, the pass's own version first),
+//     Product.IncludeFor (the include that opens a gate), ServiceDay and
+//     DayStart (per-day limits, fixed-start activation), MinorUnits.
+//   - reconcile: Catalog.ParsePeriod and Catalog.GoverningContract (a
+//     partner's period and the contract that shapes it), Tariff.ContractOf
+//     (rates in force at each tap), Catalog.FindVenue (the venue of a
+//     journaled tap), Catalog.ProductAsSold (limits and VAT of a pass's
+//     product), Catalog.LatestPartner (bank data for payouts), ServiceDay,
+//     DayStart and DayEnd.
+//   - datadir: Load and NewCatalog over the stored versions; Tariff.Source
+//     is the text the ledger stores.
+//   - cmd/citypass: LoadFile (`tariff check`, `tariff load`, `init`),
+//     Tariff.VenueOfGate (a gate flag checked at start), ParseDate.
 //
 // Sample and SampleTariff give the built-in Marseille tariff
 // ("marseille-2026") used by `citypass init` and the demo.

@@ -334,3 +334,75 @@ func (c *Catalog) ContractAt(partner string, at time.Time) (*Contract, bool) {
 	}
 	return t.ContractOf(partner)
 }
+
+// FindVenue returns venue id and the version that defines it, looking in
+// prefer first (when not nil), then in the version in force at at, then in
+// every version, newest effective date first. A venue keeps answering for
+// the taps and passes of versions that dropped or changed it.
+func (c *Catalog) FindVenue(id string, at time.Time, prefer *Tariff) (*Venue, *Tariff, bool) {
+	if prefer != nil {
+		if v, ok := prefer.Venue(id); ok {
+			return v, prefer, true
+		}
+	}
+	if t, ok := c.At(at); ok {
+		if v, ok := t.Venue(id); ok {
+			return v, t, true
+		}
+	}
+	for i := len(c.versions) - 1; i >= 0; i-- {
+		if v, ok := c.versions[i].Venue(id); ok {
+			return v, c.versions[i], true
+		}
+	}
+	return nil, nil, false
+}
+
+// LatestPartner returns partner id as the newest version (by effective
+// date) that names it describes it: a partner's name and bank account are
+// whatever the latest tariff says.
+func (c *Catalog) LatestPartner(id string) (*Partner, bool) {
+	for i := len(c.versions) - 1; i >= 0; i-- {
+		if p, ok := c.versions[i].Partner(id); ok {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// GoverningContract returns the contract that governs a partner's period as
+// a whole (its period kind, cap and flat amount), and its version: the one
+// in force at the period's start or, when the partner had none then, the
+// first that came into force during the period. Per-entry rates come from
+// ContractAt at each tap's own time instead (contracts apply by tap date).
+func (c *Catalog) GoverningContract(partner string, p Period) (*Contract, *Tariff, bool) {
+	if t, ok := c.At(p.Start); ok {
+		if k, ok := t.ContractOf(partner); ok {
+			return k, t, true
+		}
+	}
+	for _, t := range c.versions {
+		if t.EffectiveFrom.After(p.Start) && t.EffectiveFrom.Before(p.End) {
+			if k, ok := t.ContractOf(partner); ok {
+				return k, t, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// ParsePeriod reads a period label ("2026-11-27", "2026-W48", "2026-11")
+// in the zone and service days of the version in force when the period
+// starts, and returns that version too.
+func (c *Catalog) ParsePeriod(label string) (Period, *Tariff, error) {
+	if len(c.versions) == 0 {
+		return Period{}, nil, fmt.Errorf("tariff: no tariff version loaded")
+	}
+	p, err := c.versions[len(c.versions)-1].ParsePeriod(label)
+	if err != nil {
+		return Period{}, nil, err
+	}
+	t, _ := c.At(p.Start)
+	p, err = t.ParsePeriod(label)
+	return p, t, err
+}

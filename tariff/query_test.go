@@ -3,6 +3,7 @@ package tariff
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -522,4 +523,77 @@ func TestSameDayVersions(t *testing.T) {
 	got, ok := c.At(mustTime(t, "2026-03-01T12:00:00+01:00"))
 	require.True(t, ok)
 	assert.Same(t, fix, got)
+}
+
+// TestCatalogLookups: the lookups that span versions (engine and reconcile
+// use only these, never the slices).
+func TestCatalogLookups(t *testing.T) {
+	v1 := SampleTariff()
+	src := string(Sample())
+	src = replaceOnce(t, src, `id = "marseille-2026"`, `id = "marseille-2026-07"`)
+	src = replaceOnce(t, src, `effective_from = "2026-01-01"`, `effective_from = "2026-07-15"`)
+	src = replaceOnce(t, src, `name = "MuCEM, Fort Saint-Jean and J4"`, `name = "MuCEM (2026-07)"`)
+	src = replaceOnce(t, src, `name = "Frioul If Express"`, `name = "Frioul If Express SAS"`)
+	src = strings.ReplaceAll(src, `"chateau-if"`, `"chateau-d-if"`) // the venue is renamed
+	src = replaceOnce(t, src, "[[contract]]\npartner = \"mucem\"", "[[contract]]\npartner = \"mucem-new\"")
+	src = replaceOnce(t, src, "[[partner]]\nid = \"mucem\"", "[[partner]]\nid = \"mucem-new\"\nname = \"MuCEM new\"\niban = \"FR76 1007 1130 0000 0010 0345 655\"\nbic = \"TRPUFRP1\"\n\n[[partner]]\nid = \"mucem\"")
+	v2, err := Load("v2.toml", []byte(src))
+	require.NoError(t, err)
+	c, err := NewCatalog(v1, v2)
+	require.NoError(t, err)
+	june, july := mustTime(t, "2026-06-20T12:00:00+02:00"), mustTime(t, "2026-07-20T12:00:00+02:00")
+
+	v, tv, ok := c.FindVenue("mucem", june, nil)
+	require.True(t, ok)
+	assert.Equal(t, "MuCEM, Fort Saint-Jean and J4", v.Name)
+	assert.Same(t, v1, tv)
+	v, tv, ok = c.FindVenue("mucem", july, nil)
+	require.True(t, ok)
+	assert.Equal(t, "MuCEM (2026-07)", v.Name, "the version in force")
+	assert.Same(t, v2, tv)
+	v, tv, ok = c.FindVenue("mucem", july, v1)
+	require.True(t, ok)
+	assert.Equal(t, "MuCEM, Fort Saint-Jean and J4", v.Name, "the preferred version (a pass's own) first")
+	assert.Same(t, v1, tv)
+	_, tv, ok = c.FindVenue("chateau-if", july, nil)
+	require.True(t, ok, "a venue the version in force dropped: the newest version that has it")
+	assert.Same(t, v1, tv)
+	_, tv, ok = c.FindVenue("chateau-d-if", june, v1)
+	require.True(t, ok, "a venue of a later version")
+	assert.Same(t, v2, tv)
+	_, _, ok = c.FindVenue("louvre", july, v1)
+	assert.False(t, ok)
+
+	p, ok := c.LatestPartner("frioul-if-express")
+	require.True(t, ok)
+	assert.Equal(t, "Frioul If Express SAS", p.Name, "the newest version's bank data")
+	p, ok = c.LatestPartner("mucem-new")
+	require.True(t, ok)
+	assert.Equal(t, "MuCEM new", p.Name)
+	_, ok = c.LatestPartner("louvre")
+	assert.False(t, ok)
+
+	// July: v1 is in force on the 1st, v2 from the 15th.
+	month, tv, err := c.ParsePeriod("2026-07")
+	require.NoError(t, err)
+	assert.Same(t, v1, tv)
+	assertInstant(t, "2026-07-01T04:30:00+02:00", month.Start)
+	k, tv, ok := c.GoverningContract("mucem", month)
+	require.True(t, ok, "in force at the start")
+	assert.Same(t, v1, tv)
+	assert.Equal(t, "mucem", k.Partner)
+	k, tv, ok = c.GoverningContract("mucem-new", month)
+	require.True(t, ok, "none at the start: the first that came into force during the period")
+	assert.Same(t, v2, tv)
+	assert.Equal(t, "mucem-new", k.Partner)
+	june30, _, err := c.ParsePeriod("2026-06")
+	require.NoError(t, err)
+	_, _, ok = c.GoverningContract("mucem-new", june30)
+	assert.False(t, ok)
+	_, _, err = c.ParsePeriod("2026-13")
+	assert.Error(t, err)
+	empty, err := NewCatalog()
+	require.NoError(t, err)
+	_, _, err = empty.ParsePeriod("2026-07")
+	assert.Error(t, err)
 }
