@@ -373,12 +373,51 @@ func TestLockedByAnotherProcess(t *testing.T) {
 	assert.Equal(t, cmd.Process.Pid, le.PID)
 	assert.Contains(t, le.Command, "TestLockHolderChild")
 	assert.Contains(t, err.Error(), "in use by process")
+	// A reader does not open beside a writer either.
+	_, err = Open(dir, &Options{ReadOnly: true})
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, cmd.Process.Pid, le.PID)
 
 	require.NoError(t, stdin.Close())
 	require.NoError(t, cmd.Wait())
 	l, err := Open(dir, nil)
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
+}
+
+// TestReadOnlySharesWithReaders: a read-only Open takes a shared lock that
+// keeps a writer out (in another process, the kernel's lock; in this one,
+// the ledger's own record of open directories) and lets a reader of
+// another process in.
+func TestReadOnlySharesWithReaders(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.PutMeta(context.Background(), "k", []byte("v")))
+	require.NoError(t, l.Close())
+
+	ro, err := Open(dir, &Options{ReadOnly: true})
+	require.NoError(t, err)
+	v, ok, err := ro.Meta("k")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "v", string(v))
+	_, err = Open(dir, nil)
+	assert.ErrorIs(t, err, ErrLocked, "no writer beside a reader of this process")
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHolderChild$")
+	cmd.Env = append(os.Environ(), holdChildEnv+"="+dir, holdChildEnv+"_MODE=read-only")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "HOLDING\n", line, "a reader of another process opens beside this one")
+	require.NoError(t, stdin.Close())
+	require.NoError(t, cmd.Wait())
+	require.NoError(t, ro.Close())
 }
 
 // TestLockHolderChild is the child of TestLockedByAnotherProcess: it holds
@@ -388,7 +427,10 @@ func TestLockHolderChild(t *testing.T) {
 	if dir == "" {
 		return
 	}
-	l, err := Open(dir, nil)
+	l, err := Open(dir, &Options{ReadOnly: os.Getenv(holdChildEnv+"_MODE") == "read-only"})
+	if err != nil {
+		os.Stdout.WriteString("FAILED " + err.Error() + "\n")
+	}
 	require.NoError(t, err)
 	os.Stdout.WriteString("HOLDING\n")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')

@@ -34,7 +34,7 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 	defer ref.release()
 	it, err := ref.s.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: journalKey(max(fromSeq, 1)), UpperBound: []byte{pJournal + 1}})
 	if err != nil {
-		return fmt.Errorf("ledger: opening iterator: %w", err)
+		return fmt.Errorf("ledger: opening iterator: %w", storageErr(err))
 	}
 	decoders := journalDecoders()
 	p := &batchPipe{stop: make(chan struct{}), lanes: make([]batchLane, decoders)}
@@ -203,7 +203,7 @@ func (p *batchPipe) scan(ctx context.Context, it *pebble.Iterator) {
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			finish(rb, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err))
+			finish(rb, fmt.Errorf("ledger: reading %s: %w", describeKey(key), storageErr(err)))
 			return
 		}
 		rb.buf = append(append(rb.buf, key...), v...)
@@ -229,7 +229,7 @@ func (p *batchPipe) scan(ctx context.Context, it *pebble.Iterator) {
 		}
 	}
 	if err := it.Error(); err != nil {
-		finish(rb, fmt.Errorf("ledger: iterating the journal: %w", err))
+		finish(rb, fmt.Errorf("ledger: iterating the journal: %w", storageErr(err)))
 		return
 	}
 	finish(rb, nil)

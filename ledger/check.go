@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"time"
 
@@ -21,7 +22,7 @@ type CheckOptions struct {
 
 // Problem is one inconsistency found by Check.
 type Problem struct {
-	Kind string // checksum | journal | usage | posting | balance | reference
+	Kind string // damaged | checksum | journal | usage | posting | balance | reference
 	Key  string // the record at fault, as described in messages
 	Msg  string
 }
@@ -100,6 +101,12 @@ type checker struct {
 	cards    map[string]bool
 	balances map[string]*Balance // recomputed from postings
 	taps     []tapRef
+	// damaged lists, per store file that could not be read, the tables
+	// found unreadable in it and the first error; the recounts and
+	// cross-references then miss what it holds and are not reported.
+	damaged      map[string][]string
+	damagedErr   map[string]error
+	damagedOrder []string
 }
 
 type tapRef struct {
@@ -122,6 +129,26 @@ func (c *checker) corrupt(err error) error {
 	return err
 }
 
+// scan reads one table of the snapshot. A damaged store file becomes a
+// problem naming it (the rest of the table is then not read), any other
+// read error stops the check.
+func (c *checker) scan(ctx context.Context, p byte, fn func(k, v []byte) error) error {
+	err := scanSnap(ctx, c.s, []byte{p}, []byte{p + 1}, fn)
+	var dfe *DamagedFileError
+	if errors.As(err, &dfe) {
+		if c.damaged == nil {
+			c.damaged, c.damagedErr = map[string][]string{}, map[string]error{}
+		}
+		if _, seen := c.damaged[dfe.Path]; !seen {
+			c.damagedOrder = append(c.damagedOrder, dfe.Path)
+			c.damagedErr[dfe.Path] = dfe.Err
+		}
+		c.damaged[dfe.Path] = append(c.damaged[dfe.Path], tableName(p))
+		return nil
+	}
+	return err
+}
+
 func (c *checker) run() error {
 	ctx := context.Background()
 	prefixes := []struct {
@@ -133,7 +160,7 @@ func (c *checker) run() error {
 		{pStatement, c.statement}, {pMeta, c.meta},
 	}
 	for _, p := range prefixes {
-		if err := scanSnap(ctx, c.s, []byte{p.p}, []byte{p.p + 1}, func(k, v []byte) error {
+		if err := c.scan(ctx, p.p, func(k, v []byte) error {
 			c.rep.Values++
 			return c.corrupt(p.fn(k, v))
 		}); err != nil {
@@ -143,7 +170,7 @@ func (c *checker) run() error {
 	// The journal after the indexes, then usage and balances against the
 	// recounts.
 	var expect uint64 = 1
-	if err := scanSnap(ctx, c.s, []byte{pJournal}, []byte{pJournal + 1}, func(k, v []byte) error {
+	if err := c.scan(ctx, pJournal, func(k, v []byte) error {
 		c.rep.Values++
 		seq, ok := parseJournalKey(k)
 		if !ok {
@@ -158,6 +185,16 @@ func (c *checker) run() error {
 		return c.corrupt(c.tap(k, v, seq))
 	}); err != nil {
 		return err
+	}
+	if c.damaged != nil {
+		for _, path := range c.damagedOrder {
+			c.rep.add(c.opts.ProblemsMax, "damaged", path, "unreadable, it fails its checksums (%v); %s could not be read past it; restore the ledger from a backup",
+				c.damagedErr[path], strings.Join(c.damaged[path], ", "))
+		}
+		// What the damaged files hold is unknown: a recount or a
+		// cross-reference would report its absence as problems of its own.
+		c.rep.add(c.opts.ProblemsMax, "damaged", "the whole ledger", "usage recounts, balances and cross-references not checked: part of the store is unreadable")
+		return nil
 	}
 	for seq, id := range c.tapIdx {
 		c.problem("journal", tapIDKey(id.Device, id.Seq), "tap-id index points at journal seq %d, which does not exist", seq)
@@ -295,6 +332,10 @@ func (c *checker) tap(k, v []byte, seq uint64) error {
 		return err
 	}
 	c.rep.Taps++
+	if c.damaged != nil {
+		// The indexes may be unreadable: only the record itself is checked.
+		return nil
+	}
 	if rec.JournalSeq != seq {
 		c.problem("journal", k, "record says journal seq %d", rec.JournalSeq)
 	}

@@ -43,18 +43,45 @@
 //     snapshot, which the syncer replaces only after the sync covering it.
 //     Only the writer reads the live database.
 //   - Fail-stop: Pebble reports unrecoverable errors (a failed WAL write or
-//     sync, disk full, MANIFEST errors) through Logger.Fatalf, which by default
+//     sync, a failed MANIFEST write) through Logger.Fatalf, which by default
 //     exits the process, and after which its DB.Apply returns nil as if all
 //     were well. The ledger installs its own logger: the error is recorded,
-//     logged to Options.Logger, passed to Options.OnFatal, and every later
-//     Update and read returns it (a *FatalError matching ErrFailed, wrapping
-//     Pebble's error, e.g. syscall.ENOSPC). A commit or sync error reaches
-//     the goroutine that committed (the writer's batch, the syncer's
-//     barrier) as an error for every group not yet answered; during Open,
-//     Open returns it; on a background goroutine (a flush's MANIFEST write)
-//     the ledger parks that goroutine for good and Close gives up on Pebble
-//     after 5 s. Reopen to recover: the store then holds exactly what
-//     Pebble's WAL recovery finds, which includes every acknowledged write.
+//     logged to Options.Logger, passed to Options.OnFatal, and every waiting
+//     and later Update and read returns it (a *FatalError matching
+//     ErrFailed, wrapping Pebble's error; a *DiskFullError for ENOSPC).
+//     Fatalf then panics. The panic is recovered where the ledger called
+//     into Pebble — the writer's batch commit and the syncer's WAL barrier
+//     (apply), pebble.Open (openPebble) — and becomes the error they
+//     return; on a Pebble background goroutine (a flush or compaction whose
+//     MANIFEST write failed) nothing recovers it and the process ends, as
+//     with Pebble's default logger: Pebble's state is no longer trusted, and
+//     letting that goroutine go on could write the MANIFEST after a failed
+//     write. OnFatal runs before, so a process can report and exit cleanly
+//     (citypass prints one line and exits 1). No goroutine is ever parked,
+//     and nothing depends on Pebble's message texts. Reopen to recover: the
+//     store then holds exactly what Pebble's WAL recovery finds, which
+//     includes every acknowledged write.
+//   - Damaged files: Pebble checksums every block; a read that finds a
+//     damaged file (Pebble's DataCorruption event, which the ledger handles
+//     instead of Pebble's default Fatalf) returns a *DamagedFileError
+//     naming the file (ErrCorrupt). The ledger is not stopped: reads and
+//     transactions that need the file fail (a gate answers ERROR and stays
+//     shut), nothing is decided on data that could not be read. Check lists
+//     each damaged file. A damaged WAL or MANIFEST fails Open with Pebble's
+//     error; the one exception is the WAL's last record, which Pebble cannot
+//     tell from a write torn by a crash and drops.
+//   - Full disk: a commit or sync that finds the disk full fails the ledger
+//     with a *DiskFullError (ErrDiskFull, syscall.ENOSPC), and so does a
+//     flush or compaction that does (Pebble retries those forever; the
+//     ledger holds each retry back a second). Open, which waits for the
+//     flush of the recovered WAL, gives up with a *DiskFullError as soon as
+//     that flush finds the disk full; the abandoned open retries once a
+//     second and closes the store once space is freed. Nothing acknowledged
+//     is lost: it is in the WAL, replayed by the next Open.
+//   - Options.ReadOnly opens with Pebble's ReadOnly: nothing is written (no
+//     flush, no new WAL, no LOCK file created), so a backup on a read-only
+//     medium or a ledger on a full disk can be read and checked. It takes a
+//     shared fcntl lock (readers together, never beside a writer).
 //   - A failing flush or compaction is not fatal in Pebble (it retries); it is
 //     logged, and if it persists writes stall: Update then returns at its
 //     context's deadline with ctx.Err() naming the background error. Gates
@@ -72,6 +99,8 @@
 //     order; a seq at or below the mark is read.
 //   - Pebble's LOCK file keeps a second process out; Open then returns a
 //     *LockedError (ErrLocked) naming the holder's pid and command (Linux).
+//     A second Open of a directory this process has open is refused the
+//     same way, from the ledger's own record (claimDir).
 //   - FormatMajorVersion is pinned (FormatMajorVersion constant).
 //
 // # Key layout

@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -273,11 +275,17 @@ func TestFaultOnOpen(t *testing.T) {
 	}
 }
 
-// TestFaultInBackground fails the MANIFEST write of a flush, which Pebble
-// reports through Fatalf on its flush goroutine: the ledger parks that
-// goroutine, fails (OnFatal, logged), and every later Update and read
-// returns ErrFailed; Close gives up on Pebble instead of hanging.
-func TestFaultInBackground(t *testing.T) {
+// bgFatalChildEnv makes the test binary a child that fails the MANIFEST
+// write of a background flush (see TestFaultInBackground); its value says
+// whether the child sets OnFatal ("exit") or not ("none").
+const bgFatalChildEnv = "CITYPASS_LEDGER_BGFATAL_CHILD"
+
+// bgFatalChild opens a ledger whose MANIFEST writes fail once on, and
+// flushes: Pebble reports the failure through Fatalf on its flush
+// goroutine. With mode "exit", OnFatal prints the error and exits 1, as a
+// command would; with "none" the ledger's panic ends the process. It
+// returns only if neither happened.
+func bgFatalChild(mode string) error {
 	ctx := context.Background()
 	var on atomic.Bool
 	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -286,23 +294,51 @@ func TestFaultInBackground(t *testing.T) {
 		}
 		return nil
 	})
-	fatal := make(chan error, 1)
-	l, err := Open("/ledger", &Options{FS: errorfs.Wrap(vfs.NewMem(), inj), OnFatal: func(err error) { fatal <- err }})
-	require.NoError(t, err)
-	require.NoError(t, wlSetup(ctx, l, 2))
-	on.Store(true)
-	go func() { _ = l.db.Flush() }() // waits for the parked flush for good
-	select {
-	case err := <-fatal:
-		assert.ErrorIs(t, err, ErrFailed)
-		assert.Contains(t, err.Error(), "MANIFEST")
-	case <-time.After(30 * time.Second):
-		t.Fatal("no fatal error reported")
+	opts := &Options{FS: errorfs.Wrap(vfs.NewMem(), inj)}
+	if mode == "exit" {
+		opts.OnFatal = func(err error) {
+			fmt.Fprintf(os.Stderr, "citypass: %v\n", err)
+			os.Exit(1)
+		}
 	}
-	var res wlResult
-	assert.ErrorIs(t, l.Update(ctx, wlTxn(wlTap("d", 1, 0, 2), wlLimit, &res)), ErrFailed)
-	assert.ErrorIs(t, l.View(ctx, func(engine.Reader) error { return nil }), ErrFailed)
-	_, err = l.LastJournalSeq()
-	assert.ErrorIs(t, err, ErrFailed)
-	assert.ErrorIs(t, l.Close(), ErrFailed)
+	l, err := Open("/ledger", opts)
+	if err != nil {
+		return err
+	}
+	if err := wlSetup(ctx, l, 2); err != nil {
+		return err
+	}
+	on.Store(true)
+	if err := l.db.Flush(); err != nil {
+		return fmt.Errorf("flush returned %w", err)
+	}
+	return errors.New("flush returned without a fatal error")
+}
+
+// TestFaultInBackground fails the MANIFEST write of a flush, which Pebble
+// reports through Fatalf on its own flush goroutine, where nothing can take
+// an error: the process ends within a bounded time with the cause on
+// stderr and a non-zero code, cleanly (exit 1, one line) when OnFatal
+// exits, by the ledger's panic otherwise; it never hangs.
+func TestFaultInBackground(t *testing.T) {
+	for _, mode := range []string{"exit", "none"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), bgFatalChildEnv+"="+mode)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			require.NoError(t, ctx.Err(), "the child hung after a fatal background error")
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "the child ends with a non-zero code; stderr: %s", stderr.String())
+			assert.Contains(t, stderr.String(), "MANIFEST")
+			assert.Contains(t, stderr.String(), "fatal storage error")
+			if mode == "exit" {
+				assert.Equal(t, 1, ee.ExitCode())
+				assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr.String()), "\n")+1, "one line: %s", stderr.String())
+			}
+		})
+	}
 }

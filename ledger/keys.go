@@ -126,6 +126,9 @@ func describeKey(k []byte) string {
 	if len(k) == 0 {
 		return "<empty>"
 	}
+	if len(k) == 1 {
+		return tableName(k[0])
+	}
 	switch k[0] {
 	case pTapID:
 		if d, s, ok := parseTapIDKey(k); ok {
@@ -159,4 +162,35 @@ func describeKey(k []byte) string {
 		return "meta " + strconv.Quote(string(k[1:]))
 	}
 	return fmt.Sprintf("%x", k)
+}
+
+// tableName names the table of a key prefix in messages ("the journal").
+func tableName(p byte) string {
+	switch p {
+	case pSchema:
+		return "the schema records"
+	case pTariff:
+		return "the tariffs"
+	case pPass:
+		return "the passes"
+	case pCard:
+		return "the cards"
+	case pUsage:
+		return "the usage records"
+	case pTapID:
+		return "the tap-id index"
+	case pJournal:
+		return "the journal"
+	case pTime:
+		return "the time index"
+	case pPosting:
+		return "the postings"
+	case pBalance:
+		return "the account balances"
+	case pStatement:
+		return "the statements"
+	case pMeta:
+		return "the metadata"
+	}
+	return fmt.Sprintf("table %#x", p)
 }

@@ -43,6 +43,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(bgFatalChildEnv); mode != "" {
+		err := bgFatalChild(mode)
+		fmt.Fprintln(os.Stderr, "background fatal child:", err)
+		os.Exit(3)
+	}
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		n, _ := strconv.Atoi(os.Getenv(killChildEnv + "_TAPS"))
 		if err := killChild(dir, n, os.Stdout, false); err != nil {

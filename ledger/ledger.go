@@ -1,13 +1,11 @@
 package ledger
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +34,8 @@ var (
 	ErrAlreadyPaid = errors.New("ledger: statement already paid")
 	ErrUnbalanced  = errors.New("ledger: posting is not balanced")
 	ErrInvalid     = errors.New("ledger: invalid record")
+	ErrReadOnly    = errors.New("ledger: opened read-only")
+	ErrDiskFull    = errors.New("ledger: disk full")
 )
 
 // Logger receives Pebble's informational and error messages. Pebble's fatal
@@ -76,6 +76,15 @@ type Options struct {
 	// MustExist makes Open fail when dir holds no ledger. Default false:
 	// Open creates one.
 	MustExist bool
+	// ReadOnly opens an existing ledger for reading only (implies
+	// MustExist): nothing is written, not even the flush of a recovered
+	// WAL, so a ledger on a read-only medium (a backup) or a full disk can
+	// be inspected. Update and every write return ErrReadOnly. It takes a
+	// shared lock where the directory allows (see readLock): several readers
+	// at once, never beside a writer. A damaged file does not fail Open: the
+	// reads that need it do, naming it (DamagedFileError), and Check lists
+	// it. Default false.
+	ReadOnly bool
 	// QueueLen bounds the writer's request queue; Update waits (or returns
 	// ctx.Err()) while it is full. Default 4096.
 	QueueLen int
@@ -99,6 +108,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.FS == nil {
 		c.FS = vfs.Default
+	}
+	if c.ReadOnly {
+		c.MustExist = true
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -134,13 +146,21 @@ type Ledger struct {
 	syncQ    chan *pending
 	syncDone chan struct{} // closed when the syncer exits
 	closed   atomic.Bool
+	// release forgets the directory claimed for this process (claimDir).
+	release func()
 
 	// failure is set once, on the first fatal storage error.
 	failure  atomic.Pointer[failure]
 	failedCh chan struct{}
 
-	inCommit atomic.Int32  // goroutines (writer, syncer) inside a Pebble commit
-	openGoid atomic.Uint64 // goroutine running pebble.Open, while it does
+	// opening is set while Open waits for Pebble; backgroundError then
+	// sends a disk-full error on openFull (buffered, 1).
+	opening  atomic.Bool
+	openFull chan error
+
+	// damaged lists the files Pebble reported corrupt (dataCorruption).
+	damagedMu sync.Mutex
+	damaged   []string
 
 	// bgErr is Pebble's latest background error (a failed flush or
 	// compaction). Not fatal by itself, but if it persists writes stall;
@@ -208,6 +228,20 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 func (e *LockedError) Unwrap() error        { return e.Err }
 
+// DiskFullError reports that the file system holding the ledger is full.
+// It matches ErrDiskFull and syscall.ENOSPC, and unwraps to the error that
+// said so (a *FatalError when it failed the ledger).
+type DiskFullError struct {
+	Dir string
+	Err error
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("ledger: the disk holding %s is full (no space left on device): free some space, then try again (nothing acknowledged is lost)", e.Dir)
+}
+func (e *DiskFullError) Is(target error) bool { return target == ErrDiskFull }
+func (e *DiskFullError) Unwrap() error        { return e.Err }
+
 // FatalError is the cause recorded when Pebble reports a fatal error. It
 // matches ErrFailed and unwraps to Pebble's error (e.g. syscall.ENOSPC).
 type FatalError struct {
@@ -234,22 +268,35 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		group:    make(map[string][]byte),
 		cache:    writerCache{m: make(map[string]*cacheEntry), maxBytes: o.WriterCacheBytes},
 		devHW:    make(map[string]uint64),
+		openFull: make(chan error, 1),
 	}
+	release, err := claimDir(o.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	l.release = release
+	opened := false
+	defer func() {
+		if !opened {
+			release()
+		}
+	}()
 	cache := pebble.NewCache(o.CacheSizeBytes)
 	defer cache.Unref()
+	fs := o.FS
+	if o.ReadOnly {
+		fs = readOnlyFS{fs}
+	}
 	po := &pebble.Options{
-		FS:                 o.FS,
+		FS:                 fs,
+		ReadOnly:           o.ReadOnly,
 		Cache:              cache,
 		FormatMajorVersion: FormatMajorVersion,
 		ErrorIfNotExists:   o.MustExist,
 		Logger:             &pebbleLogger{l: l},
 		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) {
-				l.bgErr.Store(&failure{err: err})
-				if l.opts.Logger != nil {
-					l.opts.Logger.Errorf("pebble: background error: %v", err)
-				}
-			},
+			DataCorruption:  l.dataCorruption,
+			BackgroundError: l.backgroundError,
 			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
 				if l.opts.Logger != nil {
 					l.opts.Logger.Errorf("pebble: write stall: %s", info.Reason)
@@ -264,11 +311,20 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	}
 	if !o.MustExist {
 		if err := o.FS.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil, &DiskFullError{Dir: dir, Err: err}
+			}
 			return nil, fmt.Errorf("ledger: creating %s: %w", dir, err)
 		}
 	}
-	db, err := l.openPebble(dir, po)
+	db, err := l.openWatched(dir, po, &opened)
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrDiskFull) {
+			err = &DiskFullError{Dir: dir, Err: err}
+		}
+		if errors.Is(err, ErrDiskFull) {
+			return nil, err
+		}
 		if isLockErr(err) {
 			le := &LockedError{Dir: dir, Err: err}
 			if o.FS == vfs.Default {
@@ -279,25 +335,101 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		if errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, syscall.ENOENT) && o.MustExist {
 			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, ErrNotFound)
 		}
-		return nil, fmt.Errorf("ledger: opening %s: %w", dir, err)
+		return nil, fmt.Errorf("ledger: opening %s: %w", dir, storageErr(err))
 	}
 	l.db = db
 	if err := l.init(); err != nil {
 		_ = db.Close()
+		if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrDiskFull) {
+			err = &DiskFullError{Dir: dir, Err: err}
+		}
 		return nil, err
+	}
+	opened = true
+	if o.ReadOnly {
+		close(l.done) // no writer, no syncer
+		return l, nil
 	}
 	go l.syncer()
 	go l.writer()
 	return l, nil
 }
 
-// openPebble runs pebble.Open, turning a Fatalf on this goroutine (a failed
-// MANIFEST write while creating or recovering the store) into an error. Such
-// a failed Open may leave Pebble's files and lock held by this process.
+// openWatched runs openPebble on a goroutine of its own and returns its
+// result, or a *DiskFullError as soon as Pebble reports that the disk is
+// full while opening. Pebble's Open waits for the flush of the recovered
+// WAL, and retries a failed flush without end: on a full disk it would
+// never return. The abandoned open goes on retrying (slowly, see
+// backgroundError) until space is freed, then closes the store it opened
+// and releases the directory (*claimed is set so that Open does not).
+func (l *Ledger) openWatched(dir string, po *pebble.Options, claimed *bool) (*pebble.DB, error) {
+	type result struct {
+		db  *pebble.DB
+		err error
+	}
+	res := make(chan result, 1)
+	l.opening.Store(true)
+	go func() {
+		db, err := l.openPebble(dir, po)
+		res <- result{db, err}
+	}()
+	select {
+	case r := <-res:
+		l.opening.Store(false)
+		return r.db, r.err
+	case err := <-l.openFull:
+		select {
+		case r := <-res: // it finished meanwhile
+			l.opening.Store(false)
+			return r.db, r.err
+		default:
+		}
+		*claimed = true
+		go func() {
+			if r := <-res; r.db != nil {
+				_ = r.db.Close()
+			}
+			l.release()
+		}()
+		return nil, &DiskFullError{Dir: dir, Err: err}
+	}
+}
+
+// backgroundError is Pebble's report of a failed flush or compaction, which
+// Pebble retries at once and forever. It is logged and kept for Update's
+// timeout message. A full disk (ENOSPC) fails the ledger (see Open's doc:
+// writes stop at once with a disk-full error instead of stalling), tells a
+// running Open to give up, and slows Pebble's retries to one a second:
+// the callback runs on the retrying goroutine.
+func (l *Ledger) backgroundError(err error) {
+	l.bgErr.Store(&failure{err: err})
+	if l.opts.Logger != nil {
+		l.opts.Logger.Errorf("pebble: background error: %v", err)
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		return
+	}
+	if l.opening.Load() {
+		select {
+		case l.openFull <- err:
+		default:
+		}
+	} else {
+		l.fail(&FatalError{Msg: "background flush or compaction: " + err.Error(), Err: err})
+	}
+	time.Sleep(diskFullRetry)
+}
+
+// diskFullRetry is how long Pebble's retry of a flush or compaction that
+// found the disk full is held back. A variable for tests.
+var diskFullRetry = time.Second
+
+// openPebble runs pebble.Open, turning a Fatalf during it (a failed
+// MANIFEST write while creating or recovering the store, which Pebble
+// reports on the goroutine calling Open) into an error. Such a failed Open
+// may leave Pebble's files and lock held by this process.
 func (l *Ledger) openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
-	l.openGoid.Store(goid())
 	defer func() {
-		l.openGoid.Store(0)
 		if r := recover(); r != nil {
 			fs, ok := r.(*fatalSignal)
 			if !ok {
@@ -309,33 +441,36 @@ func (l *Ledger) openPebble(dir string, po *pebble.Options) (db *pebble.DB, err 
 	return pebble.Open(dir, po)
 }
 
-// goid returns the current goroutine's id, parsed from its stack header
-// ("goroutine 18 [running]:"). Used only on the rare fatal path, to tell the
-// goroutine that can take an error (Open's) from Pebble's background ones.
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		n, err := strconv.ParseUint(string(b[:i]), 10, 64)
-		if err == nil {
-			return n
-		}
-	}
-	return 0
-}
-
 // isLockErr recognizes Pebble's lock failure: fcntl reports EAGAIN or EACCES
-// when another process holds the lock; vfs.Default reports a plain error
-// when this process already holds it (no sentinel to match).
+// when another process holds the lock (vfs.NewMem reports EAGAIN for a lock
+// held in this process; a real directory held in this process is caught
+// earlier, by claimDir).
 func isLockErr(err error) bool {
-	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) ||
-		strings.Contains(err.Error(), "lock held by current process")
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES)
 }
 
 // init checks the schema, recovers the last journal seq and publishes the
-// first snapshot.
+// first snapshot. Read-only, it only checks the schema, and a damaged file
+// under it is left for the reads (and Check) to report.
 func (l *Ledger) init() error {
+	if l.opts.ReadOnly {
+		v, closer, err := l.db.Get(keySchema)
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+			return fmt.Errorf("ledger: no ledger in %s: %w", l.dir, ErrNotFound)
+		case errors.Is(storageErr(err), ErrCorrupt):
+		case err != nil:
+			return fmt.Errorf("ledger: reading schema version: %w", err)
+		default:
+			sv, derr := decodeU64(keySchema, v, kindSchema)
+			_ = closer.Close()
+			if derr == nil && sv != schemaVersion {
+				return fmt.Errorf("ledger: schema version %d, this release reads %d", sv, schemaVersion)
+			}
+		}
+		releaseAll(l.publish(l.newSnap()))
+		return nil
+	}
 	v, closer, err := l.db.Get(keySchema)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -343,7 +478,7 @@ func (l *Ledger) init() error {
 			return err
 		}
 	case err != nil:
-		return fmt.Errorf("ledger: reading schema version: %w", err)
+		return fmt.Errorf("ledger: reading schema version: %w", storageErr(err))
 	default:
 		sv, derr := decodeU64(keySchema, v, kindSchema)
 		_ = closer.Close()
@@ -369,54 +504,35 @@ func (l *Ledger) init() error {
 }
 
 // Close stops the writer (queued requests get ErrClosed) and closes Pebble.
+// After a fatal error it returns that error (joined with Close's own).
 func (l *Ledger) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
 	close(l.quit)
-	select {
-	case <-l.done:
-	case <-l.failedCh:
-		// After a fatal error the writer may be parked inside Pebble.
-		select {
-		case <-l.done:
-		case <-time.After(5 * time.Second):
-		}
-	}
+	// The writer and the syncer never stay inside Pebble: a fatal commit
+	// error reaches them as an error (apply), after which they commit
+	// nothing more.
+	<-l.done
 	l.snapMu.Lock()
 	old := l.snap
 	l.snap = nil
 	retired := l.retired
 	l.retired = nil
 	l.snapMu.Unlock()
-	if f := l.failure.Load(); f != nil {
-		// After a fatal error Pebble's goroutines may be parked (see
-		// pebbleLogger), possibly holding its mutex: closing could wait for
-		// them forever. Give up after a while; the process should exit.
-		ch := make(chan error, 1)
-		go func() {
-			for _, r := range append(retired, old) {
-				if r != nil && r.refs.Add(-1) == 0 {
-					_ = r.s.Close()
-				}
-			}
-			ch <- l.db.Close()
-		}()
-		select {
-		case err := <-ch:
-			return errors.Join(f.err, err)
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("ledger: close abandoned after fatal error: %w", f.err)
-		}
-	}
 	if old != nil {
 		old.release()
 	}
 	releaseAll(retired)
-	if err := l.db.Close(); err != nil {
-		return fmt.Errorf("ledger: closing %s: %w", l.dir, err)
+	err := l.db.Close()
+	l.release()
+	if err != nil {
+		err = fmt.Errorf("ledger: closing %s: %w", l.dir, err)
 	}
-	return nil
+	if f := l.failure.Load(); f != nil {
+		return errors.Join(f.err, err)
+	}
+	return err
 }
 
 // Err returns the error that failed the ledger (matching ErrFailed), or nil.
@@ -428,6 +544,9 @@ func (l *Ledger) Err() error {
 }
 
 func (l *Ledger) fail(err error) {
+	if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrDiskFull) {
+		err = &DiskFullError{Dir: l.dir, Err: err}
+	}
 	if l.failure.CompareAndSwap(nil, &failure{err: err}) {
 		if l.opts.Logger != nil {
 			l.opts.Logger.Errorf("ledger %s: FATAL, ledger stopped (every write now fails): %v", l.dir, err)
@@ -445,9 +564,12 @@ func (l *Ledger) fail(err error) {
 // ledger instead of os.Exit.
 type pebbleLogger struct{ l *Ledger }
 
-// fatalSignal carries a fatal commit error from pebbleLogger.Fatalf, on the
-// writer goroutine, to the writer's recover.
+// fatalSignal is the panic value of pebbleLogger.Fatalf. apply and
+// openPebble recover it into the error it carries.
 type fatalSignal struct{ err error }
+
+// Error makes an unrecovered fatalSignal print its cause.
+func (f *fatalSignal) Error() string { return f.err.Error() }
 
 func (p *pebbleLogger) Infof(format string, args ...any) {
 	if p.l.opts.Logger != nil {
@@ -462,14 +584,22 @@ func (p *pebbleLogger) Errorf(format string, args ...any) {
 }
 
 // Fatalf must not return: Pebble continues as if all were well when it does
-// (DB.Apply returns nil after "fatal commit error"). A commit error arrives
-// on the committing goroutine (the writer's batch commit or the syncer's
-// WAL barrier, inside Ledger.apply; only applyInternal reports "fatal
-// commit error"): panic with a fatalSignal that apply recovers, so the
-// groups get the error. Anywhere else (a
-// flush or compaction goroutine) park the goroutine for good: the ledger is
-// failed, Pebble's state is no longer trusted, and the process decides
-// (OnFatal) whether to exit.
+// (DB.Apply returns nil after a failed commit). It fails the ledger (the
+// failure is logged, OnFatal runs, every waiting and later Update and read
+// returns it), then panics with a *fatalSignal:
+//
+//   - on the goroutine that committed (the writer's batch or the syncer's
+//     WAL barrier, inside apply) or that runs pebble.Open (openPebble), the
+//     panic is recovered and becomes the error those calls return;
+//   - on a Pebble background goroutine (a flush or compaction whose
+//     MANIFEST write failed) nothing recovers it and the process ends, as
+//     with Pebble's own logger (os.Exit): Pebble's state can no longer be
+//     trusted, and letting that goroutine go on or unwind could let another
+//     write the MANIFEST after a failed write. OnFatal has run by then, so a
+//     process can report the error and exit on its own terms first.
+//
+// Which case applies needs no goroutine identity: a panic is recovered
+// exactly where a recover is on the stack.
 func (p *pebbleLogger) Fatalf(format string, args ...any) {
 	fe := &FatalError{Msg: fmt.Sprintf(format, args...)}
 	for _, a := range args {
@@ -478,15 +608,55 @@ func (p *pebbleLogger) Fatalf(format string, args ...any) {
 			break
 		}
 	}
-	if og := p.l.openGoid.Load(); og != 0 && og == goid() {
-		// Inside Open, on Open's goroutine: Open returns the error.
-		panic(&fatalSignal{err: fe})
-	}
 	p.l.fail(fe)
-	if p.l.inCommit.Load() > 0 && strings.HasPrefix(format, "pebble: fatal commit error") {
-		panic(&fatalSignal{err: fe})
+	panic(&fatalSignal{err: p.l.Err()})
+}
+
+// dataCorruption is Pebble's report of a damaged file found while reading
+// (a block or footer failing its checksum). The read that found it returns
+// an error (storageErr names the file); the ledger is not stopped: every
+// read that needs the damaged file fails, the rest of the store stays
+// readable (ledger check lists what it can), and nothing is decided on
+// data it could not read. Pebble's default (Logger.Fatalf) is replaced.
+func (l *Ledger) dataCorruption(info pebble.DataCorruptionInfo) {
+	l.damagedMu.Lock()
+	if !slices.Contains(l.damaged, info.Path) && len(l.damaged) < 64 {
+		l.damaged = append(l.damaged, info.Path)
 	}
-	select {} // park: see above
+	l.damagedMu.Unlock()
+	if l.opts.Logger != nil {
+		l.opts.Logger.Errorf("ledger %s: damaged file %s: %v", l.dir, info.Path, info.Details)
+	}
+}
+
+// Damaged returns the store files Pebble reported damaged since Open.
+func (l *Ledger) Damaged() []string {
+	l.damagedMu.Lock()
+	defer l.damagedMu.Unlock()
+	return slices.Clone(l.damaged)
+}
+
+// storageErr turns an error from a Pebble read into a *DamagedFileError
+// naming the file when Pebble attached its corruption report, and leaves
+// any other error as it is.
+func storageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var dfe *DamagedFileError
+	if errors.As(err, &dfe) {
+		return err
+	}
+	if info := pebble.ExtractDataCorruptionInfo(err); info != nil {
+		// Details is Pebble's error without the report it carries (whose
+		// text is a placeholder).
+		cause := info.Details
+		if cause == nil {
+			cause = err
+		}
+		return &DamagedFileError{Path: info.Path, Err: cause}
+	}
+	return err
 }
 
 // snapRef is a reference-counted durable snapshot.
@@ -497,9 +667,7 @@ type snapRef struct {
 }
 
 func (r *snapRef) release() {
-	if r.refs.Add(-1) == 0 && r.l.failure.Load() == nil {
-		// After a fatal error the snapshot is left open: closing it takes
-		// Pebble's mutex, which a parked goroutine may hold.
+	if r.refs.Add(-1) == 0 {
 		_ = r.s.Close()
 	}
 }
@@ -564,3 +732,16 @@ func (l *Ledger) acquire() (*snapRef, error) {
 }
 
 var _ engine.Store = (*Ledger)(nil)
+
+// DamagedFileError reports a store file that failed its checksums (Pebble
+// found on-disk corruption while reading it). It matches ErrCorrupt.
+type DamagedFileError struct {
+	Path string // the damaged file
+	Err  error  // Pebble's error
+}
+
+func (e *DamagedFileError) Error() string {
+	return fmt.Sprintf("ledger: damaged file %s (it fails its checksums): %v", e.Path, e.Err)
+}
+func (e *DamagedFileError) Is(target error) bool { return target == ErrCorrupt }
+func (e *DamagedFileError) Unwrap() error        { return e.Err }

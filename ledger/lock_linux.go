@@ -3,6 +3,8 @@
 package ledger
 
 import (
+	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -36,4 +38,25 @@ func commandOf(pid int) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// readLock takes a shared (read) fcntl lock on path, Pebble's LOCK file,
+// opened read-only: readers exclude a writer (whose exclusive lock
+// conflicts) but not each other, and nothing is written. A LOCK file that
+// does not exist, or a file system mounted read-only where it cannot be
+// opened, needs no lock: no writer can be using that directory.
+func readLock(path string) (io.Closer, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EROFS) {
+		return io.NopCloser(nil), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lk := syscall.Flock_t{Type: syscall.F_RDLCK, Whence: 0, Start: 0, Len: 0}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -88,7 +88,7 @@ func (r snapReader) get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err)
+		return nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), storageErr(err))
 	}
 	out := bytes.Clone(v)
 	_ = closer.Close()
@@ -129,11 +129,11 @@ func (l *Ledger) scan(ctx context.Context, lo, hi []byte, fn func(k, v []byte) e
 func scanSnap(ctx context.Context, s *pebble.Snapshot, lo, hi []byte, fn func(k, v []byte) error) (err error) {
 	it, err := s.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return fmt.Errorf("ledger: opening iterator: %w", err)
+		return fmt.Errorf("ledger: opening iterator: %w", storageErr(err))
 	}
 	defer func() {
 		if cerr := it.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("ledger: iterating %s: %w", describeKey(lo), cerr)
+			err = fmt.Errorf("ledger: iterating %s: %w", describeKey(lo), storageErr(cerr))
 		}
 	}()
 	n := 0
@@ -145,14 +145,14 @@ func scanSnap(ctx context.Context, s *pebble.Snapshot, lo, hi []byte, fn func(k,
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return fmt.Errorf("ledger: reading %s: %w", describeKey(it.Key()), err)
+			return fmt.Errorf("ledger: reading %s: %w", describeKey(it.Key()), storageErr(err))
 		}
 		if err := fn(it.Key(), v); err != nil {
 			return err
 		}
 	}
 	if err := it.Error(); err != nil {
-		return fmt.Errorf("ledger: iterating %s: %w", describeKey(lo), err)
+		return fmt.Errorf("ledger: iterating %s: %w", describeKey(lo), storageErr(err))
 	}
 	return nil
 }
@@ -247,13 +247,13 @@ func (l *Ledger) DeviceHighWater(device string) (uint64, error) {
 func lastKey(s *pebble.Snapshot, lo, hi []byte) (k []byte, err error) {
 	it, err := s.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return nil, fmt.Errorf("ledger: opening iterator: %w", err)
+		return nil, fmt.Errorf("ledger: opening iterator: %w", storageErr(err))
 	}
 	if it.Last() {
 		k = bytes.Clone(it.Key())
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return nil, fmt.Errorf("ledger: seeking last of %s: %w", describeKey(lo), err)
+		return nil, fmt.Errorf("ledger: seeking last of %s: %w", describeKey(lo), storageErr(err))
 	}
 	return k, nil
 }

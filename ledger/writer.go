@@ -41,6 +41,9 @@ func (l *Ledger) update(ctx context.Context, fn func(t *txn) error) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -227,8 +230,10 @@ func (l *Ledger) runGroup(group []*request) {
 	}
 	if err := l.Err(); err != nil {
 		// Nothing of this group is acknowledged (the ledger is failed, so
-		// neither is any later group). An unpublished snapshot is left
-		// open, like every snapshot after a fatal error.
+		// neither is any later group); its snapshot is never published.
+		if p.snap != nil {
+			p.snap.release()
+		}
 		l.answerFailed(p, err)
 		return
 	}
@@ -324,7 +329,7 @@ func (l *Ledger) syncer() {
 		// older groups' ones that were never published (newer than every
 		// retired one, so none is Pebble's earliest), then the retired ones.
 		for _, q := range batch {
-			if q.snap != nil && q.snap != snap {
+			if q.snap != nil && (q.snap != snap || ferr != nil) {
 				q.snap.release()
 			}
 		}
@@ -346,9 +351,7 @@ func (l *Ledger) syncWAL() error {
 // a fatal commit error, which Pebble reports through Logger.Fatalf on the
 // committing goroutine (see pebbleLogger.Fatalf), into an error.
 func (l *Ledger) apply(commit func() error) (err error) {
-	l.inCommit.Add(1)
 	defer func() {
-		l.inCommit.Add(-1)
 		if r := recover(); r != nil {
 			fs, ok := r.(*fatalSignal)
 			if !ok {
@@ -472,7 +475,7 @@ func (t *txn) read(key []byte) ([]byte, *cacheEntry, bool, error) {
 		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), err)
+		return nil, nil, false, fmt.Errorf("ledger: reading %s: %w", describeKey(key), storageErr(err))
 	}
 	out := bytes.Clone(v)
 	_ = closer.Close()
@@ -606,7 +609,7 @@ func (l *Ledger) loadDeviceHW(device string) (seq uint64, err error) {
 	p := deviceTapPrefix(device)
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: upperBound(p)})
 	if err != nil {
-		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, err)
+		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, storageErr(err))
 	}
 	if it.Last() {
 		_, s, ok := parseTapIDKey(it.Key())
@@ -616,7 +619,7 @@ func (l *Ledger) loadDeviceHW(device string) (seq uint64, err error) {
 		seq = s
 	}
 	if ierr := errors.Join(it.Error(), it.Close()); ierr != nil {
-		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, ierr)
+		return 0, fmt.Errorf("ledger: reading high-water mark of device %q: %w", device, storageErr(ierr))
 	}
 	return seq, err
 }
