@@ -21,8 +21,14 @@ type Reader interface {
 // the transaction's own writes and those of transactions committed before it.
 type Txn interface {
 	Reader
+	// DeviceHighWater returns the highest tap seq journaled for device,
+	// this transaction's taps included (0 when none); it may be higher than
+	// that when a failed transaction numbered taps too (a gap, never a
+	// reuse). Validate numbers a tap with Seq 0 from it.
+	DeviceHighWater(device string) (uint64, error)
 	// PutTap journals a tap. It assigns rec.JournalSeq and rec.RecordedAt.
-	// A tap id already journaled is an error (callers check Tap first).
+	// A tap id already journaled is an error (callers check Tap first), and
+	// so is seq 0, which no tap id has (see Tap.ID).
 	PutTap(rec *TapRecord) error
 	PutPass(p Pass) error
 	PutCard(c Card) error

@@ -26,7 +26,11 @@ func (d Direction) String() string {
 }
 
 // TapID identifies a tap across a fleet: the device that made it and that
-// device's own strictly rising sequence number. (device, seq) is recorded once.
+// device's own strictly rising sequence number, from 1. (device, seq) is
+// recorded once. A Tap handed to Validate with Seq 0 is numbered by the
+// store: the next seq after the device's highest journaled one, in the
+// transaction that journals it (so it never collides with a seq given
+// explicitly, and concurrent gates never race for one).
 type TapID struct {
 	Device string
 	Seq    uint64

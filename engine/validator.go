@@ -100,7 +100,15 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	var res Result
 	var loc *time.Location
 	var lang Language
+	auto := tap.ID.Seq == 0
 	err := v.store.Update(ctx, func(tx Txn) error {
+		if auto {
+			hw, err := tx.DeviceHighWater(tap.ID.Device)
+			if err != nil {
+				return fmt.Errorf("numbering a tap of device %s: %w", tap.ID.Device, err)
+			}
+			tap.ID.Seq = hw + 1
+		}
 		res, loc, lang = Result{Tap: tap.ID}, nil, English
 		prev, seen, err := tx.Tap(tap.ID)
 		if err != nil {

@@ -93,7 +93,7 @@ func TestValidateConcurrentPasses(t *testing.T) {
 		for c := range cards {
 			for range 2 { // each tap sent twice
 				wg.Go(func() {
-					r, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: fmt.Sprintf("g%d", g), Seq: uint64(c)},
+					r, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: fmt.Sprintf("g%d", g), Seq: uint64(c + 1)},
 						Card: fmt.Sprintf("04D000%02X", c), Gate: fmt.Sprintf("mucem/g%d", g), At: at})
 					assert.NoError(t, err)
 					mu.Lock()

@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -285,4 +287,67 @@ func highWaterMark(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.OK(), "%v", rep.Problems)
 	assert.Equal(t, len(journaled), rep.Taps)
+}
+
+// TestDeviceHighWaterInTxn: a transaction reads a device's high-water mark
+// with everything committed, the earlier transactions of its group and its
+// own taps included, whether the writer tracks the device or not (map
+// full), so taps numbered from it (engine: Seq 0) never collide, also when
+// many arrive at once and share commits.
+func TestDeviceHighWaterInTxn(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("map-full-%v", full), func(t *testing.T) {
+			if full {
+				old := maxDeviceHW
+				maxDeviceHW = 1
+				defer func() { maxDeviceHW = old }()
+			}
+			ctx := context.Background()
+			l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, alwaysPipeline: true})
+			require.NoError(t, err)
+			defer l.Close()
+			require.NoError(t, wlSetup(ctx, l, wlCards))
+			put := func(tx engine.Txn, dev string, seq uint64) error {
+				rec := engine.TapRecord{Tap: wlTap(dev, seq, 0, wlCards)}
+				return tx.PutTap(&rec)
+			}
+			require.NoError(t, l.Update(ctx, func(tx engine.Txn) error { return put(tx, "other", 1) }))
+			require.NoError(t, l.Update(ctx, func(tx engine.Txn) error { return put(tx, "d", 5) }))
+			require.NoError(t, l.Update(ctx, func(tx engine.Txn) error {
+				hw, err := tx.DeviceHighWater("d")
+				require.NoError(t, err)
+				assert.Equal(t, uint64(5), hw)
+				require.NoError(t, put(tx, "d", 6))
+				hw, err = tx.DeviceHighWater("d")
+				require.NoError(t, err)
+				assert.Equal(t, uint64(6), hw, "the transaction's own tap counts")
+				hw, err = tx.DeviceHighWater("new")
+				require.NoError(t, err)
+				assert.Equal(t, uint64(0), hw)
+				return nil
+			}))
+			// Many numbering transactions at once: groups share commits.
+			const n = 200
+			var wg sync.WaitGroup
+			for range n {
+				wg.Go(func() {
+					assert.NoError(t, l.Update(ctx, func(tx engine.Txn) error {
+						hw, err := tx.DeviceHighWater("d")
+						if err != nil {
+							return err
+						}
+						return put(tx, "d", hw+1)
+					}))
+				})
+			}
+			wg.Wait()
+			hw, err := l.DeviceHighWater("d")
+			require.NoError(t, err)
+			assert.Equal(t, uint64(6+n), hw)
+			rep, err := Check(l)
+			require.NoError(t, err)
+			assert.True(t, rep.OK(), "%v", rep.Problems)
+			assert.Equal(t, 2+n+1, rep.Taps)
+		})
+	}
 }

@@ -603,6 +603,47 @@ func (t *txn) tapIsNew(id engine.TapID) (bool, error) {
 	return id.Seq > hw, nil
 }
 
+// DeviceHighWater returns the highest seq journaled for device: committed,
+// in this group or in this transaction (engine.Txn). It is the device's
+// mark in l.devHW when the writer tracks the device (possibly higher, see
+// tapIsNew), else what the database holds, raised by the group's and the
+// transaction's own tap ids.
+func (t *txn) DeviceHighWater(device string) (uint64, error) {
+	if err := validDevice(device); err != nil {
+		return 0, err
+	}
+	l := t.l
+	if hw, ok := l.devHW[device]; ok {
+		return hw, nil
+	}
+	hw, err := l.loadDeviceHW(device)
+	if err != nil {
+		return 0, err
+	}
+	if len(l.devHW) < maxDeviceHW {
+		// Tracked from now on: no tap of the device is written yet in this
+		// group (PutTap would have loaded the mark), and PutTap raises it.
+		l.devHW[device] = hw
+		return hw, nil
+	}
+	// Untracked (the map is full): the group's and this transaction's taps
+	// of the device are not in the database yet.
+	raise := func(k []byte) {
+		if len(k) > 0 && k[0] == pTapID {
+			if d, s, ok := parseTapIDKey(k); ok && d == device && s > hw {
+				hw = s
+			}
+		}
+	}
+	for k := range l.group {
+		raise([]byte(k))
+	}
+	for _, o := range t.ops {
+		raise(o.key)
+	}
+	return hw, nil
+}
+
 // loadDeviceHW returns the highest tap seq of device in the database (0
 // when none). Writer only.
 func (l *Ledger) loadDeviceHW(device string) (seq uint64, err error) {
@@ -624,6 +665,18 @@ func (l *Ledger) loadDeviceHW(device string) (seq uint64, err error) {
 	return seq, err
 }
 
+// validDevice checks a tap id's device: an id, without NUL (the key
+// separator).
+func validDevice(device string) error {
+	if err := validID("tap device", device); err != nil {
+		return err
+	}
+	if strings.IndexByte(device, 0) >= 0 {
+		return fmt.Errorf("%w: tap device %q contains NUL", ErrInvalid, device)
+	}
+	return nil
+}
+
 func validID(what, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
@@ -637,11 +690,11 @@ func validID(what, id string) error {
 // PutTap journals rec, assigning JournalSeq and RecordedAt. The tap id
 // (device, seq) must not be journaled yet (ErrTapConflict).
 func (t *txn) PutTap(rec *engine.TapRecord) error {
-	if err := validID("tap device", rec.ID.Device); err != nil {
+	if err := validDevice(rec.ID.Device); err != nil {
 		return err
 	}
-	if strings.IndexByte(rec.ID.Device, 0) >= 0 {
-		return fmt.Errorf("%w: tap device %q contains NUL", ErrInvalid, rec.ID.Device)
+	if rec.ID.Seq == 0 {
+		return fmt.Errorf("%w: tap %s: seq 0 (seqs start at 1)", ErrInvalid, rec.ID)
 	}
 	idKey := tapIDKey(rec.ID.Device, rec.ID.Seq)
 	fresh, err := t.tapIsNew(rec.ID)

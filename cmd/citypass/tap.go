@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
-	"github.com/citypass/citypass/ledger"
 	"github.com/spf13/cobra"
 )
 
@@ -46,7 +44,7 @@ func newTapCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&f.at, "at", "", "tap time from the gate's clock; default now")
 	c.Flags().StringVar(&f.device, "device", defaultDevice, "device id of the tap")
 	c.Flags().StringVar(&f.lang, "lang", "", "language of the message, en or fr (default: the tariff's)")
-	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number of the tap; default: the device's next")
+	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number of the tap, from 1; default: the next after the device's highest")
 	_ = c.MarkFlagRequired("gate")
 	return c
 }
@@ -57,6 +55,9 @@ func (a *app) runTap(f tapFlags) error {
 	}
 	if f.device == "" {
 		return usageErr("--device must not be empty")
+	}
+	if f.seqSet && f.seq == 0 {
+		return usageErr("--seq 0: a device's seqs start at 1 (leave --seq out to take the next one)")
 	}
 	lang, err := engine.ParseLanguage(f.lang)
 	if err != nil {
@@ -82,11 +83,9 @@ func (a *app) runTap(f tapFlags) error {
 	} else if err := a.credentialFromSUN(f.sun, &tap); err != nil {
 		return err
 	}
-	if !f.seqSet {
-		if tap.ID.Seq, err = reserveSeq(a, s.Ledger, f.device); err != nil {
-			return err
-		}
-	} else if f.at == "" {
+	// Without --seq, Seq stays 0: the engine numbers the tap after the
+	// device's highest seq, in the transaction that journals it.
+	if f.seqSet && f.at == "" {
 		// A tap re-sent by id without --at repeats the original tap time:
 		// otherwise "now" would differ and the retry would be refused as a
 		// different tap under a used id.
@@ -140,23 +139,6 @@ func (a *app) credentialFromSUN(sun string, tap *engine.Tap) error {
 		tap.Counter, tap.HasCounter = ctr, true
 	}
 	return nil
-}
-
-// reserveSeq durably reserves the next sequence number of a command-line
-// device before its tap is decided, so that a crash between the two can leave
-// a gap but never reuse a number for a different tap.
-func reserveSeq(a *app, l *ledger.Ledger, device string) (uint64, error) {
-	key := "device-seq/" + device
-	var next uint64 = 1
-	if v, ok, err := l.Meta(key); err != nil {
-		return 0, err
-	} else if ok && len(v) == 8 {
-		next = binary.BigEndian.Uint64(v) + 1
-	}
-	if err := l.PutMeta(a.ctx(), key, binary.BigEndian.AppendUint64(nil, next)); err != nil {
-		return 0, fmt.Errorf("reserving tap sequence of device %s: %w", device, err)
-	}
-	return next, nil
 }
 
 // printTapResult prints the SPEC §4 tap object (or a human line) and turns a

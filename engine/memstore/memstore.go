@@ -191,7 +191,25 @@ func (t *txn) Usage(passID string) (engine.Usage, error) {
 	return reader{t.s}.Usage(passID)
 }
 
+func (t *txn) DeviceHighWater(device string) (uint64, error) {
+	var hw uint64
+	for id := range t.s.taps {
+		if id.Device == device {
+			hw = max(hw, id.Seq)
+		}
+	}
+	for _, id := range t.journal {
+		if id.Device == device {
+			hw = max(hw, id.Seq)
+		}
+	}
+	return hw, nil
+}
+
 func (t *txn) PutTap(rec *engine.TapRecord) error {
+	if rec.ID.Seq == 0 {
+		return fmt.Errorf("memstore: tap %s: seq 0", rec.ID)
+	}
 	if _, dup, _ := t.Tap(rec.ID); dup {
 		return fmt.Errorf("memstore: tap %s already journaled", rec.ID)
 	}
