@@ -42,5 +42,5 @@ func TestCLILedgerCheck(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "PROBLEMS")
 	assert.Contains(t, out, "usage")
-	assert.Contains(t, stderr, "ledger check found")
+	assert.Contains(t, stderr, "Ledger check found")
 }

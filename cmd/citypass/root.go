@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citypass/citypass/explain"
 	"github.com/spf13/cobra"
 )
 
@@ -115,7 +116,7 @@ func (a *app) execute(args []string) int {
 		code = exitUsage
 	}
 	if err != nil {
-		fmt.Fprintf(a.stderr, "citypass: %s\n", strings.TrimSpace(err.Error()))
+		fmt.Fprintf(a.stderr, "citypass: %s\n", explain.Sentence(err))
 	}
 	return code
 }

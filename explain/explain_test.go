@@ -1,0 +1,42 @@
+package explain_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/explain"
+	"github.com/citypass/citypass/ledger"
+)
+
+func TestSentence(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unknown pass", fmt.Errorf("pass P-1: %w", engine.ErrUnknownPass), "Pass P-1: there is no such pass."},
+		{"refund refused", fmt.Errorf("pass P-2 has 3 accepted entries: %w", engine.ErrRefundRefused),
+			"Pass P-2 has 3 accepted entries: the refund is not allowed."},
+		{"bad request", fmt.Errorf("card \"zz\": want hex: %w", engine.ErrBadRequest), `Card "zz": want hex: the request is not valid.`},
+		{"live pass", fmt.Errorf("selling: %w", &engine.LivePassError{Card: "04A1", Pass: "P-3"}),
+			"Selling: card 04A1 already carries the live pass P-3: a card carries one live pass at a time."},
+		{"locked", &ledger.LockedError{Dir: "/d/ledger", PID: 42, Command: "citypass gate", Err: errors.New("resource temporarily unavailable")},
+			"The ledger is in use by another program (process 42, citypass gate): stop it or wait, then try again."},
+		{"bare sentinel", engine.ErrCardBlocked, "This card is blocked."},
+		{"unknown error with a prefix", errors.New("engine: new pass id already used"), "New pass id already used."},
+		{"plain", errors.New("--at \"x\": want RFC 3339"), "--at \"x\": want RFC 3339."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := explain.Sentence(tt.err)
+			assert.Equal(t, tt.want, got)
+			assert.NotContains(t, got, "engine:")
+			assert.NotContains(t, got, "ledger:")
+		})
+	}
+	assert.Empty(t, explain.Sentence(nil))
+}

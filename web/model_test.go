@@ -1,0 +1,126 @@
+package web_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/reconcile"
+	"github.com/citypass/citypass/tariff"
+	"github.com/citypass/citypass/web"
+)
+
+func TestBuildToday(t *testing.T) {
+	f := newFixture(t)
+	var v web.TodayView
+	require.NoError(t, f.source()(context.Background(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+		s, err := reconcile.Today(context.Background(), l, cat, fixtureDay)
+		require.NoError(t, err)
+		v = web.BuildToday(s, cat)
+		return nil
+	}))
+	assert.Equal(t, "2026-05-31", v.Day)
+	assert.Equal(t, 4, v.Sales)
+	assert.Equal(t, 1, v.Refunds)
+	assert.Equal(t, 10, v.Taps)
+	assert.Equal(t, 5, v.Visits) // alice mucem + metro, bob musee-histoire, bob2 beaux-arts, carl chateau-if
+	assert.Equal(t, 5, v.Denied)
+	reasons := map[string]int{}
+	for _, c := range v.DeniedBy {
+		reasons[c.Key] = c.N
+		assert.NotEqual(t, c.Key, c.Label, "a reason is said in words")
+	}
+	assert.Equal(t, map[string]int{"ALREADY_REDEEMED": 1, "PASSBACK": 1, "REVOKED": 1, "BLOCKED": 1, "INVALID": 1}, reasons)
+	total := 0.0
+	for _, s := range v.VisitsByHour.Series {
+		for _, x := range s.Values {
+			total += x
+		}
+	}
+	assert.Equal(t, float64(v.Visits), total)
+}
+
+func TestBuildCharts(t *testing.T) {
+	f := newFixture(t)
+	var v web.ChartsView
+	require.NoError(t, f.source()(context.Background(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+		in, err := web.LoadCharts(context.Background(), l, cat, fixtureDay.AddDays(-6), fixtureDay)
+		require.NoError(t, err)
+		v = web.BuildCharts(in, cat)
+		return nil
+	}))
+	ids := map[string]web.Chart{}
+	for _, c := range v.Charts {
+		ids[c.ID] = c
+		for _, s := range c.Series {
+			require.Len(t, s.Values, len(c.Labels), "chart %s series %s", c.ID, s.Name)
+		}
+	}
+	require.Len(t, ids, 4)
+	assert.Equal(t, []string{"sales (gross)", "revenue recognised", "refunds"}, ids["revenue-day"].SeriesNames())
+	assert.Len(t, ids["revenue-day"].Labels, 7)
+	assert.Equal(t, 32.0+44+18+32, sumLast(ids["revenue-day"].Series[0]), "the day's gross sales: cp24, cp48, cp24-child, cp24 (refunded later)")
+	assert.Contains(t, ids["payables-period"].Labels, "2026-05")
+	assert.Contains(t, ids["denials-day"].SeriesNames(), "PASSBACK")
+	for _, c := range v.Charts {
+		svg, err := c.Draw()
+		require.NoError(t, err)
+		require.True(t, strings.Contains(string(svg), "<svg"), "chart %s draws an SVG", c.ID)
+		for _, name := range c.SeriesNames() {
+			assert.Contains(t, string(svg), name[:min(len(name), 10)], "chart %s names series %s", c.ID, name)
+		}
+	}
+}
+
+func sumLast(s web.Series) float64 { return s.Values[len(s.Values)-1] }
+
+func TestBuildStory(t *testing.T) {
+	f := newFixture(t)
+	var alice, bob web.StoryView
+	require.NoError(t, f.source()(context.Background(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+		h, err := web.ReadHistory(context.Background(), l, cat, cardAlice, f.now())
+		require.NoError(t, err)
+		alice = web.BuildStory(cardAlice, h)
+		h, err = web.ReadHistory(context.Background(), l, cat, f.bob, f.now())
+		require.NoError(t, err)
+		bob = web.BuildStory(f.bob, h)
+		return nil
+	}))
+	var kinds []string
+	for _, e := range alice.Events {
+		kinds = append(kinds, e.Kind+":"+e.Reason)
+	}
+	assert.Equal(t, []string{"sale:", "tap:OK", "activation:", "tap:ALREADY_REDEEMED", "tap:OK", "tap:PASSBACK"}, kinds[:6])
+	last := alice.Events[5]
+	assert.True(t, last.Denied)
+	assert.Equal(t, "Just used here. Please wait.", last.Message)
+	assert.Equal(t, "2026-05-31 12:05:00 +02:00", last.At)
+
+	var bobKinds []string
+	for _, e := range bob.Events {
+		bobKinds = append(bobKinds, e.Kind+":"+e.Reason)
+	}
+	assert.Equal(t, []string{"sale:", "tap:OK", "activation:", "replacement:", "tap:REVOKED", "tap:OK"}, bobKinds)
+	assert.Equal(t, "—", bob.Events[3].At, "the ledger keeps no replacement time")
+}
+
+func TestBuildFleet(t *testing.T) {
+	now := time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)
+	v := web.BuildFleet([]web.FleetNode{
+		{Node: "gate-2", LastContact: now.Add(-5 * time.Second), Acked: 10, Reported: 12, Backlog: 2},
+		{Node: "gate-1", LastContact: now.Add(-10 * time.Minute)},
+		{Node: "bus-7"},
+	}, now, time.UTC)
+	require.Len(t, v.Nodes, 3)
+	assert.Equal(t, []string{"bus-7", "gate-1", "gate-2"}, []string{v.Nodes[0].Node, v.Nodes[1].Node, v.Nodes[2].Node})
+	assert.True(t, v.Nodes[0].Late)
+	assert.Equal(t, "never", v.Nodes[0].LastContact)
+	assert.True(t, v.Nodes[1].Late)
+	assert.False(t, v.Nodes[2].Late)
+	assert.Equal(t, "5s ago", v.Nodes[2].Ago)
+}
