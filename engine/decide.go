@@ -164,7 +164,6 @@ func Decide(in *Input) (Decision, Effects) {
 			if inc.PassbackMode == tariff.ModeSoft {
 				d.Flags |= FlagPassbackSoft
 			} else {
-				d.RetryAt = last.Add(inc.Passback)
 				return deny(ReasonPassback)
 			}
 		}
@@ -212,4 +211,28 @@ func Decide(in *Input) (Decision, Effects) {
 	eff.CountEntry, eff.Day = true, day
 	eff.Visit = Visit{Tap: tap.ID, At: at, Venue: v.ID, Gate: tap.Gate}
 	return d, eff
+}
+
+// PassbackEnd returns when the hard anti-passback window that applies to
+// the tap of in ends (exclusive): the instant from which the visitor may
+// enter, as Decide's check 10 sees it. It is zero when the tap's include has
+// no passback or nothing in its scope came before the tap. Pure, like Decide;
+// Validate calls it for a PASSBACK denial (Result.RetryAt).
+func PassbackEnd(in *Input) time.Time {
+	if in.Tap == nil || in.Product == nil || in.Venue == nil {
+		return time.Time{}
+	}
+	inc, ok := in.Product.IncludeFor(in.Venue)
+	if !ok || inc.Passback <= 0 {
+		return time.Time{}
+	}
+	u := in.Usage
+	if u == nil {
+		u = &Usage{}
+	}
+	last := u.LastInScope(inc.PassbackScope, in.Venue.ID, in.Tap.Gate, in.Tap.At)
+	if last.IsZero() {
+		return time.Time{}
+	}
+	return last.Add(inc.Passback)
 }

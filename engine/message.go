@@ -119,14 +119,14 @@ func printer(lang Language) *message.Printer {
 // "Welcome. Valid until 28/11 10:00.". Times are shown in loc (the tariff's
 // zone); nil means the time's own zone.
 func Message(d Decision, dir Direction, loc *time.Location) string {
-	return MessageIn(English, d, dir, time.Time{}, loc)
+	return MessageIn(English, d, dir, 0, loc)
 }
 
-// MessageIn returns the text a gate shows for a decision in lang. at is the
-// tap's time: with it a PASSBACK denial says how many minutes to wait
-// (rounded up); zero leaves the wait out. Times are shown in loc; nil means
-// the time's own zone. An unknown language is English.
-func MessageIn(lang Language, d Decision, dir Direction, at time.Time, loc *time.Location) string {
+// MessageIn returns the text a gate shows for a decision in lang. wait is
+// how long a PASSBACK denial asks the visitor to wait (PassbackWait); zero
+// leaves it out. Times are shown in loc; nil means the time's own zone. An
+// unknown language is English.
+func MessageIn(lang Language, d Decision, dir Direction, wait time.Duration, loc *time.Location) string {
 	p := printer(lang)
 	if d.Accept {
 		if dir == Exit {
@@ -173,8 +173,8 @@ func MessageIn(lang Language, d Decision, dir Direction, at time.Time, loc *time
 	case ReasonExpired:
 		return p.Sprintf(msgExpired)
 	case ReasonPassback:
-		if w := PassbackWait(d, at); w > 0 {
-			return p.Sprintf(msgPassbackWait, int(w/time.Minute))
+		if wait > 0 {
+			return p.Sprintf(msgPassbackWait, int((wait+time.Minute-1)/time.Minute))
 		}
 		return p.Sprintf(msgPassback)
 	case ReasonAlreadyRedeemed:
@@ -183,14 +183,14 @@ func MessageIn(lang Language, d Decision, dir Direction, at time.Time, loc *time
 	return p.Sprintf(msgError)
 }
 
-// PassbackWait is how long a PASSBACK denial at instant at asks the visitor
-// to wait, rounded up to whole minutes: zero when the decision is no
-// PASSBACK, or when its RetryAt or at is unknown.
-func PassbackWait(d Decision, at time.Time) time.Duration {
-	if d.Accept || d.Reason != ReasonPassback || d.RetryAt.IsZero() || at.IsZero() || !at.Before(d.RetryAt) {
+// PassbackWait is how long a visitor denied at instant at must wait until
+// retryAt (Result.RetryAt), rounded up to whole minutes; zero when either
+// is unknown or retryAt has passed.
+func PassbackWait(retryAt, at time.Time) time.Duration {
+	if retryAt.IsZero() || at.IsZero() || !at.Before(retryAt) {
 		return 0
 	}
-	w := d.RetryAt.Sub(at)
+	w := retryAt.Sub(at)
 	return (w + time.Minute - 1) / time.Minute * time.Minute
 }
 

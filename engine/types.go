@@ -125,10 +125,6 @@ type Decision struct {
 	Pass       string    // resolved pass id; empty when none
 	Product    string    // product id of the pass
 	ValidUntil time.Time // end of validity (exclusive); zero when not activated
-	// RetryAt is when a PASSBACK denial's window ends (exclusive): the
-	// visitor may enter from then on. It is not journaled: a decision read
-	// back from the ledger (a duplicate tap, a history) has it zero.
-	RetryAt time.Time
 }
 
 // PassStatus is the stored lifecycle state of a pass. Blocked and expired are

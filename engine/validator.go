@@ -82,6 +82,10 @@ type Result struct {
 	JournalSeq uint64
 	// Message is what the gate shows, e.g. "Welcome. Valid until 28/11 10:00.".
 	Message string
+	// RetryAt is when a PASSBACK denial's window ends (PassbackEnd): the
+	// visitor may enter from then on. It is not journaled: a duplicate
+	// tap's Result has it zero.
+	RetryAt time.Time
 }
 
 // Validate decides a tap and journals it durably (the tap record, and the
@@ -163,6 +167,9 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			return fmt.Errorf("journaling tap %s: %w", tap.ID, err)
 		}
 		res.Decision, res.JournalSeq = d, rec.JournalSeq
+		if !d.Accept && d.Reason == ReasonPassback {
+			res.RetryAt = PassbackEnd(&in)
+		}
 		if eff.SetCounter {
 			c := *card
 			eff.Apply(nil, &c, nil)
@@ -193,7 +200,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	if loc != nil && !res.Decision.ValidUntil.IsZero() {
 		res.Decision.ValidUntil = res.Decision.ValidUntil.In(loc)
 	}
-	res.Message = MessageIn(lang, res.Decision, tap.Direction, tap.At, loc)
+	res.Message = MessageIn(lang, res.Decision, tap.Direction, PassbackWait(res.RetryAt, tap.At), loc)
 	return res, nil
 }
 

@@ -291,44 +291,45 @@ func TestMessageIn(t *testing.T) {
 		name   string
 		d      engine.Decision
 		dir    engine.Direction
-		at     time.Time
+		wait   time.Duration
 		en, fr string
 	}{
-		{"welcome", engine.Decision{Accept: true, ValidUntil: until}, engine.Entry, at,
+		{"welcome", engine.Decision{Accept: true, ValidUntil: until}, engine.Entry, 0,
 			"Welcome. Valid until 28/11 10:00.", "Bienvenue. Valable jusqu'au 28/11 à 10h00."},
-		{"child expiring", engine.Decision{Accept: true, ValidUntil: until, Flags: engine.FlagAttention | engine.FlagWarnExpiring}, engine.Entry, at,
+		{"child expiring", engine.Decision{Accept: true, ValidUntil: until, Flags: engine.FlagAttention | engine.FlagWarnExpiring}, engine.Entry, 0,
 			"Welcome. Staff check: child pass. Less than 1 hour left. Valid until 28/11 10:00.",
 			"Bienvenue. Contrôle : pass enfant. Moins d'une heure restante. Valable jusqu'au 28/11 à 10h00."},
-		{"exit", engine.Decision{Accept: true}, engine.Exit, at, "Goodbye.", "Au revoir."},
-		{"passback wait", engine.Decision{Reason: engine.ReasonPassback, RetryAt: at.Add(11*time.Minute + 10*time.Second)}, engine.Entry, at,
+		{"exit", engine.Decision{Accept: true}, engine.Exit, 0, "Goodbye.", "Au revoir."},
+		{"passback wait", engine.Decision{Reason: engine.ReasonPassback}, engine.Entry, engine.PassbackWait(at.Add(11*time.Minute+10*time.Second), at),
 			"Just used here. Please wait 12 min.", "Pass déjà utilisé ici. Veuillez patienter 12 min."},
-		{"passback, wait unknown", engine.Decision{Reason: engine.ReasonPassback}, engine.Entry, at,
+		{"passback, wait unknown", engine.Decision{Reason: engine.ReasonPassback}, engine.Entry, 0,
 			"Just used here. Please wait.", "Pass déjà utilisé ici. Veuillez patienter."},
-		{"blocked", engine.Decision{Reason: engine.ReasonBlocked}, engine.Entry, at,
+		{"blocked", engine.Decision{Reason: engine.ReasonBlocked}, engine.Entry, 0,
 			"Card blocked. Please see staff.", "Carte bloquée. Veuillez vous adresser au personnel."},
-		{"expired", engine.Decision{Reason: engine.ReasonExpired}, engine.Entry, at, "Pass expired.", "Pass expiré."},
+		{"expired", engine.Decision{Reason: engine.ReasonExpired}, engine.Entry, 0, "Pass expired.", "Pass expiré."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.en, engine.MessageIn(engine.English, tt.d, tt.dir, tt.at, loc))
-			assert.Equal(t, tt.fr, engine.MessageIn(engine.French, tt.d, tt.dir, tt.at, loc))
+			assert.Equal(t, tt.en, engine.MessageIn(engine.English, tt.d, tt.dir, tt.wait, loc))
+			assert.Equal(t, tt.fr, engine.MessageIn(engine.French, tt.d, tt.dir, tt.wait, loc))
 		})
 	}
 	for r := engine.ReasonInvalid; r <= engine.ReasonError; r++ {
 		d := engine.Decision{Reason: r}
-		assert.NotEqual(t, engine.MessageIn(engine.English, d, engine.Entry, at, loc),
-			engine.MessageIn(engine.French, d, engine.Entry, at, loc), "reason %s has no French text", r)
+		assert.NotEqual(t, engine.MessageIn(engine.English, d, engine.Entry, 0, loc),
+			engine.MessageIn(engine.French, d, engine.Entry, 0, loc), "reason %s has no French text", r)
 	}
 }
 
-// TestPassbackDenialRetryAt: Decide sets when the hard passback window ends.
+// TestPassbackWait: the wait is rounded up to whole minutes, zero once over
+// or unknown.
 func TestPassbackWait(t *testing.T) {
 	at := time.Date(2026, 11, 27, 10, 5, 0, 0, time.UTC)
-	d := engine.Decision{Reason: engine.ReasonPassback, RetryAt: at.Add(13 * time.Minute)}
-	assert.Equal(t, 13*time.Minute, engine.PassbackWait(d, at))
-	assert.Equal(t, time.Minute, engine.PassbackWait(d, at.Add(12*time.Minute+59*time.Second)))
-	assert.Zero(t, engine.PassbackWait(d, at.Add(13*time.Minute)))
-	assert.Zero(t, engine.PassbackWait(engine.Decision{Reason: engine.ReasonExpired, RetryAt: at}, at.Add(-time.Minute)))
+	retry := at.Add(13 * time.Minute)
+	assert.Equal(t, 13*time.Minute, engine.PassbackWait(retry, at))
+	assert.Equal(t, time.Minute, engine.PassbackWait(retry, at.Add(12*time.Minute+59*time.Second)))
+	assert.Zero(t, engine.PassbackWait(retry, at.Add(13*time.Minute)))
+	assert.Zero(t, engine.PassbackWait(time.Time{}, at))
 }
 
 // TestTariffVersions: a sale uses the version in force at its instant and
@@ -431,6 +432,6 @@ func TestPassbackDenialSaysHowLongToWait(t *testing.T) {
 	res, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "t", Seq: 2}, Card: "04A60001", Gate: "rtm-metro/b", At: paris(t, "2026-11-23T10:10").Add(30 * time.Second)})
 	require.NoError(t, err)
 	require.Equal(t, engine.ReasonPassback, res.Decision.Reason)
-	assert.True(t, res.Decision.RetryAt.Equal(paris(t, "2026-11-23T10:18")), "retry at %s", res.Decision.RetryAt)
+	assert.True(t, res.RetryAt.Equal(paris(t, "2026-11-23T10:18")), "retry at %s", res.RetryAt)
 	assert.Equal(t, "Just used here. Please wait 8 min.", res.Message)
 }

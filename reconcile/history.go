@@ -164,7 +164,7 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 		h.Events = append(h.Events, Event{At: at, order: at, Kind: EventTap, Pass: rec.Pass, Card: rec.Card,
 			Tap: rec.ID, Gate: rec.Gate, Direction: rec.Direction.String(), Accept: rec.Decision.Accept,
 			Reason: rec.Decision.Reason.String(), Flags: rec.Decision.Flags.Names(),
-			Message: engine.MessageIn(lang, rec.Decision, rec.Direction, rec.At, loc)})
+			Message: engine.MessageIn(lang, rec.Decision, rec.Direction, 0, loc)})
 		return nil
 	})
 	if err != nil {

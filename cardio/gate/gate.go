@@ -324,7 +324,7 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 	if err != nil {
 		o.Kind, o.Err = OutcomeError, fmt.Errorf("gate: next tap sequence: %w", err)
 		o.Result = engine.Result{Decision: engine.Decision{Reason: engine.ReasonError}}
-		o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, time.Time{}, nil)
+		o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, 0, nil)
 		g.hook(&o)
 		return o
 	}
@@ -349,13 +349,13 @@ func (g *Gate) handle(ctx context.Context, p Presentation) Outcome {
 		o.Kind, o.Err = OutcomeError, fmt.Errorf("gate: deciding tap %s: %w", o.Tap.ID, err)
 		o.Result.Decision = engine.Decision{Reason: engine.ReasonError}
 		if o.Message == "" || g.cfg.Language != "" {
-			o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, time.Time{}, nil)
+			o.Message = engine.MessageIn(g.lang(), o.Result.Decision, g.cfg.Direction, 0, nil)
 		}
 	} else {
 		o.Kind = OutcomeDecided
 		if g.cfg.Language != "" {
 			// The decision's times are in the tariff's zone already.
-			o.Message = engine.MessageIn(g.cfg.Language, res.Decision, g.cfg.Direction, o.Tap.At, nil)
+			o.Message = engine.MessageIn(g.cfg.Language, res.Decision, g.cfg.Direction, engine.PassbackWait(res.RetryAt, o.Tap.At), nil)
 		}
 	}
 	g.hook(&o)

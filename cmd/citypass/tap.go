@@ -101,7 +101,7 @@ func (a *app) runTap(f tapFlags) error {
 	}
 	if f.lang != "" {
 		// The decision's times are in the tariff's zone already.
-		res.Message = engine.MessageIn(lang, res.Decision, tap.Direction, tap.At, nil)
+		res.Message = engine.MessageIn(lang, res.Decision, tap.Direction, engine.PassbackWait(res.RetryAt, tap.At), nil)
 	}
 	return a.printTapResult(res)
 }
