@@ -11,8 +11,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/citypass/citypass/internal/atomicfile"
 )
 
 // Key is an AES-128 key. It never prints its value: every fmt verb, String,
@@ -228,48 +229,18 @@ var keyFileFields = []string{"ntag-app", "sun-meta", "sun-file-read", "desfire-a
 func (k *Keys) fields() []*Key { return []*Key{&k.NTAGApp, &k.SUNMeta, &k.SUNFileRead, &k.DESFireApp} }
 
 // SaveKeys writes k to path with mode 0600, atomically and without replacing
-// an existing file (ErrKeysExist): a temp file in the same directory is
-// written and fsynced, then hard-linked to path, and the directory fsynced.
+// an existing file (ErrKeysExist).
 func SaveKeys(path string, k *Keys) error {
 	var buf bytes.Buffer
 	buf.WriteString(keyFileHeader + "\n")
 	for i, f := range k.fields() {
 		fmt.Fprintf(&buf, "%s = %s\n", keyFileFields[i], hex.EncodeToString(f[:]))
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".cardkeys-*")
-	if err != nil {
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteNewFile(path, buf.Bytes(), 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s", ErrKeysExist, path)
 		}
 		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cardio: saving keys: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cardio: saving keys: syncing %s: %w", dir, err)
 	}
 	return nil
 }

@@ -183,6 +183,8 @@ func fail(ctx context.Context, err error, uid []byte, m Medium, step string) err
 	return proofErr(hexUID(uid), m, fmt.Errorf("%s: %w", step, err))
 }
 
+// hexUID is a UID's canonical text, upper-case hex (the spelling
+// engine.NormalizeUID gives; TestHexUIDIsCanonical holds the two together).
 func hexUID(uid []byte) string { return strings.ToUpper(hex.EncodeToString(uid)) }
 
 // ndefAID is the ISO DF name of the NFC Forum Type 4 NDEF application.

@@ -186,7 +186,7 @@ func VerifySUN(msg SUNMessage, keys KeySource) (uid []byte, ctr uint32, err erro
 	if err != nil {
 		return nil, 0, proofErr("", MediumNTAG424DNA, err)
 	}
-	uidHex := strings.ToUpper(hex.EncodeToString(p.UID))
+	uidHex := hexUID(p.UID)
 	if !p.HasCounter {
 		return p.UID, 0, proofErr(uidHex, MediumNTAG424DNA, errors.New("PICCData does not mirror the read counter"))
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/internal/atomicfile"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -324,7 +325,7 @@ func (d *day) writeKeys() error {
 		return fmt.Errorf("demo: encoding the signing key: %w", err)
 	}
 	path := datadir.SigningKeyPath(d.dir)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.WriteNewFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("demo: writing the signing key: %w", err)
 	}
 	// Load it back the way `citypass reconcile` will.

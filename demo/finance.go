@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/citypass/citypass/internal/atomicfile"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -126,29 +128,17 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	return nil
 }
 
-// writeReport writes a report as CSV: temp file, fsync, rename.
+// writeReport writes a report as CSV, atomically.
 func writeReport(path string, r reconcile.Tabler) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := reconcile.Render(f, r, reconcile.FormatCSV); err != nil {
-		f.Close()
+	var buf bytes.Buffer
+	if err := reconcile.Render(&buf, r, reconcile.FormatCSV); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("demo: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("demo: writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("demo: writing %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +99,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			fmt.Errorf("tap %s: time missing: %w", tap.ID, ErrBadRequest)
 	}
 	cat := v.catalog.Load()
-	tap.Card = strings.ToUpper(tap.Card)
+	tap.Card = canonicalUID(tap.Card)
 	var res Result
 	var loc *time.Location
 	var lang Language
@@ -284,19 +283,4 @@ func (v *Validator) newPassID() (string, error) {
 		return "", fmt.Errorf("engine: generating pass id: %w", err)
 	}
 	return "P-" + base32.StdEncoding.EncodeToString(b[:]), nil
-}
-
-// NormalizeUID checks a card UID (hex, 4 to 10 bytes, optional spaces or
-// colons) and returns it in upper case without separators.
-func NormalizeUID(uid string) (string, error) {
-	s := strings.ToUpper(strings.NewReplacer(" ", "", ":", "").Replace(uid))
-	if len(s) < 8 || len(s) > 20 || len(s)%2 != 0 {
-		return "", fmt.Errorf("card %q: want 4 to 10 bytes of hex: %w", uid, ErrBadRequest)
-	}
-	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'A' && s[i] <= 'F') {
-			return "", fmt.Errorf("card %q: want hex: %w", uid, ErrBadRequest)
-		}
-	}
-	return s, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/citypass/citypass/engine"
 	"github.com/shopspring/decimal"
 )
 
@@ -253,17 +254,17 @@ func parseScanTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, errors.New("bad time")
 }
 
+// normalizeCard spells a partner's card id as we do (engine.CanonicalUID);
+// a partner may scan ids of any length.
 func normalizeCard(s string) (string, error) {
-	s = strings.ToUpper(strings.NewReplacer(":", "", " ", "", "-", "").Replace(s))
-	if s == "" {
+	uid, hex := engine.CanonicalUID(s)
+	switch {
+	case uid == "":
 		return "", errors.New("empty")
+	case !hex:
+		return "", errors.New("not hex")
 	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return "", errors.New("not hex")
-		}
-	}
-	return s, nil
+	return uid, nil
 }
 
 // MatchOptions names a statement and a partner export.

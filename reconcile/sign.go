@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/citypass/citypass/internal/atomicfile"
 )
 
 // SigningKeyFile is the statement signing key's file name in the data dir:
@@ -61,8 +63,11 @@ func generateSigningKey(dir string, random io.Reader) (*Signer, error) {
 		return nil, fmt.Errorf("reconcile: encoding signing key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
-		return nil, err
+	if err := atomicfile.WriteNewFile(path, data, 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s", ErrKeyExists, path)
+		}
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	return &Signer{priv: priv}, nil
 }

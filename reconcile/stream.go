@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/internal/atomicfile"
 	"github.com/citypass/citypass/tariff"
 	"github.com/shopspring/decimal"
 )
@@ -297,9 +298,9 @@ type lineSink struct {
 }
 
 func newLineSink(dir, name string, loc *time.Location, hashed bool) (*lineSink, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	f, err := atomicfile.CreateTemp(filepath.Join(dir, name))
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: writing %s: %w", filepath.Join(dir, name), err)
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	s := &lineSink{f: f, clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader))}
 	if hashed {
@@ -559,24 +560,18 @@ func (s *lineSink) finish() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reconcile: writing %s: %w", s.f.Name(), err)
 	}
-	if err := s.f.Chmod(0o644); err != nil {
-		return "", fmt.Errorf("reconcile: writing %s: %w", s.f.Name(), err)
-	}
-	if err := s.f.Sync(); err != nil {
-		return "", fmt.Errorf("reconcile: syncing %s: %w", s.f.Name(), err)
-	}
-	if err := s.f.Close(); err != nil {
-		return "", fmt.Errorf("reconcile: closing %s: %w", s.f.Name(), err)
+	if err := atomicfile.Finish(s.f, 0o644); err != nil {
+		return "", fmt.Errorf("reconcile: %w", err)
 	}
 	return hex.EncodeToString(sum), nil
 }
 
 // commit renames the finished temp file to path and syncs the directory.
 func (s *lineSink) commit(path string) error {
-	if err := os.Rename(s.f.Name(), path); err != nil {
-		return fmt.Errorf("reconcile: renaming %s: %w", path, err)
+	if err := atomicfile.Rename(s.f.Name(), path); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // discard closes and removes the temp file (after a failure, or a spill).
@@ -589,18 +584,6 @@ func (s *lineSink) discard() {
 	}
 	_ = s.f.Close()
 	_ = os.Remove(s.f.Name())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("reconcile: syncing dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("reconcile: syncing dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 // journalUpTo calls fn for every journal record with seq in [from, to], in

@@ -148,18 +148,17 @@ func newCardSUNVerifyCmd(a *app) *cobra.Command {
 				}
 				keys = k
 			}
-			msg, err := cardio.ParseSUN(sun)
-			if err != nil {
+			cred, err := cardio.CredentialFromSUN(sun, cardio.SUNParams{}, keys)
+			if _, failed := cardio.ProofFailure(err); !failed && errors.Is(err, cardio.ErrMalformed) {
 				return usageErr("--sun: %v", err)
 			}
-			uid, ctr, err := cardio.VerifySUN(msg, keys)
 			if err != nil {
 				return err
 			}
 			if a.json {
-				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": fmt.Sprintf("%X", uid), "counter": ctr, "valid": true})
+				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": cred.UID, "counter": cred.Counter, "valid": true})
 			}
-			fmt.Fprintf(a.stdout, "valid SUN: card %X, counter %d\n", uid, ctr)
+			fmt.Fprintf(a.stdout, "valid SUN: card %s, counter %d\n", cred.UID, cred.Counter)
 			return nil
 		},
 	}

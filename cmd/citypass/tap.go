@@ -117,27 +117,24 @@ func journaledTap(s *session, id engine.TapID) (rec engine.TapRecord, ok bool, e
 
 // credentialFromSUN verifies a SUN message with the data dir's card keys and
 // fills the tap's card and counter. A message that fails verification is still
-// a tap: it is journaled as INVALID (SPEC §3), with the UID when it decrypted.
+// a tap: it is journaled as INVALID, with the UID when it decrypted.
 func (a *app) credentialFromSUN(sun string, tap *engine.Tap) error {
-	msg, err := cardio.ParseSUN(sun)
-	if err != nil {
-		return usageErr("--sun: %v", err)
-	}
 	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 	if err != nil {
 		return fmt.Errorf("card keys: %w", err)
 	}
-	uid, ctr, err := cardio.VerifySUN(msg, keys)
-	var pe *cardio.ProofError
-	switch {
-	case errors.As(err, &pe):
-		tap.Card, tap.ProofFailed = pe.UID, true
-	case err != nil:
-		return err
-	default:
-		tap.Card = strings.ToUpper(fmt.Sprintf("%X", uid))
-		tap.Counter, tap.HasCounter = ctr, true
+	cred, err := cardio.CredentialFromSUN(sun, cardio.SUNParams{}, keys)
+	if uid, failed := cardio.ProofFailure(err); failed {
+		tap.Card, tap.ProofFailed = uid, true
+		return nil
 	}
+	if errors.Is(err, cardio.ErrMalformed) {
+		return usageErr("--sun: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	tap.Card, tap.Counter, tap.HasCounter = cred.UID, cred.Counter, cred.HasCounter
 	return nil
 }
 
