@@ -123,7 +123,7 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return nil, err
 	}
 	if len(passes) == 0 && h.Card == nil {
 		return nil, errors.New("history: nothing to tell")
