@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/gate"
 )
 
 // playDay runs the day's events: one goroutine per gate (the real tap loop
-// of cardio/gate: read the card, decide, journal durably), one sales desk,
+// of gate: read the card, decide, journal durably), one sales desk,
 // and the dispatcher that hands each event, with its ticket, to the gate or
 // desk where it happens. Gates work concurrently, so the ledger commits
 // their taps in groups; the sequencer keeps the journal in timeline order.

@@ -63,7 +63,7 @@ type Config struct {
 	// a museum entry and a bus validator (pcscGates), a turnstile with a
 	// real PC/SC reader: about PCSCTapsPerReader of each one's taps are read
 	// by inserting the visitor's virtual card through vpcd, exactly as the
-	// production gate reads a card (cardio/gate over a pcsc.Monitor). The
+	// production gate reads a card (gate over a pcsc.Monitor). The
 	// rest is read in-process. Needs pcscd, the vpcd driver and root;
 	// otherwise Run fails with ErrPCSCUnavailable.
 	PCSC bool

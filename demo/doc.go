@@ -16,7 +16,7 @@
 // unused passes refunded.
 //
 // Every tap goes through the production path: the gate tap loop of
-// cardio/gate reads the virtual card with cardio.Reader (SUN verification or
+// gate reads the virtual card with cardio.Reader (SUN verification or
 // EV2 authentication; or, with --pcsc, some taps over a real pcscd, see
 // below), the engine Validator decides, and the Pebble ledger
 // journals it durably before the gate opens. One goroutine per gate (22
@@ -33,7 +33,7 @@
 // PC/SC reader, one vpcd slot each. About PCSCTapsPerReader of each gate's
 // taps (one in every n, the first of the day included) go to that
 // turnstile: the visitor's virtual card is inserted through vpcd, pcscd
-// powers it and reports it, and the production gate loop (cardio/gate.Run
+// powers it and reports it, and the production gate loop (gate.Run
 // over a pcsc.Monitor watching that reader) reads it with cardio.Reader over
 // libpcsclite, decides and journals, after which the card is taken off. The
 // gate's other taps, and all other gates, read in-process. A card pcscd does

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/cardio/pcsc/pcscd"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/gate/pcscgate"
 )
 
 // The gates that have a real PC/SC reader with Config.PCSC, one per slot of
@@ -31,7 +32,7 @@ const PCSCTapsPerReader = 25
 const pcscName = "CityPass Demo PCD"
 
 // pcscLane is the turnstile of a gate that has a PC/SC reader: the
-// production gate loop (cardio/gate.Run over a pcsc.Monitor watching one
+// production gate loop (gate.Run over a pcsc.Monitor watching one
 // reader of the private pcscd), and a feeder that inserts each visitor's
 // virtual card through vpcd and removes it once the gate has decided.
 type pcscLane struct {
@@ -128,7 +129,7 @@ func (d *day) startPCSC(ctx context.Context, p *plan, reader *cardio.Reader) ([]
 func (d *day) runLane(ctx context.Context, l *pcscLane) {
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- l.g.Run(gctx, l.m.Events()) }()
+	go func() { done <- l.g.Run(gctx, pcscgate.Events(gctx, l.m.Events())) }()
 	defer func() {
 		close(l.quit)
 		stop()

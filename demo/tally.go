@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/citypass/citypass/cardio/gate"
+	"github.com/citypass/citypass/gate"
 )
 
 // tally counts the day's outcomes and prints the live line. Safe for

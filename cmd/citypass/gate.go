@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/gate/pcscgate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -35,7 +36,7 @@ type gateFlags struct {
 }
 
 // gateLong is `gate --help`'s text, with the hook variables from
-// cardio/gate's own list.
+// gate's own list.
 func gateLong() string {
 	var b strings.Builder
 	b.WriteString(`Runs until SIGTERM or SIGINT. One line per decision on stdout; structured JSON logs on
@@ -139,7 +140,7 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 	}
 	defer mon.Close()
 	log.Info("gate running", "gate", f.gate, "readers", f.readers)
-	err = g.Run(ctx, mon.Events())
+	err = g.Run(ctx, pcscgate.Events(ctx, mon.Events()))
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		log.Info("gate stopped", "gate", f.gate)
 		return nil

@@ -1,7 +1,7 @@
 // Package pcscd runs a private pcscd with vsmartcard's vpcd driver, so that
 // cards implemented in Go (cardio/virtual, through cardio/vpcd) reach the
 // real PC/SC stack: libpcsclite, pcscd, the vpcd reader driver. The tests of
-// cardio/pcsc, cardio/gate and cmd/citypass use it through pcsctest; the demo
+// cardio/pcsc, gate/pcscgate and cmd/citypass use it through pcsctest; the demo
 // uses it for `citypass demo --pcsc`.
 //
 // Start writes a reader.conf.d directory with one vpcd entry on a free pair

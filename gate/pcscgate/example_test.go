@@ -1,4 +1,4 @@
-package gate_test
+package pcscgate_test
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/gate/pcscgate"
 )
 
 // What `citypass gate --reader auto --gate mucem/g1` wires together: a
@@ -43,5 +44,5 @@ func ExampleGate_Run() {
 	}
 	m, _ := pcsc.Open(ctx, pcsc.Options{Readers: []string{"auto"}})
 	defer m.Close()
-	_ = g.Run(ctx, m.Events()) // returns nil on SIGTERM
+	_ = g.Run(ctx, pcscgate.Events(ctx, m.Events())) // returns nil on SIGTERM
 }

@@ -1,8 +1,11 @@
 // Package gate is the loop behind `citypass gate`: it turns each card
-// presented on a PC/SC reader into an engine.Tap, asks for a decision, drives
-// the actuator hooks and counts everything in Prometheus metrics.
+// presented on a reader into an engine.Tap, asks for a decision, drives the
+// actuator hooks and counts everything in Prometheus metrics. It is an
+// application of engine and cardio, not part of card I/O: it knows no reader
+// stack, and builds and is tested without cgo; gate/pcscgate feeds it from a
+// PC/SC reader monitor (cardio/pcsc).
 //
-// For each pcsc.CardPresent event, Gate.Handle:
+// For each CardPresent event, Gate.Handle:
 //
 //  1. reads the credential (Config.Read, normally cardio.Reader.Read) within
 //     Config.ReadTimeout, then closes the card;
@@ -24,8 +27,8 @@
 //  5. reports the Outcome to Config.OnOutcome (the command prints one line
 //     per decision) and to the metrics.
 //
-// Gate.Run consumes a pcsc.Monitor's events until the context ends or the
-// channel closes. Presentations are handled one at a time in event order;
+// Gate.Run consumes Events (from pcscgate.Events over a pcsc.Monitor) until
+// the context ends or the channel closes. Presentations are handled one at a time in event order;
 // the hooks run synchronously so a gate never opens for two taps at once.
 //
 // Metrics (NewMetrics): citypass_gate_taps_total{decision,reason},

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/engine"
 )
 
@@ -221,9 +220,9 @@ func ClockSeq(now func() time.Time) func() (uint64, error) {
 	}
 }
 
-// Run handles the monitor's events until ctx ends or the channel closes. It
+// Run handles the reader events until ctx ends or the channel closes. It
 // returns nil then: a gate stops cleanly on SIGTERM.
-func (g *Gate) Run(ctx context.Context, events <-chan pcsc.Event) error {
+func (g *Gate) Run(ctx context.Context, events <-chan Event) error {
 	m := g.cfg.Metrics
 	for {
 		select {
@@ -233,23 +232,24 @@ func (g *Gate) Run(ctx context.Context, events <-chan pcsc.Event) error {
 			if !ok {
 				return nil
 			}
+			reader := ev.Presentation.Reader
 			switch ev.Kind {
-			case pcsc.CardPresent:
-				g.Handle(ctx, Presentation{Reader: ev.Reader, ATR: ev.ATR, Card: ev.Card})
-			case pcsc.ServiceUp:
+			case CardPresent:
+				g.Handle(ctx, ev.Presentation)
+			case ServiceUp:
 				g.log.Info("pcscd available")
 				m.setUp(true)
-			case pcsc.ServiceDown:
+			case ServiceDown:
 				g.log.Warn("pcscd unavailable; retrying", "err", ev.Err)
 				m.setUp(false)
-			case pcsc.ReaderAdded:
-				g.log.Info("reader added", "reader", ev.Reader)
+			case ReaderAdded:
+				g.log.Info("reader added", "reader", reader)
 				m.addReaders(1)
-			case pcsc.ReaderRemoved:
-				g.log.Warn("reader removed", "reader", ev.Reader)
+			case ReaderRemoved:
+				g.log.Warn("reader removed", "reader", reader)
 				m.addReaders(-1)
-			case pcsc.CardRemoved:
-				g.log.Debug("card removed", "reader", ev.Reader)
+			case CardRemoved:
+				g.log.Debug("card removed", "reader", reader)
 			}
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/citypass/citypass/cardio/gate"
+	"github.com/citypass/citypass/gate"
 )
 
 // TestHookVarsDocumentHookEnv: the list `gate --help` prints is exactly the

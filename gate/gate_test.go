@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/gate/gatetest"
 )
 
 var (
@@ -114,47 +114,7 @@ func (f *fixture) hookEnv(t *testing.T, name string) map[string]string {
 
 func (f *fixture) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	return metricValue(t, f.reg, name, labels...)
-}
-
-// metricValue returns a counter's or gauge's value, or a histogram's sample
-// count, for the series with these label name/value pairs.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if matches(m, labels) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				if m.GetHistogram() != nil {
-					return float64(m.GetHistogram().GetSampleCount())
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-func matches(m *dto.Metric, labels []string) bool {
-	for i := 0; i+1 < len(labels); i += 2 {
-		found := false
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return gatetest.MetricValue(t, f.reg, name, labels...)
 }
 
 func TestAccept(t *testing.T) {
@@ -355,4 +315,36 @@ func TestClockSeqRises(t *testing.T) {
 	at = at.Add(time.Hour)
 	d, _ := next()
 	assert.Equal(t, []uint64{a + 1, a + 2, uint64(at.UnixMicro())}, []uint64{b, c, d})
+}
+
+// TestRun: Run hands each presented card to Handle in order and keeps the
+// reader and service gauges from the other events, with no reader stack.
+func TestRun(t *testing.T) {
+	f := newFixture(t, nil)
+	f.eng.res = engine.Result{Decision: engine.Decision{Accept: true}, Message: "Welcome."}
+	card, err := virtual.NewPersonalizedNTAG424(t.Context(), ntagUID, f.keys, "")
+	require.NoError(t, err)
+	events := make(chan gate.Event, 8)
+	events <- gate.Event{Kind: gate.ServiceUp}
+	events <- gate.Event{Kind: gate.ReaderAdded, Presentation: gate.Presentation{Reader: "R 00 00"}}
+	events <- gate.Event{Kind: gate.ReaderAdded, Presentation: gate.Presentation{Reader: "R 00 01"}}
+	events <- gate.Event{Kind: gate.CardPresent, Presentation: gate.Presentation{Reader: "R 00 00", ATR: card.ATR(), Card: card}}
+	events <- gate.Event{Kind: gate.CardRemoved, Presentation: gate.Presentation{Reader: "R 00 00"}}
+	events <- gate.Event{Kind: gate.ReaderRemoved, Presentation: gate.Presentation{Reader: "R 00 01"}}
+	events <- gate.Event{Kind: gate.CardPresent, Presentation: gate.Presentation{Reader: "R 00 00", ATR: card.ATR(), Card: card}}
+	close(events)
+	require.NoError(t, f.g.Run(t.Context(), events), "a closed channel ends Run cleanly")
+	require.Len(t, f.outs, 2)
+	assert.Equal(t, []uint64{101, 102}, []uint64{f.outs[0].Tap.ID.Seq, f.outs[1].Tap.ID.Seq})
+	assert.Equal(t, 1.0, gatetest.MetricValue(t, f.reg, "citypass_gate_pcsc_up"))
+	assert.Equal(t, 1.0, gatetest.MetricValue(t, f.reg, "citypass_gate_readers"))
+
+	down := make(chan gate.Event, 1)
+	down <- gate.Event{Kind: gate.ServiceDown, Err: assert.AnError}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.g.Run(ctx, down) }()
+	require.Eventually(t, func() bool { return gatetest.MetricValue(t, f.reg, "citypass_gate_pcsc_up") == 0 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done, "a cancelled context ends Run cleanly")
 }

@@ -1,8 +1,9 @@
-package gate_test
+package pcscgate_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,13 +14,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/citypass/citypass/cardio"
-	"github.com/citypass/citypass/cardio/gate"
 	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/cardio/pcsc/pcsctest"
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/citypass/citypass/cardio/vpcd"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/engine/memstore"
+	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/gate/gatetest"
+	"github.com/citypass/citypass/gate/pcscgate"
 	"github.com/citypass/citypass/tariff"
 )
 
@@ -72,7 +75,8 @@ func (r *replayer) Transmit(cmd []byte) ([]byte, error) {
 // SUN message, wrong key, removal mid-read, pcscd restart, DESFire.
 func TestE2EGateOverPCSCD(t *testing.T) {
 	d := pcsctest.Start(t)
-	keys := genKeys(t)
+	keys, err := cardio.GenerateKeys(rand.Reader)
+	require.NoError(t, err)
 	ctx := t.Context()
 
 	paris, err := time.LoadLocation("Europe/Paris")
@@ -121,7 +125,7 @@ func TestE2EGateOverPCSCD(t *testing.T) {
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx, m.Events()) }()
+	go func() { done <- g.Run(runCtx, pcscgate.Events(runCtx, m.Events())) }()
 	t.Cleanup(func() {
 		stop()
 		require.NoError(t, <-done)
@@ -194,9 +198,9 @@ func TestE2EGateOverPCSCD(t *testing.T) {
 	}
 	assert.Equal(t, []string{"OK", "REPLAYED", "INVALID", "OK"}, reasons)
 
-	assert.Equal(t, 2.0, metricValue(t, reg, "citypass_gate_taps_total", "decision", "accept", "reason", "OK"))
-	assert.Equal(t, 1.0, metricValue(t, reg, "citypass_gate_taps_total", "decision", "tap_again", "reason", "CARD_GONE"))
-	assert.Equal(t, 5.0, metricValue(t, reg, "citypass_gate_card_read_seconds"))
-	assert.Equal(t, 4.0, metricValue(t, reg, "citypass_gate_decision_seconds"))
-	assert.Equal(t, 1.0, metricValue(t, reg, "citypass_gate_pcsc_up"), "pcscd is back")
+	assert.Equal(t, 2.0, gatetest.MetricValue(t, reg, "citypass_gate_taps_total", "decision", "accept", "reason", "OK"))
+	assert.Equal(t, 1.0, gatetest.MetricValue(t, reg, "citypass_gate_taps_total", "decision", "tap_again", "reason", "CARD_GONE"))
+	assert.Equal(t, 5.0, gatetest.MetricValue(t, reg, "citypass_gate_card_read_seconds"))
+	assert.Equal(t, 4.0, gatetest.MetricValue(t, reg, "citypass_gate_decision_seconds"))
+	assert.Equal(t, 1.0, gatetest.MetricValue(t, reg, "citypass_gate_pcsc_up"), "pcscd is back")
 }
