@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/citypass/citypass/tariff"
 )
 
 // Errors of the engine's operations. Denied taps are decisions, not errors;
@@ -48,3 +51,42 @@ func (e *LivePassError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrLivePass) true.
 func (e *LivePassError) Unwrap() error { return ErrLivePass }
+
+// requestError is a bad request with its cause: it reads as the cause
+// ("sale: 9999-12-31T23:59:00Z is not between years 2000 and 2200") and
+// matches both ErrBadRequest and the cause (e.g. tariff.ErrOutOfRange).
+type requestError struct {
+	what string
+	err  error
+}
+
+func (e *requestError) Error() string        { return e.what + ": " + e.err.Error() }
+func (e *requestError) Is(target error) bool { return target == ErrBadRequest }
+func (e *requestError) Unwrap() error        { return e.err }
+
+// checkInstant refuses a missing instant, or one outside the range every
+// instant lies in (tariff.CheckInstant), as a bad request about what.
+func checkInstant(what string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("%s: time missing: %w", what, ErrBadRequest)
+	}
+	if err := tariff.CheckInstant(at); err != nil {
+		return &requestError{what: what, err: err}
+	}
+	return nil
+}
+
+// checkTapText refuses a tap whose device or gate id breaks the limits on
+// text (tariff.CheckText, tariff.SplitGate).
+func checkTapText(tap *Tap) error {
+	if tap.ID.Device == "" {
+		return fmt.Errorf("tap: device missing: %w", ErrBadRequest)
+	}
+	if err := tariff.CheckText("device", tap.ID.Device, tariff.MaxDeviceLen); err != nil {
+		return &requestError{what: "tap", err: err}
+	}
+	if _, _, err := tariff.SplitGate(tap.Gate); err != nil {
+		return &requestError{what: "tap", err: err}
+	}
+	return nil
+}

@@ -34,8 +34,11 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 	if err != nil {
 		return Pass{}, err
 	}
-	if req.At.IsZero() {
-		return Pass{}, fmt.Errorf("sell: sale time missing: %w", ErrBadRequest)
+	if err := checkInstant("sale", req.At); err != nil {
+		return Pass{}, err
+	}
+	if err := tariff.CheckText("sales channel", req.Channel, tariff.MaxLabelLen); err != nil {
+		return Pass{}, &requestError{what: "sale", err: err}
 	}
 	t, ok := v.catalog.Load().At(req.At)
 	if !ok {
@@ -138,6 +141,9 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 // refund = "unused" needs a live pass without any accepted entry. Later taps
 // are CANCELED. The refund is posted Dr deferred_revenue / Cr refunds_payable.
 func (v *Validator) Refund(ctx context.Context, passID string, at time.Time) (Pass, error) {
+	if err := checkInstant("refund", at); err != nil {
+		return Pass{}, err
+	}
 	cat := v.catalog.Load()
 	var out Pass
 	err := v.store.Update(ctx, func(tx Txn) error {
@@ -154,6 +160,11 @@ func (v *Validator) Refund(ctx context.Context, passID string, at time.Time) (Pa
 		}
 		if p.Status == PassRefunded {
 			return fmt.Errorf("pass %s was refunded at %s: %w", p.ID, p.RefundedAt.Format(time.RFC3339), ErrRefundRefused)
+		}
+		if at.Before(p.SoldAt) {
+			// It would be posted in a period before the sale's.
+			return fmt.Errorf("pass %s: a refund at %s is before its sale at %s: %w", p.ID,
+				at.Format(time.RFC3339), p.SoldAt.Format(time.RFC3339), ErrRefundRefused)
 		}
 		if !p.Live(at) {
 			return fmt.Errorf("pass %s is no longer live: %w", p.ID, ErrRefundRefused)
@@ -195,6 +206,9 @@ func (v *Validator) Block(ctx context.Context, card, reason string, at time.Time
 	default:
 		return fmt.Errorf("block reason %q: want lost, stolen or fraud: %w", reason, ErrBadRequest)
 	}
+	if err := checkInstant("block", at); err != nil {
+		return err
+	}
 	return v.store.Update(ctx, func(tx Txn) error {
 		c, err := readCard(tx, uid)
 		if err != nil {
@@ -235,6 +249,9 @@ func (v *Validator) Replace(ctx context.Context, passID, newCard string, at time
 	if err != nil {
 		return Pass{}, err
 	}
+	if err := checkInstant("replacement", at); err != nil {
+		return Pass{}, err
+	}
 	var out Pass
 	err = v.store.Update(ctx, func(tx Txn) error {
 		p, err := readPass(tx, passID)
@@ -243,6 +260,10 @@ func (v *Validator) Replace(ctx context.Context, passID, newCard string, at time
 		}
 		if !p.Live(at) {
 			return fmt.Errorf("pass %s: %w", p.ID, ErrNotLive)
+		}
+		if at.Before(p.SoldAt) {
+			return fmt.Errorf("pass %s: a replacement at %s is before its sale at %s: %w", p.ID,
+				at.Format(time.RFC3339), p.SoldAt.Format(time.RFC3339), ErrBadRequest)
 		}
 		if uid == p.Card {
 			return fmt.Errorf("pass %s is already on card %s: %w", p.ID, uid, ErrCardUsed)

@@ -94,9 +94,12 @@ type Result struct {
 // venue is in no tariff version is an error, not a decision. When the store
 // fails, the error is returned with an ERROR decision: the gate stays shut.
 func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
-	if tap.At.IsZero() {
-		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)},
-			fmt.Errorf("tap %s: time missing: %w", tap.ID, ErrBadRequest)
+	err := checkInstant("tap "+tap.ID.String(), tap.At)
+	if err == nil {
+		err = checkTapText(&tap)
+	}
+	if err != nil {
+		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)}, err
 	}
 	cat := v.catalog.Load()
 	tap.Card = canonicalUID(tap.Card)
@@ -104,7 +107,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	var loc *time.Location
 	var lang Language
 	auto := tap.ID.Seq == 0
-	err := v.store.Update(ctx, func(tx Txn) error {
+	err = v.store.Update(ctx, func(tx Txn) error {
 		if auto {
 			hw, err := tx.DeviceHighWater(tap.ID.Device)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
 )
 
 // request is one Update waiting for the writer.
@@ -695,6 +696,10 @@ func (t *txn) PutTap(rec *engine.TapRecord) error {
 	}
 	if rec.ID.Seq == 0 {
 		return fmt.Errorf("%w: tap %s: seq 0 (seqs start at 1)", ErrInvalid, rec.ID)
+	}
+	if err := tariff.CheckInstant(rec.At); err != nil {
+		// Stored times are int64 nanoseconds: out of range, they would wrap.
+		return fmt.Errorf("%w: tap %s: %w", ErrInvalid, rec.ID, err)
 	}
 	idKey := tapIDKey(rec.ID.Device, rec.ID.Seq)
 	fresh, err := t.tapIsNew(rec.ID)

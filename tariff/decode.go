@@ -75,40 +75,31 @@ func (f *fields) str(key string, required bool) (s string, line int, ok bool) {
 	return n.data, n.line, true
 }
 
-// ident returns an id-shaped string value.
-func (f *fields) ident(key string, required bool) (string, int, bool) {
+// text returns a free-text string value within CheckText's limits (at
+// most max characters).
+func (f *fields) text(key string, required bool, max int) (string, int, bool) {
 	s, line, ok := f.str(key, required)
 	if !ok {
 		return "", line, false
 	}
-	if err := checkIdent(s); err != nil {
+	if err := CheckText(key, s, max); err != nil {
 		f.errf(line, "%s: %v", key, err)
 		return "", line, false
 	}
 	return s, line, true
 }
 
-// maxIdentLen bounds ids and categories.
-const maxIdentLen = 64
-
-// checkIdent accepts ids made of letters, digits, '-', '_' and '.', starting
-// with a letter or digit: they appear in gate ids ("VENUE/GATE"), file names
-// and CSV columns, so no '/', spaces or quotes.
-func checkIdent(s string) error {
-	if s == "" {
-		return fmt.Errorf("must not be empty")
+// ident returns an id-shaped string value.
+func (f *fields) ident(key string, required bool) (string, int, bool) {
+	s, line, ok := f.str(key, required)
+	if !ok {
+		return "", line, false
 	}
-	if len(s) > maxIdentLen {
-		return fmt.Errorf("%q is longer than %d characters", s, maxIdentLen)
+	if err := CheckIdent(s); err != nil {
+		f.errf(line, "%s: %v", key, err)
+		return "", line, false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '-' && c != '_' && c != '.') {
-			return fmt.Errorf("%q: use letters, digits, '-', '_' or '.', starting with a letter or digit", s)
-		}
-	}
-	return nil
+	return s, line, true
 }
 
 // integer returns an integer value.
@@ -197,6 +188,10 @@ func (f *fields) moneyNode(key string, n *tnode) (decimal.Decimal, bool) {
 		f.errf(n.line, "%s: amount %q is negative", key, text)
 		good = false
 	}
+	if d.GreaterThan(MaxAmount) {
+		f.errf(n.line, "%s: amount %q is above the largest amount, %s", key, text, MaxAmount.StringFixed(moneyPlaces))
+		good = false
+	}
 	return d, good
 }
 
@@ -269,6 +264,10 @@ func (f *fields) duration(key string, required bool) (time.Duration, int, bool) 
 	}
 	if d <= 0 {
 		f.errf(line, "%s: duration %q must be positive", key, s)
+		return 0, line, false
+	}
+	if d > MaxDuration {
+		f.errf(line, "%s: duration %q is longer than %d days", key, s, MaxDuration/(24*time.Hour))
 		return 0, line, false
 	}
 	return d, line, true

@@ -227,7 +227,7 @@ func parseClock(s string) (time.Duration, error) {
 // describe names the i-th table of a kind in messages: `venue "mucem"` when
 // it has a usable id, else `venue #3`.
 func describe(kind string, i int, t *tnode) string {
-	if n := t.fields["id"]; n != nil && n.kind == nodeScalar && n.scalar == unstable.String && checkIdent(n.data) == nil {
+	if n := t.fields["id"]; n != nil && n.kind == nodeScalar && n.scalar == unstable.String && CheckIdent(n.data) == nil {
 		return fmt.Sprintf("%s %q", kind, n.data)
 	}
 	return fmt.Sprintf("%s #%d", kind, i+1)
@@ -252,7 +252,7 @@ func (l *loader) partner(i int, tt *tnode) {
 		ok = unique(f, l.partnerLine, "partner", id, idLine) && ok
 	}
 	p.ID = id
-	p.Name, _, _ = f.str("name", true)
+	p.Name, _, _ = f.text("name", true, MaxNameLen)
 	if s, line, has := f.str("iban", true); has {
 		iban, err := NormalizeIBAN(s)
 		if err != nil {
@@ -289,8 +289,8 @@ func (l *loader) venue(i int, tt *tnode) {
 	}
 	kind, _, _ := f.enum("kind", true, "", venueKinds...)
 	v.Kind = VenueKind(kind)
-	v.Name, _, _ = f.str("name", false)
-	v.Zone, _, _ = f.str("zone", false)
+	v.Name, _, _ = f.text("name", false, MaxNameLen)
+	v.Zone, _, _ = f.text("zone", false, MaxIdentLen)
 	if d, _, has := f.money("gate_price", false); has {
 		v.GatePrice = d
 	}
@@ -328,7 +328,7 @@ func (l *loader) product(i int, tt *tnode) {
 	id, idLine, idOK := f.ident("id", true)
 	ok := idOK && unique(f, l.productLine, "product", id, idLine)
 	p.ID = id
-	p.Name, _, _ = f.str("name", true)
+	p.Name, _, _ = f.text("name", true, MaxNameLen)
 	p.Category, _, _ = f.ident("category", true)
 	p.Price, _, _ = f.money("price", true)
 	p.VATRate, _, _ = f.percent("vat_rate", true)
@@ -348,6 +348,8 @@ func (l *loader) product(i int, tt *tnode) {
 				f.errf(line, "duration: %v", err)
 			case d <= 0:
 				f.errf(line, "duration: %q must be positive", s)
+			case d > MaxDuration:
+				f.errf(line, "duration: duration %q is longer than %d days", s, MaxDuration/(24*time.Hour))
 			}
 			p.Duration = d
 		}
@@ -480,7 +482,7 @@ func contains(list []string, s string) bool {
 
 func (l *loader) contract(i int, tt *tnode) {
 	what := fmt.Sprintf("contract #%d", i+1)
-	if n := tt.fields["partner"]; n != nil && n.kind == nodeScalar && n.scalar == unstable.String && checkIdent(n.data) == nil {
+	if n := tt.fields["partner"]; n != nil && n.kind == nodeScalar && n.scalar == unstable.String && CheckIdent(n.data) == nil {
 		what = fmt.Sprintf("contract %q", n.data)
 	}
 	f := newFields(l.errs, tt, what)
@@ -517,7 +519,7 @@ func (l *loader) contract(i int, tt *tnode) {
 		c.Rates = map[string]decimal.Decimal{}
 		for _, cat := range rt.keys {
 			n := rf.node(cat)
-			if err := checkIdent(cat); err != nil {
+			if err := CheckIdent(cat); err != nil {
 				rf.errf(n.line, "category: %v", err)
 				ratesBad = true
 				continue

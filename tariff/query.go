@@ -61,8 +61,8 @@ func (e *ErrUnknownGate) Error() string {
 // SplitGate splits a gate id "VENUE/GATE" into its venue and gate parts.
 func SplitGate(gate string) (venue, name string, err error) {
 	v, g, ok := strings.Cut(gate, "/")
-	if !ok || v == "" || g == "" || strings.Contains(g, "/") {
-		return "", "", fmt.Errorf("tariff: gate %q: want VENUE/GATE", gate)
+	if !ok || CheckIdent(v) != nil || CheckIdent(g) != nil {
+		return "", "", textErr("gate %q: want VENUE/GATE, two ids of letters, digits, '-', '_' or '.'", short(gate))
 	}
 	return v, g, nil
 }
@@ -159,15 +159,6 @@ func (d Date) Before(e Date) bool {
 // String formats d as YYYY-MM-DD.
 func (d Date) String() string {
 	return fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day)
-}
-
-// ParseDate reads YYYY-MM-DD.
-func ParseDate(s string) (Date, error) {
-	t, err := time.Parse("2006-01-02", s)
-	if err != nil {
-		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", s)
-	}
-	return DateOf(t), nil
 }
 
 // ServiceDay returns the service day an instant belongs to: the local date,

@@ -1,6 +1,7 @@
 package tariff
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -313,6 +314,28 @@ func TestValidation(t *testing.T) {
 		{"per_visit with percent and amount", []string{"cap = \"20000.00\"\n", "cap = \"20000.00\"\npercent = \"10\"\namount = \"5.00\"\n"}, []string{
 			"f.toml:60: contract \"mucem\": percent: not used by model \"per_visit\"",
 			"f.toml:61: contract \"mucem\": amount: not used by model \"per_visit\"",
+		}},
+		// limits (issue 20 items 8 and 12)
+		{"price too large for minor units", []string{"price = \"32.00\"", "price = \"99999999999999999999.00\""}, []string{
+			"f.toml:37: product \"cp24-adult\": price: amount \"99999999999999999999.00\" is above the largest amount, 999999999.99",
+		}},
+		{"rate too large", []string{"rates = { adult = \"4.20\" }", "rates = { adult = \"1000000000.00\" }"}, []string{
+			"f.toml:64: contract \"rtm\" rates: adult: amount \"1000000000.00\" is above the largest amount, 999999999.99",
+		}},
+		{"control characters in names", []string{"name = \"MuCEM\"\niban", "name = \"Mu\\u001b[31mCEM\"\niban"}, []string{
+			"f.toml:10: partner \"mucem\": name: name \"Mu\\x1b[31mCEM\" contains a control character (U+001B)",
+		}},
+		{"newline in a product name", []string{"name = \"City Pass 24 h\"", "name = \"City Pass\\n24 h\""}, []string{
+			"f.toml:35: product \"cp24-adult\": name: name \"City Pass\\n24 h\" contains a control character (U+000A)",
+		}},
+		{"name too long", []string{"kind = \"museum\"\nname = \"MuCEM\"", "kind = \"museum\"\nname = \"" + strings.Repeat("M", 141) + "\""}, []string{
+			"f.toml:24: venue \"mucem\": name: name is 141 characters long, the most is 140",
+		}},
+		{"effective date out of range", []string{"effective_from = \"2026-01-01\"", "effective_from = \"9999-01-01\""}, []string{
+			"f.toml:3: effective_from: 9999-01-01 is not between years 2000 and 2200",
+		}},
+		{"duration too long", []string{"activate_within = \"365d\"", "activate_within = \"100000d\""}, []string{
+			"f.toml:42: product \"cp24-adult\": activate_within: duration \"100000d\" is longer than 3660 days",
 		}},
 		// syntax
 		{"unterminated string", []string{"price = \"32.00\"", "price = \"32.00"}, []string{
