@@ -247,8 +247,8 @@ func TestJournalBetweenAndFrom(t *testing.T) {
 // decoders, and stops at fn's error or a cancelled context.
 func TestJournalBatches(t *testing.T) {
 	ctx := context.Background()
-	l := openMem(t, vfs.NewMem())
-	defer l.Close()
+	fs := vfs.NewMem()
+	l := openMem(t, fs)
 	require.NoError(t, wlSetup(ctx, l, 3))
 	const n = 60
 	for i := range n {
@@ -257,14 +257,16 @@ func TestJournalBatches(t *testing.T) {
 		tap.Direction = engine.Entry
 		require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
 	}
-	defer func(b, p, d int) { journalBatch, batchesInFlight, journalDecodersOverride = b, p, d }(journalBatch, batchesInFlight, journalDecodersOverride)
+	require.NoError(t, l.Close())
 	for _, from := range []uint64{0, 1, 2, 17, n, n + 1} {
+		l := openMem(t, fs)
 		var want []engine.TapRecord
 		require.NoError(t, l.Journal(ctx, from, func(r *engine.TapRecord) error { want = append(want, *r); return nil }))
+		require.NoError(t, l.Close())
 		for _, g := range []struct{ batch, pool, decoders int }{
 			{1, 1, 1}, {2, 1, 3}, {3, 2, 2}, {256, 6, 1}, {100, 3, 2}, {7, 1, 5}, {59, 2, 2}, {60, 1, 1},
 		} {
-			journalBatch, batchesInFlight, journalDecodersOverride = g.batch, g.pool, g.decoders
+			l := openMemWith(t, fs, &Options{JournalBatchLen: g.batch, JournalBatchesInFlight: g.pool, JournalDecoders: g.decoders})
 			var got []engine.TapRecord
 			require.NoError(t, l.JournalBatches(ctx, from, func(b []engine.TapRecord) error {
 				require.NotEmpty(t, b)
@@ -274,13 +276,15 @@ func TestJournalBatches(t *testing.T) {
 				}
 				return nil
 			}))
+			require.NoError(t, l.Close())
 			require.Equal(t, len(want), len(got), "from %d, geometry %+v", from, g)
 			if len(want) > 0 {
 				assert.Equal(t, want, got, "from %d, geometry %+v", from, g)
 			}
 		}
 	}
-	journalBatch, batchesInFlight, journalDecodersOverride = 2, 2, 2
+	l = openMemWith(t, fs, &Options{JournalBatchLen: 2, JournalBatchesInFlight: 2, JournalDecoders: 2})
+	defer l.Close()
 	stop := assert.AnError
 	seen := 0
 	err := l.JournalBatches(ctx, 0, func(b []engine.TapRecord) error {
@@ -511,4 +515,48 @@ func TestInternerKeepsStrings(t *testing.T) {
 		require.Equal(t, pass, r.Pass, "record %d", i)
 		require.Equal(t, pass, r.Decision.Pass, "record %d", i)
 	}
+}
+
+// TestOptions: Open clones, fills defaults and validates (Pebble's order):
+// the caller's struct is never changed, defaults are valid, and a field out
+// of range is refused by name.
+func TestOptions(t *testing.T) {
+	var nilOpts *Options
+	d := nilOpts.Clone().EnsureDefaults()
+	require.NoError(t, d.Validate())
+	assert.Equal(t, 4096, d.QueueLen)
+	assert.Equal(t, time.Second, d.DiskFullRetry)
+	assert.GreaterOrEqual(t, d.JournalDecoders, 1)
+	assert.LessOrEqual(t, d.JournalDecoders, 3)
+	set := &Options{QueueLen: 7, JournalDecoders: 5, DiskFullRetry: time.Minute}
+	set.EnsureDefaults()
+	assert.Equal(t, []any{7, 5, time.Minute}, []any{set.QueueLen, set.JournalDecoders, set.DiskFullRetry}, "EnsureDefaults keeps what is set")
+
+	mine := &Options{FS: vfs.NewMem(), QueueLen: 8}
+	c := mine.Clone()
+	c.QueueLen = 9
+	assert.Equal(t, 8, mine.QueueLen, "a clone is a copy")
+	l, err := Open("/ledger", mine)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	assert.Equal(t, &Options{FS: mine.FS, QueueLen: 8}, mine, "Open leaves the caller's options alone")
+
+	for name, bad := range map[string]*Options{
+		"QueueLen":               {QueueLen: -1},
+		"GroupMax":               {GroupMax: 1 << 20},
+		"CacheSizeBytes":         {CacheSizeBytes: -5},
+		"DeviceSeqsMax":          {DeviceSeqsMax: -1},
+		"JournalBatchLen":        {JournalBatchLen: 1 << 17},
+		"JournalBatchesInFlight": {JournalBatchesInFlight: -2},
+		"JournalDecoders":        {JournalDecoders: 65},
+		"DiskFullRetry":          {DiskFullRetry: -time.Second},
+	} {
+		bad.FS = vfs.NewMem()
+		err := bad.Clone().EnsureDefaults().Validate()
+		require.ErrorIs(t, err, ErrInvalidOptions, name)
+		assert.Contains(t, err.Error(), name)
+		_, err = Open("/ledger", bad)
+		require.ErrorIs(t, err, ErrInvalidOptions, name)
+	}
+	assert.ErrorIs(t, (&Options{}).Validate(), ErrInvalidOptions, "FS and Now unset")
 }

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"runtime"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -15,7 +14,7 @@ import (
 // close, that must keep up with a raw scan of the keys. It is a pipeline:
 // one scanner goroutine walks the journal with a single iterator and copies
 // the stored keys and values into raw batches; decoder goroutines
-// (journalDecoders of them, taking the raw batches in turn) check and decode
+// (Options.JournalDecoders of them, taking the raw batches in turn) check and decode
 // them into records; and fn is called on the calling goroutine with the
 // decoded batches, in journal order. One iterator, not one per decoder:
 // concurrent iterators over the same blocks cost Pebble about a third more
@@ -36,19 +35,23 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 	if err != nil {
 		return fmt.Errorf("ledger: opening iterator: %w", storageErr(err))
 	}
-	decoders := journalDecoders()
-	p := &batchPipe{stop: make(chan struct{}), lanes: make([]batchLane, decoders)}
+	decoders, inFlight := l.opts.JournalDecoders, l.opts.JournalBatchesInFlight
+	// A lane owns enough raw batches for both stages to be full, plus the
+	// one held from the scanner until fn is done with its records, which
+	// view its bytes.
+	rawPerLane := 2*inFlight + 2
+	p := &batchPipe{stop: make(chan struct{}), lanes: make([]batchLane, decoders), batchLen: l.opts.JournalBatchLen}
 	for w := range p.lanes {
 		ln := &p.lanes[w]
-		ln.in = make(chan *rawBatch, batchesInFlight)
-		ln.rawFree = make(chan *rawBatch, rawPerLane())
-		ln.out = make(chan batchMsg, batchesInFlight)
-		ln.free = make(chan []engine.TapRecord, batchesInFlight)
-		for range rawPerLane() {
+		ln.in = make(chan *rawBatch, inFlight)
+		ln.rawFree = make(chan *rawBatch, rawPerLane)
+		ln.out = make(chan batchMsg, inFlight)
+		ln.free = make(chan []engine.TapRecord, inFlight)
+		for range rawPerLane {
 			ln.rawFree <- &rawBatch{}
 		}
-		for range batchesInFlight {
-			ln.free <- make([]engine.TapRecord, 0, journalBatch)
+		for range inFlight {
+			ln.free <- make([]engine.TapRecord, 0, p.batchLen)
 		}
 	}
 	done := make(chan struct{}, decoders+1)
@@ -87,36 +90,12 @@ func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]e
 	}
 }
 
-// Geometry of JournalBatches: journalBatch records per batch, and
-// batchesInFlight batches per decoder in each stage, which is how far the
-// scanner and the decoders may run ahead of fn. Variables for tests.
-var (
-	journalBatch    = 256
-	batchesInFlight = 16
-)
-
-// rawPerLane is how many raw batches a lane owns: one is held from the
-// scanner until fn is done with its records, which view its bytes, so
-// there are enough for both stages to be full.
-func rawPerLane() int { return 2*batchesInFlight + 2 }
-
-// journalDecodersOverride, when positive, is the number of decoders (tests).
-var journalDecodersOverride int
-
-// journalDecoders is how many goroutines decode the journal: one per CPU
-// beyond the caller's, at least 1, at most 3 (the scanner is one goroutine).
-func journalDecoders() int {
-	if journalDecodersOverride > 0 {
-		return journalDecodersOverride
-	}
-	return min(max(runtime.GOMAXPROCS(0)-1, 1), 3)
-}
-
 // batchPipe is one JournalBatches run: batch k goes through lane k mod
 // len(lanes), so fn reads the lanes in turn to keep journal order.
 type batchPipe struct {
-	stop  chan struct{} // closed when fn's side returns
-	lanes []batchLane
+	stop     chan struct{} // closed when fn's side returns
+	lanes    []batchLane
+	batchLen int // records per batch (Options.JournalBatchLen)
 }
 
 // batchLane is one decoder and its queues: raw batches in (and their free
@@ -208,7 +187,7 @@ func (p *batchPipe) scan(ctx context.Context, it *pebble.Iterator) {
 		}
 		rb.buf = append(append(rb.buf, key...), v...)
 		rb.ends = append(rb.ends, len(rb.buf))
-		if len(rb.ends) == journalBatch {
+		if len(rb.ends) == p.batchLen {
 			if !send(rb) {
 				_ = it.Close()
 				return

@@ -51,8 +51,6 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 // Open reads everything, and once space is freed the ledger opens with
 // every acknowledged tap and takes writes again.
 func TestDiskFullOnOpen(t *testing.T) {
-	defer func(d time.Duration) { diskFullRetry = d }(diskFullRetry)
-	diskFullRetry = 10 * time.Millisecond
 	ctx := context.Background()
 	mem := vfs.NewMem()
 	disk := &fullDisk{}
@@ -70,7 +68,7 @@ func TestDiskFullOnOpen(t *testing.T) {
 
 	disk.on.Store(true)
 	within(t, 10*time.Second, "a read-write Open on a full disk", func() {
-		_, err = Open("/ledger", &Options{FS: fs, MustExist: true})
+		_, err = Open("/ledger", &Options{FS: fs, MustExist: true, DiskFullRetry: 10 * time.Millisecond})
 	})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrDiskFull)
@@ -80,7 +78,7 @@ func TestDiskFullOnOpen(t *testing.T) {
 	within(t, 10*time.Second, "freeing space", func() {
 		disk.on.Store(false)
 		for {
-			l, err = Open("/ledger", &Options{FS: fs, Now: func() time.Time { return wlEpoch }})
+			l, err = Open("/ledger", &Options{FS: fs, Now: func() time.Time { return wlEpoch }, DiskFullRetry: 10 * time.Millisecond})
 			if err == nil {
 				return
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,8 +35,10 @@ var (
 	ErrAlreadyPaid = errors.New("ledger: statement already paid")
 	ErrUnbalanced  = errors.New("ledger: posting is not balanced")
 	ErrInvalid     = errors.New("ledger: invalid record")
-	ErrReadOnly    = errors.New("ledger: opened read-only")
-	ErrDiskFull    = errors.New("ledger: disk full")
+	// ErrInvalidOptions: Open was given an Options field out of range.
+	ErrInvalidOptions = errors.New("ledger: invalid options")
+	ErrReadOnly       = errors.New("ledger: opened read-only")
+	ErrDiskFull       = errors.New("ledger: disk full")
 )
 
 // Logger receives Pebble's informational and error messages. Pebble's fatal
@@ -95,39 +98,107 @@ type Options struct {
 	// WriterCacheBytes bounds the writer's cache of hot records (cards,
 	// passes, usage, balances); default 4 MiB; negative disables it.
 	WriterCacheBytes int
+	// DeviceSeqsMax bounds how many devices' highest tap numbers the writer
+	// keeps, to know a tap above them is new without a read. A device met
+	// while it is full is not tracked (its taps are read), and a full set
+	// is emptied between groups. Default 65536.
+	DeviceSeqsMax int
+	// JournalBatchLen is how many records a JournalBatches batch holds.
+	// Default 256, at most 65536.
+	JournalBatchLen int
+	// JournalBatchesInFlight is how many batches per decoder the scanner
+	// and the decoders of JournalBatches may run ahead of its fn. Default
+	// 16, at most 1024.
+	JournalBatchesInFlight int
+	// JournalDecoders is how many goroutines decode the journal in
+	// JournalBatches. Default one per CPU beyond the caller's, at least 1
+	// and at most 3 (the scanner is one more goroutine); at most 64.
+	JournalDecoders int
+	// DiskFullRetry is how long Pebble's retry of a flush or compaction that
+	// found the disk full is held back. Default 1 s.
+	DiskFullRetry time.Duration
 
 	// alwaysPipeline (tests) disables the writer's inline commit of a lone
 	// request, so tests can hold a sync open while the next group runs.
 	alwaysPipeline bool
 }
 
-func (o *Options) withDefaults() Options {
+// Clone returns a copy of o (of the zero Options when o is nil). Open works
+// on a clone: the caller's struct is never changed.
+func (o *Options) Clone() *Options {
 	var c Options
 	if o != nil {
 		c = *o
 	}
-	if c.FS == nil {
-		c.FS = vfs.Default
+	return &c
+}
+
+// EnsureDefaults sets every unset field of o to its documented default and
+// returns o.
+func (o *Options) EnsureDefaults() *Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
-	if c.ReadOnly {
-		c.MustExist = true
+	if o.ReadOnly {
+		o.MustExist = true
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if c.QueueLen <= 0 {
-		c.QueueLen = 4096
+	if o.QueueLen == 0 {
+		o.QueueLen = 4096
 	}
-	if c.GroupMax <= 0 {
-		c.GroupMax = 512
+	if o.GroupMax == 0 {
+		o.GroupMax = 512
 	}
-	if c.WriterCacheBytes == 0 {
-		c.WriterCacheBytes = 4 << 20
+	if o.WriterCacheBytes == 0 {
+		o.WriterCacheBytes = 4 << 20
 	}
-	if c.CacheSizeBytes <= 0 {
-		c.CacheSizeBytes = DefaultCacheSizeBytes
+	if o.CacheSizeBytes == 0 {
+		o.CacheSizeBytes = DefaultCacheSizeBytes
 	}
-	return c
+	if o.DeviceSeqsMax == 0 {
+		o.DeviceSeqsMax = 1 << 16
+	}
+	if o.JournalBatchLen == 0 {
+		o.JournalBatchLen = 256
+	}
+	if o.JournalBatchesInFlight == 0 {
+		o.JournalBatchesInFlight = 16
+	}
+	if o.JournalDecoders == 0 {
+		o.JournalDecoders = min(max(runtime.GOMAXPROCS(0)-1, 1), 3)
+	}
+	if o.DiskFullRetry == 0 {
+		o.DiskFullRetry = time.Second
+	}
+	return o
+}
+
+// Validate reports the first field of o (after EnsureDefaults) that is out
+// of range, as an error matching ErrInvalidOptions.
+func (o *Options) Validate() error {
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int64
+	}{
+		{"QueueLen", int64(o.QueueLen), 1, 1 << 20},
+		{"GroupMax", int64(o.GroupMax), 1, 1 << 16},
+		{"CacheSizeBytes", o.CacheSizeBytes, 1, 1 << 40},
+		{"DeviceSeqsMax", int64(o.DeviceSeqsMax), 1, 1 << 24},
+		{"JournalBatchLen", int64(o.JournalBatchLen), 1, 1 << 16},
+		{"JournalBatchesInFlight", int64(o.JournalBatchesInFlight), 1, 1 << 10},
+		{"JournalDecoders", int64(o.JournalDecoders), 1, 64},
+		{"DiskFullRetry", int64(o.DiskFullRetry), 1, int64(time.Hour)},
+	} {
+		if c.v < c.lo || c.v > c.hi {
+			return fmt.Errorf("%w: %s is %d, want %d to %d", ErrInvalidOptions, c.name, c.v, c.lo, c.hi)
+		}
+	}
+	if o.FS == nil || o.Now == nil {
+		return fmt.Errorf("%w: FS and Now must be set (call EnsureDefaults)", ErrInvalidOptions)
+	}
+	return nil
 }
 
 // Ledger is the durable store of passes, cards, taps, usage, postings and
@@ -192,11 +263,6 @@ type Ledger struct {
 	devHW map[string]uint64
 }
 
-// maxDeviceHW bounds devHW: a device met while it is full is not tracked
-// (its taps are read), and a full map is emptied between groups. A variable
-// for tests.
-var maxDeviceHW = 1 << 16
-
 // syncQLen bounds how many committed groups may wait for the syncer.
 const syncQLen = 64
 
@@ -255,10 +321,13 @@ func (e *FatalError) Unwrap() error        { return e.Err }
 
 // Open opens (creating unless opts.MustExist) the ledger in dir.
 func Open(dir string, opts *Options) (*Ledger, error) {
-	o := opts.withDefaults()
+	o := opts.Clone().EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	l := &Ledger{
 		dir:      dir,
-		opts:     o,
+		opts:     *o,
 		reqs:     make(chan *request, o.QueueLen),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -417,12 +486,8 @@ func (l *Ledger) backgroundError(err error) {
 	} else {
 		l.fail(&FatalError{Msg: "background flush or compaction: " + err.Error(), Err: err})
 	}
-	time.Sleep(diskFullRetry)
+	time.Sleep(l.opts.DiskFullRetry)
 }
-
-// diskFullRetry is how long Pebble's retry of a flush or compaction that
-// found the disk full is held back. A variable for tests.
-var diskFullRetry = time.Second
 
 // openPebble runs pebble.Open, turning a Fatalf during it (a failed
 // MANIFEST write while creating or recovering the store, which Pebble

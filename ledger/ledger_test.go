@@ -13,9 +13,15 @@ import (
 	"github.com/citypass/citypass/engine"
 )
 
-func openMem(t testing.TB, fs vfs.FS) *Ledger {
+func openMem(t testing.TB, fs vfs.FS) *Ledger { return openMemWith(t, fs, nil) }
+
+// openMemWith opens the ledger in fs at /ledger with the workload clock and
+// the options of o (FS and Now are set here).
+func openMemWith(t testing.TB, fs vfs.FS, o *Options) *Ledger {
 	t.Helper()
-	l, err := Open("/ledger", &Options{FS: fs, Now: func() time.Time { return wlEpoch }})
+	opts := o.Clone()
+	opts.FS, opts.Now = fs, func() time.Time { return wlEpoch }
+	l, err := Open("/ledger", opts)
 	require.NoError(t, err)
 	return l
 }

@@ -204,21 +204,18 @@ func TestPipelineSyncFailureFailsLaterGroups(t *testing.T) {
 // several taps of one device in one transaction, and a reopen (the mark is
 // reloaded from the store) all keep exact duplicate detection.
 func TestTapHighWaterMark(t *testing.T) {
-	t.Run("tracked", highWaterMark)
+	t.Run("tracked", func(t *testing.T) { highWaterMark(t, nil) })
 	t.Run("map-full", func(t *testing.T) {
 		// Two devices fill the map: a third is read, not tracked, and the
 		// full map is emptied and refilled from the store between groups.
-		old := maxDeviceHW
-		maxDeviceHW = 2
-		defer func() { maxDeviceHW = old }()
-		highWaterMark(t)
+		highWaterMark(t, &Options{DeviceSeqsMax: 2})
 	})
 }
 
-func highWaterMark(t *testing.T) {
+func highWaterMark(t *testing.T, o *Options) {
 	ctx := context.Background()
 	fs := vfs.NewMem()
-	l := openMem(t, fs)
+	l := openMemWith(t, fs, o)
 	require.NoError(t, wlSetup(ctx, l, wlCards))
 
 	journaled := map[engine.TapID]uint64{}
@@ -275,7 +272,7 @@ func highWaterMark(t *testing.T) {
 	require.ErrorIs(t, err, errAbandon)
 
 	require.NoError(t, l.Close())
-	l = openMem(t, fs)
+	l = openMemWith(t, fs, o)
 	defer l.Close()
 	for id := range journaled {
 		tap(l, id.Device, id.Seq, true)
@@ -297,13 +294,12 @@ func highWaterMark(t *testing.T) {
 func TestDeviceHighWaterInTxn(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		t.Run(fmt.Sprintf("map-full-%v", full), func(t *testing.T) {
+			o := &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, alwaysPipeline: true}
 			if full {
-				old := maxDeviceHW
-				maxDeviceHW = 1
-				defer func() { maxDeviceHW = old }()
+				o.DeviceSeqsMax = 1
 			}
 			ctx := context.Background()
-			l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, alwaysPipeline: true})
+			l, err := Open("/ledger", o)
 			require.NoError(t, err)
 			defer l.Close()
 			require.NoError(t, wlSetup(ctx, l, wlCards))

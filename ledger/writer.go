@@ -161,7 +161,7 @@ func (l *Ledger) runGroup(group []*request) {
 		l.answerFailed(p, err)
 		return
 	}
-	if len(l.devHW) >= maxDeviceHW {
+	if len(l.devHW) >= l.opts.DeviceSeqsMax {
 		// Between groups every write is committed: refilling from the
 		// database is exact.
 		clear(l.devHW)
@@ -592,7 +592,7 @@ func (t *txn) tapIsNew(id engine.TapID) (bool, error) {
 	l := t.l
 	hw, ok := l.devHW[id.Device]
 	if !ok {
-		if id.Device == "" || strings.IndexByte(id.Device, 0) >= 0 || len(l.devHW) >= maxDeviceHW {
+		if id.Device == "" || strings.IndexByte(id.Device, 0) >= 0 || len(l.devHW) >= l.opts.DeviceSeqsMax {
 			return false, nil
 		}
 		var err error
@@ -621,7 +621,7 @@ func (t *txn) DeviceHighWater(device string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(l.devHW) < maxDeviceHW {
+	if len(l.devHW) < l.opts.DeviceSeqsMax {
 		// Tracked from now on: no tap of the device is written yet in this
 		// group (PutTap would have loaded the mark), and PutTap raises it.
 		l.devHW[device] = hw
