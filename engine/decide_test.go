@@ -200,21 +200,6 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestDecidePure: the same input gives the same answer and Decide modifies
-// none of it.
-func TestDecidePure(t *testing.T) {
-	e := newDecideEnv(t, "cp24-adult")
-	tp := engine.Tap{Card: "04AA", Gate: "mucem/g1", At: e.pass.SoldAt.Add(time.Hour)}
-	before := e.usage.Clone()
-	pass := e.pass
-	d1, eff1 := engine.Decide(e.input(&tp))
-	d2, eff2 := engine.Decide(e.input(&tp))
-	assert.Equal(t, d1, d2)
-	assert.Equal(t, eff1, eff2)
-	assert.Equal(t, before, e.usage)
-	assert.Equal(t, pass, e.pass)
-}
-
 // TestDecideSequence applies effects tap after tap, as the Validator does.
 func TestDecideSequence(t *testing.T) {
 	e := newDecideEnv(t, "cp24-adult")
