@@ -28,7 +28,18 @@
 //   - DetectMedium, GetUID, GetVersion for diagnostics.
 //   - ParseSUN, VerifySUN and CredentialFromSUN for SUN messages given out of
 //     band (`citypass tap --sun`, `citypass card sun-verify`).
-//   - Personalize for a blank NTAG 424 DNA (`citypass card personalize`).
+//   - Personalize for a blank NTAG 424 DNA (`citypass card personalize`):
+//     the NXP originality check, every key set, every unused access right
+//     closed, the CC file rewritten to match, and a read-back of all of it
+//     (docs/cards.md).
+//   - CheckCard for a sales desk (`citypass pass sell --reader`): the card's
+//     proof and, for NTAG 424 DNA, its originality signature.
+//   - The NTAG 424 DNA commands themselves (GetKeyVersion, GetFileSettings,
+//     ChangeFileSettings, ReadData, WriteData, GetFileCounters, Read_Sig,
+//     ChangeKey, GetCardUID, AuthenticateEV2First and NonFirst), each
+//     without authentication and as a Session method under EV2 secure
+//     messaging; FileSettings is the one encoding of a file's settings and
+//     access rule, shared with the virtual card.
 //   - GenerateKeys, SaveKeys, LoadKeys (`citypass card keys init`).
 //   - ProofFailure to tell an INVALID tap (with its UID) from a retry.
 //
@@ -44,6 +55,8 @@
 //   - Every loop that talks to the card is bounded (GET RESPONSE, additional
 //     frames, chained reads).
 //   - MACs and authentication responses are compared in constant time.
+//   - Personalize writes nothing to a card whose NXP originality signature
+//     does not verify under the trusted keys (NXP's by default).
 //   - A credential whose proof fails is reported as a *ProofError (errors.Is
 //     ErrProofFailed) that still carries the UID when it is known, so the
 //     engine can journal the tap as INVALID.

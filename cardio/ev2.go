@@ -153,6 +153,67 @@ func AuthenticateEV2First(ctx context.Context, t Transmitter, keyNo byte, key Ke
 	return s, nil
 }
 
+// AuthenticateEV2NonFirst re-authenticates an open session with key keyNo
+// (native 77, then AF; NXP AN12196 Table 23): the card answers E(K, RndA')
+// alone, the session keeps its TI and command counter and takes fresh
+// session keys. It proves the card holds key without leaving the
+// transaction. Any failure ends the session; a card that does not know the
+// key answers 91AE (ErrAuthentication).
+func (s *Session) AuthenticateEV2NonFirst(ctx context.Context, t Transmitter, keyNo byte, key Key, rand io.Reader) error {
+	if !s.valid {
+		return errSessionClosed
+	}
+	s.valid = false // until the card proves the key
+	r, err := NativeExchange(ctx, t, insAuthEV2NonFirst, []byte{keyNo})
+	if err != nil {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w", err)
+	}
+	if r.SW != SWAdditionalFrame {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w", &StatusError{SW: r.SW})
+	}
+	if len(r.Data) != 16 {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w: E(RndB) of %d bytes", ErrMalformed, len(r.Data))
+	}
+	var zero, rndA, rndB [16]byte
+	dec, _ := cbcDecrypt(key, zero, r.Data)
+	copy(rndB[:], dec)
+	if _, err := io.ReadFull(rand, rndA[:]); err != nil {
+		return fmt.Errorf("AuthenticateEV2NonFirst: RndA: %w", err)
+	}
+	rb := RotateLeft(rndB)
+	encMsg, _ := cbcEncrypt(key, zero, append(rndA[:], rb[:]...))
+	r, err = NativeExchange(ctx, t, 0xAF, encMsg)
+	if err != nil {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w", err)
+	}
+	if r.SW != SWNativeOK {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w", &StatusError{SW: r.SW})
+	}
+	if len(r.Data) != 16 {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w: answer of %d bytes", ErrMalformed, len(r.Data))
+	}
+	plain, _ := cbcDecrypt(key, zero, r.Data)
+	ra := RotateLeft(rndA)
+	if !Equal(plain, ra[:]) {
+		return fmt.Errorf("AuthenticateEV2NonFirst: %w: card did not prove key %d", ErrAuthentication, keyNo)
+	}
+	s.keyNo, s.valid = keyNo, true
+	s.enc, s.mac = EV2SessionKeys(key, rndA, rndB)
+	return nil
+}
+
+// ChangeKey sets key keyNo to newKey with version (native C4, CommMode.Full;
+// the session must be authenticated with key 0). For another key than the
+// session's, oldKey is its current value (the card checks the CRC of the
+// result); changing the session's own key ends the session.
+func (s *Session) ChangeKey(ctx context.Context, t Transmitter, keyNo byte, newKey, oldKey Key, version byte) error {
+	own := keyNo == s.keyNo
+	if _, err := s.command(ctx, t, insChangeKey, []byte{keyNo}, ChangeKeyData(newKey, oldKey, version, own), CommFull, !own); err != nil {
+		return fmt.Errorf("ChangeKey %d: %w", keyNo, err)
+	}
+	return nil
+}
+
 // Command sends native command ins under secure messaging: header travels in
 // clear (MACed), data is protected per mode, and the response is checked (and
 // decrypted for CommFull) the same way. Additional frames are collected

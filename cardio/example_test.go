@@ -11,7 +11,8 @@ import (
 )
 
 // Personalize a blank NTAG 424 DNA, then read it twice: the SUN counter
-// rises with every read.
+// rises with every read. A virtual card signs its UID with a test key, which
+// the example trusts; without OriginalityKeys only NXP's key is trusted.
 func ExamplePersonalize() {
 	ctx := context.Background()
 	keys, err := cardio.GenerateKeys(rand.Reader)
@@ -19,7 +20,8 @@ func ExamplePersonalize() {
 		panic(err)
 	}
 	card := virtual.NewNTAG424([7]byte{0x04, 0xA2, 0x3B, 0x5A, 0x6C, 0x12, 0x90})
-	cred, err := cardio.Personalize(ctx, card, keys, "https://gate.example/t?picc_data={picc}&cmac={mac}", nil)
+	cred, err := cardio.Personalize(ctx, card, keys, "https://gate.example/t?picc_data={picc}&cmac={mac}",
+		&cardio.PersonalizeOptions{OriginalityKeys: virtual.TestOriginalityKeys()})
 	if err != nil {
 		panic(err)
 	}

@@ -103,6 +103,10 @@ type KeySource interface {
 	SUNFileReadKey(uid []byte) (Key, error)
 	// NTAGAppKey is NTAG 424 key 0 of the card with this UID.
 	NTAGAppKey(uid []byte) (Key, error)
+	// NTAGSpareKey is NTAG 424 key 3 or 4 of the card with this UID. No
+	// access right uses them; Personalize sets them so that no key of a
+	// card stays at its factory value.
+	NTAGSpareKey(uid []byte, keyNo byte) (Key, error)
 	// DESFireReadKey is the read key of application aid on the DESFire card
 	// with this UID.
 	DESFireReadKey(uid []byte, aid uint32) (Key, error)
@@ -113,7 +117,7 @@ type KeySource interface {
 const DiversificationSystemID = "citypass"
 
 // Diversification "AIDs" that separate key roles for NTAG 424 (which has no
-// DESFire AID of its own).
+// DESFire AID of its own): "NT" and the key number the role is stored in.
 var (
 	ntagAppPurpose  = [3]byte{0x4E, 0x54, 0x00} // "NT" 00
 	ntagFilePurpose = [3]byte{0x4E, 0x54, 0x01}
@@ -162,6 +166,19 @@ func (k *Keys) NTAGAppKey(uid []byte) (Key, error) {
 	return DiversifyCard(k.NTAGApp, uid, ntagAppPurpose)
 }
 
+// NTAGSpareKey implements KeySource: diversified from the NTAGApp master
+// with the key number in the diversification input, so keys 0, 3 and 4 are
+// independent.
+func (k *Keys) NTAGSpareKey(uid []byte, keyNo byte) (Key, error) {
+	if err := needUID(uid); err != nil {
+		return Key{}, err
+	}
+	if keyNo != NTAGKeySpare3 && keyNo != NTAGKeySpare4 {
+		return Key{}, fmt.Errorf("cardio: NTAG 424 key %d is not a spare key", keyNo)
+	}
+	return DiversifyCard(k.NTAGApp, uid, [3]byte{ntagAppPurpose[0], ntagAppPurpose[1], keyNo})
+}
+
 // DESFireReadKey implements KeySource.
 func (k *Keys) DESFireReadKey(uid []byte, aid uint32) (Key, error) {
 	if err := needUID(uid); err != nil {
@@ -182,6 +199,9 @@ func (s SingleKey) SUNFileReadKey([]byte) (Key, error) { return Key(s), nil }
 
 // NTAGAppKey implements KeySource.
 func (s SingleKey) NTAGAppKey([]byte) (Key, error) { return Key(s), nil }
+
+// NTAGSpareKey implements KeySource.
+func (s SingleKey) NTAGSpareKey([]byte, byte) (Key, error) { return Key(s), nil }
 
 // DESFireReadKey implements KeySource.
 func (s SingleKey) DESFireReadKey([]byte, uint32) (Key, error) { return Key(s), nil }

@@ -19,9 +19,6 @@ var uriPrefixes = [...]string{
 	"file://", "urn:epc:id:", "urn:epc:tag:", "urn:epc:pat:", "urn:epc:raw:", "urn:epc:", "urn:nfc:",
 }
 
-// NDEFFileSize is the size of the NTAG 424 DNA NDEF file (E104).
-const NDEFFileSize = 256
-
 // ParseNDEFURI returns the URI of the first URI record in an NDEF file image
 // (NLEN ‖ message). It never panics.
 func ParseNDEFURI(file []byte) (string, error) {

@@ -2,6 +2,7 @@ package datadir
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -19,6 +20,9 @@ const (
 	LedgerDirName = "ledger"
 	KeysDirName   = "keys"
 	CardKeysFile  = "cards.key"
+	// OriginalityKeysFile lists public keys trusted for the NXP originality
+	// check besides NXP's own (cardio.LoadOriginalityKeys); optional.
+	OriginalityKeysFile = "originality.keys"
 )
 
 // LedgerDir returns where the ledger of data dir dir lives.
@@ -29,6 +33,15 @@ func KeysDir(dir string) string { return filepath.Join(dir, KeysDirName) }
 
 // CardKeysPath returns the card master key file of dir.
 func CardKeysPath(dir string) string { return filepath.Join(KeysDir(dir), CardKeysFile) }
+
+// OriginalityKeysPath returns dir's file of extra trusted originality keys.
+func OriginalityKeysPath(dir string) string { return filepath.Join(KeysDir(dir), OriginalityKeysFile) }
+
+// OriginalityKeys returns the public keys dir trusts for the originality
+// check of NTAG 424 DNA cards: NXP's, and those of OriginalityKeysPath.
+func OriginalityKeys(dir string) ([]*ecdsa.PublicKey, error) {
+	return cardio.LoadOriginalityKeys(OriginalityKeysPath(dir))
+}
 
 // SigningKeyPath returns the statement signing key file of dir.
 func SigningKeyPath(dir string) string { return filepath.Join(KeysDir(dir), reconcile.SigningKeyFile) }

@@ -9,6 +9,8 @@
 //	                                  postings, statements and every tariff version)
 //	<dir>/keys/cards.key              the card master keys (cardio key file, mode 0600)
 //	<dir>/keys/statement-signing.key  the statement signing key (reconcile, mode 0600)
+//	<dir>/keys/originality.keys       optional: public keys trusted for the NXP originality
+//	                                  check besides NXP's (cardio, docs/cards.md)
 //
 // # Story
 //

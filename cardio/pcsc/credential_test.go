@@ -188,3 +188,58 @@ func BenchmarkVPCDReadDESFire(b *testing.B) {
 	require.NoError(b, err)
 	benchRead(b, card, keys, cardio.MediumDESFireEV2)
 }
+
+// Personalization through pcscd and vpcd: every command it sends
+// (Read_Sig, WriteData, ChangeFileSettings, GetKeyVersion, ChangeKey,
+// AuthenticateEV2NonFirst, ReadData under MAC and encryption) crosses the
+// real stack; then the sales desk's check of the same card.
+func TestE2EPersonalizeOverPCSCD(t *testing.T) {
+	d := pcsctest.Start(t)
+	keys := genKeys(t)
+	card := virtual.NewNTAG424(ntagUID)
+	d.Insert(0, card, nil)
+	m := openMonitor(t, pcsc.Options{Readers: []string{d.Reader(0)}})
+	ev := next(t, m, pcsc.CardPresent, d.Reader(0))
+	defer func() { require.NoError(t, ev.Card.Close()) }()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	_, err := cardio.Personalize(ctx, ev.Card, keys, "", nil)
+	require.ErrorIs(t, err, cardio.ErrNotGenuine, "NXP's key alone refuses a virtual card")
+	trust := virtual.TestOriginalityKeys()
+	cred, err := cardio.Personalize(ctx, ev.Card, keys, "", &cardio.PersonalizeOptions{OriginalityKeys: trust})
+	require.NoError(t, err)
+	assert.Equal(t, card.UID(), cred.UID)
+	assert.Equal(t, uint32(1), cred.Counter, "the read-back's SUN read")
+
+	c, err := cardio.CheckCard(ctx, ev.Card, keys, &cardio.CheckOptions{OriginalityKeys: trust})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(2), c.Counter)
+}
+
+// An answer longer than a short APDU (a 256-byte file read in
+// CommMode.Full: 272 bytes of ciphertext and 8 of MAC) arrives in 91 AF
+// frames through pcscd.
+func TestE2EChainedAnswerOverPCSCD(t *testing.T) {
+	d := pcsctest.Start(t)
+	d.Insert(1, virtual.NewNTAG424(desfireUID), nil)
+	m := openMonitor(t, pcsc.Options{Readers: []string{d.Reader(1)}})
+	ev := next(t, m, pcsc.CardPresent, d.Reader(1))
+	defer func() { require.NoError(t, ev.Card.Close()) }()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	_, err := cardio.ReadSUNURL(ctx, ev.Card) // selects the NDEF application
+	require.ErrorIs(t, err, cardio.ErrMalformed, "a blank card's NDEF file is empty")
+	s, err := cardio.AuthenticateEV2First(ctx, ev.Card, 0, cardio.Key{}, rand.Reader)
+	require.NoError(t, err)
+	require.NoError(t, s.ChangeFileSettings(ctx, ev.Card, cardio.NTAGNDEFFileNo,
+		cardio.FileSettings{Comm: cardio.CommFull, Read: 0, Write: 0, ReadWrite: cardio.AccessNever, Change: 0}))
+	data := make([]byte, cardio.NDEFFileSize)
+	_, err = rand.Read(data)
+	require.NoError(t, err)
+	require.NoError(t, s.WriteData(ctx, ev.Card, cardio.NTAGNDEFFileNo, 0, data, cardio.CommFull))
+	got, err := s.ReadData(ctx, ev.Card, cardio.NTAGNDEFFileNo, 0, 0, cardio.CommFull)
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+}

@@ -152,9 +152,10 @@ type cardSession struct {
 }
 
 type pendingAuth struct {
-	keyNo byte
-	key   cardio.Key
-	rndB  [16]byte
+	keyNo    byte
+	key      cardio.Key
+	rndB     [16]byte
+	nonFirst bool // AuthenticateEV2NonFirst: keep TI and CmdCtr, answer E(K, RndA')
 }
 
 // authPart1 answers AuthenticateEV2First's first pass: E(K, RndB).
@@ -203,6 +204,31 @@ func authPart2(rand io.Reader, p *pendingAuth, data []byte) (*cardSession, []byt
 	return s, ct, nil
 }
 
+// authPart2NonFirst checks E(K, RndA ‖ RndB') of AuthenticateEV2NonFirst
+// and answers E(K, RndA'): the session keeps its TI and command counter and
+// takes keys derived from the new challenges. A nil session means the
+// reader does not know the key.
+func authPart2NonFirst(p *pendingAuth, old *cardSession, data []byte) (*cardSession, []byte) {
+	if len(data) != 32 || old == nil {
+		return nil, nil
+	}
+	pt, err := cardio.CBCDecrypt(p.key, [16]byte{}, data)
+	if err != nil {
+		return nil, nil
+	}
+	var rndA [16]byte
+	copy(rndA[:], pt[:16])
+	rb := cardio.RotateLeft(p.rndB)
+	if !cardio.Equal(pt[16:], rb[:]) {
+		return nil, nil
+	}
+	s := &cardSession{keyNo: p.keyNo, ti: old.ti, ctr: old.ctr}
+	s.enc, s.mac = cardio.EV2SessionKeys(p.key, rndA, p.rndB)
+	ra := cardio.RotateLeft(rndA)
+	ct, _ := cardio.CBCEncrypt(p.key, [16]byte{}, ra[:])
+	return s, ct
+}
+
 // unwrap checks a secured command's MAC and returns its header and (for
 // CommFull, decrypted) data. ok is false on a bad MAC or padding.
 func (s *cardSession) unwrap(ins byte, payload []byte, hdrLen int, mode cardio.CommMode) (hdr, data []byte, ok bool) {
@@ -235,16 +261,22 @@ func (s *cardSession) unwrap(ins byte, payload []byte, hdrLen int, mode cardio.C
 
 // wrap advances the counter and protects a success response.
 func (s *cardSession) wrap(data []byte, mode cardio.CommMode) []byte {
+	return resp(s.seal(data, mode), swNativeOK)
+}
+
+// seal advances the counter and returns the protected response data
+// (without status word): data as is (plain), data ‖ MACt, or E(data) ‖ MACt.
+func (s *cardSession) seal(data []byte, mode cardio.CommMode) []byte {
 	s.ctr++
 	if mode == cardio.CommPlain {
-		return resp(data, swNativeOK)
+		return data
 	}
 	body := data
 	if mode == cardio.CommFull && len(data) > 0 {
 		body, _ = cardio.CBCEncrypt(s.enc, cardio.EV2IV(s.enc, true, s.ti, s.ctr), cardio.PadISO(data))
 	}
 	m := cardio.EV2MAC(s.mac, 0x00, s.ctr, s.ti, body)
-	return resp(append(append([]byte(nil), body...), m[:]...), swNativeOK)
+	return append(append([]byte(nil), body...), m[:]...)
 }
 
 // versionFrames builds the three GetVersion frames.

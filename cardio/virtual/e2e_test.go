@@ -2,6 +2,8 @@ package virtual_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"testing"
 
@@ -16,6 +18,9 @@ var (
 	uidA = [7]byte{0x04, 0xA2, 0x3B, 0x5A, 0x6C, 0x12, 0x90}
 	uidB = [7]byte{0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66}
 )
+
+// trustTestKey trusts the originality signature of virtual cards.
+var trustTestKey = &cardio.PersonalizeOptions{OriginalityKeys: virtual.TestOriginalityKeys()}
 
 func testKeys(t testing.TB) *cardio.Keys {
 	t.Helper()
@@ -33,7 +38,7 @@ func TestNTAGPersonalizeAndRead(t *testing.T) {
 	_, err := cardio.ReadCredential(ctx, card, keys, &cardio.ReadOptions{ATR: card.ATR()})
 	require.ErrorIs(t, err, cardio.ErrProofFailed)
 
-	cred, err := cardio.Personalize(ctx, card, keys, "https://gate.example/t?picc_data={picc}&cmac={mac}", nil)
+	cred, err := cardio.Personalize(ctx, card, keys, "https://gate.example/t?picc_data={picc}&cmac={mac}", trustTestKey)
 	require.NoError(t, err)
 	assert.Equal(t, card.UID(), cred.UID)
 	assert.Equal(t, uint32(1), cred.Counter, "the read-back is the first SUN read")
@@ -60,7 +65,7 @@ func TestNTAGPersonalizeAndRead(t *testing.T) {
 
 	// Personalizing again is refused: key 0 is no longer the factory key —
 	// and the NDEF file is no longer freely writable.
-	_, err = cardio.Personalize(ctx, card, keys, "", nil)
+	_, err = cardio.Personalize(ctx, card, keys, "", trustTestKey)
 	require.Error(t, err)
 }
 
@@ -193,4 +198,40 @@ func cardioHex(b []byte) string {
 		out = append(out, digits[x>>4], digits[x&15])
 	}
 	return string(out)
+}
+
+// CheckCard, the sales desk's check: our card and a genuine chip; a clone
+// of the chip with our keys is refused for its signature, a card of
+// another system for its proof.
+func TestCheckCard(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(t)
+	trust := &cardio.CheckOptions{OriginalityKeys: virtual.TestOriginalityKeys()}
+	card, err := virtual.NewPersonalizedNTAG424(ctx, uidA, keys, "")
+	require.NoError(t, err)
+	c, err := cardio.CheckCard(ctx, card, keys, trust)
+	require.NoError(t, err)
+	assert.Equal(t, card.UID(), c.UID)
+	assert.True(t, c.Authenticated)
+
+	_, err = cardio.CheckCard(ctx, card, keys, nil)
+	require.ErrorIs(t, err, cardio.ErrNotGenuine, "NXP's key alone refuses a virtual card")
+
+	other, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	require.NoError(t, err)
+	card.SetOriginalityKey(other) // an emulator holding our keys but no NXP signature
+	_, err = cardio.CheckCard(ctx, card, keys, trust)
+	require.ErrorIs(t, err, cardio.ErrNotGenuine)
+	assert.NotErrorIs(t, err, cardio.ErrProofFailed)
+
+	foreign, err := virtual.NewWrongKeyNTAG424(ctx, uidB, "")
+	require.NoError(t, err)
+	_, err = cardio.CheckCard(ctx, foreign, keys, trust)
+	require.ErrorIs(t, err, cardio.ErrProofFailed)
+
+	df, err := virtual.NewDESFire(uidB, keys, 0)
+	require.NoError(t, err)
+	c, err = cardio.CheckCard(ctx, df, keys, trust)
+	require.NoError(t, err, "DESFire: proof only")
+	assert.Equal(t, cardio.MediumDESFireEV2, c.Medium)
 }

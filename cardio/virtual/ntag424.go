@@ -3,32 +3,53 @@ package virtual
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 
 	"github.com/citypass/citypass/cardio"
 )
 
-// NTAG424 is a virtual NTAG 424 DNA. New cards are blank: all five keys zero,
-// an empty NDEF file with free read and write, SUN off. cardio.Personalize
-// turns one into a SUN tag; from then on every unauthenticated read of the
-// NDEF file from offset 0 increments the 24-bit SDMReadCtr and mirrors fresh
-// encrypted PICCData and SDMMAC into the URL.
+// NTAG424 is a virtual NTAG 424 DNA. New cards are blank, in the factory
+// state of the datasheet: all five keys zero (version 00), the CC file, an
+// empty NDEF file with free read and write, the proprietary file readable
+// with key 2 and writable with key 3 in CommMode.Full, SUN off.
+// cardio.Personalize turns one into a SUN tag; from then on every
+// unauthenticated read of the NDEF file from offset 0 (ISO READ BINARY or
+// ReadData) increments the 24-bit SDMReadCtr and mirrors fresh encrypted
+// PICCData and SDMMAC into the URL.
 //
 // Supported: PC/SC GET DATA UID; ISO SELECT (NDEF application D2760000850101,
 // files E103/E104/E105), READ BINARY, UPDATE BINARY; native GetVersion,
-// AuthenticateEV2First, ChangeKey, ChangeFileSettings, GetFileSettings and
-// GetCardUID under EV2 secure messaging.
+// AuthenticateEV2First, AuthenticateEV2NonFirst, GetKeyVersion, ChangeKey,
+// GetFileSettings, ChangeFileSettings, ReadData, WriteData, GetFileCounters,
+// Read_Sig and GetCardUID, under EV2 secure messaging where the datasheet
+// asks for it.
+//
+// Access rights are enforced as cardio.FileSettings.Access says: a free
+// condition grants the access in CommMode.Plain, a key grants it to a
+// session authenticated with that key in the file's CommMode, and anything
+// else is refused with 91 9D (which ends the session). An error status ends
+// the session, as on the chip. Every successful command of a session
+// advances its command counter, plain ones included. Answers longer than a
+// short APDU's 256 bytes come in 91 AF frames. Not modelled: LRP, random
+// ID, SDMReadCtrLimit, encrypted file data and plain UID/counter mirrors in
+// SUN, Tag Tamper, SetConfiguration, the PICC-level originality keys.
 type NTAG424 struct {
 	uid  [7]byte
 	rand io.Reader
 
+	sigKey *ecdsa.PrivateKey // nil: the card has no Read_Sig (911C)
+	sig    []byte            // signed once, on the first Read_Sig, like NXP's at wafer test
+
 	keys     [5]cardio.Key
 	keyVer   [5]byte
 	files    [4][]byte // index = native file number 1..3 (CC, NDEF, proprietary)
-	settings [4]fileSettings
+	settings [4]cardio.FileSettings
 	sdmCtr   uint32
 
 	field
@@ -41,42 +62,64 @@ type NTAG424 struct {
 	mirror      []byte // NDEF image of the current read (from its offset-0 read)
 }
 
-type fileSettings struct {
-	comm                   byte // CommMode bits of FileOption
-	read, write, rw, chg   byte // access conditions: key number, E free, F never
-	sdm                    bool
-	sdmOptions             byte
-	ctrRet, meta, fileRead byte
-	uidOff, ctrOff         int
-	piccOff, macInOff      int
-	encOff, encLen, macOff int
-}
-
 var ntagFIDs = map[uint16]byte{0xE103: 1, 0xE104: 2, 0xE105: 3}
 
-// NewNTAG424 returns a blank card with this UID. The card draws its
-// challenges and PICCData padding from crypto/rand unless SetRand is used.
+// factoryCC is the CC file as NTAG 424 DNA leaves the factory: NDEF file
+// E104 (256 bytes, read and write free), proprietary file E105 (128 bytes,
+// read key 2, write key 3).
+var factoryCC = []byte{0x00, 0x17, 0x20, 0x01, 0x00, 0x00, 0xFF, 0x04, 0x06, 0xE1, 0x04, 0x01, 0x00, 0x00, 0x00,
+	0x05, 0x06, 0xE1, 0x05, 0x00, 0x80, 0x82, 0x83}
+
+// testOriginalityScalar is the private scalar of TestOriginalityKey. It is
+// published here on purpose: only tests and development data dirs may trust
+// its public half.
+const testOriginalityScalar = "12797F07F5FC8173237A61347513821D79B5654094C20E58CF61E3A2"
+
+// TestOriginalityKey is the secp224r1 key virtual NTAG 424 DNA cards sign
+// their UID with unless SetOriginalityKey says otherwise. Tests trust its
+// public half (cardio.PersonalizeOptions.OriginalityKeys, a data dir's
+// originality key file); production trusts NXP's key alone, so a virtual
+// card is refused there like any clone.
+func TestOriginalityKey() *ecdsa.PrivateKey {
+	d, _ := hex.DecodeString(testOriginalityScalar)
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P224(), d)
+	if err != nil {
+		panic("virtual: test originality key: " + err.Error())
+	}
+	return k
+}
+
+// TestOriginalityPublicKey is the public half of TestOriginalityKey.
+func TestOriginalityPublicKey() *ecdsa.PublicKey { return &TestOriginalityKey().PublicKey }
+
+// TestOriginalityKeys is the trust list of tests: TestOriginalityPublicKey
+// alone.
+func TestOriginalityKeys() []*ecdsa.PublicKey {
+	return []*ecdsa.PublicKey{TestOriginalityPublicKey()}
+}
+
+// NewNTAG424 returns a blank card with this UID, signed with
+// TestOriginalityKey. The card draws its challenges and PICCData padding
+// from crypto/rand unless SetRand is used.
 func NewNTAG424(uid [7]byte) *NTAG424 {
-	c := &NTAG424{uid: uid, rand: rand.Reader}
+	c := &NTAG424{uid: uid, rand: rand.Reader, sigKey: TestOriginalityKey()}
 	c.field.handle, c.field.reset = c.handle, c.resetLocked
-	// CC file per NTAG 424 DNA factory state: NDEF file E104, 256 bytes,
-	// free read and write.
-	c.files[1] = append([]byte{0x00, 0x17, 0x20, 0x01, 0x00, 0x00, 0xFF, 0x04, 0x06, 0xE1, 0x04, 0x01, 0x00, 0x00, 0x00,
-		0x05, 0x06, 0xE1, 0x05, 0x00, 0x80, 0x82, 0x83}, make([]byte, 32-23)...)
+	c.files[1] = append(bytes.Clone(factoryCC), make([]byte, cardio.NTAGCCFileSize-len(factoryCC))...)
 	c.files[2] = make([]byte, cardio.NDEFFileSize)
-	c.files[3] = make([]byte, 128)
-	c.settings[1] = fileSettings{read: 0xE, write: 0x0, rw: 0x0, chg: 0x0}
-	c.settings[2] = fileSettings{read: 0xE, write: 0xE, rw: 0xE, chg: 0x0}
-	c.settings[3] = fileSettings{comm: 3, read: 0x2, write: 0x3, rw: 0x3, chg: 0x0}
+	c.files[3] = make([]byte, cardio.NTAGProprietaryFileSize)
+	c.settings[1] = cardio.FileSettings{Comm: cardio.CommPlain, Read: cardio.AccessFree, Write: 0, ReadWrite: 0, Change: 0}
+	c.settings[2] = cardio.FileSettings{Comm: cardio.CommPlain, Read: cardio.AccessFree, Write: cardio.AccessFree, ReadWrite: cardio.AccessFree, Change: 0}
+	c.settings[3] = cardio.FileSettings{Comm: cardio.CommFull, Read: 2, Write: 3, ReadWrite: 3, Change: 0}
 	return c
 }
 
 // NewPersonalizedNTAG424 returns a card personalized by cardio.Personalize
-// with keys and urlTemplate ("" = cardio.DefaultURLTemplate). Its counter is
-// 1 after personalization's read-back.
+// with keys and urlTemplate ("" = cardio.DefaultURLTemplate), trusting the
+// card's TestOriginalityKey signature. Its counter is 1 after
+// personalization's read-back.
 func NewPersonalizedNTAG424(ctx context.Context, uid [7]byte, keys cardio.KeySource, urlTemplate string) (*NTAG424, error) {
 	c := NewNTAG424(uid)
-	if _, err := cardio.Personalize(ctx, c, keys, urlTemplate, nil); err != nil {
+	if _, err := cardio.Personalize(ctx, c, keys, urlTemplate, &cardio.PersonalizeOptions{OriginalityKeys: TestOriginalityKeys()}); err != nil {
 		return nil, fmt.Errorf("virtual: personalizing NTAG 424 %s: %w", c.UID(), err)
 	}
 	return c, nil
@@ -97,6 +140,15 @@ func (c *NTAG424) SetRand(r io.Reader) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rand = r
+}
+
+// SetOriginalityKey makes the card sign its UID with k instead: a card whose
+// signature no trusted key verifies is a clone. nil makes it a clone that
+// does not implement Read_Sig at all (it answers 91 1C).
+func (c *NTAG424) SetOriginalityKey(k *ecdsa.PrivateKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sigKey, c.sig = k, nil
 }
 
 // UID returns the card UID in upper-case hex.
@@ -122,10 +174,7 @@ func (c *NTAG424) handle(raw []byte) []byte {
 		return resp(nil, swISOLength)
 	}
 	if !(a.CLA == 0x90 && a.INS == 0xAF) {
-		c.frames = nil
-		if c.auth != nil {
-			c.auth = nil
-		}
+		c.frames, c.auth = nil, nil
 	}
 	switch a.CLA {
 	case 0xFF:
@@ -144,6 +193,9 @@ func (c *NTAG424) handle(raw []byte) []byte {
 	case 0x90:
 		if a.P1 != 0 || a.P2 != 0 {
 			return resp(nil, swParameter)
+		}
+		if a.INS != 0xAD && a.INS != 0xAF {
+			c.mirror = nil
 		}
 		return c.native(a.INS, a.Data)
 	}
@@ -196,6 +248,13 @@ func (c *NTAG424) isoSelect(a cardio.APDU) []byte {
 	return resp(nil, swISOP1P2)
 }
 
+// isoGranted reports whether op on the selected file is granted to an ISO
+// command: those travel in plain, so only free access counts.
+func (c *NTAG424) isoGranted(op cardio.FileOp) bool {
+	mode, ok := c.settings[c.selected].Access(op, false, 0)
+	return ok && mode == cardio.CommPlain
+}
+
 func (c *NTAG424) readBinary(a cardio.APDU) []byte {
 	if a.P1&0x80 != 0 {
 		return resp(nil, swISOP1P2) // short file identifiers not supported
@@ -203,59 +262,63 @@ func (c *NTAG424) readBinary(a cardio.APDU) []byte {
 	if c.selected == 0 {
 		return resp(nil, swISOConditions)
 	}
-	fs := &c.settings[c.selected]
-	if fs.read != 0xE || fs.comm != 0 {
+	if !c.isoGranted(cardio.OpRead) {
 		return resp(nil, swISOSecurity)
 	}
 	if a.Le == 0 {
 		return resp(nil, swISOLength)
 	}
 	off := int(a.P1)<<8 | int(a.P2)
-	file := c.files[c.selected]
+	file, err := c.readImage(c.selected, off)
+	if err != nil {
+		return resp(nil, swISOConditions)
+	}
 	if off > len(file) {
 		return resp(nil, swISOWrongP1P2)
-	}
-	if c.selected == 2 && fs.sdm {
-		if c.mirror == nil || off == 0 {
-			img, err := c.sunImage(fs)
-			if err != nil {
-				return resp(nil, swISOConditions)
-			}
-			c.mirror = img
-		}
-		file = c.mirror
 	}
 	n := min(a.Le, len(file)-off)
 	return resp(file[off:off+n], swOK)
 }
 
+// readImage returns what an unauthenticated read of file no starting at
+// off sees: the file, or for the SDM file a mirrored image, fresh for a read
+// from offset 0 and kept for the rest of that read.
+func (c *NTAG424) readImage(no byte, off int) ([]byte, error) {
+	fs := c.settings[no]
+	if no != cardio.NTAGNDEFFileNo || fs.SDM == nil || c.session != nil {
+		return c.files[no], nil
+	}
+	if c.mirror == nil || off == 0 {
+		img, err := c.sunImage(fs.SDM)
+		if err != nil {
+			return nil, err
+		}
+		c.mirror = img
+	}
+	return c.mirror, nil
+}
+
 // sunImage increments SDMReadCtr and mirrors PICCData and SDMMAC.
-func (c *NTAG424) sunImage(fs *fileSettings) ([]byte, error) {
+func (c *NTAG424) sunImage(s *cardio.SDM) ([]byte, error) {
 	if c.sdmCtr >= 0xFFFFFF {
 		return nil, fmt.Errorf("SDMReadCtr exhausted")
 	}
 	c.sdmCtr++
 	img := bytes.Clone(c.files[2])
-	if fs.meta <= 4 {
+	if s.MetaRead.IsKey() {
 		var pad [5]byte
 		if _, err := io.ReadFull(c.rand, pad[:]); err != nil {
 			return nil, err
 		}
-		enc, err := cardio.EncryptPICCData(c.keys[fs.meta], c.uid[:], c.sdmCtr, pad[:])
+		enc, err := cardio.EncryptPICCData(c.keys[s.MetaRead], c.uid[:], c.sdmCtr, pad[:])
 		if err != nil {
 			return nil, err
 		}
-		if fs.piccOff+32 > len(img) {
-			return nil, fmt.Errorf("PICCData offset out of the file")
-		}
-		copy(img[fs.piccOff:], hexUpper(enc))
+		copy(img[s.PICCDataOffset:], hexUpper(enc))
 	}
-	if fs.fileRead <= 4 {
-		if fs.macOff+16 > len(img) || fs.macInOff > fs.macOff {
-			return nil, fmt.Errorf("SDMMAC offset out of the file")
-		}
-		m := cardio.SDMMAC(c.keys[fs.fileRead], c.uid[:], c.sdmCtr, img[fs.macInOff:fs.macOff])
-		copy(img[fs.macOff:], hexUpper(m[:]))
+	if s.FileRead.IsKey() {
+		m := cardio.SDMMAC(c.keys[s.FileRead], c.uid[:], c.sdmCtr, img[s.MACInputOffset:s.MACOffset])
+		copy(img[s.MACOffset:], hexUpper(m[:]))
 	}
 	return img, nil
 }
@@ -267,8 +330,7 @@ func (c *NTAG424) updateBinary(a cardio.APDU) []byte {
 	if c.selected == 0 {
 		return resp(nil, swISOConditions)
 	}
-	fs := &c.settings[c.selected]
-	if fs.write != 0xE || fs.comm != 0 {
+	if !c.isoGranted(cardio.OpWrite) {
 		return resp(nil, swISOSecurity)
 	}
 	off := int(a.P1)<<8 | int(a.P2)
@@ -305,21 +367,31 @@ func (c *NTAG424) native(ins byte, data []byte) []byte {
 		if len(data) < 2 {
 			return resp(nil, swLength)
 		}
-		if data[0] > 4 {
-			return resp(nil, swNoSuchKey)
+		return c.authStart(data[0], false)
+	case 0x77: // AuthenticateEV2NonFirst
+		if c.session == nil {
+			return resp(nil, swPermission)
 		}
-		p, ct, err := authPart1(c.rand, data[0], c.keys[data[0]])
-		if err != nil {
-			return resp(nil, swIllegal)
+		if len(data) != 1 {
+			return c.fail(swLength)
 		}
-		c.auth = p
-		return resp(ct, swMore)
+		return c.authStart(data[0], true)
+	case 0x64:
+		return c.getKeyVersion(data)
 	case 0xC4:
 		return c.changeKey(data)
 	case 0x5F:
 		return c.changeFileSettings(data)
 	case 0xF5:
 		return c.getFileSettings(data)
+	case 0xAD:
+		return c.readData(data)
+	case 0x8D:
+		return c.writeData(data)
+	case 0xF6:
+		return c.getFileCounters(data)
+	case 0x3C:
+		return c.readSig(data)
 	case 0x51:
 		return c.getCardUID(data)
 	}
@@ -337,9 +409,44 @@ func (c *NTAG424) nextFrame() []byte {
 	return resp(f, swMore)
 }
 
+// reply answers with b in frames of at most 256 bytes.
+func (c *NTAG424) reply(b []byte) []byte {
+	const frame = 256
+	if len(b) <= frame {
+		return resp(b, swNativeOK)
+	}
+	for len(b) > 0 {
+		n := min(frame, len(b))
+		c.frames = append(c.frames, b[:n])
+		b = b[n:]
+	}
+	return c.nextFrame()
+}
+
+func (c *NTAG424) authStart(keyNo byte, nonFirst bool) []byte {
+	if keyNo > 4 {
+		return c.fail(swNoSuchKey)
+	}
+	p, ct, err := authPart1(c.rand, keyNo, c.keys[keyNo])
+	if err != nil {
+		return c.fail(swIllegal)
+	}
+	p.nonFirst = nonFirst
+	c.auth = p
+	return resp(ct, swMore)
+}
+
 func (c *NTAG424) authFinish(data []byte) []byte {
 	p := c.auth
 	c.auth = nil
+	if p.nonFirst {
+		s, ct := authPart2NonFirst(p, c.session, data)
+		c.session = s
+		if s == nil {
+			return resp(nil, swAuthError)
+		}
+		return resp(ct, swNativeOK)
+	}
 	s, ct, err := authPart2(c.rand, p, data)
 	if err != nil || s == nil {
 		c.session = nil
@@ -363,9 +470,52 @@ func (c *NTAG424) secured(ins byte, payload []byte, hdrLen int, mode cardio.Comm
 	return hdr, data, nil
 }
 
+// command splits a command that is MACed within a session and plain
+// without one into its header and data.
+func (c *NTAG424) command(ins byte, payload []byte, hdrLen int, mode cardio.CommMode) (hdr, data, errResp []byte) {
+	if c.session != nil {
+		return c.secured(ins, payload, hdrLen, mode)
+	}
+	if len(payload) < hdrLen {
+		return nil, nil, resp(nil, swLength)
+	}
+	return payload[:hdrLen], payload[hdrLen:], nil
+}
+
+// answer protects a success answer in mode within a session, plain without.
+func (c *NTAG424) answer(data []byte, mode cardio.CommMode) []byte {
+	if c.session == nil {
+		return c.reply(data)
+	}
+	return c.reply(c.session.seal(data, mode))
+}
+
 func (c *NTAG424) fail(sw []byte) []byte {
 	c.session = nil
 	return resp(nil, sw)
+}
+
+// sessionKey reports the session's key number and whether there is one.
+func (c *NTAG424) sessionKey() (byte, bool) {
+	if c.session == nil {
+		return 0, false
+	}
+	return c.session.keyNo, true
+}
+
+// getKeyVersion answers plain without a session and MACed within one.
+func (c *NTAG424) getKeyVersion(payload []byte) []byte {
+	hdr, data, e := c.command(0x64, payload, 1, cardio.CommMAC)
+	if e != nil {
+		return e
+	}
+	if len(data) != 0 {
+		return c.fail(swLength)
+	}
+	if hdr[0] > 4 {
+		return c.fail(swNoSuchKey)
+	}
+	return c.answer([]byte{c.keyVer[hdr[0]]}, cardio.CommMAC)
 }
 
 func (c *NTAG424) changeKey(payload []byte) []byte {
@@ -412,154 +562,162 @@ func (c *NTAG424) changeFileSettings(payload []byte) []byte {
 	if no < 1 || no > 3 {
 		return c.fail(swFileNotFound)
 	}
-	if chg := c.settings[no].chg; chg != 0xE && chg != c.session.keyNo {
+	if chg := c.settings[no].Change; chg != cardio.AccessFree && chg != cardio.Access(c.session.keyNo) {
 		return c.fail(swPermission)
 	}
-	fs, ok := parseFileSettings(data, len(c.files[no]))
-	if !ok || (fs.sdm && no != 2) {
+	fs, err := cardio.ParseChangeFileSettings(data, len(c.files[no]))
+	if err != nil || (fs.SDM != nil && no != cardio.NTAGNDEFFileNo) {
 		return c.fail(swParameter)
 	}
 	c.settings[no] = fs
 	return c.session.wrap(nil, cardio.CommMAC)
 }
 
-// parseFileSettings decodes ChangeFileSettings data (NT4H2421Gx §10.7.1):
-// FileOption, AccessRights, and with SDM: SDMOptions, SDMAccessRights and
-// the offsets their values call for. It never panics.
-func parseFileSettings(d []byte, size int) (fileSettings, bool) {
-	var fs fileSettings
-	if len(d) < 3 || d[0]&^0x43 != 0 { // only SDM and CommMode bits exist
-		return fs, false
-	}
-	fs.comm = d[0] & 0x03
-	fs.sdm = d[0]&0x40 != 0
-	fs.rw, fs.chg = d[1]>>4, d[1]&0x0F
-	fs.read, fs.write = d[2]>>4, d[2]&0x0F
-	if !fs.sdm {
-		return fs, len(d) == 3
-	}
-	p := 3
-	if len(d) < p+3 {
-		return fs, false
-	}
-	fs.sdmOptions = d[p]
-	fs.ctrRet = d[p+1] & 0x0F
-	fs.meta, fs.fileRead = d[p+2]>>4, d[p+2]&0x0F
-	p += 3
-	off := func() (int, bool) {
-		if len(d) < p+3 {
-			return 0, false
-		}
-		v := int(d[p]) | int(d[p+1])<<8 | int(d[p+2])<<16
-		p += 3
-		return v, v <= size
-	}
-	var ok bool
-	uidMirror, ctrMirror := fs.sdmOptions&0x80 != 0, fs.sdmOptions&0x40 != 0
-	if fs.sdmOptions&0x01 == 0 {
-		return fs, false // only ASCII encoding exists
-	}
-	if fs.meta == 0xE && uidMirror {
-		if fs.uidOff, ok = off(); !ok {
-			return fs, false
-		}
-	}
-	if fs.meta == 0xE && ctrMirror {
-		if fs.ctrOff, ok = off(); !ok {
-			return fs, false
-		}
-	}
-	if fs.meta <= 4 {
-		if fs.piccOff, ok = off(); !ok || fs.piccOff+32 > size {
-			return fs, false
-		}
-	}
-	if fs.fileRead != 0xF {
-		if fs.macInOff, ok = off(); !ok {
-			return fs, false
-		}
-		if fs.sdmOptions&0x10 != 0 {
-			if fs.encOff, ok = off(); !ok {
-				return fs, false
-			}
-			if fs.encLen, ok = off(); !ok {
-				return fs, false
-			}
-		}
-		if fs.macOff, ok = off(); !ok || fs.macOff+16 > size || fs.macInOff > fs.macOff {
-			return fs, false
-		}
-	}
-	if fs.sdmOptions&0x20 != 0 { // SDMReadCtrLimit
-		if _, ok = off(); !ok {
-			return fs, false
-		}
-	}
-	if fs.meta != 0xE && fs.meta > 4 && fs.meta != 0xF {
-		return fs, false
-	}
-	return fs, p == len(d)
-}
-
-func (fs fileSettings) encode(size int) []byte {
-	le3 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
-	opt := fs.comm
-	if fs.sdm {
-		opt |= 0x40
-	}
-	d := []byte{0x00, opt, fs.rw<<4 | fs.chg, fs.read<<4 | fs.write}
-	d = append(d, le3(size)...)
-	if !fs.sdm {
-		return d
-	}
-	d = append(d, fs.sdmOptions, 0xF0|fs.ctrRet, fs.meta<<4|fs.fileRead)
-	if fs.meta == 0xE && fs.sdmOptions&0x80 != 0 {
-		d = append(d, le3(fs.uidOff)...)
-	}
-	if fs.meta == 0xE && fs.sdmOptions&0x40 != 0 {
-		d = append(d, le3(fs.ctrOff)...)
-	}
-	if fs.meta <= 4 {
-		d = append(d, le3(fs.piccOff)...)
-	}
-	if fs.fileRead != 0xF {
-		d = append(d, le3(fs.macInOff)...)
-		if fs.sdmOptions&0x10 != 0 {
-			d = append(d, le3(fs.encOff)...)
-			d = append(d, le3(fs.encLen)...)
-		}
-		d = append(d, le3(fs.macOff)...)
-	}
-	return d
-}
-
 // getFileSettings answers plain without a session and MACed within one.
 func (c *NTAG424) getFileSettings(payload []byte) []byte {
-	mode := cardio.CommPlain
-	if c.session != nil {
-		mode = cardio.CommMAC
-	}
-	var hdr []byte
-	if mode == cardio.CommPlain {
-		if len(payload) != 1 {
-			return resp(nil, swLength)
-		}
-		hdr = payload
-	} else {
-		var e []byte
-		if hdr, _, e = c.secured(0xF5, payload, 1, mode); e != nil {
-			return e
-		}
+	hdr, data, e := c.command(0xF5, payload, 1, cardio.CommMAC)
+	if e != nil {
+		return e
 	}
 	no := hdr[0]
+	if len(data) != 0 {
+		return c.fail(swLength)
+	}
 	if no < 1 || no > 3 {
 		return c.fail(swFileNotFound)
 	}
-	d := c.settings[no].encode(len(c.files[no]))
-	if mode == cardio.CommPlain {
-		return resp(d, swNativeOK)
+	return c.answer(c.settings[no].Answer(len(c.files[no])), cardio.CommMAC)
+}
+
+// dataCommand decodes the clear header of ReadData/WriteData (FileNo,
+// Offset, Length) and finds the mode op travels in; errResp is set when the
+// file does not exist or the access is not granted.
+func (c *NTAG424) dataCommand(payload []byte, op cardio.FileOp) (no byte, mode cardio.CommMode, errResp []byte) {
+	if len(payload) < 7 {
+		return 0, 0, c.fail(swLength)
 	}
-	return c.session.wrap(d, mode)
+	no = payload[0]
+	if no < 1 || no > 3 {
+		return 0, 0, c.fail(swFileNotFound)
+	}
+	keyNo, authenticated := c.sessionKey()
+	mode, ok := c.settings[no].Access(op, authenticated, keyNo)
+	if !ok {
+		return 0, 0, c.fail(swPermission)
+	}
+	return no, mode, nil
+}
+
+func le3int(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
+
+func (c *NTAG424) readData(payload []byte) []byte {
+	no, mode, e := c.dataCommand(payload, cardio.OpRead)
+	if e != nil {
+		return e
+	}
+	hdr, data, e := c.command(0xAD, payload, 7, mode)
+	if e != nil {
+		return e
+	}
+	if len(data) != 0 {
+		return c.fail(swLength)
+	}
+	off, n := le3int(hdr[1:4]), le3int(hdr[4:7])
+	size := len(c.files[no])
+	if n == 0 && off <= size {
+		n = size - off
+	}
+	if off > size || off+n > size {
+		return c.fail(swBoundary)
+	}
+	file, err := c.readImage(no, off)
+	if err != nil {
+		return c.fail(swBoundary)
+	}
+	return c.answer(bytes.Clone(file[off:off+n]), mode)
+}
+
+func (c *NTAG424) writeData(payload []byte) []byte {
+	no, mode, e := c.dataCommand(payload, cardio.OpWrite)
+	if e != nil {
+		return e
+	}
+	hdr, data, e := c.command(0x8D, payload, 7, mode)
+	if e != nil {
+		return e
+	}
+	off, n := le3int(hdr[1:4]), le3int(hdr[4:7])
+	if n == 0 || len(data) != n {
+		return c.fail(swLength)
+	}
+	if off+n > len(c.files[no]) {
+		return c.fail(swBoundary)
+	}
+	copy(c.files[no][off:], data)
+	return c.answer(nil, mode)
+}
+
+// getFileCounters answers the SDM read counter of a file with SDM: plain
+// when SDMCtrRet is free, in CommMode.Full to a session with its key.
+func (c *NTAG424) getFileCounters(payload []byte) []byte {
+	if len(payload) < 1 {
+		return c.fail(swLength)
+	}
+	no := payload[0]
+	if no < 1 || no > 3 {
+		return c.fail(swFileNotFound)
+	}
+	s := c.settings[no].SDM
+	if s == nil {
+		return c.fail(swPermission)
+	}
+	mode := cardio.CommPlain
+	keyNo, authenticated := c.sessionKey()
+	switch {
+	case s.CtrRet == cardio.AccessFree:
+	case s.CtrRet.IsKey() && authenticated && cardio.Access(keyNo) == s.CtrRet:
+		mode = cardio.CommFull
+	default:
+		return c.fail(swPermission)
+	}
+	_, data, e := c.command(0xF6, payload, 1, mode)
+	if e != nil {
+		return e
+	}
+	if len(data) != 0 {
+		return c.fail(swLength)
+	}
+	ctr := []byte{byte(c.sdmCtr), byte(c.sdmCtr >> 8), byte(c.sdmCtr >> 16), 0x00, 0x00}
+	return c.answer(ctr, mode)
+}
+
+// readSig answers the originality signature: plain without a session, in
+// CommMode.Full (MACed command, encrypted answer) within one.
+func (c *NTAG424) readSig(payload []byte) []byte {
+	if c.sigKey == nil {
+		c.session = nil
+		return resp(nil, swIllegal)
+	}
+	hdr, data, e := c.command(0x3C, payload, 1, cardio.CommFull)
+	if e != nil {
+		return e
+	}
+	if len(data) != 0 {
+		return c.fail(swLength)
+	}
+	if hdr[0] != 0x00 {
+		return c.fail(swParameter)
+	}
+	if c.sig == nil {
+		r, s, err := ecdsa.Sign(rand.Reader, c.sigKey, c.uid[:])
+		if err != nil {
+			return c.fail(swIllegal)
+		}
+		c.sig = make([]byte, cardio.SignatureSize)
+		r.FillBytes(c.sig[:cardio.SignatureSize/2])
+		s.FillBytes(c.sig[cardio.SignatureSize/2:])
+	}
+	return c.answer(bytes.Clone(c.sig), cardio.CommFull)
 }
 
 func (c *NTAG424) getCardUID(payload []byte) []byte {

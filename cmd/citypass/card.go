@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -62,30 +63,26 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 		Short: "Write diversified keys and SUN mirroring to the blank NTAG 424 DNA on a reader",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
-			if err != nil {
-				return fmt.Errorf("card keys: %w (run `citypass init` or `citypass card keys init`)", err)
-			}
-			name, err := pickReader(reader)
+			keys, trust, err := a.cardTrust()
 			if err != nil {
 				return err
 			}
-			// The operator may put the card down after starting the command.
-			ctx, cancel := context.WithTimeout(a.ctx(), wait)
-			defer cancel()
-			card, err := pcsc.WaitCard(ctx, name)
+			card, name, err := waitCard(a.ctx(), reader, wait)
 			if err != nil {
-				return fmt.Errorf("no card on reader %q within %s: %w", name, wait, err)
+				return err
 			}
 			defer card.Close()
-			cred, err := cardio.Personalize(a.ctx(), card, keys, url, nil)
+			cred, err := cardio.Personalize(a.ctx(), card, keys, url, &cardio.PersonalizeOptions{OriginalityKeys: trust})
 			if err != nil {
 				return fmt.Errorf("personalizing the card on %q: %w", name, err)
 			}
 			if a.json {
-				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": cred.UID, "reader": name, "counter": cred.Counter})
+				return json.NewEncoder(a.stdout).Encode(map[string]any{"card": cred.UID, "reader": name, "counter": cred.Counter,
+					"genuine": true, "verified": true})
 			}
-			fmt.Fprintf(a.stdout, "card %s personalized on %s; sell a pass onto it with `citypass pass sell --card %s`\n", cred.UID, name, cred.UID)
+			fmt.Fprintf(a.stdout, "card %s (genuine NXP NTAG 424 DNA) personalized on %s; read back: file settings, CC file, keys 0-4, SUN counter %d\n",
+				cred.UID, name, cred.Counter)
+			fmt.Fprintf(a.stdout, "sell a pass onto it with `citypass pass sell --card %s`\n", cred.UID)
 			return nil
 		},
 	}
@@ -94,6 +91,36 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&url, "url", cardio.DefaultURLTemplate, "NDEF URL template with {picc} and {mac} placeholders")
 	_ = c.MarkFlagRequired("reader")
 	return c
+}
+
+// cardTrust loads the card master keys and the originality keys the data
+// dir trusts.
+func (a *app) cardTrust() (*cardio.Keys, []*ecdsa.PublicKey, error) {
+	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
+	if err != nil {
+		return nil, nil, fmt.Errorf("card keys: %w (run `citypass init` or `citypass card keys init`)", err)
+	}
+	trust, err := datadir.OriginalityKeys(a.dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, trust, nil
+}
+
+// waitCard resolves reader (pickReader) and waits up to wait for a card on
+// it: the operator may put the card down after starting the command.
+func waitCard(ctx context.Context, reader string, wait time.Duration) (*pcsc.Card, string, error) {
+	name, err := pickReader(reader)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	card, err := pcsc.WaitCard(ctx, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("no card on reader %q within %s: %w", name, wait, err)
+	}
+	return card, name, nil
 }
 
 // pickReader resolves a reader name: "auto" means the only reader there is;

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/cardio/virtual"
+	"github.com/citypass/citypass/datadir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,11 +51,12 @@ func TestCLICardKeysInitRefusesToReplace(t *testing.T) {
 // read passes again, and a card personalized under other keys is INVALID.
 func TestCLITapSUN(t *testing.T) {
 	dir := initData(t)
-	keys, err := cardio.LoadKeys(dir + "/keys/cards.key")
+	keys, err := cardio.LoadKeys(datadir.CardKeysPath(dir))
 	require.NoError(t, err)
 	card := virtual.NewNTAG424([7]byte{0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66})
 	ctx := context.Background()
-	cred, err := cardio.Personalize(ctx, card, keys, "", &cardio.PersonalizeOptions{SkipVerify: true})
+	trust := &cardio.PersonalizeOptions{SkipVerify: true, OriginalityKeys: virtual.TestOriginalityKeys()}
+	cred, err := cardio.Personalize(ctx, card, keys, "", trust)
 	require.NoError(t, err)
 	sell(t, dir, "cp72-adult", cred.UID)
 
@@ -75,9 +78,17 @@ func TestCLITapSUN(t *testing.T) {
 	other, err := cardio.GenerateKeys(rand.Reader)
 	require.NoError(t, err)
 	rogue := virtual.NewNTAG424([7]byte{0x04, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44})
-	_, err = cardio.Personalize(ctx, rogue, other, "", &cardio.PersonalizeOptions{SkipVerify: true})
+	_, err = cardio.Personalize(ctx, rogue, other, "", trust)
 	require.NoError(t, err)
 	out, _, code = cli(t, dir, "tap", "--sun", read(rogue), "--gate", "mucem/main", "--at", "2026-11-27T11:00")
 	assert.Equal(t, 3, code)
 	assert.Contains(t, out, "INVALID")
+}
+
+// trustVirtualCards makes data dir dir trust the originality signature of
+// virtual cards, as a development data dir would.
+func trustVirtualCards(t *testing.T, dir string) {
+	t.Helper()
+	line := cardio.FormatOriginalityKey(virtual.TestOriginalityPublicKey()) + " virtual cards (tests only)\n"
+	require.NoError(t, os.WriteFile(datadir.OriginalityKeysPath(dir), []byte("# trusted besides NXP's key\n"+line), 0o600))
 }

@@ -43,6 +43,7 @@ func TestCLIGateOverPCSCD(t *testing.T) {
 	dir := initData(t)
 	// A blank card on the desk reader: `card personalize` writes its keys and
 	// SUN settings through pcscd, then the desk sells a pass onto it.
+	trustVirtualCards(t, dir)
 	card := virtual.NewNTAG424([7]byte{0x04, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56})
 	desk := d.Insert(1, card, nil)
 	out, stderr, code := cli(t, dir, "card", "personalize", "--reader", d.Reader(1), "--json")
