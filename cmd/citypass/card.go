@@ -82,7 +82,7 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "card %s (genuine NXP NTAG 424 DNA) personalized on %s; read back: file settings, CC file, keys 0-4, SUN counter %d\n",
 				cred.UID, name, cred.Counter)
-			fmt.Fprintf(a.stdout, "sell a pass onto it with `citypass pass sell --card %s`\n", cred.UID)
+			fmt.Fprintf(a.stdout, "sell a pass onto it with `citypass pass sell --reader %s` or `--card %s`\n", name, cred.UID)
 			return nil
 		},
 	}
@@ -105,6 +105,30 @@ func (a *app) cardTrust() (*cardio.Keys, []*ecdsa.PublicKey, error) {
 		return nil, nil, err
 	}
 	return keys, trust, nil
+}
+
+// checkCardOnReader waits for the card on reader and checks it as a sales
+// desk must (cardio.CheckCard): it returns the card's UID.
+func (a *app) checkCardOnReader(reader string, wait time.Duration) (string, error) {
+	keys, trust, err := a.cardTrust()
+	if err != nil {
+		return "", err
+	}
+	card, name, err := waitCard(a.ctx(), reader, wait)
+	if err != nil {
+		return "", err
+	}
+	defer card.Close()
+	cred, err := cardio.CheckCard(a.ctx(), card, keys, &cardio.CheckOptions{OriginalityKeys: trust})
+	switch {
+	case errors.Is(err, cardio.ErrNotGenuine):
+		return "", fmt.Errorf("refusing the card on %q: %w", name, err)
+	case errors.Is(err, cardio.ErrProofFailed):
+		return "", fmt.Errorf("refusing the card on %q: it does not prove it is a citypass card (personalize it first with `citypass card personalize`): %w", name, err)
+	case err != nil:
+		return "", fmt.Errorf("reading the card on %q: %w", name, err)
+	}
+	return cred.UID, nil
 }
 
 // waitCard resolves reader (pickReader) and waits up to wait for a card on

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/citypass/citypass/cardio"
+	"github.com/citypass/citypass/cardio/pcsc/pcsctest"
 	"github.com/citypass/citypass/cardio/virtual"
 	"github.com/citypass/citypass/datadir"
 	"github.com/stretchr/testify/assert"
@@ -91,4 +95,58 @@ func trustVirtualCards(t *testing.T, dir string) {
 	t.Helper()
 	line := cardio.FormatOriginalityKey(virtual.TestOriginalityPublicKey()) + " virtual cards (tests only)\n"
 	require.NoError(t, os.WriteFile(datadir.OriginalityKeysPath(dir), []byte("# trusted besides NXP's key\n"+line), 0o600))
+}
+
+// TestCLICardOnReader personalizes and sells through a real pcscd: a data
+// dir that trusts only NXP refuses a virtual card; one that trusts the
+// virtual test key personalizes it (and reads it back), and `pass sell
+// --reader` sells onto it; a clone of it without the signature and a card
+// of another system are refused.
+func TestCLICardOnReader(t *testing.T) {
+	d := pcsctest.Start(t)
+	dir := initData(t)
+	card := virtual.NewNTAG424([7]byte{0x04, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66})
+	d.Insert(1, card, nil)
+	reader := d.Reader(1)
+
+	_, stderr, code := cli(t, dir, "card", "personalize", "--reader", reader, "--wait", "20s")
+	require.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "is not a genuine NXP NTAG 424 DNA")
+	assert.Contains(t, stderr, card.UID())
+
+	trustVirtualCards(t, dir)
+	out, stderr, code := cli(t, dir, "card", "personalize", "--reader", reader, "--wait", "20s")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "genuine NXP NTAG 424 DNA")
+	assert.Contains(t, out, "keys 0-4")
+
+	_, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp72-adult")
+	assert.Equal(t, 2, code, "neither --card nor --reader: %s", stderr)
+	_, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp72-adult", "--reader", reader, "--card", "04FFFFFFFFFFFF", "--wait", "20s")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "not --card 04FFFFFFFFFFFF")
+
+	out, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp72-adult", "--reader", reader, "--wait", "20s",
+		"--card", strings.ToLower(card.UID()), "--at", "2026-11-27T08:00", "--json")
+	require.Equal(t, 0, code, stderr)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.Equal(t, card.UID(), v["card"])
+
+	// The same card, now answering Read_Sig with another key's signature:
+	// an emulator that copied our keys but cannot sign as NXP.
+	other, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	require.NoError(t, err)
+	card.SetOriginalityKey(other)
+	_, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp24-adult", "--reader", reader, "--wait", "20s")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "Refusing the card on")
+	assert.Contains(t, stderr, "not a genuine NXP NTAG 424 DNA")
+
+	foreign, err := virtual.NewWrongKeyNTAG424(context.Background(), [7]byte{0x04, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76}, "")
+	require.NoError(t, err)
+	d.Insert(0, foreign, nil) // the other slot: pcscd sees a removal only at its next poll
+	_, stderr, code = cli(t, dir, "pass", "sell", "--product", "cp24-adult", "--reader", d.Reader(0), "--wait", "20s")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "does not prove it is a citypass card")
 }

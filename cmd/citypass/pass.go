@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/tariff"
@@ -64,12 +65,32 @@ func writePassText(w io.Writer, v engine.PassView) {
 }
 
 func newPassSellCmd(a *app) *cobra.Command {
-	var product, card, at, start, channel string
+	var product, card, reader, at, start, channel string
+	var wait time.Duration
 	c := &cobra.Command{
-		Use:   "sell --product ID --card CARD [--at T] [--start DATE] [--channel NAME]",
-		Short: "Sell a pass onto a card",
+		Use:   "sell --product ID (--card CARD | --reader NAME) [--at T] [--start DATE] [--channel NAME]",
+		Short: "Sell a pass onto a card; with --reader, only onto a card that proves it is ours and a genuine NXP chip",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if card == "" && reader == "" {
+				return usageErr("give --card CARD (the card's UID) or --reader NAME (the card on the desk reader)")
+			}
+			if reader != "" {
+				// Before the ledger is opened: the operator may still be
+				// putting the card down.
+				uid, err := a.checkCardOnReader(reader, wait)
+				if err != nil {
+					return err
+				}
+				if card != "" {
+					if want, err := engine.NormalizeUID(card); err != nil {
+						return usageErr("--card: %v", err)
+					} else if want != uid {
+						return fmt.Errorf("the card on the reader is %s, not --card %s", uid, want)
+					}
+				}
+				card = uid
+			}
 			return a.withSession(func(s *session) error {
 				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
@@ -96,12 +117,14 @@ func newPassSellCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&product, "product", "", "product id (required)")
-	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
+	c.Flags().StringVar(&card, "card", "", "card UID in hex (or --reader)")
+	c.Flags().StringVar(&reader, "reader", "", "sell onto the card on this PC/SC reader (prefix, or auto) after checking it: "+
+		"its proof with the card keys and, for NTAG 424 DNA, its NXP originality signature")
+	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader, how long to wait for a card")
 	c.Flags().StringVar(&at, "at", "", "sale time (RFC 3339 or local date-time); default now")
 	c.Flags().StringVar(&start, "start", "", "first service day of a fixed product (YYYY-MM-DD)")
 	c.Flags().StringVar(&channel, "channel", "desk", "sales channel")
 	_ = c.MarkFlagRequired("product")
-	_ = c.MarkFlagRequired("card")
 	return c
 }
 
