@@ -56,6 +56,8 @@ var phrases = []phrase{
 	{cardio.ErrKeyFileMode, "the key file may be read by other users: run chmod 600 on it"},
 	{cardio.ErrCardRemoved, "the card was taken away too soon"},
 	{cardio.ErrProofFailed, "the card is not genuine or its keys differ"},
+	{cardio.ErrNotBlank, "the card is not blank"},
+	{cardio.ErrNotPersonalized, "the card does not hold what personalization wrote to it"},
 }
 
 // Sentence returns err as one sentence: its known sentinels in plain words,

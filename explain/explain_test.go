@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/explain"
 	"github.com/citypass/citypass/ledger"
@@ -29,6 +30,11 @@ func TestSentence(t *testing.T) {
 		{"bare sentinel", engine.ErrCardBlocked, "This card is blocked."},
 		{"unknown error with a prefix", errors.New("engine: new pass id already used"), "New pass id already used."},
 		{"plain", errors.New("--at \"x\": want RFC 3339"), "--at \"x\": want RFC 3339."},
+		{"clone", fmt.Errorf("refusing the card on %q: %w", "desk", &cardio.OriginalityError{UID: "04A1B2C3D4E5F6",
+			Err: errors.New("its originality signature does not verify under NXP's public key")}),
+			`Refusing the card on "desk": card 04A1B2C3D4E5F6 is not a genuine NXP NTAG 424 DNA (a clone or an emulator): its originality signature does not verify under NXP's public key.`},
+		{"not blank", fmt.Errorf("personalize: %w: key 0 is neither the factory key nor this card's key", cardio.ErrNotBlank),
+			"Personalize: the card is not blank: key 0 is neither the factory key nor this card's key."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
