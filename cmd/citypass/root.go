@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/citypass/citypass/explain"
@@ -91,6 +90,9 @@ func newRootCmd(a *app) *cobra.Command {
 	for _, n := range names {
 		root.AddCommand(commandFactories[n](a))
 	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	typeUsageErrors(root)
 	return root
 }
 
@@ -112,23 +114,9 @@ func (a *app) execute(args []string) int {
 	if errors.As(err, &ee) {
 		code = ee.code
 		err = ee.err
-	} else if isCobraUsage(err) {
-		code = exitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "citypass: %s\n", explain.Sentence(err))
 	}
 	return code
-}
-
-// isCobraUsage recognizes cobra's own argument and command errors, which it
-// returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "invalid argument", "flag needs", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
