@@ -236,3 +236,27 @@ func PassbackEnd(in *Input) time.Time {
 	}
 	return last.Add(inc.Passback)
 }
+
+// EffectsOf returns the effects a journaled decision implies, as Decide
+// returned them when the tap was decided: the counter of a tap that passed
+// the REPLAYED check, the activation of an ACTIVATED entry (from its time to
+// its ValidUntil), and the visit of an accepted entry of a pass. A ledger
+// that learns another ledger's records (the hub, docs/fleet.md) applies
+// these with Effects.Apply, whose merge rules make the result independent
+// of the order the records arrive in.
+func EffectsOf(rec *TapRecord) Effects {
+	var eff Effects
+	d := &rec.Decision
+	if rec.HasCounter && !rec.ProofFailed && d.Reason != ReasonInvalid && d.Reason != ReasonReplayed {
+		eff.SetCounter, eff.Counter = true, rec.Counter
+	}
+	if !d.Accept || rec.Direction != Entry || rec.Pass == "" {
+		return eff
+	}
+	if d.Flags&FlagActivated != 0 && !d.ValidUntil.IsZero() {
+		eff.Activate, eff.ActivatedAt, eff.ValidUntil = true, rec.At, d.ValidUntil
+	}
+	eff.CountEntry = true
+	eff.Visit = Visit{Tap: rec.ID, At: rec.At, Venue: rec.Venue, Gate: rec.Gate}
+	return eff
+}

@@ -121,7 +121,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 			return fmt.Errorf("reading tap %s: %w", tap.ID, err)
 		}
 		if seen {
-			if !sameTap(&prev.Tap, &tap) {
+			if !prev.Tap.SameContent(&tap) {
 				return fmt.Errorf("tap %s: %w", tap.ID, ErrTapConflict)
 			}
 			res.Decision, res.Duplicate, res.JournalSeq = prev.Decision, true, prev.JournalSeq
@@ -215,8 +215,10 @@ func TariffLanguage(t *tariff.Tariff) Language {
 	return English
 }
 
-// sameTap reports whether two taps with one id have the same content.
-func sameTap(a, b *Tap) bool {
+// SameContent reports whether two taps have the same id and content: a tap
+// that arrives again with the same content is a duplicate, one with other
+// content under the same id a conflict.
+func (a *Tap) SameContent(b *Tap) bool {
 	return a.ID == b.ID && a.Card == b.Card && a.Gate == b.Gate && a.Direction == b.Direction &&
 		a.At.Equal(b.At) && a.HasCounter == b.HasCounter && (!a.HasCounter || a.Counter == b.Counter) &&
 		a.ProofFailed == b.ProofFailed
