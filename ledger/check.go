@@ -45,6 +45,7 @@ type CheckReport struct {
 	LastSeq     uint64
 	DebitMinor  int64 // Σ debits over all postings
 	CreditMinor int64 // Σ credits over all postings
+	Fleet       FleetReport
 
 	Problems      []Problem // up to ProblemsMax
 	ProblemsTotal int
@@ -201,6 +202,13 @@ func (c *checker) run() error {
 	}
 	for seq := range c.timeIdx {
 		c.problem("journal", journalKey(seq), "time index has an entry for a journal seq that does not exist")
+	}
+	journal := make(map[uint64]bool, len(c.taps))
+	for _, t := range c.taps {
+		journal[t.seq] = true
+	}
+	if err := c.checkFleet(ctx, journal); err != nil {
+		return err
 	}
 	for _, t := range c.taps {
 		if t.pass != "" && !c.passes[t.pass] {
@@ -485,5 +493,5 @@ func (r *CheckReport) Summary() string {
 		s = fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (Σ Dr %d ≠ Σ Cr %d), %d accounts, %d statements, %d tariffs",
 			r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings, r.DebitMinor, r.CreditMinor, r.Accounts, r.Statements, r.Tariffs)
 	}
-	return s
+	return s + fmtFleet(&r.Fleet)
 }

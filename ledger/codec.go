@@ -884,3 +884,17 @@ func decodeBytes(key, v []byte, kind byte) ([]byte, error) {
 // emptyValue is the framed value of index keys that carry everything in the
 // key (the time index): still framed, so every value is checksummed.
 var emptyValue = newEnc(kindTimeIndex, 0).finish()
+
+// EncodeTapRecord returns a tap record in the ledger's own framed encoding
+// (kind, version, fields, CRC-32C): the one layout of a tap record, used
+// also to carry records between ledgers (docs/fleet.md, "Uploads").
+func EncodeTapRecord(r *engine.TapRecord) []byte { return encodeTap(r) }
+
+// DecodeTapRecord reads what EncodeTapRecord wrote, verifying its frame.
+func DecodeTapRecord(b []byte) (engine.TapRecord, error) {
+	r, err := decodeTap([]byte("upload"), b)
+	if err != nil {
+		return engine.TapRecord{}, err
+	}
+	return *r, nil
+}

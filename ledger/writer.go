@@ -690,7 +690,11 @@ func validID(what, id string) error {
 
 // PutTap journals rec, assigning JournalSeq and RecordedAt. The tap id
 // (device, seq) must not be journaled yet (ErrTapConflict).
-func (t *txn) PutTap(rec *engine.TapRecord) error {
+func (t *txn) PutTap(rec *engine.TapRecord) error { return t.putTap(rec, false) }
+
+// putTap is PutTap; keepRecordedAt keeps rec.RecordedAt (a record journaled
+// first by another ledger) instead of stamping the ledger clock.
+func (t *txn) putTap(rec *engine.TapRecord, keepRecordedAt bool) error {
 	if err := validDevice(rec.ID.Device); err != nil {
 		return err
 	}
@@ -718,7 +722,9 @@ func (t *txn) PutTap(rec *engine.TapRecord) error {
 	}
 	t.l.lastSeq++
 	rec.JournalSeq = t.l.lastSeq
-	rec.RecordedAt = t.l.opts.Now()
+	if !keepRecordedAt {
+		rec.RecordedAt = t.l.opts.Now()
+	}
 	t.put(journalKey(rec.JournalSeq), encodeTap(rec))
 	t.put(idKey, encodeU64(kindTapIndex, rec.JournalSeq))
 	t.put(timeKey(rec.At, rec.JournalSeq), emptyValue)

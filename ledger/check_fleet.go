@@ -1,0 +1,165 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+)
+
+// FleetReport is what ledger check found of the fleet's records (at a hub).
+type FleetReport struct {
+	NodeEpochs  int    // node epochs known
+	Origins     int    // journal records that came from nodes
+	Quarantined int    // records kept without being applied
+	AtRisk      uint64 // node seqs reported by nodes and not received
+	// Quarantine describes quarantined records (up to ProblemsMax): they are
+	// kept for an operator, not a fault of the ledger.
+	Quarantine []string
+}
+
+type epochCount struct {
+	idx, quarantined, origins uint64
+	maxIdx, maxQ              uint64
+}
+
+// checkFleet verifies the hub's fleet records against the journal: every
+// origin names a journal record and is indexed under its node seq; every
+// node seq 1..HighWater of every node epoch is held exactly once (indexed
+// or quarantined) and none above it; the epoch's counters match.
+func (c *checker) checkFleet(ctx context.Context, journal map[uint64]bool) error {
+	counts := map[[2]any]*epochCount{}
+	count := func(node string, epoch uint64) *epochCount {
+		k := [2]any{node, epoch}
+		if counts[k] == nil {
+			counts[k] = &epochCount{}
+		}
+		return counts[k]
+	}
+	err := scanSnap(ctx, c.s, []byte{pOrigin}, []byte{pOrigin + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		o, err := decodeOrigin(k, v)
+		if err != nil {
+			return c.corrupt(err)
+		}
+		c.rep.Fleet.Origins++
+		seq, ok := parseJournalKey(append([]byte{pJournal}, k[1:]...))
+		if !ok {
+			c.problem("fleet", k, "malformed origin key")
+			return nil
+		}
+		if !journal[seq] {
+			c.problem("fleet", k, "origin of journal seq %d, which does not exist", seq)
+		}
+		count(o.Node, o.Epoch).origins++
+		ik := nodeSeqKey(pOriginIdx, o.Node, o.Epoch, o.NodeSeq)
+		iv, ok, err := snapReader{s: c.s}.get(ik)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.problem("fleet", k, "node %s epoch %d seq %d is not indexed", o.Node, o.Epoch, o.NodeSeq)
+			return nil
+		}
+		if got, err := decodeU64(ik, iv, kindOriginIdx); err != nil {
+			return c.corrupt(err)
+		} else if got != seq {
+			c.problem("fleet", ik, "points at journal seq %d, the origin record says %d", got, seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scanSnap(ctx, c.s, []byte{pOriginIdx}, []byte{pOriginIdx + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		node, epoch, nseq, ok := parseNodeKey(k)
+		if !ok {
+			c.problem("fleet", k, "malformed node record key")
+			return nil
+		}
+		seq, err := decodeU64(k, v, kindOriginIdx)
+		if err != nil {
+			return c.corrupt(err)
+		}
+		if !journal[seq] {
+			c.problem("fleet", k, "points at journal seq %d, which does not exist", seq)
+		}
+		ec := count(node, epoch)
+		ec.idx++
+		ec.maxIdx = max(ec.maxIdx, nseq)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scanSnap(ctx, c.s, []byte{pQuarantine}, []byte{pQuarantine + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		q, err := decodeQuarantined(k, v)
+		if err != nil {
+			return c.corrupt(err)
+		}
+		c.rep.Fleet.Quarantined++
+		if len(c.rep.Fleet.Quarantine) < c.opts.ProblemsMax {
+			c.rep.Fleet.Quarantine = append(c.rep.Fleet.Quarantine, fmt.Sprintf("node %s epoch %d seq %d (tap %s): %s",
+				q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq, q.Record.ID, q.Reason))
+		}
+		ec := count(q.Origin.Node, q.Origin.Epoch)
+		ec.quarantined++
+		ec.maxQ = max(ec.maxQ, q.Origin.NodeSeq)
+		if _, ok, err := (snapReader{s: c.s}).get(nodeSeqKey(pOriginIdx, q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq)); err != nil {
+			return err
+		} else if ok {
+			c.problem("fleet", k, "node seq %d is both quarantined and journaled", q.Origin.NodeSeq)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	known := map[[2]any]bool{}
+	err = scanSnap(ctx, c.s, []byte{pNodeEpoch}, []byte{pNodeEpoch + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		ne, err := decodeNodeEpoch(k, v)
+		if err != nil {
+			return c.corrupt(err)
+		}
+		c.rep.Fleet.NodeEpochs++
+		if first, last, ok := ne.AtRisk(); ok {
+			c.rep.Fleet.AtRisk += last - first + 1
+		}
+		key := [2]any{ne.Node, ne.Epoch}
+		known[key] = true
+		ec := counts[key]
+		if ec == nil {
+			ec = &epochCount{}
+		}
+		if held := ec.idx + ec.quarantined; held != ne.HighWater || max(ec.maxIdx, ec.maxQ) > ne.HighWater {
+			c.problem("fleet", k, "high-water mark %d, but %d node seqs (up to %d) are held", ne.HighWater, held, max(ec.maxIdx, ec.maxQ))
+		}
+		if ec.origins != ne.Records {
+			c.problem("fleet", k, "%d records journaled, counted %d", ec.origins, ne.Records)
+		}
+		if ec.quarantined != ne.Quarantined {
+			c.problem("fleet", k, "%d records quarantined, counted %d", ec.quarantined, ne.Quarantined)
+		}
+		if ec.idx-min(ec.idx, ec.origins) != ne.Duplicates {
+			c.problem("fleet", k, "%d duplicates held, counted %d", ec.idx-min(ec.idx, ec.origins), ne.Duplicates)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for key := range counts {
+		if !known[key] {
+			c.problem("fleet", nodeEpochKey(pNodeEpoch, key[0].(string), key[1].(uint64)), "records of node %s epoch %d, which the hub does not know", key[0], key[1])
+		}
+	}
+	return nil
+}
+
+func fmtFleet(r *FleetReport) string {
+	if r.NodeEpochs == 0 && r.Origins == 0 && r.Quarantined == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; fleet: %d node epochs, %d records from nodes, %d quarantined, %d at risk", r.NodeEpochs, r.Origins, r.Quarantined, r.AtRisk)
+}

@@ -1,0 +1,336 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
+)
+
+// The fleet's records (docs/fleet.md). At the hub: where each record came
+// from, what is known of each node epoch, and quarantined records.
+//
+//	0x23 <journal seq:8>                          fleet.Origin of a journal record from a node
+//	0x24 <node> 0x00 <epoch:8> <node seq:8>       journal seq holding that node record (its own, or the same tap from elsewhere)
+//	0x60 <node> 0x00 <epoch:8>                    fleet.NodeEpoch
+//	0x61 <node> 0x00 <epoch:8> <node seq:8>       fleet.Quarantined
+const (
+	pOrigin     byte = 0x23
+	pOriginIdx  byte = 0x24
+	pNodeEpoch  byte = 0x60
+	pQuarantine byte = 0x61
+)
+
+// Value kinds of the fleet's records. Persisted; never renumber.
+const (
+	kindOrigin      byte = 15
+	kindOriginIdx   byte = 16
+	kindNodeEpoch   byte = 17
+	kindQuarantined byte = 18
+)
+
+func nodeEpochKey(p byte, node string, epoch uint64) []byte {
+	k := make([]byte, 0, 1+len(node)+1+8+8)
+	k = append(k, p)
+	k = append(k, node...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, epoch)
+}
+
+func nodeSeqKey(p byte, node string, epoch, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(nodeEpochKey(p, node, epoch), seq)
+}
+
+func originKey(journalSeq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{pOrigin}, journalSeq)
+}
+
+// parseNodeKey splits <p> <node> 0x00 <epoch:8> [<seq:8>].
+func parseNodeKey(k []byte) (node string, epoch, seq uint64, ok bool) {
+	if len(k) < 1+1+8 {
+		return "", 0, 0, false
+	}
+	i := bytes.IndexByte(k[1:], 0)
+	if i < 1 {
+		return "", 0, 0, false
+	}
+	node, rest := string(k[1:1+i]), k[2+i:]
+	switch len(rest) {
+	case 8:
+		return node, binary.BigEndian.Uint64(rest), 0, true
+	case 16:
+		return node, binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:]), true
+	}
+	return "", 0, 0, false
+}
+
+func (e *enc) origin(o *fleet.Origin) {
+	e.str(o.Node)
+	e.u64(o.Epoch)
+	e.u64(o.NodeSeq)
+	e.tm(o.NodeRecordedAt)
+	e.tm(o.UploadedAt)
+	e.i64(int64(o.ClockOffset))
+	e.boolean(o.ClockKnown)
+}
+
+func (d *dec) origin() fleet.Origin {
+	var o fleet.Origin
+	o.Node = d.str()
+	o.Epoch = d.u64()
+	o.NodeSeq = d.u64()
+	o.NodeRecordedAt = d.tm()
+	o.UploadedAt = d.tm()
+	o.ClockOffset = time.Duration(d.i64())
+	o.ClockKnown = d.boolean()
+	return o
+}
+
+func encodeOrigin(o *fleet.Origin) []byte {
+	e := newEnc(kindOrigin, 64)
+	e.origin(o)
+	return e.finish()
+}
+
+func decodeOrigin(key, v []byte) (fleet.Origin, error) {
+	d, err := openValue(key, v, kindOrigin)
+	if err != nil {
+		return fleet.Origin{}, err
+	}
+	o := d.origin()
+	return o, d.done(key)
+}
+
+func encodeNodeEpoch(ne *fleet.NodeEpoch) []byte {
+	e := newEnc(kindNodeEpoch, 96)
+	e.str(ne.Node)
+	e.u64(ne.Epoch)
+	e.u64(ne.HighWater)
+	e.u64(ne.Reported)
+	e.u64(ne.Records)
+	e.u64(ne.Duplicates)
+	e.u64(ne.Quarantined)
+	e.tm(ne.FirstContact)
+	e.tm(ne.LastContact)
+	e.i64(int64(ne.ClockOffset))
+	e.boolean(ne.ClockKnown)
+	return e.finish()
+}
+
+func decodeNodeEpoch(key, v []byte) (fleet.NodeEpoch, error) {
+	d, err := openValue(key, v, kindNodeEpoch)
+	if err != nil {
+		return fleet.NodeEpoch{}, err
+	}
+	var ne fleet.NodeEpoch
+	ne.Node = d.str()
+	ne.Epoch = d.u64()
+	ne.HighWater = d.u64()
+	ne.Reported = d.u64()
+	ne.Records = d.u64()
+	ne.Duplicates = d.u64()
+	ne.Quarantined = d.u64()
+	ne.FirstContact = d.tm()
+	ne.LastContact = d.tm()
+	ne.ClockOffset = time.Duration(d.i64())
+	ne.ClockKnown = d.boolean()
+	return ne, d.done(key)
+}
+
+func encodeQuarantined(q *fleet.Quarantined) []byte {
+	rec := encodeTap(&q.Record)
+	e := newEnc(kindQuarantined, 64+len(rec)+len(q.Reason))
+	e.origin(&q.Origin)
+	e.bytes(rec)
+	e.str(q.Reason)
+	return e.finish()
+}
+
+func decodeQuarantined(key, v []byte) (fleet.Quarantined, error) {
+	d, err := openValue(key, v, kindQuarantined)
+	if err != nil {
+		return fleet.Quarantined{}, err
+	}
+	var q fleet.Quarantined
+	q.Origin = d.origin()
+	rec := d.bytes()
+	q.Reason = d.str()
+	if err := d.done(key); err != nil {
+		return q, err
+	}
+	r, err := decodeTap(key, rec)
+	if err != nil {
+		return q, err
+	}
+	q.Record = *r
+	return q, nil
+}
+
+// FleetTxn is the transaction of UpdateFleet: an engine.Txn with the hub's
+// fleet records. Like engine.Txn it lives on the writer for one call.
+type FleetTxn interface {
+	engine.Txn
+	// NodeEpoch returns the hub's state of a node epoch, if known.
+	NodeEpoch(node string, epoch uint64) (fleet.NodeEpoch, bool, error)
+	PutNodeEpoch(ne fleet.NodeEpoch) error
+	// Held returns the record the hub holds for a node record: journaled
+	// (under this origin or, for a duplicate, another) or quarantined.
+	Held(node string, epoch, nodeSeq uint64) (engine.TapRecord, bool, error)
+	// TapOrigin returns the origin of the journal record journalSeq; false
+	// for a record the hub journaled itself.
+	TapOrigin(journalSeq uint64) (fleet.Origin, bool, error)
+	// PutForeignTap journals a node's record with its origin, keeping its
+	// tap, decision and RecordedAt (the node's); it assigns JournalSeq. The
+	// tap id must not be journaled yet (ErrTapConflict).
+	PutForeignTap(rec *engine.TapRecord, o fleet.Origin) error
+	// PutAlias records that node record (node, epoch, nodeSeq) is the tap
+	// tap, already journaled.
+	PutAlias(node string, epoch, nodeSeq uint64, tap engine.TapID) error
+	PutQuarantined(q fleet.Quarantined) error
+}
+
+var _ FleetTxn = (*txn)(nil)
+
+// UpdateFleet is Update with the fleet's records (FleetTxn): used by the
+// hub's ingest.
+func (l *Ledger) UpdateFleet(ctx context.Context, fn func(tx FleetTxn) error) error {
+	return l.update(ctx, func(t *txn) error { return fn(t) })
+}
+
+func (t *txn) NodeEpoch(node string, epoch uint64) (fleet.NodeEpoch, bool, error) {
+	k := nodeEpochKey(pNodeEpoch, node, epoch)
+	v, ok, err := t.get(k)
+	if err != nil || !ok {
+		return fleet.NodeEpoch{}, false, err
+	}
+	ne, err := decodeNodeEpoch(k, v)
+	return ne, err == nil, err
+}
+
+func (t *txn) PutNodeEpoch(ne fleet.NodeEpoch) error {
+	if err := fleet.CheckNodeID(ne.Node); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	t.put(nodeEpochKey(pNodeEpoch, ne.Node, ne.Epoch), encodeNodeEpoch(&ne))
+	return nil
+}
+
+func (t *txn) Held(node string, epoch, nodeSeq uint64) (engine.TapRecord, bool, error) {
+	k := nodeSeqKey(pOriginIdx, node, epoch, nodeSeq)
+	v, ok, err := t.get(k)
+	if err != nil {
+		return engine.TapRecord{}, false, err
+	}
+	if ok {
+		seq, err := decodeU64(k, v, kindOriginIdx)
+		if err != nil {
+			return engine.TapRecord{}, false, err
+		}
+		jk := journalKey(seq)
+		jv, ok, err := t.get(jk)
+		if err != nil {
+			return engine.TapRecord{}, false, err
+		}
+		if !ok {
+			return engine.TapRecord{}, false, &CorruptionError{Key: k, Reason: fmt.Sprintf("points at journal seq %d, which does not exist", seq)}
+		}
+		rec, err := decodeTap(jk, jv)
+		if err != nil {
+			return engine.TapRecord{}, false, err
+		}
+		return *rec, true, nil
+	}
+	qk := nodeSeqKey(pQuarantine, node, epoch, nodeSeq)
+	qv, ok, err := t.get(qk)
+	if err != nil || !ok {
+		return engine.TapRecord{}, false, err
+	}
+	q, err := decodeQuarantined(qk, qv)
+	return q.Record, err == nil, err
+}
+
+func (t *txn) TapOrigin(journalSeq uint64) (fleet.Origin, bool, error) {
+	k := originKey(journalSeq)
+	v, ok, err := t.get(k)
+	if err != nil || !ok {
+		return fleet.Origin{}, false, err
+	}
+	o, err := decodeOrigin(k, v)
+	return o, err == nil, err
+}
+
+func (t *txn) PutForeignTap(rec *engine.TapRecord, o fleet.Origin) error {
+	if err := fleet.CheckNodeID(o.Node); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := t.putTap(rec, true); err != nil {
+		return err
+	}
+	t.put(originKey(rec.JournalSeq), encodeOrigin(&o))
+	t.put(nodeSeqKey(pOriginIdx, o.Node, o.Epoch, o.NodeSeq), encodeU64(kindOriginIdx, rec.JournalSeq))
+	return nil
+}
+
+func (t *txn) PutAlias(node string, epoch, nodeSeq uint64, tap engine.TapID) error {
+	k := tapIDKey(tap.Device, tap.Seq)
+	v, ok, err := t.get(k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: alias of node %s seq %d to tap %s, which is not journaled", ErrNotFound, node, nodeSeq, tap)
+	}
+	seq, err := decodeU64(k, v, kindTapIndex)
+	if err != nil {
+		return err
+	}
+	t.put(nodeSeqKey(pOriginIdx, node, epoch, nodeSeq), encodeU64(kindOriginIdx, seq))
+	return nil
+}
+
+func (t *txn) PutQuarantined(q fleet.Quarantined) error {
+	if err := fleet.CheckNodeID(q.Origin.Node); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	t.put(nodeSeqKey(pQuarantine, q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq), encodeQuarantined(&q))
+	return nil
+}
+
+// NodeEpochs calls fn for every node epoch the hub knows, by node then
+// epoch.
+func (l *Ledger) NodeEpochs(ctx context.Context, fn func(*fleet.NodeEpoch) error) error {
+	return l.scan(ctx, []byte{pNodeEpoch}, []byte{pNodeEpoch + 1}, func(k, v []byte) error {
+		ne, err := decodeNodeEpoch(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(&ne)
+	})
+}
+
+// Quarantine calls fn for every quarantined record, by origin.
+func (l *Ledger) Quarantine(ctx context.Context, fn func(*fleet.Quarantined) error) error {
+	return l.scan(ctx, []byte{pQuarantine}, []byte{pQuarantine + 1}, func(k, v []byte) error {
+		q, err := decodeQuarantined(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(&q)
+	})
+}
+
+// Origins calls fn for the origin of every journal record from fromSeq on
+// that came from a node, in journal order.
+func (l *Ledger) Origins(ctx context.Context, fromSeq uint64, fn func(journalSeq uint64, o *fleet.Origin) error) error {
+	return l.scan(ctx, originKey(fromSeq), []byte{pOrigin + 1}, func(k, v []byte) error {
+		o, err := decodeOrigin(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(binary.BigEndian.Uint64(k[1:]), &o)
+	})
+}
