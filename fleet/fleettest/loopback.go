@@ -1,0 +1,280 @@
+package fleettest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/fleet/netproxy"
+	"github.com/citypass/citypass/fleet/node"
+	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
+)
+
+// LoopbackHub is an embedded hub on 127.0.0.1: a NATS server with
+// JetStream (its store in StoreDir), a hub ledger (in Dir, on the OS file
+// system) and the hub's loops.
+type LoopbackHub struct {
+	Dir, StoreDir string
+	Listen        string // 127.0.0.1:port, kept across restarts
+	Server        *natsio.Server
+	Ledger        *ledger.Ledger
+	Validator     *engine.Validator
+	Conn          *natsio.Conn
+	Hub           *hub.Hub
+	Operator      natsio.Credentials
+	opPub         string
+	nodes         map[string]string
+	cfg           hub.Config
+}
+
+// StartLoopbackHub starts a hub in dir with tariff t.
+func StartLoopbackHub(dir string, t []byte, cfg hub.Config) (*LoopbackHub, error) {
+	h := &LoopbackHub{Dir: filepath.Join(dir, "ledger"), StoreDir: filepath.Join(dir, "jetstream"), Listen: "127.0.0.1:0", nodes: map[string]string{}, cfg: cfg}
+	var err error
+	if h.Operator, h.opPub, err = natsio.NewCredentials("", nil, ""); err != nil {
+		return nil, err
+	}
+	if err := h.start(); err != nil {
+		return nil, err
+	}
+	if err := h.Ledger.PutTariff(context.Background(), "sample", t); err != nil {
+		return nil, err
+	}
+	return h, h.loadValidator()
+}
+
+func (h *LoopbackHub) loadValidator() error {
+	stored, err := h.Ledger.Tariffs()
+	if err != nil {
+		return err
+	}
+	var vs []*tariff.Tariff
+	for _, s := range stored {
+		t, err := tariff.Load(s.ID, s.TOML)
+		if err != nil {
+			return err
+		}
+		vs = append(vs, t)
+	}
+	cat, err := tariff.NewCatalog(vs...)
+	if err != nil {
+		return err
+	}
+	h.Validator, err = engine.New(h.Ledger, cat, &engine.Options{Rand: rand.NewChaCha8([32]byte{1})})
+	return err
+}
+
+func (h *LoopbackHub) start() error {
+	var err error
+	h.Server, err = natsio.StartServer(natsio.ServerConfig{StoreDir: h.StoreDir, Listen: h.Listen, Operators: []string{h.opPub}, Nodes: h.nodes})
+	if err != nil {
+		return err
+	}
+	h.Listen = h.Server.ClientURL()[len("nats://"):]
+	h.Operator.Hub = []string{h.Server.ClientURL()}
+	if h.Ledger == nil {
+		if h.Ledger, err = ledger.Open(h.Dir, nil); err != nil {
+			return err
+		}
+	}
+	if h.Conn, err = natsio.Connect(h.Operator, natsio.ConnectOptions{WaitConnected: true}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Conn.EnsureStreams(ctx, natsio.StreamOptions{}); err != nil {
+		return err
+	}
+	cfg := h.cfg
+	cfg.Ledger, cfg.Conn = h.Ledger, h.Conn
+	h.Hub, err = hub.Start(cfg)
+	return err
+}
+
+// Enroll authorizes a node and returns its credentials.
+func (h *LoopbackHub) Enroll(id string) (natsio.Credentials, error) {
+	c, pub, err := natsio.NewCredentials(id, []string{h.Server.ClientURL()}, "")
+	if err != nil {
+		return c, err
+	}
+	h.nodes[id] = pub
+	return c, h.Server.SetNodes(h.nodes)
+}
+
+// Kill stops the hub's loops and server abruptly (the ledger stays open:
+// it stands for the hub process's disk, which a restart reopens).
+func (h *LoopbackHub) Kill() {
+	h.Hub.Close()
+	h.Conn.Close()
+	h.Server.Shutdown()
+}
+
+// Restart starts the server and loops again on the same store and port.
+func (h *LoopbackHub) Restart() error { return h.start() }
+
+// Close stops everything.
+func (h *LoopbackHub) Close() error {
+	h.Kill()
+	return h.Ledger.Close()
+}
+
+// SellAndShare sells n passes at the hub and copies them into every node
+// ledger (standing for the state downflow).
+func (h *LoopbackHub) SellAndShare(ctx context.Context, n int, product string, at time.Time, nodes ...*ledger.Ledger) ([]engine.Pass, error) {
+	var out []engine.Pass
+	for i := range n {
+		p, err := h.Validator.Sell(ctx, engine.SellRequest{Product: product, Card: fmt.Sprintf("04%012X", i+1), At: at, Channel: "desk"})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	var cards []engine.Card
+	err := h.Ledger.View(ctx, func(r engine.Reader) error {
+		for _, p := range out {
+			c, _, err := r.Card(p.Card)
+			if err != nil {
+				return err
+			}
+			cards = append(cards, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range nodes {
+		if err := l.Update(ctx, func(tx engine.Txn) error {
+			for i, p := range out {
+				if err := tx.PutPass(p); err != nil {
+					return err
+				}
+				if err := tx.PutCard(cards[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// LoopbackNode is a node: a ledger on a crashable in-memory file system,
+// a validator, a connection to the hub through its own proxy, and its sync.
+type LoopbackNode struct {
+	ID        string
+	Creds     natsio.Credentials
+	FS        *vfs.MemFS
+	Ledger    *ledger.Ledger
+	Validator *engine.Validator
+	Proxy     *netproxy.Proxy
+	Conn      *natsio.Conn
+	Sync      *node.Node
+	Clock     func() time.Time
+	cfg       node.Config
+	tariff    []byte
+	mu        sync.Mutex
+}
+
+// StartLoopbackNode starts node id against h through a fresh proxy.
+func StartLoopbackNode(h *LoopbackHub, id string, t []byte, cfg node.Config, epochRand io.Reader) (*LoopbackNode, error) {
+	creds, err := h.Enroll(id)
+	if err != nil {
+		return nil, err
+	}
+	n := &LoopbackNode{ID: id, Creds: creds, FS: vfs.NewCrashableMem(), cfg: cfg, tariff: t}
+	if n.Proxy, err = netproxy.New(h.Listen, nil); err != nil {
+		return nil, err
+	}
+	if err := n.open(epochRand); err != nil {
+		return nil, err
+	}
+	return n, n.connect()
+}
+
+func (n *LoopbackNode) open(epochRand io.Reader) error {
+	var err error
+	if n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand}); err != nil {
+		return err
+	}
+	if ts, err := n.Ledger.Tariffs(); err != nil {
+		return err
+	} else if len(ts) == 0 {
+		if err := n.Ledger.PutTariff(context.Background(), "sample", n.tariff); err != nil {
+			return err
+		}
+	}
+	t, err := tariff.Load("sample", n.tariff)
+	if err != nil {
+		return err
+	}
+	cat, err := tariff.NewCatalog(t)
+	if err != nil {
+		return err
+	}
+	n.Validator, err = engine.New(n.Ledger, cat, nil)
+	return err
+}
+
+func (n *LoopbackNode) connect() error {
+	var err error
+	addr := n.Proxy.Addr()
+	n.Conn, err = natsio.Connect(n.Creds, natsio.ConnectOptions{URLs: []string{"nats://" + addr}, ReconnectWait: 100 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	cfg := n.cfg
+	cfg.Ledger, cfg.Node, cfg.Conn = n.Ledger, n.ID, n.Conn
+	n.Sync, err = node.Start(cfg)
+	return err
+}
+
+// Crash stops the node as a power cut would: its sync and connection end,
+// its ledger keeps only what was synced (vfs CrashClone), and it restarts.
+func (n *LoopbackNode) Crash(rng *rand.Rand) error {
+	crashed := n.FS.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(100), RNG: rng})
+	n.Sync.Close()
+	n.Conn.Close()
+	_ = n.Ledger.Close()
+	n.FS = crashed
+	if err := n.open(nil); err != nil {
+		return err
+	}
+	return n.connect()
+}
+
+// Wipe replaces the node's disk with an empty one: a new ledger, a new
+// epoch, the same node id and credentials.
+func (n *LoopbackNode) Wipe(epochRand io.Reader) error {
+	n.Sync.Close()
+	n.Conn.Close()
+	_ = n.Ledger.Close()
+	n.FS = vfs.NewCrashableMem()
+	if err := n.open(epochRand); err != nil {
+		return err
+	}
+	return n.connect()
+}
+
+// Close stops the node.
+func (n *LoopbackNode) Close() error {
+	n.Sync.Close()
+	n.Conn.Close()
+	n.Proxy.Close()
+	return n.Ledger.Close()
+}
+
+// SampleTOML is the built-in tariff.
+func SampleTOML() []byte { return tariff.Sample() }

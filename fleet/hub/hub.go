@@ -1,0 +1,227 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/fleet/wire"
+	"github.com/citypass/citypass/ledger"
+)
+
+// Config configures the hub's loops. Zero values take the defaults given.
+type Config struct {
+	Ledger *ledger.Ledger // the hub ledger; required
+	Conn   *natsio.Conn   // an operator connection; required
+	// Now is the hub clock (upload times, contacts); default time.Now.
+	Now func() time.Time
+	// Workers apply uploads in parallel (one node's uploads always on the
+	// same worker, in stream order); their transactions share fsyncs
+	// (the ledger's group commit). Default 8.
+	Workers int
+	// FetchMax bounds uploads fetched at once; default 256.
+	FetchMax int
+	// FetchWait is how long a fetch waits for uploads; default 500 ms.
+	FetchWait time.Duration
+	// RetryDelay is when an upload that arrived before the ones it follows
+	// is delivered again; default 1 s.
+	RetryDelay time.Duration
+	// Log receives the hub's events; default discarded.
+	Log *slog.Logger
+}
+
+// Stats count what the ingest did since Start. Safe to read at any time.
+type Stats struct {
+	Uploads, Records, Repeats, Aliases, Quarantined, Gaps, Rejected atomic.Uint64
+}
+
+// Hub runs the back office's fleet loops: the ingest of uploads (a durable
+// pull consumer on the taps stream; each upload applied in one synced
+// ledger transaction, then acknowledged to the stream and to its node) and
+// the report service answering nodes' contacts. Safe for concurrent use.
+type Hub struct {
+	cfg    Config
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stops  []func()
+	Stats  Stats
+}
+
+// Start starts the hub's loops; Close stops them. The streams must exist
+// (natsio.Conn.EnsureStreams).
+func Start(cfg Config) (*Hub, error) {
+	if cfg.Ledger == nil || cfg.Conn == nil {
+		return nil, errors.New("hub: ledger and connection are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.FetchMax <= 0 {
+		cfg.FetchMax = 256
+	}
+	if cfg.FetchWait <= 0 {
+		cfg.FetchWait = 500 * time.Millisecond
+	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{cfg: cfg, cancel: cancel}
+	stop, err := cfg.Conn.Serve(natsio.HubSubject("report", "*"), h.serveReport)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	h.stops = append(h.stops, stop)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.ingest(ctx)
+	}()
+	return h, nil
+}
+
+// Close stops the loops and waits for them.
+func (h *Hub) Close() {
+	h.cancel()
+	for _, s := range h.stops {
+		s()
+	}
+	h.wg.Wait()
+}
+
+// ingest fetches uploads and hands each to the worker of its node.
+func (h *Hub) ingest(ctx context.Context) {
+	work := make([]chan *natsio.Upload, h.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range work {
+		work[i] = make(chan *natsio.Upload, h.cfg.FetchMax)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range work[i] {
+				h.handle(ctx, u)
+			}
+		}()
+	}
+	defer func() {
+		for _, w := range work {
+			close(w)
+		}
+		wg.Wait()
+	}()
+	for ctx.Err() == nil {
+		ups, err := h.cfg.Conn.FetchUploads(ctx, h.cfg.FetchMax, h.cfg.FetchWait)
+		if err != nil && ctx.Err() == nil {
+			h.cfg.Log.Warn("fetching uploads", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(h.cfg.RetryDelay):
+			}
+		}
+		for _, u := range ups {
+			work[workerOf(u.MsgID(), len(work))] <- u
+		}
+	}
+}
+
+// workerOf picks a node's worker from its message id "<node>:…".
+func workerOf(msgID string, n int) int {
+	node, _, _ := strings.Cut(msgID, ":")
+	f := fnv.New32a()
+	f.Write([]byte(node))
+	return int(f.Sum32() % uint32(n))
+}
+
+// handle applies one upload: durable in the ledger first, then acknowledged
+// to the stream, then to the node. A crash between the steps only makes
+// the upload arrive again, which the ledger recognizes as repeats.
+func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
+	h.Stats.Uploads.Add(1)
+	b, err := wire.DecodeUpload(u.Data())
+	if err != nil {
+		// A node wrote something the hub cannot read: it can never apply,
+		// and redelivering it for ever would block nothing but fill logs.
+		// The node re-sends the range from the acknowledged mark.
+		h.Stats.Rejected.Add(1)
+		h.cfg.Log.Error("rejecting an upload that does not decode", "msg_id", u.MsgID(), "stream_seq", u.StreamSeq, "err", err)
+		_ = u.Ack(ctx)
+		return
+	}
+	if id := b.MsgID(); id != u.MsgID() {
+		h.cfg.Log.Warn("upload's message id differs from its content", "msg_id", u.MsgID(), "content", id)
+	}
+	a, err := ApplyBatch(ctx, h.cfg.Ledger, b, h.cfg.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			h.cfg.Log.Error("applying upload", "msg_id", u.MsgID(), "err", err)
+			_ = u.Retry(h.cfg.RetryDelay)
+		}
+		return
+	}
+	if a.Gap {
+		h.Stats.Gaps.Add(1)
+		_ = u.Retry(h.cfg.RetryDelay)
+	} else {
+		h.Stats.Records.Add(uint64(a.Journaled))
+		h.Stats.Repeats.Add(uint64(a.Repeats))
+		h.Stats.Aliases.Add(uint64(a.Aliases))
+		h.Stats.Quarantined.Add(uint64(a.Quarantined))
+		if a.Quarantined > 0 {
+			h.cfg.Log.Warn("quarantined records", "node", b.Node, "epoch", b.Epoch, "count", a.Quarantined)
+		}
+		if err := u.Ack(ctx); err != nil && ctx.Err() == nil {
+			h.cfg.Log.Warn("acknowledging upload", "msg_id", u.MsgID(), "err", err)
+		}
+	}
+	// The node learns the mark either way: after a gap it re-sends from it.
+	_ = h.cfg.Conn.Publish(natsio.AckSubject(b.Node), wire.Marshal(wire.Ack{Epoch: b.Epoch, HighWater: a.NodeEpoch.HighWater}))
+}
+
+// serveReport records a node's contact (its last seq and clock) and
+// answers with the hub's time and high-water mark of the epoch.
+func (h *Hub) serveReport(subject string, data []byte) ([]byte, error) {
+	node := subject[strings.LastIndexByte(subject, '.')+1:]
+	if err := fleet.CheckNodeID(node); err != nil {
+		return nil, err
+	}
+	var r wire.Report
+	if err := wire.Unmarshal(data, &r, "report"); err != nil {
+		return nil, err
+	}
+	if r.Epoch == 0 {
+		return nil, fmt.Errorf("report from %s: epoch 0", node)
+	}
+	now := h.cfg.Now()
+	offset := now.Sub(r.NodeTime)
+	var ne fleet.NodeEpoch
+	err := h.cfg.Ledger.UpdateFleet(context.Background(), func(tx ledger.FleetTxn) error {
+		cur, ok, err := tx.NodeEpoch(node, r.Epoch)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cur = fleet.NodeEpoch{Node: node, Epoch: r.Epoch, FirstContact: now}
+		}
+		ne = fleet.Contact(cur, now, r.LastSeq, offset)
+		return tx.PutNodeEpoch(ne)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recording the report of %s: %w", node, err)
+	}
+	return wire.Marshal(wire.ReportReply{HubTime: now, Ack: wire.Ack{Epoch: r.Epoch, HighWater: ne.HighWater}, ClockOffset: offset}), nil
+}

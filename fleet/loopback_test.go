@@ -1,0 +1,85 @@
+package fleet_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/fleettest"
+	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/fleet/node"
+	"github.com/citypass/citypass/ledger"
+)
+
+var nodeCfg = node.Config{Poll: 20 * time.Millisecond, ResendAfter: time.Second, ReportEvery: time.Second, RequestTimeout: 2 * time.Second}
+
+// assertHubHolds checks that for the node's current epoch the hub holds
+// exactly the node's durable records, each once.
+func assertHubHolds(t *testing.T, h *fleettest.LoopbackHub, n *fleettest.LoopbackNode) {
+	t.Helper()
+	ctx := context.Background()
+	var nodeRecs []engine.TapRecord
+	require.NoError(t, n.Ledger.Journal(ctx, 1, func(r *engine.TapRecord) error { nodeRecs = append(nodeRecs, *r); return nil }))
+	byOrigin := map[uint64]engine.TapRecord{}
+	origins := map[uint64]fleet.Origin{}
+	require.NoError(t, h.Ledger.Origins(ctx, 1, func(seq uint64, o *fleet.Origin) error { origins[seq] = *o; return nil }))
+	require.NoError(t, h.Ledger.Journal(ctx, 1, func(r *engine.TapRecord) error {
+		o, ok := origins[r.JournalSeq]
+		if ok && o.Node == n.ID && o.Epoch == n.Ledger.Epoch() {
+			_, dup := byOrigin[o.NodeSeq]
+			require.False(t, dup, "node %s seq %d journaled twice at the hub", n.ID, o.NodeSeq)
+			byOrigin[o.NodeSeq] = *r
+		}
+		return nil
+	}))
+	require.Len(t, byOrigin, len(nodeRecs), "node %s: hub holds %d of its %d records", n.ID, len(byOrigin), len(nodeRecs))
+	for _, r := range nodeRecs {
+		got, ok := byOrigin[r.JournalSeq]
+		require.True(t, ok, "node %s seq %d missing at the hub", n.ID, r.JournalSeq)
+		require.True(t, fleet.SameRecord(&r, &got), "node %s seq %d differs at the hub", n.ID, r.JournalSeq)
+	}
+}
+
+func TestLoopbackTapsReachTheHub(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{RetryDelay: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer h.Close()
+	var nodes []*fleettest.LoopbackNode
+	var ledgers []*ledger.Ledger
+	for i := range 3 {
+		n, err := fleettest.StartLoopbackNode(h, fmt.Sprintf("gate-%d", i), fleettest.SampleTOML(), nodeCfg, nil)
+		require.NoError(t, err)
+		defer n.Close()
+		nodes = append(nodes, n)
+		ledgers = append(ledgers, n.Ledger)
+	}
+	sold := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	passes, err := h.SellAndShare(ctx, 5, "cp24-adult", sold, ledgers...)
+	require.NoError(t, err)
+	for i, n := range nodes {
+		for j := range 40 {
+			p := passes[(i+j)%len(passes)]
+			_, err := n.Validator.Validate(ctx, engine.Tap{ID: engine.TapID{Device: n.ID, Seq: uint64(j + 1)}, Card: p.Card,
+				Gate: []string{"mucem/main", "rtm-metro/vieux-port"}[j%2], At: sold.Add(time.Duration(i*40+j) * time.Minute)})
+			require.NoError(t, err)
+		}
+	}
+	for _, n := range nodes {
+		last, err := n.Ledger.LastJournalSeq()
+		require.NoError(t, err)
+		require.NoError(t, n.Sync.WaitAcked(ctx, last))
+		assertHubHolds(t, h, n)
+	}
+	rep, err := ledger.Check(h.Ledger)
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%v", rep.Problems)
+	assert.Equal(t, 120, rep.Fleet.Origins)
+}

@@ -1,0 +1,132 @@
+package natsio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions size the fleet's streams.
+type StreamOptions struct {
+	// Replicas of each stream: 1 on an embedded hub, 3 on a cluster.
+	Replicas int
+	// TapsMaxAge is how long uploads stay in the taps stream; it must
+	// exceed the longest time the hub's ingest may be down. Default 14 days.
+	TapsMaxAge time.Duration
+	// Duplicates is the taps stream's duplicate window; default 10 minutes.
+	// Correctness does not depend on it (the hub ledger is idempotent).
+	Duplicates time.Duration
+	// StateMaxAge is how long state updates stay in the state stream; a node
+	// away longer loads a snapshot. Default 7 days.
+	StateMaxAge time.Duration
+}
+
+func (o *StreamOptions) withDefaults() StreamOptions {
+	c := *o
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.TapsMaxAge <= 0 {
+		c.TapsMaxAge = 14 * 24 * time.Hour
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = 10 * time.Minute
+	}
+	if c.StateMaxAge <= 0 {
+		c.StateMaxAge = 7 * 24 * time.Hour
+	}
+	return c
+}
+
+// StreamConfigs returns the fleet's stream configurations: Limits
+// retention always (never WorkQueue: research E4), file storage, no
+// sources or mirrors (research E3).
+func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	return []jetstream.StreamConfig{
+		{
+			Name: TapsStream, Subjects: []string{TapsSubject("*")},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld,
+			MaxAge: o.TapsMaxAge, Duplicates: o.Duplicates, Replicas: o.Replicas,
+		},
+		{
+			Name: StateStream, Subjects: []string{StateSubject},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld,
+			MaxAge: o.StateMaxAge, Duplicates: time.Minute, Replicas: o.Replicas, AllowDirect: true,
+		},
+	}
+}
+
+// EnsureStreams creates or updates the fleet's streams and the hub's ingest
+// consumer; running it again changes nothing.
+func (c *Conn) EnsureStreams(ctx context.Context, o StreamOptions) error {
+	for _, cfg := range StreamConfigs(o) {
+		if _, err := c.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("natsio: setting up stream %s: %w", cfg.Name, err)
+		}
+	}
+	_, err := c.js.CreateOrUpdateConsumer(ctx, TapsStream, jetstream.ConsumerConfig{
+		Durable: IngestConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
+		MaxDeliver: -1, MaxAckPending: 20000, DeliverPolicy: jetstream.DeliverAllPolicy,
+		Replicas: o.withDefaults().Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsio: setting up consumer %s: %w", IngestConsumer, err)
+	}
+	return nil
+}
+
+// Upload is one message of the taps stream handed to the hub's ingest.
+type Upload struct {
+	msg jetstream.Msg
+	// Delivered counts deliveries of this message (1 the first time).
+	Delivered uint64
+	// StreamSeq is the message's place in the taps stream.
+	StreamSeq uint64
+}
+
+// Data is the upload's body.
+func (u *Upload) Data() []byte { return u.msg.Data() }
+
+// MsgID is the id the node published it under.
+func (u *Upload) MsgID() string { return u.msg.Headers().Get(jetstream.MsgIDHeader) }
+
+// Ack tells the stream the hub is done with the upload and waits until the
+// server has recorded it.
+func (u *Upload) Ack(ctx context.Context) error { return u.msg.DoubleAck(ctx) }
+
+// Retry hands the upload back to be delivered again after delay (it could
+// not be applied yet: a gap before it).
+func (u *Upload) Retry(delay time.Duration) error { return u.msg.NakWithDelay(delay) }
+
+// FetchUploads waits up to wait for at most max uploads of the ingest
+// consumer; it returns what arrived (possibly none).
+func (c *Conn) FetchUploads(ctx context.Context, max int, wait time.Duration) ([]*Upload, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	cons, err := c.js.Consumer(ctx, TapsStream, IngestConsumer)
+	if err != nil {
+		return nil, fmt.Errorf("natsio: ingest consumer: %w", err)
+	}
+	b, err := cons.Fetch(max, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, fmt.Errorf("natsio: fetching uploads: %w", err)
+	}
+	var out []*Upload
+	for m := range b.Messages() {
+		u := &Upload{msg: m}
+		if md, err := m.Metadata(); err == nil {
+			u.Delivered, u.StreamSeq = md.NumDelivered, md.Sequence.Stream
+		}
+		out = append(out, u)
+	}
+	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return out, fmt.Errorf("natsio: fetching uploads: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,355 @@
+// Package node runs a fleet node's side of sync (docs/fleet.md): it uploads
+// the node ledger's journal to the hub in batches and advances its cursor
+// only on the hub's acknowledgement. The tap path never waits on it: a gate
+// decides and journals locally; the uplink reads the journal from the
+// ledger's durable snapshots in its own goroutine.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/fleet/wire"
+	"github.com/citypass/citypass/ledger"
+)
+
+// Config configures a node's sync. Zero values take the defaults given.
+type Config struct {
+	Ledger *ledger.Ledger // the node's ledger; required
+	Node   string         // the node id; required
+	Conn   *natsio.Conn   // a connection with the node's credentials; required
+	// Now is the node clock; default time.Now.
+	Now func() time.Time
+	// BatchMax bounds the records of one upload; default 1000.
+	BatchMax int
+	// Poll is how often the uplink looks for new journal records; default 50 ms.
+	Poll time.Duration
+	// ResendAfter: when the hub's mark has not moved for this long while
+	// uploads are unacknowledged, the node re-sends from the mark; default 10 s.
+	ResendAfter time.Duration
+	// ReportEvery is how often the node reports to the hub; default 10 s.
+	ReportEvery time.Duration
+	// RequestTimeout bounds a publish or a report; default 5 s.
+	RequestTimeout time.Duration
+	// Log receives the node's sync events; default discarded.
+	Log *slog.Logger
+}
+
+// Status is a node's view of its sync.
+type Status struct {
+	Node      string
+	Epoch     uint64
+	LastSeq   uint64 // last durable journal seq
+	Acked     uint64 // the hub's high-water mark, as last heard
+	Sent      uint64 // uploaded up to here (not necessarily acknowledged)
+	Connected bool
+	// LastContact is the node time of the last answer from the hub.
+	LastContact time.Time
+	// ClockOffset is hub − node at LastContact; ClockKnown false before.
+	ClockOffset time.Duration
+	ClockKnown  bool
+}
+
+// CursorMeta is the ledger meta key of the node's durable cursor.
+const CursorMeta = "fleet.uplink"
+
+type cursor struct {
+	Epoch uint64 `json:"epoch"`
+	Acked uint64 `json:"acked"`
+}
+
+// Node runs a node's uplink. Safe for concurrent use.
+type Node struct {
+	cfg   Config
+	epoch uint64
+
+	mu      sync.Mutex
+	st      Status
+	changed chan struct{} // closed and replaced when acked moves
+	kick    chan struct{} // wakes the uplink (ack, reconnect)
+	lastAck time.Time     // node time acked last moved (or a resend began)
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stop   func()
+}
+
+// Start starts the node's uplink and report loops.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Ledger == nil || cfg.Conn == nil {
+		return nil, errors.New("node: ledger and connection are required")
+	}
+	if err := fleet.CheckNodeID(cfg.Node); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BatchMax <= 0 || cfg.BatchMax > fleet.MaxBatchRecords {
+		cfg.BatchMax = 1000
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 50 * time.Millisecond
+	}
+	if cfg.ResendAfter <= 0 {
+		cfg.ResendAfter = 10 * time.Second
+	}
+	if cfg.ReportEvery <= 0 {
+		cfg.ReportEvery = 10 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, epoch: cfg.Ledger.Epoch(), changed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	n.st = Status{Node: cfg.Node, Epoch: n.epoch}
+	if b, ok, err := cfg.Ledger.Meta(CursorMeta); err != nil {
+		return nil, fmt.Errorf("node: reading the sync cursor: %w", err)
+	} else if ok {
+		var c cursor
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("node: sync cursor: %w", err)
+		}
+		if c.Epoch == n.epoch {
+			n.st.Acked = c.Acked
+		}
+	}
+	n.st.Sent = n.st.Acked
+	stop, err := cfg.Conn.Subscribe(natsio.AckSubject(cfg.Node), n.onAck)
+	if err != nil {
+		return nil, err
+	}
+	n.stop = stop
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.uplink(ctx)
+	}()
+	return n, nil
+}
+
+// Close stops the loops, saving the cursor.
+func (n *Node) Close() error {
+	n.cancel()
+	n.stop()
+	n.wg.Wait()
+	return n.saveCursor(context.Background())
+}
+
+// Status returns the node's view of its sync.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.st
+	st.Connected = n.cfg.Conn.Connected()
+	return st
+}
+
+func (n *Node) onAck(data []byte) {
+	var a wire.Ack
+	if err := wire.Unmarshal(data, &a, "acknowledgement"); err != nil {
+		n.cfg.Log.Warn("ignoring an acknowledgement", "err", err)
+		return
+	}
+	n.advance(a)
+}
+
+// advance takes the hub's mark of an epoch; a mark below what was sent
+// after a gap makes the uplink re-send from it.
+func (n *Node) advance(a wire.Ack) {
+	if a.Epoch != n.epoch {
+		return
+	}
+	n.mu.Lock()
+	if a.HighWater > n.st.Acked {
+		n.st.Acked = a.HighWater
+		n.lastAck = n.cfg.Now()
+		close(n.changed)
+		n.changed = make(chan struct{})
+	}
+	if n.st.Sent < n.st.Acked {
+		n.st.Sent = n.st.Acked
+	}
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) saveCursor(ctx context.Context) error {
+	n.mu.Lock()
+	c := cursor{Epoch: n.epoch, Acked: n.st.Acked}
+	n.mu.Unlock()
+	b, _ := json.Marshal(c)
+	return n.cfg.Ledger.PutMeta(ctx, CursorMeta, b)
+}
+
+// uplink uploads the journal from the cursor on, reports to the hub, and
+// re-sends from the hub's mark when uploads stay unacknowledged.
+func (n *Node) uplink(ctx context.Context) {
+	poll := time.NewTicker(n.cfg.Poll)
+	defer poll.Stop()
+	var lastReport, lastSaved time.Time
+	var savedAcked uint64
+	wasConnected := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+		case <-n.kick:
+		}
+		now := n.cfg.Now()
+		connected := n.cfg.Conn.Connected()
+		if connected && (!wasConnected || now.Sub(lastReport) >= n.cfg.ReportEvery) {
+			if err := n.report(ctx); err != nil {
+				n.cfg.Log.Debug("report", "err", err)
+			} else {
+				lastReport = now
+			}
+		}
+		if !connected && wasConnected {
+			n.resend("disconnected")
+		}
+		wasConnected = connected
+		if connected {
+			if err := n.push(ctx); err != nil && ctx.Err() == nil {
+				n.cfg.Log.Debug("upload", "err", err)
+				n.resend("upload failed")
+			}
+		}
+		n.mu.Lock()
+		acked, sent, last := n.st.Acked, n.st.Sent, n.lastAck
+		n.mu.Unlock()
+		if sent > acked && now.Sub(last) >= n.cfg.ResendAfter {
+			n.resend("no acknowledgement")
+		}
+		if acked != savedAcked && now.Sub(lastSaved) >= time.Second {
+			if err := n.saveCursor(ctx); err == nil {
+				savedAcked, lastSaved = acked, now
+			}
+		}
+	}
+}
+
+// resend makes the next uploads start after the hub's mark.
+func (n *Node) resend(why string) {
+	n.mu.Lock()
+	if n.st.Sent > n.st.Acked {
+		n.cfg.Log.Debug("re-sending from the hub's mark", "why", why, "from", n.st.Acked+1, "sent", n.st.Sent)
+		n.st.Sent = n.st.Acked
+	}
+	n.lastAck = n.cfg.Now()
+	n.mu.Unlock()
+}
+
+// report tells the hub the node's last seq and clock, and takes its mark.
+func (n *Node) report(ctx context.Context) error {
+	last, err := n.cfg.Ledger.LastJournalSeq()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	sent := n.cfg.Now()
+	out, err := n.cfg.Conn.Request(rctx, natsio.HubSubject("report", n.cfg.Node), wire.Marshal(wire.Report{Epoch: n.epoch, LastSeq: last, NodeTime: sent}))
+	if err != nil {
+		return err
+	}
+	var rep wire.ReportReply
+	if err := wire.Unmarshal(out, &rep, "report reply"); err != nil {
+		return err
+	}
+	got := n.cfg.Now()
+	n.mu.Lock()
+	n.st.LastSeq = last
+	n.st.LastContact = got
+	// NTP-style: the hub's time is taken at the middle of the round trip.
+	n.st.ClockOffset, n.st.ClockKnown = rep.HubTime.Sub(sent.Add(got.Sub(sent)/2)), true
+	n.mu.Unlock()
+	n.advance(rep.Ack)
+	return nil
+}
+
+// errBatchFull stops a journal scan once a batch is full.
+var errBatchFull = errors.New("batch full")
+
+// push uploads every durable record after Sent, a batch at a time.
+func (n *Node) push(ctx context.Context) error {
+	last, err := n.cfg.Ledger.LastJournalSeq()
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.st.LastSeq = last
+	n.mu.Unlock()
+	for ctx.Err() == nil {
+		n.mu.Lock()
+		from, offset, known := n.st.Sent+1, n.st.ClockOffset, n.st.ClockKnown
+		n.mu.Unlock()
+		if from > last {
+			return nil
+		}
+		b := &fleet.Batch{Node: n.cfg.Node, Epoch: n.epoch, First: from, SentAt: n.cfg.Now(), ClockOffset: offset, ClockKnown: known}
+		err := n.cfg.Ledger.Journal(ctx, from, func(r *engine.TapRecord) error {
+			b.Records = append(b.Records, *r)
+			if len(b.Records) >= n.cfg.BatchMax {
+				return errBatchFull
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errBatchFull) {
+			return fmt.Errorf("reading the journal from %d: %w", from, err)
+		}
+		if len(b.Records) == 0 {
+			return nil
+		}
+		b.Last = b.First + uint64(len(b.Records)) - 1
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, b.MsgID(), wire.EncodeUpload(b))
+		cancel()
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if n.st.Sent == from-1 {
+			if n.st.Sent == n.st.Acked {
+				n.lastAck = n.cfg.Now() // the wait for an acknowledgement starts
+			}
+			n.st.Sent = b.Last
+		}
+		n.mu.Unlock()
+	}
+	return ctx.Err()
+}
+
+// WaitAcked waits until the hub has acknowledged every record up to seq,
+// or ctx ends.
+func (n *Node) WaitAcked(ctx context.Context, seq uint64) error {
+	for {
+		n.mu.Lock()
+		acked, ch := n.st.Acked, n.changed
+		n.mu.Unlock()
+		if acked >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("hub acknowledged up to %d of %d: %w", acked, seq, ctx.Err())
+		}
+	}
+}
