@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync"
 )
 
 // NXP originality signature (NXP AN12196, "Originality Signature
@@ -49,14 +50,17 @@ func (e *OriginalityError) Error() string {
 // Unwrap returns ErrNotGenuine and the cause.
 func (e *OriginalityError) Unwrap() []error { return []error{ErrNotGenuine, e.Err} }
 
-// NXPOriginalityKey returns NXP's NTAG 424 DNA originality public key.
-func NXPOriginalityKey() *ecdsa.PublicKey {
+// NXPOriginalityKey returns NXP's NTAG 424 DNA originality public key,
+// parsed once and shared: callers must not modify it.
+func NXPOriginalityKey() *ecdsa.PublicKey { return nxpOriginalityKey() }
+
+var nxpOriginalityKey = sync.OnceValue(func() *ecdsa.PublicKey {
 	k, err := ParseOriginalityKey(NXPOriginalityKeyHex)
 	if err != nil {
 		panic("cardio: NXPOriginalityKeyHex: " + err.Error()) // a constant; pinned by tests
 	}
 	return k
-}
+})
 
 // ParseOriginalityKey decodes an uncompressed secp224r1 public key in hex
 // (114 digits, 04‖X‖Y) and checks that it lies on the curve.

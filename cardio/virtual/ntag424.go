@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/citypass/citypass/cardio"
 )
@@ -80,14 +81,18 @@ const testOriginalityScalar = "12797F07F5FC8173237A61347513821D79B5654094C20E58C
 // public half (cardio.PersonalizeOptions.OriginalityKeys, a data dir's
 // originality key file); production trusts NXP's key alone, so a virtual
 // card is refused there like any clone.
-func TestOriginalityKey() *ecdsa.PrivateKey {
+// The key is parsed once (deriving its public half costs a scalar
+// multiplication) and shared: callers must not modify it.
+func TestOriginalityKey() *ecdsa.PrivateKey { return testOriginalityKey() }
+
+var testOriginalityKey = sync.OnceValue(func() *ecdsa.PrivateKey {
 	d, _ := hex.DecodeString(testOriginalityScalar)
 	k, err := ecdsa.ParseRawPrivateKey(elliptic.P224(), d)
 	if err != nil {
 		panic("virtual: test originality key: " + err.Error())
 	}
 	return k
-}
+})
 
 // TestOriginalityPublicKey is the public half of TestOriginalityKey.
 func TestOriginalityPublicKey() *ecdsa.PublicKey { return &TestOriginalityKey().PublicKey }
