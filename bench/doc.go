@@ -1,5 +1,5 @@
 // Package bench measures citypass against raw Pebble on the same machine in
-// the same run (SPEC §7, issue 7).
+// the same run (docs/semantics.md, "Performance and reliability").
 //
 // Every workload is a Config and a Run function, and every figure it reports
 // stands beside a baseline that does the same I/O without citypass: the same

@@ -7,7 +7,8 @@ import (
 )
 
 // WarnExpiringWithin is how close to the end of validity an accepted entry
-// carries FlagWarnExpiring (SPEC §3: valid_until - at < 1h).
+// carries FlagWarnExpiring: valid_until - at < 1h (docs/semantics.md, "Order
+// of checks").
 const WarnExpiringWithin = time.Hour
 
 // Input is everything Decide looks at. Nothing in it is modified.
@@ -68,10 +69,10 @@ func (e *Effects) Apply(p *Pass, c *Card, u *Usage) {
 	}
 }
 
-// ValidityEnd returns the exclusive end of validity of a product whose
-// validity starts at start (SPEC §3): elapsed and fixed clocks add Duration of
-// physical time; calendar_days ends at the start of service day Days+1,
-// counting the day of start as day 1.
+// ValidityEnd returns the exclusive end of validity of a product whose validity
+// starts at start (docs/semantics.md, "Validity"): elapsed and fixed clocks add
+// Duration of physical time; calendar_days ends at the start of service day
+// Days+1, counting the day of start as day 1.
 func ValidityEnd(t *tariff.Tariff, p *tariff.Product, start time.Time) time.Time {
 	if p.Clock == tariff.ClockCalendarDays {
 		return t.DayStart(t.ServiceDay(start).AddDays(p.Days))
@@ -79,9 +80,10 @@ func ValidityEnd(t *tariff.Tariff, p *tariff.Product, start time.Time) time.Time
 	return start.Add(p.Duration)
 }
 
-// Decide answers a tap. It is a pure function of its input: no clock, no I/O,
-// no allocation on the common paths. Checks run in SPEC §3 order and the
-// first that fails decides. The returned Effects say what to store.
+// Decide answers a tap. It is a pure function of its input: no clock, no I/O, no
+// allocation on the common paths. Checks run in the order of docs/semantics.md
+// ("Order of checks") and the first that fails decides. The returned Effects say
+// what to store.
 func Decide(in *Input) (Decision, Effects) {
 	var d Decision
 	var eff Effects

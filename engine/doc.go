@@ -1,13 +1,13 @@
 // Package engine decides taps and runs the pass lifecycle of citypass.
 //
-// The heart is Decide, a pure function: a tap, the pass it resolves to (with
-// the tariff version and product it was sold under), the card record, the
-// gate's venue and the pass's usage go in; a Decision and the Effects to
-// store come out. It reads no clock, does no I/O, logs nothing and starts no
-// goroutine, so the same inputs always give the same answer, whenever and
-// wherever the tap is replayed. Every rule is evaluated at the tap's own time
-// in the tariff's zone. The checks run in the order of SPEC §3 and the first
-// that fails decides:
+// The heart is Decide, a pure function: a tap, the pass it resolves to (with the
+// tariff version and product it was sold under), the card record, the gate's
+// venue and the pass's usage go in; a Decision and the Effects to store come
+// out. It reads no clock, does no I/O, logs nothing and starts no goroutine, so
+// the same inputs always give the same answer, whenever and wherever the tap is
+// replayed. Every rule is evaluated at the tap's own time in the tariff's zone.
+// The checks run in the order of docs/semantics.md ("Order of checks") and the
+// first that fails decides:
 //
 //	INVALID, REPLAYED, (exit: accept, count nothing), REVOKED, BLOCKED,
 //	CANCELED, PRODUCT, NOT_YET_VALID, EXPIRED, PASSBACK, ALREADY_REDEEMED, OK
@@ -30,7 +30,7 @@
 // revoked card or a refunded pass; limits count accepted entries per venue
 // (never exits) and are never exceeded; a tap id is journaled once.
 //
-// Where SPEC §3 is silent, the engine decides so (each is tested in
+// Beyond the order of checks, the engine decides so (each is tested in
 // testdata/*.txt):
 //   - a product with clock "fixed" or activation "fixed_start" needs a start
 //     date at sale (validity from the start of that service day, never before

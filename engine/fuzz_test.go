@@ -13,7 +13,7 @@ var fuzzGates = []string{"mucem/g1", "mucem/g2", "vieux-port/g1", "chateau-if/qu
 
 // FuzzDecide drives one pass of any fixture product through a sequence of
 // taps and list changes, applying effects as the Validator does, and checks
-// the invariants of SPEC §3 after every decision.
+// the invariants of docs/semantics.md ("Order of checks") after every decision.
 func FuzzDecide(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 0, 10, 0, 5, 20, 1, 0, 30, 0, 0, 200})
 	f.Add(uint8(5), []byte{0, 5, 1, 0, 3, 5, 0, 0, 255, 0, 0, 255, 0, 0, 255})

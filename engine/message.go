@@ -89,7 +89,7 @@ var gateTexts = map[string][2]string{
 }
 
 // dateLayouts is how a validity end is written in each language: "28/11
-// 10:00" in English (the SPEC's tap object), "28/11 à 10h00" in French.
+// 10:00" in English (the `tap --json` object), "28/11 à 10h00" in French.
 var dateLayouts = map[Language]string{English: "02/01 15:04", French: "02/01 à 15h04"}
 
 var printers = func() map[Language]*message.Printer {

@@ -54,7 +54,8 @@ type Tap struct {
 	ProofFailed bool
 }
 
-// Reason is the stable code of a decision (SPEC §3). Values are persisted.
+// Reason is the stable code of a decision (docs/semantics.md, "Order of
+// checks"). Values are persisted.
 type Reason uint8
 
 // Reasons, in check order after OK. Never renumber.
@@ -96,7 +97,7 @@ func ParseReason(s string) (Reason, error) {
 // Flags annotate an accepted entry. Bit positions are persisted.
 type Flags uint8
 
-// Flags of SPEC §3.
+// Flags of accepted entries (docs/semantics.md, "Order of checks").
 const (
 	FlagActivated    Flags = 1 << 0 // this tap started validity
 	FlagAttention    Flags = 1 << 1 // child or other staff check
@@ -211,8 +212,8 @@ type TapRecord struct {
 	Decision      Decision
 }
 
-// Account names of the double-entry ledger (SPEC §6). Partner accounts are
-// suffixed with ":<partner id>".
+// Account names of the double-entry ledger (docs/semantics.md, "Postings").
+// Partner accounts are suffixed with ":<partner id>".
 const (
 	AccountSalesClearing   = "sales_clearing"
 	AccountDeferredRevenue = "deferred_revenue"

@@ -72,7 +72,7 @@ func (v *Validator) Catalog() *tariff.Catalog { return v.catalog.Load() }
 
 // Result is the answer to Validate: the decision, whether it repeats an
 // earlier answer to the same tap id, and a text for the gate's display.
-// It marshals to the SPEC §4 `tap --json` object.
+// It marshals to the `tap --json` object (docs/semantics.md, "Command line").
 type Result struct {
 	Decision  Decision
 	Tap       TapID
@@ -224,8 +224,9 @@ func (a *Tap) SameContent(b *Tap) bool {
 		a.ProofFailed == b.ProofFailed
 }
 
-// resolveCard reads a card and the pass it resolves to at instant at: its
-// live pass, else its newest (SPEC §3). Both are nil for an unknown card.
+// resolveCard reads a card and the pass it resolves to at instant at: its live
+// pass, else its newest (docs/semantics.md, "Passes and cards"). Both are nil
+// for an unknown card.
 func resolveCard(r Reader, uid string, at time.Time) (*Card, *Pass, error) {
 	c, ok, err := r.Card(uid)
 	if err != nil {

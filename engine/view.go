@@ -9,7 +9,7 @@ import (
 	"github.com/citypass/citypass/tariff"
 )
 
-// tapJSON is the SPEC §4 `tap --json` object.
+// tapJSON is the `tap --json` object (docs/semantics.md, "Command line").
 type tapJSON struct {
 	Decision   string   `json:"decision"`
 	Reason     string   `json:"reason"`
@@ -23,7 +23,7 @@ type tapJSON struct {
 	Message    string   `json:"message"`
 }
 
-// MarshalJSON writes the SPEC §4 tap object. valid_until is RFC 3339 in the
+// MarshalJSON writes the `tap --json` object. valid_until is RFC 3339 in the
 // tariff's zone, or null when the pass has no validity end yet.
 func (r Result) MarshalJSON() ([]byte, error) {
 	o := tapJSON{Decision: "deny", Reason: r.Decision.Reason.String(), Flags: r.Decision.Flags.Names(),

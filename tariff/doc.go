@@ -1,5 +1,5 @@
 // Package tariff loads, validates and answers questions about city-pass tariff
-// versions (SPEC §2 and §3): the partners the operator pays, the venues with
+// versions (docs/semantics.md, "Tariff file"): the partners the operator pays, the venues with
 // gates, the products sold (with the include rules that open gates) and the
 // clearing contracts.
 //
@@ -67,7 +67,7 @@
 //   - Ids of partners, venues and products are unique within a version and use
 //     letters, digits, '-', '_' and '.', so gate ids "VENUE/GATE" split
 //     unambiguously.
-//   - Defaults (SPEC §3): limit "unlimited", no passback, passback_scope
+//   - Defaults (docs/semantics.md, "Loading"): limit "unlimited", no passback, passback_scope
 //     "venue", passback_mode "hard", service_day_starts "00:00". Everything
 //     else that matters for money or validity must be written out.
 //

@@ -33,11 +33,11 @@ func LoadFile(path string) (*Tariff, error) {
 	return Load(path, data)
 }
 
-// Load parses and validates a tariff file of schema 1 (SPEC §2). name is the
-// file name used in error messages. On any problem it returns nil and an
-// ErrorList holding every problem found, each with the line of the offending
-// key; a TOML syntax error stops the reading and is reported alone. The
-// returned Tariff keeps a copy of data (see Source).
+// Load parses and validates a tariff file of schema 1 (docs/semantics.md,
+// "Tariff file"). name is the file name used in error messages. On any problem
+// it returns nil and an ErrorList holding every problem found, each with the
+// line of the offending key; a TOML syntax error stops the reading and is
+// reported alone. The returned Tariff keeps a copy of data (see Source).
 func Load(name string, data []byte) (*Tariff, error) {
 	errs := &errorSink{file: name}
 	if len(data) > MaxFileSize {

@@ -127,7 +127,7 @@ func TestBaseLoads(t *testing.T) {
 	assert.Equal(t, 365*24*time.Hour, p.ActivateWithin)
 	require.Len(t, p.Includes, 2)
 	assert.Equal(t, Limit{Kind: LimitOnce, N: 1}, p.Includes[0].Limit)
-	// SPEC §3 defaults.
+	// The defaults (docs/semantics.md, "Loading").
 	transit := p.Includes[1]
 	assert.Equal(t, Limit{Kind: LimitUnlimited}, transit.Limit)
 	assert.Equal(t, 18*time.Minute, transit.Passback)

@@ -6,8 +6,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// This file is the typed model of a tariff version (SPEC §2). It is the contract
-// between tariff, engine and reconcile: field names and meanings are stable.
+// This file is the typed model of a tariff version (docs/semantics.md, "Tariff
+// file"). It is the contract between tariff, engine and reconcile: field names
+// and meanings are stable.
 
 // Catalog holds every tariff version loaded into a ledger, oldest first. A pass
 // keeps the version it was sold under; contracts apply by tap date. A Catalog is

@@ -112,7 +112,8 @@ func (in *Include) Covers(v *Venue) bool {
 	return false
 }
 
-// IncludeFor returns the first include of p that covers venue v (SPEC §3).
+// IncludeFor returns the first include of p that covers venue v
+// (docs/semantics.md, "Includes, limits, anti-passback").
 func (p *Product) IncludeFor(v *Venue) (*Include, bool) {
 	for i := range p.Includes {
 		if p.Includes[i].Covers(v) {

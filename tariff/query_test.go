@@ -157,7 +157,7 @@ func TestCoversAndIncludeFor(t *testing.T) {
 		})
 	}
 
-	// The first covering include applies (SPEC §3).
+	// The first covering include applies (docs/semantics.md, "Includes, limits, anti-passback").
 	p := &Product{Includes: []Include{
 		{Venues: []string{"mucem"}, Limit: Limit{LimitOnce, 1}},
 		{Kinds: []VenueKind{KindMuseum}, Limit: Limit{LimitOncePerDay, 1}},

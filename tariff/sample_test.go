@@ -141,9 +141,10 @@ func TestNormalizedIsCanonical(t *testing.T) {
 	assert.Equal(t, string(ja), string(jb))
 }
 
-// TestSpecExample: the SPEC §2 example, verbatim, is a fragment that names a
-// partner ("rtm") and a venue ("chateau-if") it does not define; those are its
-// only two problems. With the minimal definitions added, it loads.
+// TestSpecExample: the tariff example of the product specification, kept
+// verbatim in testdata/spec_example.toml, is a fragment that names a partner
+// ("rtm") and a venue ("chateau-if") it does not define; those are its only
+// two problems. With the minimal definitions added, it loads.
 func TestSpecExample(t *testing.T) {
 	_, err := LoadFile(filepath.Join("testdata", "spec_example.toml"))
 	assert.Equal(t, []string{

@@ -12,7 +12,7 @@ const (
 	bic1  = "AGRIFRPP"
 )
 
-// TestValidation: one case per error class of SPEC §2, each an edit of
+// TestValidation: one case per error class of docs/semantics.md ("Loading"), each an edit of
 // baseTOML, with the exact "FILE:LINE: message" lines expected.
 func TestValidation(t *testing.T) {
 	cases := []struct {

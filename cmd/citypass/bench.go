@@ -22,7 +22,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	var cfg bench.Config
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure citypass against raw Pebble on this machine (SPEC §7)",
+		Short: "Measure citypass against raw Pebble on this machine",
 		Long: "Runs the workloads of issue 7 (decide, gate1, gates, scale, reconcile, recovery, card),\n" +
 			"each beside its raw-Pebble baseline in the same run, the median of at least 3 runs,\n" +
 			"and prints PASS/FAIL per target. Data lives in a temporary directory removed afterwards.",

@@ -1,4 +1,5 @@
-// Command citypass binds the library packages to a command line (SPEC §4).
+// Command citypass binds the library packages to a command line
+// (docs/semantics.md, "Command line").
 //
 // Layout: main.go is a dozen lines; root.go holds the global flags, the exit
 // codes and the command registry; every command group is one file that

@@ -49,7 +49,7 @@ func newJournalCmd(a *app) *cobra.Command {
 	return c
 }
 
-// journalColumns are the export's fields, in order (SPEC §4 plus journal_seq).
+// journalColumns are the export's fields, in order (docs/formats.md, "Journal export").
 var journalColumns = []string{"journal_seq", "device", "seq", "at", "recorded_at", "card", "pass", "product",
 	"gate", "direction", "decision", "reason", "flags"}
 

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes of SPEC §4.
+// Exit codes (docs/semantics.md, "Command line").
 const (
 	exitOK          = 0
 	exitError       = 1

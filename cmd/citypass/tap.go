@@ -138,7 +138,7 @@ func (a *app) credentialFromSUN(sun string, tap *engine.Tap) error {
 	return nil
 }
 
-// printTapResult prints the SPEC §4 tap object (or a human line) and turns a
+// printTapResult prints the `tap --json` object (or a human line) and turns a
 // deny into exit code 3.
 func (a *app) printTapResult(res engine.Result) error {
 	if a.json {

@@ -10,8 +10,8 @@ import (
 )
 
 // The tariff command group: `tariff check FILE` validates a tariff file
-// (SPEC §2) without touching the data dir. `tariff load` (tariff_load.go) adds a
-// version to the ledger.
+// (docs/semantics.md, "Loading") without touching the data dir. `tariff load`
+// (tariff_load.go) adds a version to the ledger.
 
 func init() { registerCommand("tariff", newTariffCmd) }
 
