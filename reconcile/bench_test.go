@@ -8,8 +8,9 @@ import (
 )
 
 // BenchmarkCloseMonth closes one partner's month over a journal of 20 000
-// taps spread over the month and four partners (reconcile scan rate, SPEC
-// §7); taps/op is the journal records the close reads.
+// taps spread over the month and four partners (the reconcile scan rate of
+// docs/semantics.md, "Performance and reliability"); taps/op is the
+// journal records the close reads.
 func BenchmarkCloseMonth(b *testing.B) {
 	const taps = 20000
 	l := newFakeLedger()

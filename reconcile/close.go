@@ -104,7 +104,8 @@ func StatementID(partner, period string) string { return partner + "-" + period 
 // the reads that use it return nil for it.
 var errStop = errors.New("stop")
 
-// Close closes the statements of a period (SPEC §6): for every partner whose
+// Close closes the statements of a period (docs/semantics.md,
+// "Reconciliation"): for every partner whose
 // governing contract has Period's kind (or opts.Partner only), it values the
 // accepted entries at the partner's venues with tap time in the period and
 // journaled up to now (data_as_of), adds as adjustments the taps of the

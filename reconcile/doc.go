@@ -1,6 +1,6 @@
 // Package reconcile turns the journal into money: signed partner statements,
 // late-tap adjustments, matching against partners' own scan exports, SEPA
-// payouts and finance reports (SPEC §6).
+// payouts and finance reports (docs/semantics.md, "Reconciliation").
 //
 // # Statements
 //

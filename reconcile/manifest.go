@@ -10,8 +10,9 @@ import (
 	"fmt"
 )
 
-// Manifest is a statement's JSON manifest (SPEC §6). Its keys are exactly
-// these, in this order; amounts are decimal strings with 2 places.
+// Manifest is a statement's JSON manifest (docs/semantics.md, "Reconciliation").
+// Its keys are exactly these, in this order; amounts are decimal strings with 2
+// places.
 type Manifest struct {
 	Statement      string        `json:"statement"`
 	Partner        string        `json:"partner"`
@@ -49,7 +50,7 @@ type ContractTerms struct {
 	Cap     string            `json:"cap,omitempty"`
 }
 
-// ManifestKeys are the manifest's keys, exactly (SPEC §6).
+// ManifestKeys are the manifest's keys, exactly.
 var ManifestKeys = []string{"statement", "partner", "period", "period_start", "period_end", "data_as_of",
 	"contract", "currency", "visits", "gross", "cap_reduction", "adjustments", "net", "csv_sha256",
 	"previous_sha256", "signature"}

@@ -59,7 +59,7 @@ type VerifyReport struct {
 }
 
 // Verify checks a directory of statements against a signing public key:
-// every manifest has exactly the SPEC keys, its amounts add up (net = gross -
+// every manifest has exactly the ManifestKeys, its amounts add up (net = gross -
 // cap_reduction + adjustments, and the CSV's amounts), the CSV's SHA-256 is
 // csv_sha256, the Ed25519 signature over CanonicalBytes is valid, and each
 // partner's statements chain: the first names ZeroSHA256 and every other the
@@ -138,7 +138,7 @@ func Verify(dir string, pub ed25519.PublicKey) (*VerifyReport, error) {
 	return rep, nil
 }
 
-// checkManifest parses a manifest with exactly the SPEC keys and consistent amounts.
+// checkManifest parses a manifest with exactly the ManifestKeys and consistent amounts.
 func checkManifest(name string, data []byte, add func(file, field, format string, args ...any)) (*Manifest, bool) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
