@@ -72,9 +72,6 @@ func newPassSellCmd(a *app) *cobra.Command {
 		Short: "Sell a pass onto a card; with --reader, only onto a card that proves it is ours and a genuine NXP chip",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if card == "" && reader == "" {
-				return usageErr("give --card CARD (the card's UID) or --reader NAME (the card on the desk reader)")
-			}
 			if reader != "" {
 				// Before the ledger is opened: the operator may still be
 				// putting the card down.
@@ -125,6 +122,7 @@ func newPassSellCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&start, "start", "", "first service day of a fixed product (YYYY-MM-DD)")
 	c.Flags().StringVar(&channel, "channel", "desk", "sales channel")
 	_ = c.MarkFlagRequired("product")
+	c.MarkFlagsOneRequired("card", "reader")
 	return c
 }
 
