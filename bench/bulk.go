@@ -78,8 +78,7 @@ const (
 // compactions are done: none has run for settleQuiet. A bulk load ends with
 // a compaction backlog that Pebble works off after the next open; the first
 // workload to open the ledger would otherwise measure its taps against those
-// compactions (its p99 rose 3-7 times), which a ledger that grew over months
-// does not have. (Pebble's estimated compaction debt is no test: it can stay
+// compactions, which a ledger that grew over months does not have. (Pebble's estimated compaction debt is no test: it can stay
 // above zero with nothing left that its picker would schedule.) Then it has
 // the file system write back what the build left dirty (flushFS).
 func settle(ctx context.Context, env Env, dir string) error {
@@ -109,9 +108,8 @@ func settle(ctx context.Context, env Env, dir string) error {
 	}
 	// The build wrote with NoSync: its last gigabyte or so is still dirty
 	// in the page cache, and the kernel's writeback of it would compete
-	// with the first measured runs' fsyncs (a full run's first three scale
-	// runs: tap p99 3.7-4.3 ms, then 0.4-0.7 ms). Written back now, it is
-	// setup, like the compactions.
+	// with the first measured runs' fsyncs. Written back now, it is setup,
+	// like the compactions.
 	if err := flushFS(dir); err != nil {
 		return err
 	}

@@ -17,14 +17,13 @@ import (
 // (Options.JournalDecoders of them, taking the raw batches in turn) check and decode
 // them into records; and fn is called on the calling goroutine with the
 // decoded batches, in journal order. One iterator, not one per decoder:
-// concurrent iterators over the same blocks cost Pebble about a third more
-// CPU than one (bench: the month close). A batch and its records, strings
-// included, are valid only until fn returns: the strings are views of the
-// raw batch's bytes, not copies, and both are recycled once fn returns. A
-// caller that keeps a string past fn must copy it (strings.Clone). Copying
-// or interning every string of every record was a third of the decoders'
-// time and all of the scan's allocation. It stops at fn's first error, or
-// the first read, decode or iterator error, and returns it.
+// concurrent iterators over the same blocks cost Pebble more CPU than one. A
+// batch and its records, strings included, are valid only until fn returns:
+// the strings are views of the raw batch's bytes, not copies (which would
+// cost the decoders time and the scan its allocations), and both are
+// recycled once fn returns. A caller that keeps a string past fn must copy it
+// (strings.Clone). It stops at fn's first error, or the first read, decode or
+// iterator error, and returns it.
 func (l *Ledger) JournalBatches(ctx context.Context, fromSeq uint64, fn func([]engine.TapRecord) error) error {
 	ref, err := l.acquire()
 	if err != nil {

@@ -148,11 +148,10 @@ func (d *dec) fail(what string) {
 	d.b = nil
 }
 
-// The readers below are split into an inlined fast path for the common case
-// (a one-byte varint, a string shorter than 128 bytes) and a call for the
-// rest: decoding a journal value is most of a month close's decode time, and
-// the calls were a third of it. After a failure d.b is empty, so the fast
-// paths never read past an error.
+// The readers below take the common case (a one-byte varint, a string
+// shorter than 128 bytes) first and call out for the rest. After a failure
+// d.b is empty, so they never read past an error. The month close's hot loop
+// uses decodeTapFast instead (tapfast.go).
 
 func (d *dec) u64() uint64 {
 	if b := d.b; len(b) > 0 && b[0] < 0x80 { // one byte: most lengths, flags and small counters

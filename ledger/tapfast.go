@@ -15,8 +15,8 @@ import (
 // trailing bytes. It reports false, with *r partly written, for anything
 // else, and the caller decodes the value again with dec, which is the
 // authority on what is valid and says what is wrong. It exists because a
-// month's close decodes every tap of the journal: without dec's error
-// plumbing and its calls per field it takes about half the time.
+// month's close decodes every tap of the journal: it has none of dec's error
+// plumbing, and its readers are inlined where dec's are calls.
 // TestTapCodecsAgree, TestDecodeTapFastAgrees and FuzzDecode hold the two to
 // the same results (and to encodeTap's field order).
 func decodeTapFast(p []byte, r *engine.TapRecord, in *interner) bool {

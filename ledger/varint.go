@@ -8,8 +8,7 @@ import (
 // uvarint decodes like binary.Uvarint, the same values, lengths and errors
 // for every input, but a varint of up to 9 bytes that has 8 bytes to read
 // is decoded from one 8-byte load without a loop: journal values hold three
-// 9-byte nanosecond times each, and their byte-at-a-time decoding was a
-// third of a journal scan's decode.
+// 9-byte nanosecond times each, and a journal scan decodes them all.
 func uvarint(b []byte) (uint64, int) {
 	if len(b) >= 8 {
 		x := binary.LittleEndian.Uint64(b)

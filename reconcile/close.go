@@ -51,8 +51,8 @@ type CloseOptions struct {
 }
 
 // progressCount counts the journal records a close scans and reports every
-// progressEvery-th to report, when set. tick is inlined: a call per record
-// through a closure was 2 % of a month's close.
+// progressEvery-th to report, when set. tick is inlined, not a call per
+// record through a closure.
 type progressCount struct {
 	n      uint64
 	report func(scanned uint64)

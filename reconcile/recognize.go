@@ -28,9 +28,8 @@ var recognitionBatch = 4096
 // Recognition is a step over the passes, separate from closing statements
 // (Close posts none); the month end (`citypass reconcile close`) runs it
 // through the period's end after a successful Close, not beside it: beside
-// a close the two reads' garbage and the recognition writes' memtables meet
-// (the peak RSS of a 10M-tap close rose from 209 to 256 MB for no gain in
-// time on two cores).
+// a close the two reads' garbage and the recognition writes' memtables meet,
+// raising the peak memory for no gain in time.
 //
 // Recognize is idempotent: ids are deterministic and a pass already
 // recognised is skipped, so a second call with the same through posts

@@ -21,7 +21,7 @@ func startWriteback(f *os.File, off, n int64) {
 // neither evicts pages other work needs (the ledger's) nor asks the kernel
 // for gigabytes of fresh pages, which on a VM whose free memory went back
 // to the host made every page of the copy into the page cache several
-// times dearer (bench: a sixth of a month's close). Waiting for writeback
+// times dearer. Waiting for writeback
 // also consumes a write error (the fsync that follows would no longer
 // report it), so its error is the write's.
 func dropWritten(f *os.File, off, n int64) error {
