@@ -86,55 +86,24 @@
 //     logged, and if it persists writes stall: Update then returns at its
 //     context's deadline with ctx.Err() naming the background error. Gates
 //     pass a deadline and stay shut.
-//   - The writer keeps a bounded cache (Options.WriterCacheBytes) of hot
-//     records it read from, or committed to, the database (the writer's view:
-//     committed, possibly not yet synced); it is coherent because the writer
-//     is the only committer, and after a failed commit or sync the ledger is
-//     stopped, so it is never read again.
-//   - The writer skips the tap-id read of a tap whose seq is above its
-//     device's high-water mark: the highest seq journaled for the device,
-//     loaded from the database the first time the writer meets the device
-//     and raised by every PutTap (a failed transaction's raise stays: too
-//     high costs a read, never a wrong answer). Seqs may arrive in any
-//     order; a seq at or below the mark is read.
 //   - Pebble's LOCK file keeps a second process out; Open then returns a
 //     *LockedError (ErrLocked) naming the holder's pid and command (Linux).
 //     A second Open of a directory this process has open is refused the
 //     same way, from the ledger's own record (claimDir).
 //   - FormatMajorVersion is pinned (FormatMajorVersion constant).
 //
-// # Key layout
+// # Keys and values
 //
-// Keys are a one-byte table prefix followed by raw ids or fixed-width
-// big-endian numbers, so the default bytes.Compare order is the natural one:
-//
-//	0x01 "schema"                 schema version (1)
-//	0x01 "tariffs"                number of tariff versions loaded
-//	0x02 <tariff id>              StoredTariff{ID, Ordinal, TOML}
-//	0x10 <pass id>                engine.Pass
-//	0x11 <card uid>               engine.Card (bindings, revoked, blocked, last counter)
-//	0x12 <pass id>                engine.Usage
-//	0x20 <device> 0x00 <seq:8>    journal seq of tap (device, seq)   — tap identity
-//	0x21 <journal seq:8>          engine.TapRecord                    — journal order
-//	0x22 <at:8> <journal seq:8>   (empty)                             — time index
-//	0x30 <posting id>             engine.Posting
-//	0x31 <account>                Balance{Dr, Cr, lines} over all postings
-//	0x40 <statement id>           Statement
-//	0x50 <name>                   PutMeta bytes
-//
-// The tap identity is (device, seq), never the journal seq: taps from many
-// devices merge without loss or double counting (a fleet uploader resumes a
-// device from DeviceHighWater; a re-sent tap finds its id). Device names may
-// not contain NUL. at is UnixNano with the sign bit flipped (zero time sorts
-// first).
-//
-// # Values
-//
-// Every value is kind(1) ‖ version(1) ‖ payload ‖ CRC-32C(4) over the rest;
-// the payload is varints and length-prefixed strings in a fixed order per
-// kind. Every read verifies the checksum, the kind and the version and
-// returns a *CorruptionError (ErrCorrupt) naming the key. Times keep their
-// instant and zone offset; compare them with time.Time.Equal.
+// docs/formats.md ("Ledger") gives the key layout and every value's
+// encoding; keys.go and codec.go are the code. Keys are a one-byte table
+// prefix and raw ids or fixed-width big-endian numbers, so Pebble's order is
+// each table's natural order. A tap is identified by (device, seq), never by
+// its journal seq: taps from many devices merge without loss or double
+// counting (a fleet uploader resumes a device from DeviceHighWater; a re-sent
+// tap finds its id). Every value carries its kind, a version and a CRC-32C;
+// every read verifies them and returns a *CorruptionError (ErrCorrupt)
+// naming the key. Times keep their instant and zone offset; compare them
+// with time.Time.Equal.
 //
 // # Check
 //

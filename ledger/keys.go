@@ -9,7 +9,8 @@ import (
 )
 
 // Key prefixes (one byte, then fixed-width big-endian numbers or raw ids).
-// Persisted; never renumber. The layout is documented in doc.go.
+// Persisted; never renumber. The layout is documented in docs/formats.md,
+// "Ledger".
 const (
 	pSchema    byte = 0x01 // 0x01 "schema" → schema version; 0x01 "tariffs" → tariff count
 	pTariff    byte = 0x02 // 0x02 id → StoredTariff

@@ -258,8 +258,11 @@ type Ledger struct {
 	cache    writerCache
 	// devHW holds, per device, a seq at or above every seq journaled for
 	// it, committed or in the current group (possibly higher: a failed
-	// transaction's PutTap still raised it). A tap above it is new without
-	// a read. Filled lazily from the database; see txn.tapIsNew.
+	// transaction's PutTap still raised it, which costs a read, never a
+	// wrong answer). A tap above it is new without a read; seqs may arrive
+	// in any order, and one at or below it is read. Filled lazily from the
+	// database the first time the writer meets a device; bounded by
+	// Options.DeviceSeqsMax. See txn.tapIsNew.
 	devHW map[string]uint64
 }
 

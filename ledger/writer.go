@@ -508,10 +508,12 @@ func readDecoded[T any](t *txn, key []byte, decode func(key, v []byte) (*T, erro
 
 // writerCache holds values the writer read from or committed to the
 // database, so hot records (cards, passes, usage, balances) are not read
-// through Pebble on every tap. Owned by the writer goroutine. It only ever
-// holds durable values: database reads (the writer is the only committer and
-// waits for each sync) and a group's writes after their commit returned.
-// Bounded by bytes; when full it is emptied (simple, and a refill is cheap).
+// through Pebble on every tap. Owned by the writer goroutine. It holds the
+// writer's view: committed, possibly not yet synced. It is coherent because
+// the writer is the only committer, and after a failed commit or sync the
+// ledger is stopped, so it is never read again. Bounded by bytes
+// (Options.WriterCacheBytes); when full it is emptied (simple, and a refill
+// is cheap).
 type writerCache struct {
 	m        map[string]*cacheEntry
 	size     int
