@@ -282,7 +282,7 @@ func (v *Validator) Replace(ctx context.Context, passID, newCard string, at time
 		if err != nil {
 			return err
 		}
-		old.Revoked, old.ReplacedBy = true, uid
+		old.Revoked, old.ReplacedBy, old.ReplacedAt = true, uid, at
 		nc.UID, nc.Passes = uid, []string{p.ID}
 		p.Card = uid
 		p.Cards = append(append([]string(nil), p.Cards...), uid)
@@ -324,7 +324,7 @@ func (v *Validator) ShowCard(ctx context.Context, card string) (PassView, error)
 	}
 	var view PassView
 	err = v.store.View(ctx, func(r Reader) error {
-		_, p, err := resolveCard(r, uid, v.now())
+		c, p, err := resolveCard(r, uid, v.now())
 		if err != nil {
 			return err
 		}
@@ -332,6 +332,17 @@ func (v *Validator) ShowCard(ctx context.Context, card string) (PassView, error)
 			return fmt.Errorf("card %s: %w", uid, ErrUnknownCard)
 		}
 		view, err = v.view(r, p)
+		if err == nil && c.Revoked {
+			view.ReplacedCard = &ReplacedCardView{Card: c.UID, ReplacedBy: c.ReplacedBy,
+				Blocked: c.Blocked, BlockReason: c.BlockReason}
+			if !c.ReplacedAt.IsZero() {
+				at := c.ReplacedAt
+				if t, ok := v.catalog.Load().Version(p.TariffVersion); ok {
+					at = at.In(t.Location)
+				}
+				view.ReplacedCard.ReplacedAt = at.Format(time.RFC3339)
+			}
+		}
 		return err
 	})
 	return view, err

@@ -280,6 +280,24 @@ func (s *scenario) show(args []string) {
 	check("card", view.Card)
 	check("blocked", strconv.FormatBool(view.Blocked))
 	check("pass", s.labelOf(view.Pass))
+	if want, ok := opt["replaced_by"]; ok {
+		got := "none"
+		if view.ReplacedCard != nil {
+			got = view.ReplacedCard.ReplacedBy
+		}
+		if want != got {
+			s.failf("show replaced_by: want %q, got %q", want, got)
+		}
+	}
+	if want, ok := opt["replaced_at"]; ok {
+		var got time.Time
+		if view.ReplacedCard != nil {
+			got, _ = time.Parse(time.RFC3339, view.ReplacedCard.ReplacedAt)
+		}
+		if !got.Equal(s.time(want)) {
+			s.failf("show replaced_at: want %s, got %+v", s.time(want).Format(time.RFC3339), view.ReplacedCard)
+		}
+	}
 	if want, ok := opt["valid_until"]; ok {
 		if want == "none" {
 			if view.ValidUntil != "" {

@@ -179,6 +179,7 @@ type Card struct {
 	Passes      []string // every pass sold onto or moved to the card, oldest first
 	Revoked     bool     // replaced by another card; for good
 	ReplacedBy  string
+	ReplacedAt  time.Time // when it was replaced; zero when not, or replaced before the ledger kept it
 	Blocked     bool
 	BlockReason string // lost | stolen | fraud
 	BlockedAt   time.Time

@@ -73,6 +73,20 @@ type PassView struct {
 	RefundedAt  string      `json:"refunded_at,omitempty"`
 	Entries     int         `json:"entries"`
 	Usage       []VenueView `json:"usage"`
+	// ReplacedCard is set by ShowCard when the card asked for was replaced:
+	// the view is then of the pass it carried, now on another card.
+	ReplacedCard *ReplacedCardView `json:"replaced_card,omitempty"`
+}
+
+// ReplacedCardView is a card that was replaced by another (revoked for good).
+type ReplacedCardView struct {
+	Card       string `json:"card"`
+	ReplacedBy string `json:"replaced_by"`
+	// ReplacedAt is RFC 3339 in the tariff's zone; empty when the ledger did
+	// not record it (a replacement stored by an earlier release).
+	ReplacedAt  string `json:"replaced_at,omitempty"`
+	Blocked     bool   `json:"blocked"`
+	BlockReason string `json:"block_reason,omitempty"`
 }
 
 // VenueView is a pass's usage at one venue.

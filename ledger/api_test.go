@@ -446,6 +446,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeTap(&engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, At: at}}))
 	f.Add(encodeUsage(&engine.Usage{Visits: []engine.Visit{{Tap: engine.TapID{Device: "d", Seq: 1}, At: at, Venue: "v", Gate: "v/g"}}}))
 	f.Add(encodePass(&engine.Pass{ID: "p", Cards: []string{"a"}}))
+	f.Add(encodeCard(&engine.Card{UID: "a", Passes: []string{"p"}}))
+	f.Add(encodeCard(&engine.Card{UID: "a", Passes: []string{"p"}, Revoked: true, ReplacedBy: "b", ReplacedAt: at}))
 	f.Add(encodePosting(&engine.Posting{ID: "x", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}}}))
 	f.Add([]byte{})
 	_, tv := benchTapValue()
@@ -474,7 +476,11 @@ func FuzzDecode(f *testing.F) {
 			require.NoError(t, err)
 		}
 		_, _ = decodePass(k, v)
-		_, _ = decodeCard(k, v)
+		if c, err := decodeCard(k, v); err == nil {
+			// A card value that decodes is canonical: either version
+			// re-encodes to the same bytes.
+			require.Equal(t, v, encodeCard(c))
+		}
 		_, _ = decodePosting(k, v)
 		_, _ = decodeStatement(k, v)
 		_, _ = decodeBalance(k, v)

@@ -22,6 +22,16 @@ import (
 // later release change a payload without rewriting old ones. The payload is a
 // sequence of varints and length-prefixed strings in a fixed field order per
 // kind and version.
+//
+// Every kind is at version 1 except where noted here; a decoder reads every
+// version up to its kind's newest, so a ledger written by an earlier release
+// is read as it is:
+//   - kindCard version 2 appends the time the card was replaced
+//     (engine.Card.ReplacedAt). A card never replaced is still written as
+//     version 1, byte for byte as before, so a ledger stays readable by the
+//     release before until its first replacement; that release reports a
+//     replaced card's value as corrupt (unknown version) rather than
+//     misreading it.
 
 // Value kinds. Persisted; never renumber.
 const (
@@ -42,8 +52,10 @@ const (
 )
 
 const (
-	valueVersion = 1 // payload version written by this release
-	frameLen     = 2 + 4
+	valueVersion = 1 // payload version of every kind not listed below
+	// cardVersionReplaced is kindCard's version with ReplacedAt.
+	cardVersionReplaced = 2
+	frameLen            = 2 + 4
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -68,9 +80,12 @@ func (e *CorruptionError) Is(target error) bool { return target == ErrCorrupt }
 // enc appends a payload.
 type enc struct{ b []byte }
 
-func newEnc(kind byte, sizeHint int) *enc {
+func newEnc(kind byte, sizeHint int) *enc { return newEncVersion(kind, valueVersion, sizeHint) }
+
+// newEncVersion starts a value of a kind's given payload version.
+func newEncVersion(kind, version byte, sizeHint int) *enc {
 	e := &enc{b: make([]byte, 0, sizeHint+frameLen)}
-	e.b = append(e.b, kind, valueVersion)
+	e.b = append(e.b, kind, version)
 	return e
 }
 
@@ -120,23 +135,30 @@ func openValue(key, v []byte, kind byte) (*dec, error) {
 	return &dec{b: payload}, nil
 }
 
-// openFrame verifies the frame of v (length, checksum, kind, version) and
+// openFrame verifies the frame of v (length, checksum, kind, version 1) and
 // returns its payload.
 func openFrame(key, v []byte, kind byte) ([]byte, error) {
+	payload, _, err := openFrameUpTo(key, v, kind, valueVersion)
+	return payload, err
+}
+
+// openFrameUpTo verifies the frame of v, accepting payload versions 1 to
+// newest, and returns its payload and version.
+func openFrameUpTo(key, v []byte, kind, newest byte) ([]byte, byte, error) {
 	if len(v) < frameLen {
-		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("value of %d bytes is shorter than its frame", len(v))}
+		return nil, 0, &CorruptionError{Key: key, Reason: fmt.Sprintf("value of %d bytes is shorter than its frame", len(v))}
 	}
 	body, sum := v[:len(v)-4], binary.LittleEndian.Uint32(v[len(v)-4:])
 	if got := crc32.Checksum(body, crcTable); got != sum {
-		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("checksum %08x, stored %08x", got, sum)}
+		return nil, 0, &CorruptionError{Key: key, Reason: fmt.Sprintf("checksum %08x, stored %08x", got, sum)}
 	}
 	if body[0] != kind {
-		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("value kind %d, want %d", body[0], kind)}
+		return nil, 0, &CorruptionError{Key: key, Reason: fmt.Sprintf("value kind %d, want %d", body[0], kind)}
 	}
-	if body[1] != valueVersion {
-		return nil, &CorruptionError{Key: key, Reason: fmt.Sprintf("unknown value version %d", body[1])}
+	if body[1] < valueVersion || body[1] > newest {
+		return nil, 0, &CorruptionError{Key: key, Reason: fmt.Sprintf("unknown value version %d", body[1])}
 	}
-	return body[2:], nil
+	return body[2:], body[1], nil
 }
 
 // fail records the first error and empties the decoder, so that every
@@ -607,8 +629,14 @@ func decodePass(key, v []byte) (*engine.Pass, error) {
 	return p, d.done(key)
 }
 
+// encodeCard writes version 1, or version 2 (ReplacedAt appended) when the
+// card was replaced at a known time.
 func encodeCard(c *engine.Card) []byte {
-	e := newEnc(kindCard, 96)
+	version := byte(valueVersion)
+	if !c.ReplacedAt.IsZero() {
+		version = cardVersionReplaced
+	}
+	e := newEncVersion(kindCard, version, 96)
 	e.str(c.UID)
 	encodeStrings(e, c.Passes)
 	e.boolean(c.Revoked)
@@ -618,14 +646,18 @@ func encodeCard(c *engine.Card) []byte {
 	e.tm(c.BlockedAt)
 	e.u64(uint64(c.LastCounter))
 	e.boolean(c.HasCounter)
+	if version >= cardVersionReplaced {
+		e.tm(c.ReplacedAt)
+	}
 	return e.finish()
 }
 
 func decodeCard(key, v []byte) (*engine.Card, error) {
-	d, err := openValue(key, v, kindCard)
+	payload, version, err := openFrameUpTo(key, v, kindCard, cardVersionReplaced)
 	if err != nil {
 		return nil, err
 	}
+	d := &dec{b: payload}
 	c := &engine.Card{}
 	c.UID = d.str()
 	c.Passes = decodeStrings(d)
@@ -640,6 +672,12 @@ func decodeCard(key, v []byte) (*engine.Card, error) {
 	}
 	c.LastCounter = uint32(n)
 	c.HasCounter = d.boolean()
+	if version >= cardVersionReplaced {
+		c.ReplacedAt = d.tm()
+		if c.ReplacedAt.IsZero() {
+			d.fail("version 2 card without its replacement time")
+		}
+	}
 	return c, d.done(key)
 }
 

@@ -37,8 +37,8 @@ const (
 // Event is one thing that happened to a pass or its card.
 type Event struct {
 	// At is when it happened, in the tariff's zone; zero when the ledger does
-	// not record it (a replacement: it is placed after the old card's last
-	// event).
+	// not record it (a replacement stored by a release that did not keep
+	// its time: it is placed after the old card's last event).
 	At   time.Time
 	Kind string // EventSale, EventTap, …
 	Pass string
@@ -66,6 +66,10 @@ type PassHistory struct {
 	Passes []engine.PassView
 	// Events of every pass and card, by time.
 	Events []Event
+	// Location is the zone the story's times are told in: the tariff's of
+	// the newest pass told, else of the version in force at now (UTC when
+	// none is).
+	Location *time.Location
 }
 
 // History tells the story of pass passID, or (passID empty) of card uid:
@@ -74,7 +78,10 @@ type PassHistory struct {
 // and message. now describes the passes (live or expired). A card's taps
 // that resolved to no pass are included when asked by card.
 func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID, uid string, now time.Time) (*PassHistory, error) {
-	h := &PassHistory{}
+	h := &PassHistory{Location: time.UTC}
+	if t, ok := cat.At(now); ok {
+		h.Location = t.Location
+	}
 	var passes []engine.Pass
 	cards := map[string]engine.Card{}
 	err := src.View(ctx, func(r engine.Reader) error {
@@ -117,7 +124,10 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 				return err
 			}
 			c := cards[p.Card]
-			t, _ := cat.Version(p.TariffVersion)
+			t, ok := cat.Version(p.TariffVersion)
+			if ok {
+				h.Location = t.Location
+			}
 			h.Passes = append(h.Passes, engine.NewPassView(&p, &u, &c, now, t))
 		}
 		return nil
@@ -203,8 +213,12 @@ func passEvents(cat *tariff.Catalog, p *engine.Pass, cards map[string]engine.Car
 		out = append(out, ev(p.RefundedAt, EventRefund, "", fmt.Sprintf("refunded %s %s", engine.FormatMinor(p.PriceMinor), p.Currency)))
 	}
 	for i := 1; i < len(p.Cards); i++ {
-		out = append(out, Event{Kind: EventReplacement, Pass: p.ID, Card: p.Cards[i-1],
-			Detail: fmt.Sprintf("moved from card %s to card %s; the old card is revoked", p.Cards[i-1], p.Cards[i])})
+		detail := fmt.Sprintf("moved from card %s to card %s; the old card is revoked", p.Cards[i-1], p.Cards[i])
+		if c, ok := cards[p.Cards[i-1]]; ok && !c.ReplacedAt.IsZero() {
+			out = append(out, ev(c.ReplacedAt, EventReplacement, p.Cards[i-1], detail))
+			continue
+		}
+		out = append(out, Event{Kind: EventReplacement, Pass: p.ID, Card: p.Cards[i-1], Detail: detail})
 	}
 	for _, uid := range p.Cards {
 		if c, ok := cards[uid]; ok && c.Blocked {
@@ -221,13 +235,13 @@ func passEvents(cat *tariff.Catalog, p *engine.Pass, cards map[string]engine.Car
 	return out
 }
 
-// placeReplacements gives each replacement, whose time the ledger does not
-// keep, the place right after the last event of its old card while it still
+// placeReplacements gives each replacement whose time the ledger did not
+// keep the place right after the last event of its old card while it still
 // carried the pass (its REVOKED taps come after), or after the sale.
 func placeReplacements(events []Event) {
 	for i := range events {
 		e := &events[i]
-		if e.Kind != EventReplacement {
+		if e.Kind != EventReplacement || !e.At.IsZero() {
 			continue
 		}
 		for _, o := range events {

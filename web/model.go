@@ -358,7 +358,7 @@ type CardState struct {
 	Revoked             bool
 	ReplacedBy          string
 	Passes              int
-	BlockedAt, Replaced string
+	BlockedAt, Replaced string // local times with offsets; Replaced empty when not recorded
 }
 
 // EventView is one line of a story.
@@ -383,7 +383,10 @@ func BuildStory(query string, h *reconcile.PassHistory) StoryView {
 		v.Card = &CardState{UID: c.UID, Blocked: c.Blocked, BlockReason: c.BlockReason, Revoked: c.Revoked,
 			ReplacedBy: c.ReplacedBy, Passes: len(c.Passes)}
 		if c.Blocked {
-			v.Card.BlockedAt = c.BlockedAt.Format(timeLayout)
+			v.Card.BlockedAt = c.BlockedAt.In(h.Location).Format(timeLayout)
+		}
+		if !c.ReplacedAt.IsZero() {
+			v.Card.Replaced = c.ReplacedAt.In(h.Location).Format(timeLayout)
 		}
 	}
 	for _, e := range h.Events {

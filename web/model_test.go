@@ -106,7 +106,8 @@ func TestBuildStory(t *testing.T) {
 		bobKinds = append(bobKinds, e.Kind+":"+e.Reason)
 	}
 	assert.Equal(t, []string{"sale:", "tap:OK", "activation:", "replacement:", "tap:REVOKED", "tap:OK"}, bobKinds)
-	assert.Equal(t, "—", bob.Events[3].At, "the ledger keeps no replacement time")
+	assert.Equal(t, "2026-05-31 11:30:00 +02:00", bob.Events[3].At, "the replacement's time")
+	assert.Equal(t, cardBob, bob.Events[3].Card)
 }
 
 func TestBuildFleet(t *testing.T) {
