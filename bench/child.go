@@ -34,7 +34,7 @@ type childArgs struct {
 	dir                   string
 	passes, stride, prior int
 	taps                  int
-	period                string
+	through               string
 	at                    string
 	cpuProfile            string
 }
@@ -54,7 +54,7 @@ func RunChild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&a.stride, "stride", 1, "tap cards 0, stride, 2·stride, …")
 	fs.IntVar(&a.prior, "prior", 0, "taps every tapped card already has")
 	fs.IntVar(&a.taps, "taps", 0, "taps to time")
-	fs.StringVar(&a.period, "period", "", "period label to close")
+	fs.StringVar(&a.through, "through", "", "service day (YYYY-MM-DD) the month end closes through")
 	fs.StringVar(&a.at, "at", "", "closing instant (RFC 3339)")
 	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the child here")
 	if err := fs.Parse(args[1:]); err != nil {

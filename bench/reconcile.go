@@ -13,33 +13,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 )
-
-// reconcileLedger adapts *ledger.Ledger to reconcile.Ledger: the two
-// statement types have the same fields.
-type reconcileLedger struct{ *ledger.Ledger }
-
-func (l reconcileLedger) PutStatement(ctx context.Context, st reconcile.StoredStatement, postings ...engine.Posting) error {
-	return l.Ledger.PutStatement(ctx, ledger.Statement(st), postings...)
-}
-
-func (l reconcileLedger) Statement(id string) (reconcile.StoredStatement, bool, error) {
-	st, ok, err := l.Ledger.Statement(id)
-	return reconcile.StoredStatement(st), ok, err
-}
-
-func (l reconcileLedger) Statements(ctx context.Context, fn func(*reconcile.StoredStatement) error) error {
-	return l.Ledger.Statements(ctx, func(st *ledger.Statement) error {
-		s := reconcile.StoredStatement(*st)
-		return fn(&s)
-	})
-}
-
-var _ reconcile.Ledger = reconcileLedger{}
 
 // closeReport is what the reconcile and raw-scan children print.
 type closeReport struct {
@@ -47,32 +24,37 @@ type closeReport struct {
 	Taps       int     `json:"taps"` // journal length (reconcile) or journal keys read (raw)
 	Statements int     `json:"statements"`
 	HWMMB      float64 `json:"hwm_mb"`
-	// RecognizeSeconds and RecognizePostings time reconcile.Recognize
-	// through the period's end, run after the close (reconcile only).
+	// RecognizeSeconds and RecognizePostings time the month end's revenue
+	// recognition, run after the close (reconcile only).
 	RecognizeSeconds  float64 `json:"recognize_seconds,omitempty"`
 	RecognizePostings int     `json:"recognize_postings,omitempty"`
 }
 
-// benchPeriod is the month label and a closing instant after its end for
-// the taps of a built ledger (all in the month after the tariff's start).
-func benchPeriod() (label string, at time.Time, err error) {
+// benchMonth is the month of a built ledger's taps (all in the month
+// after the tariff's start), the service day a month end closes through
+// (its last) and a closing instant after its end.
+func benchMonth() (label string, through tariff.Date, at time.Time, err error) {
 	t := tariff.SampleTariff()
 	base := t.EffectiveFrom.Add(24 * time.Hour)
 	p, err := t.PeriodOf(tariff.PeriodMonth, base)
 	if err != nil {
-		return "", time.Time{}, err
+		return "", tariff.Date{}, time.Time{}, err
 	}
-	return p.Label, p.End.Add(time.Hour), nil
+	return p.Label, t.ServiceDay(p.End.Add(-time.Nanosecond)), p.End.Add(time.Hour), nil
 }
 
-// childReconcile opens the ledger and closes the month with reconcile.Close,
-// timing the close and reading its peak RSS; then, outside the close's
-// figures, it times the month end's other step, reconcile.Recognize through
-// the period's end, over the same ledger.
+// childReconcile opens the ledger and runs the month end through the
+// month's last day (reconcile.MonthEnd): it times the close and reads its
+// peak RSS when the close returns, then times the revenue recognition that
+// follows, outside the close's figures.
 func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	at, err := time.Parse(time.RFC3339, a.at)
 	if err != nil {
 		return fmt.Errorf("bench: child: --at: %w", err)
+	}
+	through, err := tariff.ParseDate(a.through)
+	if err != nil {
+		return fmt.Errorf("bench: child: --through: %w", err)
 	}
 	_, cat, err := sampleCatalog()
 	if err != nil {
@@ -92,26 +74,26 @@ func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var closeS float64
+	var closeMem Mem
+	var memErr error
+	var closed time.Time
 	start := time.Now()
-	res, err := reconcile.Close(ctx, reconcileLedger{l}, cat, signer, reconcile.CloseOptions{
-		Period: a.period, At: at, OutDir: out,
+	res, err := reconcile.MonthEnd(ctx, l, cat, signer, reconcile.MonthEndOptions{
+		CloseOptions: reconcile.CloseOptions{Through: through, At: at, OutDir: out},
+		AfterClose: func(*reconcile.CloseResult) {
+			closed = time.Now()
+			closeS = closed.Sub(start).Seconds()
+			closeMem, memErr = ReadMem(0) // the close's peak, before the recognition runs
+		},
 	})
-	elapsed := time.Since(start)
+	recS := time.Since(closed).Seconds()
 	var taps uint64
 	if err == nil {
 		taps, err = l.LastJournalSeq()
 	}
-	// The close's peak, before Recognize runs.
-	m, merr := ReadMem(0)
 	if err == nil {
-		err = merr
-	}
-	var recS float64
-	var recN int
-	if err == nil {
-		start := time.Now()
-		recN, err = reconcile.Recognize(ctx, reconcileLedger{l}, res.PeriodEnd)
-		recS = time.Since(start).Seconds()
+		err = memErr
 	}
 	if cerr := l.Close(); err == nil {
 		err = cerr
@@ -119,8 +101,8 @@ func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: int(taps), Statements: len(res.Statements), HWMMB: m.MB(),
-		RecognizeSeconds: recS, RecognizePostings: recN})
+	return json.NewEncoder(stdout).Encode(closeReport{Seconds: closeS, Taps: int(taps), Statements: len(res.Close.Statements), HWMMB: closeMem.MB(),
+		RecognizeSeconds: recS, RecognizePostings: res.Recognized})
 }
 
 // journalPrefix is the ledger's journal table (ledger/doc.go key layout:
@@ -167,14 +149,14 @@ func childRawScan(ctx context.Context, a childArgs, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(closeReport{Seconds: elapsed.Seconds(), Taps: n, HWMMB: m.MB()})
 }
 
-// RunReconcile closes the month of the big ledger's taps with
-// reconcile.Close in a child process and times a raw scan of the same
-// journal keys in another, the scan right before each close; it returns
-// the medians of the rates (journal taps per second of the close) and peak
-// RSS, and of the time of the revenue recognition the reconcile child runs
-// after the close (no target applies to it).
+// RunReconcile runs the month end of the big ledger's taps
+// (reconcile.MonthEnd through the month's last day) in a child process and
+// times a raw scan of the same journal keys in another, the scan right
+// before each month end; it returns the medians of the rates (journal taps
+// per second of the close) and peak RSS, and of the time of the revenue
+// recognition that follows the close (no target applies to it).
 func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, error) {
-	label, at, err := benchPeriod()
+	label, through, at, err := benchMonth() // label: the month, in the log
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +187,7 @@ func RunReconcile(ctx context.Context, env Env, big *Built) (*ReconcileResult, e
 		if err := c.waitJSON(&rs); err != nil {
 			return nil, err
 		}
-		if c, err = startChild(env, roleReconcile, "--dir", cp, "--period", label, "--at", at.Format(time.RFC3339)); err != nil {
+		if c, err = startChild(env, roleReconcile, "--dir", cp, "--through", through.String(), "--at", at.Format(time.RFC3339)); err != nil {
 			return nil, err
 		}
 		var rr closeReport

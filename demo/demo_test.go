@@ -55,8 +55,10 @@ func TestRunIsConsistent(t *testing.T) {
 	assert.Positive(t, s.WALSyncs)
 	assert.LessOrEqual(t, s.WALSyncs, s.Transactions+5, "at most one fsync per commit (a few more if the WAL rotates)")
 
-	// Statements: one per partner of the sample, verified, paid in full.
-	require.Len(t, s.Statements, 7)
+	// Statements: the day's, week's and month's of every partner of the
+	// sample, and the flat-fee partner's months since January (the month
+	// end closes every period ended by the demo day), verified, paid in full.
+	require.Len(t, s.Statements, 11)
 	assert.Equal(t, len(s.Statements), s.StatementsVerified)
 	net := decimal.Zero
 	for _, st := range s.Statements {
@@ -68,7 +70,7 @@ func TestRunIsConsistent(t *testing.T) {
 	require.NoError(t, err)
 	rep, err := reconcile.Verify(filepath.Join(s.DataDir, "statements"), signer.PublicKey())
 	require.NoError(t, err)
-	assert.Equal(t, 7, rep.Statements)
+	assert.Equal(t, 11, rep.Statements)
 	require.NotNil(t, s.Payout)
 	assert.True(t, net.Equal(s.Payout.Total), "payout %s, statements %s", s.Payout.Total, net)
 	assert.FileExists(t, s.Payout.File)
@@ -149,7 +151,7 @@ func TestPCSC(t *testing.T) {
 	require.NoError(t, err)
 	rep, err := reconcile.Verify(filepath.Join(p.DataDir, "statements"), signer.PublicKey())
 	require.NoError(t, err)
-	assert.Equal(t, 7, rep.Statements)
+	assert.Equal(t, 11, rep.Statements)
 
 	a, _ := runSmall(t, 42)
 	assert.Zero(t, a.PCSCTaps)

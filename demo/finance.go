@@ -3,7 +3,6 @@ package demo
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,9 +28,10 @@ const (
 	debtorBIC  = "AGRIFRPP"
 )
 
-// closeBooks closes the statements of the day's periods the next morning,
-// recognises the revenue due by their end, verifies the statements, pays
-// them out and gathers the finance figures.
+// closeBooks runs the month end the next morning, through the demo day
+// (every partner's periods that ended by then: the day, its week and its
+// month, and the earlier ones not closed yet), verifies the statements,
+// pays them out and gathers the finance figures.
 func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	start := time.Now()
 	l := d.ledger
@@ -49,23 +49,14 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	if err := os.MkdirAll(stDir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	for _, period := range []string{demoDay, demoWeek, demoMonth} {
-		res, err := reconcile.Close(ctx, l, d.catalog, d.signer, reconcile.CloseOptions{Period: period, At: closeAt, OutDir: stDir})
-		if errors.Is(err, reconcile.ErrNoStatement) {
-			continue // no partner has a contract of this kind
-		}
-		if err != nil {
-			return fmt.Errorf("demo: closing %s: %w", period, err)
-		}
-		// The month end as `citypass reconcile close` runs it: revenue
-		// recognition through the period's end, after its close.
-		if _, err := reconcile.Recognize(ctx, l, res.PeriodEnd); err != nil {
-			return fmt.Errorf("demo: recognising revenue through %s: %w", period, err)
-		}
-		for _, st := range res.Statements {
-			d.sum.Statements = append(d.sum.Statements, st)
-			d.sum.Files = append(d.sum.Files, st.CSVPath, st.ManifestPath)
-		}
+	me, err := reconcile.MonthEnd(ctx, l, d.catalog, d.signer, reconcile.MonthEndOptions{
+		CloseOptions: reconcile.CloseOptions{Through: dayDate, At: closeAt, OutDir: stDir}})
+	if err != nil {
+		return fmt.Errorf("demo: month end through %s: %w", dayDate, err)
+	}
+	for _, st := range me.Close.Statements {
+		d.sum.Statements = append(d.sum.Statements, st)
+		d.sum.Files = append(d.sum.Files, st.CSVPath, st.ManifestPath)
 	}
 	vr, err := reconcile.Verify(stDir, d.signer.PublicKey())
 	if err != nil {
@@ -77,8 +68,10 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	if err := os.MkdirAll(payDir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	if _, err := reconcile.SetPayoutDebtor(ctx, l, reconcile.Debtor{Name: debtorName, IBAN: debtorIBAN, BIC: debtorBIC}); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	pay, err := reconcile.Payout(ctx, l, d.catalog, reconcile.PayoutOptions{
-		DebtorName: debtorName, DebtorIBAN: debtorIBAN, DebtorBIC: debtorBIC,
 		Date: next, At: closeAt.Add(time.Hour),
 		Out: filepath.Join(payDir, "pain001-"+next.String()+".xml"),
 	})
@@ -184,7 +177,7 @@ func printSummary(w io.Writer, s *Summary) error {
 	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", money(net))
 	tw.Flush()
 	if s.Payout != nil {
-		p("Payout     %s: %d SEPA credit transfers, EUR %s (pain.001.001.03)\n", s.Payout.ID, len(s.Payout.Items), money(s.Payout.Total))
+		p("Payout     %s: %d SEPA credit transfers, EUR %s (pain.001.001.03)\n", s.Payout.ID, len(s.Payout.Transfers), money(s.Payout.Total))
 	}
 	if tb := s.TrialBalance; tb != nil {
 		state := "balanced"

@@ -61,11 +61,6 @@ func TestRecordsRoundTrip(t *testing.T) {
 	assert.Equal(t, u, gu)
 	assert.Equal(t, encodeUsage(&u), encodeUsage(&gu), "usage encodes deterministically")
 
-	st := Statement{ID: "S1", Partner: "mucem", Period: "2026-11", PeriodKind: "month", ClosedAt: at.UTC(), AsOfSeq: 9,
-		NetMinor: -5, CSV: []byte("a,b\n"), Manifest: []byte("{}"), PaidBy: "PO1"}
-	gs, err := decodeStatement(strKey(pStatement, "S1"), encodeStatement(&st))
-	require.NoError(t, err)
-	assert.Equal(t, st, *gs)
 }
 
 func TestCorruptValueIsReported(t *testing.T) {
@@ -148,7 +143,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 	assert.GreaterOrEqual(t, rep.ProblemsTotal, 3)
 }
 
-func TestStatementsTariffsMeta(t *testing.T) {
+func TestRecordsTariffsMeta(t *testing.T) {
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
 	defer l.Close()
@@ -165,28 +160,67 @@ func TestStatementsTariffsMeta(t *testing.T) {
 		return engine.Posting{ID: id, Kind: "statement", Lines: []engine.PostingLine{
 			{Account: "partner_cost:" + acct, DebitMinor: amt}, {Account: "partner_payable:" + acct, CreditMinor: amt}}}
 	}
-	st := Statement{ID: "S1", Partner: "mucem", Period: "2026-11", NetMinor: 1500, CSV: []byte("x")}
-	require.NoError(t, l.PutStatement(ctx, st, post("close/S1", "mucem", 1500)))
-	require.ErrorIs(t, l.PutStatement(ctx, st), ErrExists)
-	// A failing statement keeps nothing: the posting id is reused.
-	require.ErrorIs(t, l.PutStatement(ctx, Statement{ID: "S2"}, post("close/S1", "mucem", 1)), ErrExists)
-	_, ok, err := l.Statement("S2")
+	putNew := func(id string, value []byte, postings ...engine.Posting) error {
+		return l.UpdateRecords(ctx, func(get RecordGet, put RecordPut, post PostingPut) error {
+			if _, found, err := get("statement", id); err != nil {
+				return err
+			} else if found {
+				return fmt.Errorf("%w: statement %s", ErrExists, id)
+			}
+			if err := put("statement", id, value); err != nil {
+				return err
+			}
+			for _, p := range postings {
+				if err := post(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	require.NoError(t, putNew("S1", []byte("x"), post("close/S1", "mucem", 1500)))
+	require.ErrorIs(t, putNew("S1", []byte("x")), ErrExists)
+	// A failing transaction keeps nothing: the posting id is reused.
+	require.ErrorIs(t, putNew("S2", []byte("y"), post("close/S1", "mucem", 1)), ErrExists)
+	_, found, err := l.Record("statement", "S2")
 	require.NoError(t, err)
-	assert.False(t, ok)
-	require.ErrorIs(t, l.PutStatement(ctx, Statement{ID: "S3"}, engine.Posting{ID: "u", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}, {Account: "b", CreditMinor: 2}}}), ErrUnbalanced)
+	assert.False(t, found)
+	require.ErrorIs(t, putNew("S3", nil, engine.Posting{ID: "u", Lines: []engine.PostingLine{{Account: "a", DebitMinor: 1}, {Account: "b", CreditMinor: 2}}}), ErrUnbalanced)
+	require.ErrorIs(t, l.UpdateRecords(ctx, func(_ RecordGet, put RecordPut, _ PostingPut) error { return put("statement", "", []byte("z")) }), ErrInvalid)
+	require.ErrorIs(t, l.UpdateRecords(ctx, func(_ RecordGet, put RecordPut, _ PostingPut) error { return put("a\x00b", "S4", []byte("z")) }), ErrInvalid)
 
-	require.ErrorIs(t, l.MarkPaid(ctx, []string{"S1", "S9"}, "PO1"), ErrNotFound)
-	require.NoError(t, l.MarkPaid(ctx, []string{"S1"}, "PO1", engine.Posting{ID: "payout/PO1", Kind: "payout", Lines: []engine.PostingLine{
-		{Account: "partner_payable:mucem", DebitMinor: 1500}, {Account: engine.AccountBank, CreditMinor: 1500}}}))
-	require.ErrorIs(t, l.MarkPaid(ctx, []string{"S1"}, "PO2"), ErrAlreadyPaid)
-	got, ok, err := l.Statement("S1")
+	// A read-modify-write sees its own puts and replaces the value.
+	require.NoError(t, l.UpdateRecords(ctx, func(get RecordGet, put RecordPut, post PostingPut) error {
+		v, found, err := get("statement", "S1")
+		if err != nil || !found {
+			return fmt.Errorf("S1: %v %v", found, err)
+		}
+		if err := put("statement", "S1", append(v, '!')); err != nil {
+			return err
+		}
+		if v, _, _ := get("statement", "S1"); string(v) != "x!" {
+			return fmt.Errorf("own put not seen: %q", v)
+		}
+		if err := put("payout", "PO1", []byte("p")); err != nil {
+			return err
+		}
+		return post(engine.Posting{ID: "payout/PO1", Kind: "payout", Lines: []engine.PostingLine{
+			{Account: "partner_payable:mucem", DebitMinor: 1500}, {Account: engine.AccountBank, CreditMinor: 1500}}})
+	}))
+	got, found, err := l.Record("statement", "S1")
 	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "PO1", got.PaidBy)
-	assert.Equal(t, []byte("x"), got.CSV)
+	require.True(t, found)
+	assert.Equal(t, []byte("x!"), got)
 	var ids []string
-	require.NoError(t, l.Statements(ctx, func(s *Statement) error { ids = append(ids, s.ID); return nil }))
-	assert.Equal(t, []string{"S1"}, ids)
+	require.NoError(t, l.Records(ctx, "statement", func(id string, v []byte) error { ids = append(ids, id+"="+string(v)); return nil }))
+	assert.Equal(t, []string{"S1=x!"}, ids, "one table only, by id")
+	ids = nil
+	require.NoError(t, l.Records(ctx, "payout", func(id string, v []byte) error { ids = append(ids, id+"="+string(v)); return nil }))
+	assert.Equal(t, []string{"PO1=p"}, ids)
+	rep, err := Check(l)
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%v", rep.Problems)
+	assert.Equal(t, 2, rep.Records)
 
 	bal := map[string]Balance{}
 	require.NoError(t, l.Balances(ctx, func(b *Balance) error { bal[b.Account] = *b; return nil }))
@@ -194,7 +228,7 @@ func TestStatementsTariffsMeta(t *testing.T) {
 	assert.Equal(t, int64(1500), bal["partner_payable:mucem"].CreditMinor)
 	assert.Equal(t, int64(1500), bal[engine.AccountBank].CreditMinor)
 
-	_, ok, err = l.Meta("k")
+	_, ok, err := l.Meta("k")
 	require.NoError(t, err)
 	assert.False(t, ok)
 	require.NoError(t, l.PutMeta(ctx, "k", []byte{}))
@@ -202,7 +236,7 @@ func TestStatementsTariffsMeta(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, []byte{}, v)
-	rep, err := Check(l)
+	rep, err = Check(l)
 	require.NoError(t, err)
 	assert.True(t, rep.OK(), "%v", rep.Problems)
 	assert.Equal(t, 2, rep.Postings)
@@ -482,7 +516,6 @@ func FuzzDecode(f *testing.F) {
 			require.Equal(t, v, encodeCard(c))
 		}
 		_, _ = decodePosting(k, v)
-		_, _ = decodeStatement(k, v)
 		_, _ = decodeBalance(k, v)
 		_, _ = decodeTariff(k, v)
 		_, _ = decodeU64(k, v, kindTapIndex)

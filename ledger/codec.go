@@ -45,10 +45,11 @@ const (
 	kindTimeIndex byte = 8
 	kindPosting   byte = 9
 	kindBalance   byte = 10
-	kindStatement byte = 11
+	kindStatement byte = 11 // retired: statements of earlier releases (now records)
 	kindMeta      byte = 12
 	kindCounter   byte = 13
 	kindUsage     byte = 14 // a pass's visits (schema 2)
+	kindRecord    byte = 15
 )
 
 const (
@@ -823,40 +824,6 @@ func decodeBalance(key, v []byte) (*Balance, error) {
 	}
 	b := &Balance{Account: d.str(), DebitMinor: d.i64(), CreditMinor: d.i64(), Postings: d.u64()}
 	return b, d.done(key)
-}
-
-func encodeStatement(s *Statement) []byte {
-	e := newEnc(kindStatement, 128+len(s.CSV)+len(s.Manifest))
-	e.str(s.ID)
-	e.str(s.Partner)
-	e.str(s.Period)
-	e.str(s.PeriodKind)
-	e.tm(s.ClosedAt)
-	e.u64(s.AsOfSeq)
-	e.i64(s.NetMinor)
-	e.bytes(s.CSV)
-	e.bytes(s.Manifest)
-	e.str(s.PaidBy)
-	return e.finish()
-}
-
-func decodeStatement(key, v []byte) (*Statement, error) {
-	d, err := openValue(key, v, kindStatement)
-	if err != nil {
-		return nil, err
-	}
-	s := &Statement{}
-	s.ID = d.str()
-	s.Partner = d.str()
-	s.Period = d.str()
-	s.PeriodKind = d.str()
-	s.ClosedAt = d.tm()
-	s.AsOfSeq = d.u64()
-	s.NetMinor = d.i64()
-	s.CSV = d.bytes()
-	s.Manifest = d.bytes()
-	s.PaidBy = d.str()
-	return s, d.done(key)
 }
 
 // StoredTariff is one tariff version as loaded: its id and the raw TOML.

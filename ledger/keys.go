@@ -22,7 +22,8 @@ const (
 	pTime      byte = 0x22 // 0x22 at(8) journal seq(8) → empty
 	pPosting   byte = 0x30 // 0x30 posting id → Posting
 	pBalance   byte = 0x31 // 0x31 account → Balance
-	pStatement byte = 0x40 // 0x40 statement id → Statement
+	pStatement byte = 0x40 // retired: 0x40 statement id → statement of an earlier release
+	pRecord    byte = 0x41 // 0x41 table 0x00 id → record bytes (Records)
 	pMeta      byte = 0x50 // 0x50 name → bytes (PutMeta)
 )
 
@@ -159,6 +160,11 @@ func describeKey(k []byte) string {
 		return "balance " + strconv.Quote(string(k[1:]))
 	case pStatement:
 		return "statement " + strconv.Quote(string(k[1:]))
+	case pRecord:
+		if table, id, ok := bytes.Cut(k[1:], []byte{0}); ok {
+			return string(table) + " " + strconv.Quote(string(id))
+		}
+		return "record " + strconv.Quote(string(k[1:]))
 	case pMeta:
 		return "meta " + strconv.Quote(string(k[1:]))
 	}
@@ -189,7 +195,9 @@ func tableName(p byte) string {
 	case pBalance:
 		return "the account balances"
 	case pStatement:
-		return "the statements"
+		return "the statements of earlier releases"
+	case pRecord:
+		return "the records (statements, payouts)"
 	case pMeta:
 		return "the metadata"
 	}

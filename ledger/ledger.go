@@ -32,7 +32,6 @@ var (
 	ErrTapConflict = errors.New("ledger: tap id already journaled")
 	ErrExists      = errors.New("ledger: id already exists")
 	ErrNotFound    = errors.New("ledger: not found")
-	ErrAlreadyPaid = errors.New("ledger: statement already paid")
 	ErrUnbalanced  = errors.New("ledger: posting is not balanced")
 	ErrInvalid     = errors.New("ledger: invalid record")
 	// ErrInvalidOptions: Open was given an Options field out of range.

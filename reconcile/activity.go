@@ -111,7 +111,8 @@ func Activity(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOpt
 // Table renders the activity report: one row per hour, venue, direction
 // and outcome.
 func (r *ActivityReport) Table() Table {
-	t := Table{Title: "Taps " + rangeLabel(r.Options), Columns: []string{"day", "hour", "venue", "direction", "decision", "reason", "taps"}}
+	t := Table{Title: "Taps " + rangeLabel(r.Options), Columns: []Column{colText("day"), colText("hour"), colText("venue"),
+		colText("direction"), colText("decision"), colText("reason"), colCount("taps")}}
 	for _, x := range r.Rows {
 		dec := "deny"
 		if x.Accept {

@@ -25,7 +25,7 @@ func BenchmarkCloseMonth(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		// A fresh statement store each time: a re-close would only rewrite.
-		l.statements = map[string]StoredStatement{}
+		l.records = map[string]map[string][]byte{}
 		l.postings, l.postingIDs = nil, map[string]bool{}
 		if _, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-11", Partner: "rtm", At: local(2026, 12, 2, 0, 0), OutDir: b.TempDir()}); err != nil {
 			b.Fatal(err)

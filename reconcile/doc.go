@@ -1,119 +1,144 @@
 // Package reconcile turns the journal into money: signed partner statements,
 // late-tap adjustments, matching against partners' own scan exports, SEPA
-// payouts and finance reports (docs/semantics.md, "Reconciliation").
+// payouts with their lifecycle, and finance reports (docs/semantics.md,
+// "Reconciliation"). The file formats are described in docs/formats.md.
+//
+// # Shape
+//
+// Like engine, reconcile is a pure core with thin loops around it:
+//
+//  1. planClose (close.go) decides, from the catalog and the stored
+//     statements alone, which periods of which partners a close values.
+//  2. The valuation core (valuation.go) takes journal records in journal
+//     order and returns statement lines and running totals. It does no
+//     I/O and reads no clock; its one rule of over-use (countEntry) and
+//     its order of valuation are in one place.
+//  3. The close loop (closer) reads the journal into the core, hands the
+//     lines to the statement writers of package stmtfile (CSV formatting,
+//     hashing, page cache, atomic files, behind a file-system seam), signs
+//     the manifests and stores the statements.
+//
+// reconcile knows the ledger only through the Ledger interface, declared
+// here with built-in and engine types: its statements, payouts and payout
+// settings are records (Record, Records, UpdateRecords) whose bytes only
+// reconcile reads.
 //
 // # Statements
 //
 // A statement is one partner and one contract period (service days of the
 // tariff zone: a day, an ISO week from Monday, or a month). Its id is
-// "<partner>-<period>", e.g. "mucem-2026-11". Close writes two files:
-//
-//   - <id>.csv: a header and one line per visit, adjustment or flat fee, with
-//     the stable columns line, kind, journal_seq, tap_device, tap_seq, at,
-//     card, pass, product, category, venue, gate, service_day,
-//     original_period, value, amount, capped, note. value is the line's worth
-//     under the contract in force at the tap (contracts apply by tap date);
-//     amount is what is paid after the period cap; capped is true when amount
-//     < value; note is "over_limit" for an accepted entry beyond the pass's
-//     entry limit at the venue (two offline devices both accepted it; the
-//     venue is paid once), listed at 0. Lines: the flat fee first (flat
-//     contracts), then the period's visits in journal order (journal_seq
-//     ascending), then the adjustments in journal order. The amounts add up
-//     to the manifest's net.
-//   - <id>.json: the manifest with exactly the keys statement, partner,
-//     period, period_start, period_end, data_as_of ({journal_seq,
-//     recorded_at}), contract (tariff version and terms), currency, visits,
-//     gross, cap_reduction, adjustments, net, csv_sha256, previous_sha256,
-//     signature. Amounts are strings with 2 places and net = gross -
-//     cap_reduction + adjustments.
+// "<partner>-<period>", e.g. "mucem-2026-11". It is two files, <id>.csv
+// (one line per flat fee, visit or adjustment) and <id>.json (the signed
+// manifest); docs/formats.md gives their columns and keys.
 //
 // Valuation: per_visit pays Rates[category] per accepted entry;
 // percent_of_gate pays Percent % of the venue's gate price per accepted entry
 // (rounded per entry to 2 places, half away from zero); per_pass_day pays
 // Rates[category] once per pass and service day with an accepted entry at the
 // partner's venues (the first such entry in journal order); flat pays Amount
-// per period (visits are listed at 0). A category without a rate is listed
-// at 0. The cap of a period bounds everything paid for it, its own statement
-// plus later adjustments: the line that crosses it gets the remainder and
-// later lines are listed at 0, capped. The governing contract of a period
-// (kind, cap, flat amount) is the one in force at its start.
+// per period whose contract was in force at its start (visits are listed at
+// 0). A category without a rate is listed at 0. The cap of a period bounds
+// everything paid for it, its own statement plus later adjustments: the line
+// that crosses it gets the remainder and later lines are listed at 0, capped.
+// The governing contract of a period (kind, cap, flat amount) is the one in
+// force at its start; per-entry rates are those in force at each tap.
+//
+// Entry limits (countEntry): an accepted entry beyond its product's limit at
+// the venue (two offline devices both accepted it) is listed at 0 and marked
+// over_limit. Entries are counted in journal order over the pass's whole
+// validity, whatever period each was paid in: every book counts the entries
+// of the validity-wide window around its period, so a pass whose validity
+// spans a period's end is paid once, not once per period.
 //
 // Every period is valued as one sequence in journal order: its flat fee,
 // then each accepted entry at the partner with tap time in the period, by
 // journal seq. Its statement lists the entries journaled up to its
-// data_as_of; each later statement lists, as adjustments, those journaled
-// since the previous statement. So an adjustment is valued exactly as if it
-// had been on the period's statement after everything journaled before it
-// (entry limits, distinct pass-days and the cap included), and closing any
-// statement again computes the same lines. Amounts are integer minor units.
-// Distinct pass-days and entry counts are kept by a 128-bit fingerprint
-// (two maphash sums under random per-process seeds) of pass id, venue and
-// service day instead of the ids themselves: exact unless two different
-// keys of one period share a fingerprint (for ten million keys, a
-// probability below 10^-24 per close, whatever the ids).
+// data_as_of; the partner's next statement lists, as adjustments, those of
+// its earlier periods journaled since. So an adjustment is valued exactly as
+// if it had been on the period's statement after everything journaled
+// before it (entry limits, distinct pass-days and the cap included), and
+// closing any statement again computes the same lines. Amounts are integer
+// minor units. Distinct pass-days and entry counts are kept by a 96-bit
+// fingerprint (two maphash sums under random per-process seeds) of pass id,
+// venue and service day instead of the ids themselves: exact unless two
+// different keys of one period share a fingerprint (for ten million keys,
+// a probability below 10^-16 per close, whatever the ids).
+//
+// # Closing without gaps
+//
+// A partner's periods close in order, from the period holding its first
+// contract's effective date, and none is ever skipped while something is
+// due in it:
+//
+//   - Close with Through closes, for every partner, every period of its
+//     contract kind that has ended by the end of that service day and is
+//     not closed yet, oldest first, in one pass over the journal. Periods
+//     with nothing due (no visit, no adjustment, no flat fee) get no
+//     statement; their late taps, if any, go onto the partner's next
+//     statement like any closed period's.
+//   - Close with Period closes that period, and the partner's earlier open
+//     periods along (those with only a flat fee get their statement);
+//     when one has visits, it refuses with an *OpenPeriodsError listing
+//     them, unless CatchUp closes them first.
+//   - Coverage (run by `ledger check` and `reconcile verify`) reports the
+//     journaled accepted entries that belong to no statement and never
+//     will: entries of a period that has no statement although a later
+//     statement of the partner closed after they were journaled.
+//
+// MonthEnd is the finance month end in its order: Close, then, only when it
+// succeeded, Recognize through what the close covers.
 //
 // # Invariants
 //
 //   - A closed statement never changes. The ledger stores its manifest,
-//     data_as_of and net with its postings, atomically (PutStatement); the
-//     CSV is not stored (a month of a busy network is gigabytes). Closing
-//     again regenerates the CSV from the journal up to the stored
-//     data_as_of (the journal is append-only, tariff versions are never
-//     replaced), writes it with the stored manifest, and refuses with
-//     ErrRegenerate if it does not hash to the manifest's csv_sha256 — so
-//     "closing again writes the existing statement again, byte for byte"
-//     holds or fails loudly. A statement stored with CSV bytes (ledger
-//     records written before this) is written back as stored. Files are
-//     written atomically (temp file, fsync, rename, fsync dir): the CSV is
-//     streamed into its temp file while the journal is read, hashed on the
-//     way, and renamed into place after the statement is stored. Nothing in
-//     the bytes depends on the clock of the close, so two ledgers with the
-//     same history close to identical files.
+//     data_as_of and net with its posting, atomically; the CSV is not
+//     stored (a month of a busy network is gigabytes). Closing again (Close
+//     with the Period of a stored statement) regenerates the CSV from the
+//     journal up to the stored data_as_of (the journal is append-only,
+//     tariff versions are never replaced), writes it with the stored
+//     manifest, and refuses with ErrRegenerate if it does not hash to the
+//     manifest's csv_sha256. Nothing in the bytes depends on the clock of
+//     the close, so two ledgers with the same history close to identical
+//     files.
 //   - A statement covers taps journaled up to data_as_of.journal_seq. A tap
-//     of an already closed period journaled later (by journal order, whatever
-//     its tap time) becomes an adjustment line on the partner's next
-//     statement, naming original_period and valued under that period's
-//     contract and remaining cap.
-//   - A partner's periods close in order; each manifest's previous_sha256 is
-//     the SHA-256 of the partner's previous manifest file (64 zeros for the
-//     first), so removing or changing a statement breaks the chain.
-//   - The signature is Ed25519 (base64) over CanonicalBytes: the manifest
-//     JSON without "signature", keys sorted, no whitespace — what
-//     `jq -cjS 'del(.signature)'` prints. Partners verify with the key
-//     printed by FormatPublicKey.
-//   - Postings are in minor units with deterministic ids. Closing posts
-//     "close/<id>" (Dr partner_cost:<p> / Cr partner_payable:<p>, the net)
-//     with its statement, and nothing else. Revenue recognition is its own
-//     step, Recognize, over the passes rather than the journal (the month
-//     end, `citypass reconcile close`, runs it through the period's end
-//     after a successful Close): the recognition due and not yet posted is
-//     stored in batches (one atomic Update each): "pass_revenue/<pass>" (Dr
-//     deferred_revenue / Cr pass_revenue) for activated passes whose
-//     validity ended, "breakage/<pass>" (Dr deferred_revenue / Cr
-//     breakage_revenue) for never-activated passes whose activation
-//     deadline passed; a pass found used after its breakage (a late offline
-//     tap) is reclassified by "pass_revenue/<pass>" (Dr breakage_revenue /
-//     Cr pass_revenue); refunded passes are never recognised. Ids are
-//     deterministic and recognised passes are skipped, so Recognize is
-//     idempotent and a run interrupted between batches is completed by the
-//     next. Payout posts "payout/<id>" (Dr partner_payable:<p> / Cr bank).
+//     of an earlier period journaled later (by journal order, whatever its
+//     tap time) becomes an adjustment line on the partner's next statement,
+//     naming original_period and valued under that period's contract and
+//     remaining cap.
+//   - Each manifest's previous_sha256 is the SHA-256 of the partner's
+//     previous manifest file (64 zeros for the first), so removing or
+//     changing a statement breaks the chain. The signature is Ed25519
+//     (base64) over CanonicalBytes: the manifest JSON without "signature",
+//     keys sorted, no whitespace — what `jq -cjS 'del(.signature)'` prints.
+//   - Postings are in minor units with deterministic ids, and every step
+//     balances. A close posts "close/<id>" (Dr partner_cost:<p> / Cr
+//     partner_payable:<p>, the net) with its statement, dated at the
+//     period's last instant, and nothing else. Recognize posts
+//     "pass_revenue/<pass>" (Dr deferred_revenue / Cr pass_revenue) for
+//     activated passes whose validity ended and "breakage/<pass>" (Dr
+//     deferred_revenue / Cr breakage_revenue) for never-activated passes
+//     whose activation deadline passed; a pass found used after its
+//     breakage is reclassified (Dr breakage_revenue / Cr pass_revenue);
+//     refunded passes are never recognised; it is idempotent and stores in
+//     bounded batches. A payout posts "payout/<payout>/<partner>" (Dr
+//     partner_payable:<p> / Cr bank) per transfer; a cancelled payout or a
+//     transfer the bank rejected is reversed by
+//     "payout-reversal/<payout>/<partner>" (Dr bank / Cr
+//     partner_payable:<p>).
 //   - Memory does not grow with the number of taps. A close reads the
 //     journal in one ordered pass (JournalBatches from seq 1 up to
 //     data_as_of: a tap of the period may have been journaled at any time)
-//     for all its statements, routing each tap to its partner by venue,
-//     while the ledger's scanner and decoder goroutines read and decode the
-//     next batches (a bounded number of recycled batches in flight). Lines go straight to
-//     the files, through a goroutine per statement that hashes and writes
-//     chunks of 256 KiB (at most 4 in flight). Per period being valued (the closed
-//     one, plus each earlier period that has late taps on this statement,
+//     for all its statements, while the ledger's scanner and decoder
+//     goroutines read and decode the next batches. Lines go straight to the
+//     files (package stmtfile). Per period being valued (each closed one,
+//     plus each earlier period that has late taps on the first statement,
 //     found by a shorter first pass over the journal since the previous
 //     statement) what is held is its paid amount and, only for
-//     per_pass_day contracts and limited includes, one 20-byte slot per
+//     per_pass_day contracts and limited includes, one 16-byte slot per
 //     pass-day or pass-venue(-day) count in an open-addressing table at
-//     most 3/4 full (32 MB for a million pass-days). That grows with the
-//     distinct pass-days of the period, not with its taps. Recognize
-//     holds one entry per pass already recognised and one batch of
-//     postings.
+//     most 3/4 full. That grows with the distinct pass-days of the period,
+//     not with its taps. Recognize holds one entry per pass already
+//     recognised and one batch of postings.
 //   - Cost: linear in the journal up to data_as_of, read once (twice for
 //     the part since the previous statement when there are late taps).
 //
@@ -125,19 +150,24 @@
 // a whole with a *PartnerFileError listing every bad row by line (and
 // column); nothing is recorded either way.
 //
-// Payout writes one pain.001.001.03 SEPA credit transfer (one transaction
-// per closed, unpaid statement with a positive net; creditor data from the
-// newest tariff naming the partner) atomically, then marks the statements
-// paid in the ledger with the payout postings. With nothing to pay it writes
-// nothing and returns ErrNothingToPay. The payout id (MsgId) is derived from
-// the execution date and the statements paid, so a retry writes the same file.
+// Payouts have a lifecycle. Payout issues one pain.001.001.03 SEPA credit
+// transfer file with one transfer per partner for every closed, unpaid
+// statement with a positive net (its statements in the remittance
+// information), debiting the account stored by SetPayoutDebtor; in one
+// atomic step it stores the payout, marks its statements paid and posts it,
+// then writes the file, which ReissuePayout writes again byte for byte from
+// the stored payout. CancelPayout unpays the statements of an issued payout
+// (reversing postings); SettlePayout records that it left the account;
+// ImportStatusReport applies the bank's pain.002 status report: a rejected
+// transfer is reversed and its statements are paid by the next payout.
 //
-// Sales, Revenue, Payables, Visits and TrialBalanceReport return data
-// structs; every report and result implements Tabler, and Render prints it
-// as an aligned table, CSV or JSON (amounts as strings with 2 places).
+// Sales, Revenue, Payables, Visits, VisitsPivot and TrialBalanceReport
+// return data structs; every report and result implements Tabler, and
+// Render prints it as an aligned table, CSV (data rows only: totals apart,
+// with RenderTotals), csv-fr for French spreadsheets, or JSON (counts as
+// numbers, amounts as strings with 2 places, names next to ids).
 //
-// The package talks to the ledger through the Ledger interface, declared
-// here with the signatures of *ledger.Ledger. Functions are safe for
-// concurrent use as far as the Ledger is; closes of one partner must not run
-// concurrently (the ledger refuses the second PutStatement of an id).
+// Functions are safe for concurrent use as far as the Ledger is; closes of
+// one partner must not run concurrently (the second store of a statement
+// id is refused), and payout steps are atomic in the ledger.
 package reconcile

@@ -73,8 +73,8 @@ func TestEngineMonthEnd(t *testing.T) {
 	_, err = Verify(dir, s.PublicKey())
 	require.NoError(t, err)
 
-	_, err = Payout(ctx, l, cat, PayoutOptions{DebtorName: "City Pass Marseille", DebtorIBAN: "FR7630006000011234567890189",
-		DebtorBIC: "AGRIFRPP", At: local(2027, 1, 5, 9, 0), Out: filepath.Join(t.TempDir(), "p.xml")})
+	_, err = Payout(ctx, l, cat, PayoutOptions{Debtor: &Debtor{Name: "City Pass Marseille", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPP"},
+		At: local(2027, 1, 5, 9, 0), Out: filepath.Join(t.TempDir(), "p.xml")})
 	require.NoError(t, err)
 
 	tb, err := TrialBalanceReport(ctx, l, cat, ReportOptions{})

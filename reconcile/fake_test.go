@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -21,7 +22,7 @@ type fakeLedger struct {
 	passes     map[string]engine.Pass
 	postings   []engine.Posting
 	postingIDs map[string]bool
-	statements map[string]StoredStatement
+	records    map[string]map[string][]byte // table → id → value
 	now        time.Time
 	updates    int // Update calls that stored postings
 	// journalRead counts the records the last Journal call handed out.
@@ -36,7 +37,7 @@ var _ Ledger = (*fakeLedger)(nil)
 
 func newFakeLedger() *fakeLedger {
 	return &fakeLedger{passes: map[string]engine.Pass{}, postingIDs: map[string]bool{},
-		statements: map[string]StoredStatement{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		records: map[string]map[string][]byte{}, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 // tap journals a record, assigning JournalSeq and RecordedAt (the record's
@@ -217,67 +218,69 @@ func (f *fakeLedger) Postings(ctx context.Context, fn func(*engine.Posting) erro
 	return nil
 }
 
-func (f *fakeLedger) PutStatement(ctx context.Context, st StoredStatement, postings ...engine.Posting) error {
+func (f *fakeLedger) Record(table, id string) ([]byte, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.statements[st.ID]; ok {
-		return fmt.Errorf("fake: statement %s exists", st.ID)
-	}
-	if err := f.addPostingsLocked(postings); err != nil {
-		return err
-	}
-	st.CSV = append([]byte(nil), st.CSV...)
-	st.Manifest = append([]byte(nil), st.Manifest...)
-	f.statements[st.ID] = st
-	return nil
+	v, ok := f.records[table][id]
+	return bytes.Clone(v), ok, nil
 }
 
-func (f *fakeLedger) Statement(id string) (StoredStatement, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st, ok := f.statements[id]
-	return st, ok, nil
-}
-
-func (f *fakeLedger) Statements(ctx context.Context, fn func(*StoredStatement) error) error {
+func (f *fakeLedger) Records(ctx context.Context, table string, fn func(id string, value []byte) error) error {
 	f.mu.Lock()
 	var ids []string
-	for id := range f.statements {
+	vals := map[string][]byte{}
+	for id, v := range f.records[table] {
 		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	sts := make([]StoredStatement, len(ids))
-	for i, id := range ids {
-		sts[i] = f.statements[id]
+		vals[id] = bytes.Clone(v)
 	}
 	f.mu.Unlock()
-	for i := range sts {
-		if err := fn(&sts[i]); err != nil {
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := fn(id, vals[id]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (f *fakeLedger) MarkPaid(ctx context.Context, ids []string, payoutID string, postings ...engine.Posting) error {
+// UpdateRecords runs fn against a copy of the records under the lock and
+// keeps it, with the postings, only when fn and the postings succeed.
+func (f *fakeLedger) UpdateRecords(ctx context.Context, fn func(get RecordGet, put RecordPut, post PostingPut) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, id := range ids {
-		st, ok := f.statements[id]
-		if !ok {
-			return fmt.Errorf("fake: no statement %s", id)
+	writes := map[string]map[string][]byte{}
+	var ps []engine.Posting
+	get := func(table, id string) ([]byte, bool, error) {
+		if v, ok := writes[table][id]; ok {
+			return bytes.Clone(v), true, nil
 		}
-		if st.PaidBy != "" {
-			return fmt.Errorf("fake: statement %s already paid by %s", id, st.PaidBy)
-		}
+		v, ok := f.records[table][id]
+		return bytes.Clone(v), ok, nil
 	}
-	if err := f.addPostingsLocked(postings); err != nil {
+	put := func(table, id string, v []byte) error {
+		if table == "" || id == "" {
+			return fmt.Errorf("fake: empty table or id")
+		}
+		if writes[table] == nil {
+			writes[table] = map[string][]byte{}
+		}
+		writes[table][id] = bytes.Clone(v)
+		return nil
+	}
+	post := func(p engine.Posting) error { ps = append(ps, p); return nil }
+	if err := fn(get, put, post); err != nil {
 		return err
 	}
-	for _, id := range ids {
-		st := f.statements[id]
-		st.PaidBy = payoutID
-		f.statements[id] = st
+	if err := f.addPostingsLocked(ps); err != nil {
+		return err
+	}
+	for table, m := range writes {
+		if f.records[table] == nil {
+			f.records[table] = map[string][]byte{}
+		}
+		for id, v := range m {
+			f.records[table][id] = v
+		}
 	}
 	return nil
 }

@@ -60,13 +60,12 @@ func TestGoldenContractModels(t *testing.T) {
 			l := marchLedger()
 			dir := t.TempDir()
 			res := closeP(t, l, tc.period, tc.partner, at, dir)
-			require.Len(t, res.Statements, 1)
-			s := res.Statements[0]
+			s := statementOf(t, res, StatementID(tc.partner, tc.period))
 			assert.Equal(t, tc.visits, s.Visits)
 			assert.Equal(t, tc.gross, formatMoney(s.Gross))
 			assert.Equal(t, tc.capRed, formatMoney(s.CapReduction))
 			assert.Equal(t, tc.net, formatMoney(s.Net))
-			st, ok, err := l.Statement(s.ID)
+			st, ok, err := LoadStatement(l, s.ID)
 			require.NoError(t, err)
 			require.True(t, ok)
 			m := decodeManifest(t, st.Manifest)
@@ -87,13 +86,17 @@ func TestCloseAllPartnersOfAKind(t *testing.T) {
 	for _, s := range res.Statements {
 		ids = append(ids, s.ID)
 	}
-	assert.Equal(t, []string{"boat-2026-03", "mucem-2026-03", "rtm-2026-03"}, ids)
+	// The boat's flat fees of January and February are due: closed along.
+	assert.Equal(t, []string{"boat-2026-01", "boat-2026-02", "boat-2026-03", "mucem-2026-03", "rtm-2026-03"}, ids)
 	_, err := Verify(dir, testSigner(t, 1).PublicKey())
 	require.NoError(t, err)
-	// A week closes only the weekly partner.
+	// A week closes only the weekly partner (W12, which has a visit, first).
 	res = closeP(t, l, "2026-W13", "", local(2026, 4, 10, 12, 0), dir)
-	require.Len(t, res.Statements, 1)
-	assert.Equal(t, "chateau-2026-W13", res.Statements[0].ID)
+	ids = nil
+	for _, s := range res.Statements {
+		ids = append(ids, s.ID)
+	}
+	assert.Equal(t, []string{"chateau-2026-W12", "chateau-2026-W13"}, ids)
 }
 
 func TestCloseRefusesOpenPeriod(t *testing.T) {
@@ -122,9 +125,24 @@ func TestCloseRejectsBadOptions(t *testing.T) {
 		_, err := Close(ctx, l, cat, s, opts)
 		assert.Error(t, err, name)
 	}
+	// The 28th has a visit: the 29th cannot close before it.
 	_, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-29", Partner: "opera", At: at, OutDir: t.TempDir()})
+	var open *OpenPeriodsError
+	require.ErrorAs(t, err, &open)
+	require.ErrorIs(t, err, ErrEarlierOpen)
+	assert.Equal(t, []OpenPeriod{{Partner: "opera", Period: "2026-03-28", Visits: 1}}, open.Open)
+	assert.Empty(t, mustStatements(t, l), "a refused close stores nothing")
+	res, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-29", Partner: "opera", At: at, OutDir: t.TempDir(), CatchUp: true})
 	require.NoError(t, err)
-	_, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-28", Partner: "opera", At: at, OutDir: t.TempDir()})
+	require.Len(t, res.Statements, 2)
+	assert.Equal(t, "opera-2026-03-28", res.Statements[0].ID)
+	assert.Equal(t, 87, res.Skipped, "the empty days since the contract began (service day 2025-12-31 holds its first hours) get no statement")
+	// The 28th is closed now: closing it again rewrites it.
+	res, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-28", Partner: "opera", At: at, OutDir: t.TempDir()})
+	require.NoError(t, err)
+	assert.True(t, res.Statements[0].Reclosed)
+	// The 27th had nothing due: it was closed along, and cannot be closed now.
+	_, err = Close(ctx, l, cat, s, CloseOptions{Period: "2026-03-27", Partner: "opera", At: at, OutDir: t.TempDir()})
 	require.ErrorIs(t, err, ErrPeriodOrder)
 }
 
@@ -147,9 +165,9 @@ func TestISOWeekAcrossNewYear(t *testing.T) {
 	l.tap(visit("c1", 3, local(2027, 1, 4, 4, 29), "C2", "Q2", "adult", "chateau-if/quay"))
 	l.tap(visit("c1", 4, local(2027, 1, 4, 4, 30), "C3", "Q3", "adult", "chateau-if/quay")) // 2027-W01
 	res := closeP(t, l, "2026-W53", "chateau", local(2027, 1, 5, 0, 0), t.TempDir())
-	require.Len(t, res.Statements, 1)
-	assert.Equal(t, "chateau-2026-W53", res.Statements[0].ID)
-	assert.Equal(t, 2, res.Statements[0].Visits)
+	require.Len(t, res.Statements, 2) // W52 first: it has a visit
+	assert.Equal(t, "chateau-2026-W53", res.Statements[1].ID)
+	assert.Equal(t, 2, res.Statements[1].Visits)
 	m := decodeManifest(t, mustStatement(t, l, "chateau-2026-W53").Manifest)
 	assert.Equal(t, "2026-12-28T04:30:00+01:00", m.PeriodStart)
 	assert.Equal(t, "2027-01-04T04:30:00+01:00", m.PeriodEnd)

@@ -182,3 +182,11 @@ func recognizeThrough(t *testing.T, l Ledger, cat *tariff.Catalog, period string
 	require.NoError(t, err)
 	return n
 }
+
+// mustStatements returns the ids of the stored statements.
+func mustStatements(t *testing.T, l Ledger) []string {
+	t.Helper()
+	var ids []string
+	require.NoError(t, Statements(context.Background(), l, func(st *Statement) error { ids = append(ids, st.ID); return nil }))
+	return ids
+}

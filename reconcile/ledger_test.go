@@ -12,6 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// The real ledger is a Ledger (asserted here, in a test: reconcile itself
+// imports no type of the ledger's).
+var _ Ledger = (*ledger.Ledger)(nil)
+
 // realLedger opens a Pebble ledger in a temp dir with a deterministic clock
 // (one second per call from 2026-12-01), so two of them with the same history
 // hold the same bytes.
@@ -123,15 +127,15 @@ func TestRealLedgerLifecycle(t *testing.T) {
 
 	// Payout against the real ledger; validated by the XSD; a second one has nothing.
 	out := filepath.Join(t.TempDir(), "payout.xml")
-	pres, err := Payout(ctx, l, cat, PayoutOptions{DebtorName: "City Pass Marseille", DebtorIBAN: "FR7630006000011234567890189",
-		DebtorBIC: "AGRIFRPP", At: local(2027, 1, 5, 10, 0), Out: out})
+	pres, err := Payout(ctx, l, cat, PayoutOptions{Debtor: &Debtor{Name: "City Pass Marseille", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPP"},
+		At: local(2027, 1, 5, 10, 0), Out: out})
 	require.NoError(t, err)
-	assert.Equal(t, "3033.00", formatMoney(pres.Total)) // boat 2 × 1500 + mucem 12 + 16 + rtm 2.50 + 2.50
+	assert.Equal(t, "18033.00", formatMoney(pres.Total)) // boat 12 × 1500 (its flat fees since January) + mucem 12 + 16 + rtm 2.50 + 2.50
 	xmllintValidate(t, out)
-	_, err = Payout(ctx, l, cat, PayoutOptions{DebtorName: "x", DebtorIBAN: "FR7630006000011234567890189",
-		DebtorBIC: "AGRIFRPP", At: local(2027, 1, 6, 10, 0), Out: out + "2"})
+	_, err = Payout(ctx, l, cat, PayoutOptions{Debtor: &Debtor{Name: "x", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPP"},
+		At: local(2027, 1, 6, 10, 0), Out: out + "2"})
 	require.ErrorIs(t, err, ErrNothingToPay)
-	require.NoError(t, l.Statements(ctx, func(st *StoredStatement) error {
+	require.NoError(t, Statements(ctx, l, func(st *Statement) error {
 		assert.Equal(t, pres.ID, st.PaidBy, st.ID)
 		return nil
 	}))

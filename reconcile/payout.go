@@ -16,48 +16,199 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/reconcile/stmtfile"
 	"github.com/citypass/citypass/tariff"
 	"github.com/shopspring/decimal"
 )
 
-// ErrNothingToPay is returned by Payout when no closed statement is unpaid
-// with a positive net; no file is written and nothing is marked.
-var ErrNothingToPay = errors.New("reconcile: no closed, unpaid statement with a positive net: no payout file written")
+// Errors of the payout lifecycle.
+var (
+	// ErrNothingToPay: no closed statement is unpaid with a positive net;
+	// nothing is written or stored.
+	ErrNothingToPay = errors.New("reconcile: no closed, unpaid statement with a positive net: no payout file written")
+	// ErrNoDebtor: no debtor account is configured (SetPayoutDebtor).
+	ErrNoDebtor = errors.New("reconcile: no debtor account configured for payouts")
+	// ErrNoPayout: no payout has the id given.
+	ErrNoPayout = errors.New("reconcile: no such payout")
+	// ErrPayoutState: the payout is not in a state that allows the step
+	// (cancelling a settled payout, settling a cancelled one, …).
+	ErrPayoutState = errors.New("reconcile: payout state does not allow this")
+)
 
-// PayoutOptions says who pays and where the file goes.
+// Payout and transfer states. Persisted in payout records.
+const (
+	PayoutIssued    = "issued"    // file written; the bank has not answered
+	PayoutCancelled = "cancelled" // withdrawn: its statements are unpaid again
+	PayoutRejected  = "rejected"  // every transfer rejected by the bank
+	PayoutSettled   = "settled"   // the money left the account
+	TransferPending = "pending"   // issued, no status from the bank
+	TransferAccept  = "accepted"  // accepted by the bank (pain.002 ACCP, ACSC, ACTC, ACWC)
+	TransferReject  = "rejected"  // rejected by the bank (pain.002 RJCT): its statements are unpaid again
+)
+
+// Debtor is the operator's account that payouts debit.
+type Debtor struct {
+	Name string `json:"name"` // account holder (SEPA text, at most 70 characters are sent)
+	IBAN string `json:"iban"` // checked (ISO 13616 mod-97)
+	BIC  string `json:"bic"`
+}
+
+// check normalises and validates the debtor.
+func (d Debtor) check() (Debtor, error) {
+	out := Debtor{Name: sepaText(d.Name, 70)}
+	if out.Name == "" {
+		return Debtor{}, fmt.Errorf("reconcile: payout: no debtor name given")
+	}
+	var err error
+	if out.IBAN, err = checkIBAN(d.IBAN); err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: payout: debtor %w", err)
+	}
+	if out.BIC, err = checkBIC(d.BIC); err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: payout: debtor %w", err)
+	}
+	return out, nil
+}
+
+const configDebtor = "payout-debtor"
+
+// SetPayoutDebtor validates and stores the debtor account payouts debit.
+func SetPayoutDebtor(ctx context.Context, l Ledger, d Debtor) (Debtor, error) {
+	d, err := d.check()
+	if err != nil {
+		return Debtor{}, err
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return Debtor{}, err
+	}
+	err = l.UpdateRecords(ctx, func(_ RecordGet, put RecordPut, _ PostingPut) error { return put(tableConfig, configDebtor, b) })
+	if err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: storing the payout debtor: %w", err)
+	}
+	return d, nil
+}
+
+// PayoutDebtor returns the stored debtor account (ErrNoDebtor when none).
+func PayoutDebtor(l Ledger) (Debtor, error) {
+	b, ok, err := l.Record(tableConfig, configDebtor)
+	if err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: reading the payout debtor: %w", err)
+	}
+	if !ok {
+		return Debtor{}, ErrNoDebtor
+	}
+	var d Debtor
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: stored payout debtor: %w", err)
+	}
+	return d, nil
+}
+
+// PayoutOptions says when and where a payout is issued.
 type PayoutOptions struct {
-	DebtorName string // the operator's account holder name (at most 70 characters are sent)
-	DebtorIBAN string // checked (ISO 13616 mod-97)
-	DebtorBIC  string
-	// Date is the requested execution date (YYYY-MM-DD). Zero: At's date in
-	// the tariff's zone.
+	// Debtor overrides the stored debtor account (SetPayoutDebtor) when set.
+	Debtor *Debtor
+	// Date is the requested execution date. Zero: At's date in the
+	// tariff's zone.
 	Date tariff.Date
-	// At is the file's creation time (GrpHdr/CreDtTm). Zero: now.
+	// At is the file's creation time (GrpHdr/CreDtTm, written in the
+	// tariff's zone with its offset). Zero: now.
 	At time.Time
 	// Out is the pain.001 file to write (atomically).
 	Out string
+	// FS writes the file; nil: stmtfile.OS.
+	FS stmtfile.FS
 }
 
-// PayoutItem is one credit transfer: one statement.
-type PayoutItem struct {
-	Statement  string
+// PayoutTransfer is one credit transfer: everything due to one partner.
+type PayoutTransfer struct {
 	Partner    string
 	Name       string
 	IBAN       string
 	BIC        string
 	Amount     decimal.Decimal
 	Currency   string
+	Statements []string // the statements it pays, oldest first
 	EndToEndID string
+	Status     string // TransferPending, TransferAccept, TransferReject, or the payout's when it ended
+	Reason     string // the bank's reason code of a rejection
 }
 
-// PayoutResult describes the payout file written.
+// PayoutResult describes a payout: its file, transfers and state.
 type PayoutResult struct {
-	ID       string // payout id = MsgId, deterministic from the statements paid
-	File     string
-	Date     tariff.Date
-	Items    []PayoutItem
-	Total    decimal.Decimal
-	Currency string
+	ID        string // the payout id = MsgId and PmtInfId
+	File      string // the file written, when one was
+	Date      tariff.Date
+	CreatedAt string // GrpHdr/CreDtTm, RFC 3339 with the zone's offset
+	Debtor    Debtor
+	Status    string
+	Transfers []PayoutTransfer
+	Total     decimal.Decimal
+	Currency  string
+	// Postings counts the postings this step stored.
+	Postings int
+}
+
+// payoutRecord is a payout as stored. Persisted: fields are added, never
+// renamed. The file is regenerated from it, byte for byte.
+type payoutRecord struct {
+	V         int              `json:"v"` // 1
+	ID        string           `json:"id"`
+	CreatedAt string           `json:"created_at"`
+	Date      string           `json:"date"`
+	Debtor    Debtor           `json:"debtor"`
+	Currency  string           `json:"currency"`
+	Status    string           `json:"status"`
+	StatusAt  string           `json:"status_at,omitempty"`
+	Transfers []transferRecord `json:"transfers"`
+}
+
+type transferRecord struct {
+	Partner     string   `json:"partner"`
+	Name        string   `json:"name"`
+	IBAN        string   `json:"iban"`
+	BIC         string   `json:"bic"`
+	AmountMinor int64    `json:"amount_minor"`
+	Statements  []string `json:"statements"`
+	EndToEndID  string   `json:"end_to_end_id"`
+	Status      string   `json:"status"`
+	Reason      string   `json:"reason,omitempty"`
+}
+
+func (p *payoutRecord) result() *PayoutResult {
+	d, _ := tariff.ParseDate(p.Date)
+	res := &PayoutResult{ID: p.ID, Date: d, CreatedAt: p.CreatedAt, Debtor: p.Debtor, Status: p.Status, Currency: p.Currency}
+	var total int64
+	for _, t := range p.Transfers {
+		total += t.AmountMinor
+		res.Transfers = append(res.Transfers, PayoutTransfer{Partner: t.Partner, Name: t.Name, IBAN: t.IBAN, BIC: t.BIC,
+			Amount: fromMinor(t.AmountMinor), Currency: p.Currency, Statements: append([]string(nil), t.Statements...),
+			EndToEndID: t.EndToEndID, Status: t.Status, Reason: t.Reason})
+	}
+	res.Total = fromMinor(total)
+	return res
+}
+
+func loadPayout(l Ledger, id string) (*payoutRecord, error) {
+	b, ok, err := l.Record(tablePayout, id)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: reading payout %s: %w", id, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoPayout, id)
+	}
+	return decodePayout(id, b)
+}
+
+func decodePayout(id string, b []byte) (*payoutRecord, error) {
+	var p payoutRecord
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("reconcile: payout %s: stored record: %w", id, err)
+	}
+	if p.V != 1 || p.ID != id {
+		return nil, fmt.Errorf("reconcile: payout %s: stored record version %d, id %q", id, p.V, p.ID)
+	}
+	return &p, nil
 }
 
 var (
@@ -140,28 +291,28 @@ var sepaFold = func() map[rune]string {
 	return m
 }()
 
-// Payout writes one pain.001.001.03 SEPA credit transfer file for every
-// closed, unpaid statement with a positive net (one transaction per
-// statement, creditor = the partner's name, IBAN and BIC in the newest tariff
-// naming it), then marks them paid with postings "payout/<statement>"
-// (Dr partner_payable:<p> / Cr bank). The file is written before the
-// statements are marked paid: if marking fails, running Payout again writes
-// the same file. With nothing to pay it returns ErrNothingToPay.
+// Payout issues a payout: one pain.001.001.03 SEPA credit transfer file
+// with one transfer per partner, paying every closed statement that is
+// unpaid with a positive net (the statements listed in the remittance
+// information; creditor = the partner's name, IBAN and BIC in the newest
+// tariff naming it). In one atomic step it stores the payout, marks its
+// statements paid by it and posts "payout/<payout>/<partner>" (Dr
+// partner_payable:<p> / Cr bank) per transfer; then it writes the file.
+// Should the write fail, ReissuePayout writes the same bytes. With nothing
+// to pay it returns ErrNothingToPay.
 func Payout(ctx context.Context, l Ledger, cat *tariff.Catalog, opts PayoutOptions) (*PayoutResult, error) {
 	if opts.Out == "" {
 		return nil, fmt.Errorf("reconcile: payout: no output file given")
 	}
-	name := sepaText(opts.DebtorName, 70)
-	if name == "" {
-		return nil, fmt.Errorf("reconcile: payout: no debtor name given")
+	var debtor Debtor
+	var err error
+	if opts.Debtor != nil {
+		debtor, err = opts.Debtor.check()
+	} else if debtor, err = PayoutDebtor(l); err == nil {
+		debtor, err = debtor.check()
 	}
-	iban, err := checkIBAN(opts.DebtorIBAN)
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: payout: debtor %w", err)
-	}
-	bic, err := checkBIC(opts.DebtorBIC)
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: payout: debtor %w", err)
+		return nil, err
 	}
 	at := opts.At
 	if at.IsZero() {
@@ -175,9 +326,11 @@ func Payout(ctx context.Context, l Ledger, cat *tariff.Catalog, opts PayoutOptio
 	if date == (tariff.Date{}) {
 		date = tariff.DateOf(at.In(t.Location))
 	}
-
-	res := &PayoutResult{File: opts.Out, Date: date}
-	err = l.Statements(ctx, func(st *StoredStatement) error {
+	rec := &payoutRecord{V: 1, CreatedAt: at.In(t.Location).Format(time.RFC3339), Date: date.String(),
+		Debtor: debtor, Status: PayoutIssued}
+	byPartner := map[string]*transferRecord{}
+	var ids []string
+	err = Statements(ctx, l, func(st *Statement) error {
 		if st.PaidBy != "" || st.NetMinor <= 0 {
 			return nil
 		}
@@ -185,67 +338,292 @@ func Payout(ctx context.Context, l Ledger, cat *tariff.Catalog, opts PayoutOptio
 		if err := json.Unmarshal(st.Manifest, &m); err != nil {
 			return fmt.Errorf("statement %s: manifest: %w", st.ID, err)
 		}
-		p, ok := cat.LatestPartner(st.Partner)
-		if !ok {
-			return fmt.Errorf("statement %s: partner %s is in no tariff version", st.ID, st.Partner)
+		if rec.Currency == "" {
+			rec.Currency = m.Currency
+		} else if rec.Currency != m.Currency {
+			return fmt.Errorf("statements in %s and %s; one file pays one currency", rec.Currency, m.Currency)
 		}
-		pIBAN, err := checkIBAN(p.IBAN)
-		if err != nil {
-			return fmt.Errorf("partner %s: %w", p.ID, err)
+		tr := byPartner[st.Partner]
+		if tr == nil {
+			p, ok := cat.LatestPartner(st.Partner)
+			if !ok {
+				return fmt.Errorf("statement %s: partner %s is in no tariff version", st.ID, st.Partner)
+			}
+			iban, err := checkIBAN(p.IBAN)
+			if err != nil {
+				return fmt.Errorf("partner %s: %w", p.ID, err)
+			}
+			bic, err := checkBIC(p.BIC)
+			if err != nil {
+				return fmt.Errorf("partner %s: %w", p.ID, err)
+			}
+			tr = &transferRecord{Partner: st.Partner, Name: sepaText(p.Name, 70), IBAN: iban, BIC: bic, Status: TransferPending}
+			byPartner[st.Partner] = tr
 		}
-		pBIC, err := checkBIC(p.BIC)
-		if err != nil {
-			return fmt.Errorf("partner %s: %w", p.ID, err)
-		}
-		res.Items = append(res.Items, PayoutItem{Statement: st.ID, Partner: st.Partner, Name: sepaText(p.Name, 70),
-			IBAN: pIBAN, BIC: pBIC, Amount: fromMinor(st.NetMinor), Currency: m.Currency, EndToEndID: max35(st.ID)})
+		tr.AmountMinor += st.NetMinor
+		tr.Statements = append(tr.Statements, st.ID)
+		ids = append(ids, st.ID)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: payout: %w", err)
 	}
-	if len(res.Items) == 0 {
+	if len(byPartner) == 0 {
 		return nil, ErrNothingToPay
 	}
-	sort.Slice(res.Items, func(i, j int) bool { return res.Items[i].Statement < res.Items[j].Statement })
-	h := sha256.New()
-	for _, it := range res.Items {
-		res.Total = res.Total.Add(it.Amount)
-		if res.Currency == "" {
-			res.Currency = it.Currency
-		} else if res.Currency != it.Currency {
-			return nil, fmt.Errorf("reconcile: payout: statements in %s and %s; one file pays one currency", res.Currency, it.Currency)
-		}
-		fmt.Fprintf(h, "%s\n", it.Statement)
-	}
-	res.ID = "PAYOUT-" + strings.ReplaceAll(date.String(), "-", "") + "-" + hex.EncodeToString(h.Sum(nil))[:12]
-
-	doc, err := painXML(res, name, iban, bic, at)
+	periods, err := closedByPartner(ctx, l, cat)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(opts.Out, doc, 0o644); err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(res.Items))
-	postings := make([]engine.Posting, len(res.Items))
-	for i, it := range res.Items {
-		minor, err := toMinor(it.Amount)
-		if err != nil {
-			return nil, err
+	order := map[string]int{} // statement id → rank by period, within its partner
+	for _, cs := range periods {
+		for i, c := range cs {
+			order[c.st.ID] = i
 		}
-		ids[i] = it.Statement
-		postings[i] = engine.Posting{ID: "payout/" + it.Statement, At: at, Kind: "payout", Ref: res.ID,
-			Lines: []engine.PostingLine{
-				{Account: engine.AccountPartnerPayable + ":" + it.Partner, DebitMinor: minor},
-				{Account: engine.AccountBank, CreditMinor: minor},
-			}}
 	}
-	if err := l.MarkPaid(ctx, ids, res.ID, postings...); err != nil {
-		return nil, fmt.Errorf("reconcile: payout %s: marking statements paid: %w", res.ID, err)
+	for _, tr := range byPartner {
+		sort.Slice(tr.Statements, func(i, j int) bool { return order[tr.Statements[i]] < order[tr.Statements[j]] })
+		rec.Transfers = append(rec.Transfers, *tr)
 	}
+	sort.Slice(rec.Transfers, func(i, j int) bool { return rec.Transfers[i].Partner < rec.Transfers[j].Partner })
+	sort.Strings(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		fmt.Fprintf(h, "%s\n", id)
+	}
+	base := "PAYOUT-" + strings.ReplaceAll(date.String(), "-", "") + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+
+	postings := 0
+	err = l.UpdateRecords(ctx, func(get RecordGet, put RecordPut, post PostingPut) error {
+		// The id: the same statements paid again after a cancellation get
+		// a new one (-2, -3, …).
+		rec.ID = base
+		for n := 2; ; n++ {
+			_, exists, err := get(tablePayout, rec.ID)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				break
+			}
+			if n > 99 {
+				return fmt.Errorf("payout %s issued 99 times", base)
+			}
+			rec.ID = fmt.Sprintf("%s-%d", base, n)
+		}
+		for i := range rec.Transfers {
+			tr := &rec.Transfers[i]
+			tr.EndToEndID = max35(strings.TrimPrefix(rec.ID, "PAYOUT-") + "-" + tr.Partner)
+			for _, id := range tr.Statements {
+				if err := setPaidBy(get, put, id, "", rec.ID); err != nil {
+					return err
+				}
+			}
+			if err := post(engine.Posting{ID: "payout/" + rec.ID + "/" + tr.Partner, At: at, Kind: "payout", Ref: rec.ID,
+				Lines: []engine.PostingLine{
+					{Account: engine.AccountPartnerPayable + ":" + tr.Partner, DebitMinor: tr.AmountMinor},
+					{Account: engine.AccountBank, CreditMinor: tr.AmountMinor},
+				}}); err != nil {
+				return err
+			}
+		}
+		postings = len(rec.Transfers)
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		return put(tablePayout, rec.ID, b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: payout: storing it: %w", err)
+	}
+	res := rec.result()
+	res.Postings = postings
+	if err := writePayoutFile(opts.FS, rec, opts.Out); err != nil {
+		return res, fmt.Errorf("%w (payout %s is stored: write its file with `reconcile payout reissue %s`)", err, rec.ID, rec.ID)
+	}
+	res.File = opts.Out
 	return res, nil
 }
+
+// setPaidBy moves a statement's PaidBy from from to to inside a
+// transaction, refusing when it is not from (paid meanwhile by another
+// payout, or no longer by this one).
+func setPaidBy(get RecordGet, put RecordPut, id, from, to string) error {
+	b, ok, err := get(tableStatement, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("statement %s is not stored", id)
+	}
+	st, err := decodeStatement(id, b)
+	if err != nil {
+		return err
+	}
+	if st.PaidBy != from {
+		if from == "" {
+			return fmt.Errorf("statement %s was paid meanwhile by payout %s", id, st.PaidBy)
+		}
+		return fmt.Errorf("statement %s is not paid by payout %s (paid by %q)", id, from, st.PaidBy)
+	}
+	st.PaidBy = to
+	if b, err = encodeStatement(st); err != nil {
+		return err
+	}
+	return put(tableStatement, id, b)
+}
+
+// PayoutFile returns the pain.001 file of a stored payout, byte for byte
+// as it was issued.
+func PayoutFile(l Ledger, id string) ([]byte, error) {
+	rec, err := loadPayout(l, id)
+	if err != nil {
+		return nil, err
+	}
+	return painXML(rec)
+}
+
+// ReissuePayout writes a stored payout's file again to out, byte for byte
+// (a file lost, or refused for a reason fixed since). It changes nothing
+// in the ledger.
+func ReissuePayout(l Ledger, id, out string, fsys stmtfile.FS) (*PayoutResult, error) {
+	rec, err := loadPayout(l, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePayoutFile(fsys, rec, out); err != nil {
+		return nil, err
+	}
+	res := rec.result()
+	res.File = out
+	return res, nil
+}
+
+func writePayoutFile(fsys stmtfile.FS, rec *payoutRecord, out string) error {
+	if fsys == nil {
+		fsys = stmtfile.OS
+	}
+	doc, err := painXML(rec)
+	if err != nil {
+		return err
+	}
+	if err := stmtfile.WriteFile(fsys, out, doc, 0o644); err != nil {
+		return fmt.Errorf("reconcile: payout %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// CancelPayout withdraws an issued payout (a file never sent, or recalled):
+// its statements are unpaid again, to be paid by the next payout, and
+// each transfer not already rejected is reversed by
+// "payout-reversal/<payout>/<partner>" (Dr bank / Cr partner_payable:<p>),
+// in one atomic step.
+func CancelPayout(ctx context.Context, l Ledger, id string, at time.Time) (*PayoutResult, error) {
+	return updatePayout(ctx, l, id, func(rec *payoutRecord, get RecordGet, put RecordPut, post PostingPut) (int, error) {
+		if rec.Status != PayoutIssued {
+			return 0, fmt.Errorf("%w: payout %s is %s; only an issued payout can be cancelled", ErrPayoutState, id, rec.Status)
+		}
+		n := 0
+		for i := range rec.Transfers {
+			tr := &rec.Transfers[i]
+			if tr.Status == TransferReject {
+				continue
+			}
+			if err := reverse(rec, tr, at, get, put, post); err != nil {
+				return n, err
+			}
+			tr.Status = PayoutCancelled
+			n++
+		}
+		rec.Status, rec.StatusAt = PayoutCancelled, at.Format(time.RFC3339)
+		return n, nil
+	})
+}
+
+// SettlePayout records that an issued payout left the bank account: its
+// transfers that were not rejected are settled. Nothing is posted (the
+// payout posted Cr bank when issued).
+func SettlePayout(ctx context.Context, l Ledger, id string, at time.Time) (*PayoutResult, error) {
+	return updatePayout(ctx, l, id, func(rec *payoutRecord, _ RecordGet, _ RecordPut, _ PostingPut) (int, error) {
+		if rec.Status != PayoutIssued {
+			return 0, fmt.Errorf("%w: payout %s is %s; only an issued payout can be settled", ErrPayoutState, id, rec.Status)
+		}
+		for i := range rec.Transfers {
+			if rec.Transfers[i].Status != TransferReject {
+				rec.Transfers[i].Status = PayoutSettled
+			}
+		}
+		rec.Status, rec.StatusAt = PayoutSettled, at.Format(time.RFC3339)
+		return 0, nil
+	})
+}
+
+// reverse unpays a transfer's statements and posts its reversal.
+func reverse(rec *payoutRecord, tr *transferRecord, at time.Time, get RecordGet, put RecordPut, post PostingPut) error {
+	for _, sid := range tr.Statements {
+		if err := setPaidBy(get, put, sid, rec.ID, ""); err != nil {
+			return err
+		}
+	}
+	return post(engine.Posting{ID: "payout-reversal/" + rec.ID + "/" + tr.Partner, At: at, Kind: "payout_reversal", Ref: rec.ID,
+		Lines: []engine.PostingLine{
+			{Account: engine.AccountBank, DebitMinor: tr.AmountMinor},
+			{Account: engine.AccountPartnerPayable + ":" + tr.Partner, CreditMinor: tr.AmountMinor},
+		}})
+}
+
+// updatePayout runs step on a stored payout in one atomic transaction and
+// stores the record it leaves.
+func updatePayout(ctx context.Context, l Ledger, id string, step func(*payoutRecord, RecordGet, RecordPut, PostingPut) (int, error)) (*PayoutResult, error) {
+	var rec *payoutRecord
+	var n int
+	err := l.UpdateRecords(ctx, func(get RecordGet, put RecordPut, post PostingPut) error {
+		b, ok, err := get(tablePayout, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNoPayout, id)
+		}
+		if rec, err = decodePayout(id, b); err != nil {
+			return err
+		}
+		if n, err = step(rec, get, put, post); err != nil {
+			return err
+		}
+		if b, err = json.Marshal(rec); err != nil {
+			return err
+		}
+		return put(tablePayout, id, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := rec.result()
+	res.Postings = n
+	return res, nil
+}
+
+// Payouts returns every stored payout, by id.
+func Payouts(ctx context.Context, l Ledger) (*PayoutList, error) {
+	out := &PayoutList{}
+	err := l.Records(ctx, tablePayout, func(id string, b []byte) error {
+		rec, err := decodePayout(id, b)
+		if err != nil {
+			return err
+		}
+		out.Payouts = append(out.Payouts, *rec.result())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: reading payouts: %w", err)
+	}
+	return out, nil
+}
+
+// PayoutList is every payout with its state.
+type PayoutList struct{ Payouts []PayoutResult }
 
 // max35 fits an id into Max35Text: long ids keep a prefix and a hash.
 func max35(s string) string {
@@ -254,6 +632,20 @@ func max35(s string) string {
 	}
 	h := sha256.Sum256([]byte(s))
 	return s[:22] + "-" + hex.EncodeToString(h[:6])
+}
+
+// remittance is a transfer's unstructured remittance information (at most
+// 140 characters): its statements, or, when they do not fit, the first
+// and last and how many.
+func remittance(statements []string) string {
+	full := "citypass statements " + strings.Join(statements, " ")
+	if len(statements) == 1 {
+		full = "citypass statement " + statements[0]
+	}
+	if len(full) <= 140 {
+		return sepaText(full, 140)
+	}
+	return sepaText(fmt.Sprintf("citypass %d statements %s .. %s", len(statements), statements[0], statements[len(statements)-1]), 140)
 }
 
 // pain.001.001.03 document, in schema order.
@@ -318,30 +710,36 @@ type painTx struct {
 	Ustrd      string    `xml:"RmtInf>Ustrd"`
 }
 
-func painXML(res *PayoutResult, name, iban, bic string, at time.Time) ([]byte, error) {
+// painXML is a payout's file: a function of its record alone, so a
+// re-issue writes the same bytes.
+func painXML(rec *payoutRecord) ([]byte, error) {
 	var d painDoc
+	var total int64
+	for _, tr := range rec.Transfers {
+		total += tr.AmountMinor
+	}
 	g := &d.Init.GrpHdr
-	g.MsgID = res.ID
-	g.CreDtTm = at.UTC().Format("2006-01-02T15:04:05")
-	g.NbOfTxs = len(res.Items)
-	g.CtrlSum = formatMoney(res.Total)
-	g.InitgPty.Nm = name
+	g.MsgID = rec.ID
+	g.CreDtTm = rec.CreatedAt
+	g.NbOfTxs = len(rec.Transfers)
+	g.CtrlSum = stmtfile.MinorString(total)
+	g.InitgPty.Nm = rec.Debtor.Name
 	p := &d.Init.PmtInf
-	p.PmtInfID = res.ID
+	p.PmtInfID = rec.ID
 	p.PmtMtd = "TRF"
 	p.BtchBookg = true
-	p.NbOfTxs = len(res.Items)
-	p.CtrlSum = formatMoney(res.Total)
+	p.NbOfTxs = len(rec.Transfers)
+	p.CtrlSum = stmtfile.MinorString(total)
 	p.PmtTpInf.SvcLvl.Cd = "SEPA"
-	p.ReqdExctnDt = res.Date.String()
-	p.Dbtr.Nm = name
-	p.DbtrAcct.IBAN = iban
-	p.DbtrAgt.BIC = bic
+	p.ReqdExctnDt = rec.Date
+	p.Dbtr.Nm = rec.Debtor.Name
+	p.DbtrAcct.IBAN = rec.Debtor.IBAN
+	p.DbtrAgt.BIC = rec.Debtor.BIC
 	p.ChrgBr = "SLEV"
-	for _, it := range res.Items {
-		p.Txs = append(p.Txs, painTx{EndToEndID: it.EndToEndID, Amt: painAmt{Ccy: it.Currency, Value: formatMoney(it.Amount)},
-			CdtrAgt: painAgent{BIC: it.BIC}, Cdtr: painParty{Nm: it.Name}, CdtrAcct: painAcct{IBAN: it.IBAN},
-			Ustrd: sepaText("citypass statement "+it.Statement, 140)})
+	for _, tr := range rec.Transfers {
+		p.Txs = append(p.Txs, painTx{EndToEndID: tr.EndToEndID, Amt: painAmt{Ccy: rec.Currency, Value: stmtfile.MinorString(tr.AmountMinor)},
+			CdtrAgt: painAgent{BIC: tr.BIC}, Cdtr: painParty{Nm: tr.Name}, CdtrAcct: painAcct{IBAN: tr.IBAN},
+			Ustrd: remittance(tr.Statements)})
 	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)

@@ -104,24 +104,26 @@ func randomHistory(t *testing.T, seed uint64, steps int) {
 				r.Decision = engine.Decision{Reason: engine.ReasonExpired}
 			}
 			l.tap(r)
-		case op < 9: // close a period that has ended
+		case op < 9: // a month end: a period that has ended (caught up or not), or through a day
 			kind := kinds[rng.IntN(len(kinds))]
-			per, err := tf.PeriodOf(kind, now.Add(-time.Duration(1+rng.IntN(20*24))*time.Hour))
+			back := now.Add(-time.Duration(1+rng.IntN(20*24)) * time.Hour)
+			per, err := tf.PeriodOf(kind, back)
 			require.NoError(t, err)
-			_, err = Close(ctx, l, cat, s, CloseOptions{Period: per.Label, At: now, OutDir: dir})
-			if err != nil && !errors.Is(err, ErrPeriodOrder) && !errors.Is(err, ErrPeriodOpen) && !errors.Is(err, ErrNoStatement) {
-				require.NoError(t, err, "close %s at %s", per.Label, now)
+			opts := CloseOptions{Period: per.Label, At: now, OutDir: dir, CatchUp: rng.IntN(2) == 0}
+			if rng.IntN(3) == 0 {
+				opts = CloseOptions{Through: tf.ServiceDay(back), At: now, OutDir: dir}
 			}
-			if err == nil { // the month end: recognition through the closed period's end
-				_, err = Recognize(ctx, l, per.End)
-				require.NoError(t, err, "recognize through %s", per.End)
+			_, err = MonthEnd(ctx, l, cat, s, MonthEndOptions{CloseOptions: opts})
+			if err != nil && !errors.Is(err, ErrPeriodOrder) && !errors.Is(err, ErrPeriodOpen) && !errors.Is(err, ErrNoStatement) &&
+				!errors.Is(err, ErrEarlierOpen) {
+				require.NoError(t, err, "close %+v at %s", opts, now)
 			}
 			if step%50 == 0 {
 				checkBooks(t, l, cat, dir)
 			}
 		default: // payout
-			_, err := Payout(ctx, l, cat, PayoutOptions{DebtorName: "Ops", DebtorIBAN: "FR7630006000011234567890189",
-				DebtorBIC: "AGRIFRPP", At: now, Out: filepath.Join(dir, "payout.xml.out")})
+			_, err := Payout(ctx, l, cat, PayoutOptions{Debtor: &Debtor{Name: "Ops", IBAN: "FR7630006000011234567890189", BIC: "AGRIFRPP"},
+				At: now, Out: filepath.Join(dir, "payout.xml.out")})
 			if err != nil && !errors.Is(err, ErrNothingToPay) {
 				require.NoError(t, err)
 			}
@@ -162,7 +164,7 @@ func checkBooks(t *testing.T, l *fakeLedger, cat *tariff.Catalog, dir string) {
 	}
 	nets := map[string]int64{}
 	n := 0
-	require.NoError(t, l.Statements(ctx, func(st *StoredStatement) error {
+	require.NoError(t, Statements(ctx, l, func(st *Statement) error {
 		if st.NetMinor != 0 {
 			nets[st.Partner] += st.NetMinor
 		}
@@ -170,6 +172,11 @@ func checkBooks(t *testing.T, l *fakeLedger, cat *tariff.Catalog, dir string) {
 		return nil
 	}))
 	require.Equal(t, nets, costs)
+	// No close ever skips a period with visits: every entry is stated, or
+	// waits for its statement.
+	cov, err := Coverage(ctx, l, cat, time.Now())
+	require.NoError(t, err)
+	require.True(t, cov.OK(), "%v", cov.Problems())
 	if n > 0 {
 		_, err = Verify(dir, testSigner(t, 1).PublicKey())
 		require.NoError(t, err)

@@ -58,6 +58,22 @@ func dayOf(cat *tariff.Catalog, at time.Time) string {
 	return t.ServiceDay(at).String()
 }
 
+// productName is a product's name as sold, or "".
+func productName(cat *tariff.Catalog, version, id string) string {
+	if _, p, err := cat.ProductAsSold(version, id); err == nil {
+		return p.Name
+	}
+	return ""
+}
+
+// venueName is a venue's name, or its id when it has none (transit).
+func venueName(v *tariff.Venue) string {
+	if v.Name != "" {
+		return v.Name
+	}
+	return v.ID
+}
+
 // --- sales ---
 
 // SalesRow is the passes sold on one service day, of one product, through
@@ -65,9 +81,9 @@ func dayOf(cat *tariff.Catalog, at time.Time) string {
 // to 2 places half away from zero) and summed. Refunded passes stay in sales;
 // refunds are in the revenue report.
 type SalesRow struct {
-	Day, Product, Channel string
-	Count                 int
-	Gross, VAT, Net       decimal.Decimal
+	Day, Product, ProductName, Channel string
+	Count                              int
+	Gross, VAT, Net                    decimal.Decimal
 }
 
 // SalesReport is sales by day, product and channel.
@@ -96,7 +112,7 @@ func Sales(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOption
 		k := [3]string{dayOf(cat, p.SoldAt), p.Product, p.Channel}
 		g := groups[k]
 		if g == nil {
-			g = &SalesRow{Day: k[0], Product: k[1], Channel: k[2]}
+			g = &SalesRow{Day: k[0], Product: k[1], Channel: k[2], ProductName: productName(cat, p.TariffVersion, p.Product)}
 			groups[k] = g
 		}
 		g.Count++
@@ -125,9 +141,10 @@ func Sales(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOption
 
 // Table renders the sales report.
 func (r *SalesReport) Table() Table {
-	t := Table{Title: "Sales " + rangeLabel(r.Options), Columns: []string{"day", "product", "channel", "count", "gross", "vat", "net"}}
+	t := Table{Title: "Sales " + rangeLabel(r.Options), Columns: []Column{colText("day"), colText("product"), colText("product_name"),
+		colText("channel"), colCount("count"), colMoney("gross"), colMoney("vat"), colMoney("net")}}
 	row := func(s SalesRow) []string {
-		return []string{s.Day, s.Product, s.Channel, strconv.Itoa(s.Count), formatMoney(s.Gross), formatMoney(s.VAT), formatMoney(s.Net)}
+		return []string{s.Day, s.Product, s.ProductName, s.Channel, strconv.Itoa(s.Count), formatMoney(s.Gross), formatMoney(s.VAT), formatMoney(s.Net)}
 	}
 	for _, s := range r.Rows {
 		t.Rows = append(t.Rows, row(s))
@@ -217,7 +234,8 @@ func Revenue(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOpti
 
 // Table renders the revenue report.
 func (r *RevenueReport) Table() Table {
-	t := Table{Title: "Revenue " + rangeLabel(r.Options), Columns: []string{"day", "pass_revenue", "breakage", "refunds"}}
+	t := Table{Title: "Revenue " + rangeLabel(r.Options), Columns: []Column{colText("day"), colMoney("pass_revenue"),
+		colMoney("breakage"), colMoney("refunds")}}
 	row := func(x RevenueRow) []string {
 		return []string{x.Day, formatMoney(x.PassRevenue), formatMoney(x.Breakage), formatMoney(x.Refunds)}
 	}
@@ -233,7 +251,7 @@ func (r *RevenueReport) Table() Table {
 // PayablesRow is one partner's payable: accrued (statement closes) and paid
 // (payouts) in the range, and outstanding at the range's end.
 type PayablesRow struct {
-	Partner                    string
+	Partner, PartnerName       string
 	Accrued, Paid, Outstanding decimal.Decimal
 }
 
@@ -263,7 +281,7 @@ func Payables(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOpt
 			}
 			row := rows[partner]
 			if row == nil {
-				row = &PayablesRow{Partner: partner}
+				row = &PayablesRow{Partner: partner, PartnerName: partnerName(cat, partner)}
 				rows[partner] = row
 			}
 			row.Outstanding = row.Outstanding.Add(fromMinor(ln.CreditMinor - ln.DebitMinor))
@@ -290,9 +308,10 @@ func Payables(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOpt
 
 // Table renders the payables report.
 func (r *PayablesReport) Table() Table {
-	t := Table{Title: "Payables " + rangeLabel(r.Options), Columns: []string{"partner", "accrued", "paid", "outstanding"}}
+	t := Table{Title: "Payables " + rangeLabel(r.Options), Columns: []Column{colText("partner"), colText("partner_name"),
+		colMoney("accrued"), colMoney("paid"), colMoney("outstanding")}}
 	row := func(x PayablesRow) []string {
-		return []string{x.Partner, formatMoney(x.Accrued), formatMoney(x.Paid), formatMoney(x.Outstanding)}
+		return []string{x.Partner, x.PartnerName, formatMoney(x.Accrued), formatMoney(x.Paid), formatMoney(x.Outstanding)}
 	}
 	for _, x := range r.Rows {
 		t.Rows = append(t.Rows, row(x))
@@ -305,8 +324,8 @@ func (r *PayablesReport) Table() Table {
 
 // VisitsRow counts accepted entries at a venue on a service day by category.
 type VisitsRow struct {
-	Venue, Day, Category string
-	Count                int
+	Venue, VenueName, Partner, Day, Category string
+	Count                                    int
 }
 
 // VisitsReport is visits by venue, day and category.
@@ -334,7 +353,11 @@ func Visits(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptio
 	}
 	r := &VisitsReport{Options: opts}
 	for k, n := range counts {
-		r.Rows = append(r.Rows, VisitsRow{Venue: k[0], Day: k[1], Category: k[2], Count: n})
+		row := VisitsRow{Venue: k[0], Day: k[1], Category: k[2], Count: n}
+		if v, _, ok := cat.FindVenue(k[0], to, nil); ok {
+			row.VenueName, row.Partner = venueName(v), v.Partner
+		}
+		r.Rows = append(r.Rows, row)
 		r.Total += n
 	}
 	sort.Slice(r.Rows, func(i, j int) bool {
@@ -346,11 +369,12 @@ func Visits(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptio
 
 // Table renders the visits report.
 func (r *VisitsReport) Table() Table {
-	t := Table{Title: "Visits " + rangeLabel(r.Options), Columns: []string{"venue", "day", "category", "visits"}}
+	t := Table{Title: "Visits " + rangeLabel(r.Options), Columns: []Column{colText("venue"), colText("venue_name"),
+		colText("partner"), colText("day"), colText("category"), colCount("visits")}}
 	for _, x := range r.Rows {
-		t.Rows = append(t.Rows, []string{x.Venue, x.Day, x.Category, strconv.Itoa(x.Count)})
+		t.Rows = append(t.Rows, []string{x.Venue, x.VenueName, x.Partner, x.Day, x.Category, strconv.Itoa(x.Count)})
 	}
-	t.Totals = []string{"TOTAL", "", "", strconv.Itoa(r.Total)}
+	t.Totals = []string{"TOTAL", "", "", "", "", strconv.Itoa(r.Total)}
 	return t
 }
 
@@ -418,18 +442,18 @@ func TrialBalanceReport(ctx context.Context, l Ledger, cat *tariff.Catalog, opts
 
 // Table renders the trial balance; an unbalanced one says so in its notes.
 func (tb *TrialBalance) Table() Table {
-	t := Table{Title: "Trial balance as of the end of " + asOfLabel(tb.Options), Columns: []string{"account", "debits", "credits", "balance"}}
+	t := Table{Title: "Trial balance as of the end of " + asOfLabel(tb.Options), Columns: []Column{colText("account"),
+		colMoney("debits"), colMoney("credits"), colMoney("balance")}}
 	for _, a := range tb.Accounts {
 		t.Rows = append(t.Rows, []string{a.Account, formatMoney(a.Debits), formatMoney(a.Credits), formatMoney(a.Balance)})
 	}
 	t.Totals = []string{"TOTAL", formatMoney(tb.Debits), formatMoney(tb.Credits), formatMoney(tb.Debits.Sub(tb.Credits))}
-	if tb.Balanced {
-		t.Notes = []string{"balanced"}
-	} else {
-		t.Notes = []string{"UNBALANCED"}
-		for _, id := range tb.UnbalancedPostings {
-			t.Notes = append(t.Notes, "unbalanced posting: "+id)
-		}
+	t.Facts = []Fact{{"balanced", Bool, strconv.FormatBool(tb.Balanced)}}
+	if !tb.Balanced {
+		t.Notes = []string{"UNBALANCED: debits and credits differ"}
+	}
+	for _, id := range tb.UnbalancedPostings {
+		t.Notes = append(t.Notes, "unbalanced posting: "+id)
 	}
 	return t
 }
@@ -442,7 +466,7 @@ func asOfLabel(o ReportOptions) string {
 }
 
 // ReportNames are the reports Report knows, in the CLI's order.
-var ReportNames = []string{"sales", "revenue", "payables", "visits", "trial-balance"}
+var ReportNames = []string{"sales", "revenue", "payables", "visits", "visits-pivot", "trial-balance"}
 
 // Report runs a report by name (one of ReportNames). A trial balance that
 // does not balance is returned without error; check (*TrialBalance).Balanced.
@@ -456,8 +480,118 @@ func Report(ctx context.Context, l Ledger, cat *tariff.Catalog, name string, opt
 		return Payables(ctx, l, cat, opts)
 	case "visits":
 		return Visits(ctx, l, cat, opts)
+	case "visits-pivot":
+		return VisitsPivot(ctx, l, cat, opts)
 	case "trial-balance":
 		return TrialBalanceReport(ctx, l, cat, opts)
 	}
 	return nil, fmt.Errorf("reconcile: unknown report %q: want %s", name, strings.Join(ReportNames, ", "))
+}
+
+// --- visits pivot ---
+
+// pivotDaysMax bounds the day columns of a pivot.
+const pivotDaysMax = 366
+
+// VisitsPivotRow is one venue's visits by day, and its total (the row's
+// subtotal).
+type VisitsPivotRow struct {
+	Partner, Venue, VenueName string
+	ByDay                     []int // one per VisitsPivot.Days
+	Total                     int
+}
+
+// VisitsPivotReport is visits with venues down and service days across:
+// each row's total is the venue's, the totals row holds each day's and the
+// grand total.
+type VisitsPivotReport struct {
+	Options ReportOptions
+	Days    []string
+	Rows    []VisitsPivotRow
+	ByDay   []int
+	Total   int
+}
+
+// VisitsPivot reports accepted entries by venue and service day. Every day
+// of the range is a column (days with no visit included); without From or
+// To the range is the days that have visits.
+func VisitsPivot(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptions) (*VisitsPivotReport, error) {
+	v, err := Visits(ctx, l, cat, opts)
+	if err != nil {
+		return nil, err
+	}
+	days := map[string]bool{}
+	for _, r := range v.Rows {
+		days[r.Day] = true
+	}
+	var cols []string
+	if opts.From != (tariff.Date{}) && opts.To != (tariff.Date{}) {
+		for d, n := opts.From, 0; !opts.To.Before(d); d, n = d.AddDays(1), n+1 {
+			if n >= pivotDaysMax {
+				return nil, fmt.Errorf("reconcile: visits pivot: %s .. %s is more than %d days", opts.From, opts.To, pivotDaysMax)
+			}
+			cols = append(cols, d.String())
+		}
+	} else {
+		for d := range days {
+			cols = append(cols, d)
+		}
+		sort.Strings(cols)
+		if len(cols) > pivotDaysMax {
+			return nil, fmt.Errorf("reconcile: visits pivot: visits on %d days, more than %d: give --from and --to", len(cols), pivotDaysMax)
+		}
+	}
+	col := map[string]int{}
+	for i, d := range cols {
+		col[d] = i
+	}
+	p := &VisitsPivotReport{Options: opts, Days: cols, ByDay: make([]int, len(cols))}
+	byVenue := map[string]*VisitsPivotRow{}
+	for _, r := range v.Rows {
+		row := byVenue[r.Venue]
+		if row == nil {
+			row = &VisitsPivotRow{Partner: r.Partner, Venue: r.Venue, VenueName: r.VenueName, ByDay: make([]int, len(cols))}
+			byVenue[r.Venue] = row
+		}
+		i, ok := col[r.Day]
+		if !ok {
+			continue
+		}
+		row.ByDay[i] += r.Count
+		row.Total += r.Count
+		p.ByDay[i] += r.Count
+		p.Total += r.Count
+	}
+	for _, row := range byVenue {
+		p.Rows = append(p.Rows, *row)
+	}
+	sort.Slice(p.Rows, func(i, j int) bool {
+		a, b := p.Rows[i], p.Rows[j]
+		return a.Partner+"\x00"+a.Venue < b.Partner+"\x00"+b.Venue
+	})
+	return p, nil
+}
+
+// Table renders the pivot: partner, venue, its name, one column per day,
+// the venue's total; the day totals apart.
+func (p *VisitsPivotReport) Table() Table {
+	t := Table{Title: "Visits by venue and day " + rangeLabel(p.Options),
+		Columns: []Column{colText("partner"), colText("venue"), colText("venue_name")}}
+	for _, d := range p.Days {
+		t.Columns = append(t.Columns, colCount(d))
+	}
+	t.Columns = append(t.Columns, colCount("total"))
+	for _, r := range p.Rows {
+		row := []string{r.Partner, r.Venue, r.VenueName}
+		for _, n := range r.ByDay {
+			row = append(row, strconv.Itoa(n))
+		}
+		t.Rows = append(t.Rows, append(row, strconv.Itoa(r.Total)))
+	}
+	tot := []string{"TOTAL", "", ""}
+	for _, n := range p.ByDay {
+		tot = append(tot, strconv.Itoa(n))
+	}
+	t.Totals = append(tot, strconv.Itoa(p.Total))
+	return t
 }

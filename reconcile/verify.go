@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -56,6 +59,9 @@ type VerifyReport struct {
 	Dir        string
 	Statements int            // manifests checked
 	Partners   map[string]int // statements per partner chain
+	// Coverage is the ledger's coverage by statements, when the caller
+	// checked it (VerifyWithLedger).
+	Coverage *CoverageReport
 }
 
 // Verify checks a directory of statements against a signing public key:
@@ -269,4 +275,36 @@ func instantLess(a, b string) bool {
 		return a < b
 	}
 	return ta.Before(tb)
+}
+
+func parseRFC3339(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+// eachCSVLine calls fn with every data row of a statement CSV, by column name.
+func eachCSVLine(data []byte, fn func(map[string]string) error) error {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("csv header: %w", err)
+	}
+	header = append([]string(nil), header...)
+	row := make(map[string]string, len(header))
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec) != len(header) {
+			return fmt.Errorf("csv: row has %d fields, header %d", len(rec), len(header))
+		}
+		for i, h := range header {
+			row[h] = rec[i]
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/reconcile"
 )
 
 func init() { registerCommand("ledger", newLedgerCmd) }
@@ -26,7 +28,8 @@ func newLedgerCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// ledgerCheck runs ledger.Check and prints its report.
+// ledgerCheck runs ledger.Check and reconcile.Coverage (every accepted
+// visit belongs to a statement, or will) and prints their reports.
 func (a *app) ledgerCheck() error {
 	l, err := a.openLedger()
 	if err != nil {
@@ -37,29 +40,51 @@ func (a *app) ledgerCheck() error {
 	if err != nil {
 		return fmt.Errorf("checking ledger %s: %w", datadir.LedgerDir(a.dataDir), err)
 	}
+	// Every accepted visit belongs to a statement, or will: checked
+	// against the stored tariffs (a ledger without any has no partner to
+	// state visits for).
+	unstated, note := []string{}, ""
+	if cat, err := datadir.LoadCatalog(l); err == nil {
+		cov, err := reconcile.Coverage(context.Background(), l, cat, a.now())
+		if err != nil {
+			return fmt.Errorf("checking ledger %s: statements: %w", datadir.LedgerDir(a.dataDir), err)
+		}
+		unstated = cov.Problems()
+	} else {
+		note = fmt.Sprintf("visits not checked against statements: %v", err)
+	}
+	ok := rep.OK() && len(unstated) == 0
 	if a.json {
 		out := struct {
 			OK bool `json:"ok"`
 			*ledger.CheckReport
-		}{rep.OK(), rep}
+			Unstated []string `json:"unstated_visits"`
+			Note     string   `json:"note,omitempty"`
+		}{ok, rep, unstated, note}
 		if err := json.NewEncoder(a.stdout).Encode(out); err != nil {
 			return err
 		}
 	} else {
 		status := "OK"
-		if !rep.OK() {
-			status = fmt.Sprintf("%d PROBLEMS", rep.ProblemsTotal)
+		if !ok {
+			status = fmt.Sprintf("%d PROBLEMS", rep.ProblemsTotal+len(unstated))
 		}
 		fmt.Fprintf(a.stdout, "ledger %s: %s\n%s\n", datadir.LedgerDir(a.dataDir), status, rep.Summary())
+		if note != "" {
+			fmt.Fprintln(a.stdout, note)
+		}
 		for _, p := range rep.Problems {
 			fmt.Fprintf(a.stdout, "  %s\n", p)
 		}
 		if len(rep.Problems) < rep.ProblemsTotal {
 			fmt.Fprintf(a.stdout, "  … and %d more\n", rep.ProblemsTotal-len(rep.Problems))
 		}
+		for _, p := range unstated {
+			fmt.Fprintf(a.stdout, "  statements: %s\n", p)
+		}
 	}
-	if !rep.OK() {
-		return withCode(exitError, fmt.Errorf("ledger check found %d problems", rep.ProblemsTotal))
+	if !ok {
+		return withCode(exitError, fmt.Errorf("ledger check found %d problems", rep.ProblemsTotal+len(unstated)))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -33,60 +32,31 @@ func (a *app) render(t reconcile.Tabler) error {
 	return reconcile.Render(a.stdout, t, f)
 }
 
-// monthEnd is what `reconcile close` did: the statements closed and the
-// revenue recognition postings stored.
-type monthEnd struct {
-	close      *reconcile.CloseResult
-	recognized int
-}
-
-// Table is the close result's, with a note on recognition.
-func (m monthEnd) Table() reconcile.Table {
-	t := m.close.Table()
-	t.Notes = append(t.Notes, fmt.Sprintf("%d revenue recognition posting(s) stored (due by %s)",
-		m.recognized, m.close.PeriodEnd.Format(time.RFC3339)))
-	return t
-}
-
-// renderMonthEnd prints a month end like render, with "recognized" (the
-// number of recognition postings) added to the JSON object after the keys
-// Render gives every result.
-func (a *app) renderMonthEnd(m monthEnd) error {
-	if !a.json {
-		return a.render(m)
-	}
-	var buf bytes.Buffer
-	if err := reconcile.Render(&buf, m, reconcile.FormatJSON); err != nil {
-		return err
-	}
-	var obj bytes.Buffer
-	if err := json.Compact(&obj, buf.Bytes()); err != nil {
-		return err
-	}
-	b, ok := bytes.CutSuffix(obj.Bytes(), []byte("}"))
-	if !ok {
-		return fmt.Errorf("rendering the close result: not a JSON object")
-	}
-	b = fmt.Appendf(b, `,"recognized":%d}`, m.recognized)
-	buf.Reset()
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err := a.stdout.Write(buf.Bytes())
-	return err
-}
-
 func newReconcileCloseCmd(a *app) *cobra.Command {
-	var period, partner, at, out string
+	var period, through, partner, at, out string
+	var catchUp bool
 	c := &cobra.Command{
-		Use:   "close --period P [--partner ID] [--at T] --out DIR",
-		Short: "Close the statements of a period (2026-11 | 2026-W48 | 2026-11-27) into DIR and recognise the revenue due by its end",
+		Use:   "close (--through DATE | --period P [--catch-up]) [--partner ID] [--at T] --out DIR",
+		Short: "Month end: close every partner period ended by DATE (or period P) into DIR, then recognise the revenue due",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withSession(func(s *session) error {
-				when, err := a.timeFlag(s, "at", at)
+			if (period == "") == (through == "") {
+				return usageErr("give --through DATE or --period P (exactly one)")
+			}
+			if catchUp && period == "" {
+				return usageErr("--catch-up goes with --period")
+			}
+			opts := reconcile.CloseOptions{Period: period, CatchUp: catchUp, Partner: partner, OutDir: out}
+			if through != "" {
+				d, err := tariff.ParseDate(through)
 				if err != nil {
+					return usageErr("--through: %v", err)
+				}
+				opts.Through = d
+			}
+			return a.withSession(func(s *session) error {
+				var err error
+				if opts.At, err = a.timeFlag(s, "at", at); err != nil {
 					return err
 				}
 				signer, err := reconcile.LoadSigner(datadir.KeysDir(a.dataDir))
@@ -96,32 +66,28 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return fmt.Errorf("creating --out %s: %w", out, err)
 				}
-				bar := a.newProgress("closing " + period)
+				label := period
+				if label == "" {
+					label = "through " + through
+				}
+				bar := a.newProgress("closing " + label)
 				defer bar.done()
-				res, err := reconcile.Close(a.ctx(), s.Ledger, s.Catalog(), signer, reconcile.CloseOptions{
-					Period: period, Partner: partner, At: when, OutDir: out, Progress: bar.update})
+				opts.Progress = bar.update
+				res, err := reconcile.MonthEnd(a.ctx(), s.Ledger, s.Catalog(), signer, reconcile.MonthEndOptions{
+					CloseOptions: opts, AfterClose: func(*reconcile.CloseResult) { bar.done() }})
 				if err != nil {
 					return err
 				}
-				bar.done()
-				// The month end recognises revenue through the period's
-				// end too, after a successful Close (which checked that the
-				// period has ended at --at), so a refused close posts
-				// nothing. Recognize is idempotent: a re-close posts only
-				// what became due since (a late tap's reclassification).
-				n, err := reconcile.Recognize(a.ctx(), s.Ledger, res.PeriodEnd)
-				if err != nil {
-					return fmt.Errorf("statements of %s closed, revenue recognition failed (run the close again to complete it): %w", period, err)
-				}
-				return a.renderMonthEnd(monthEnd{close: res, recognized: n})
+				return a.render(res)
 			})
 		},
 	}
-	c.Flags().StringVar(&period, "period", "", "period: 2026-11 (month), 2026-W48 (ISO week) or 2026-11-27 (day) (required)")
-	c.Flags().StringVar(&partner, "partner", "", "close only this partner's statement")
-	c.Flags().StringVar(&at, "at", "", "closing time; the period must have ended by then; default now")
+	c.Flags().StringVar(&through, "through", "", "close every period ended by the end of this service day (YYYY-MM-DD), oldest first")
+	c.Flags().StringVar(&period, "period", "", "close this period: 2026-11 (month), 2026-W48 (ISO week) or 2026-11-27 (day)")
+	c.Flags().BoolVar(&catchUp, "catch-up", false, "with --period: close the earlier open periods that have visits first instead of refusing")
+	c.Flags().StringVar(&partner, "partner", "", "close only this partner's statements")
+	c.Flags().StringVar(&at, "at", "", "closing time; periods must have ended by then; default now")
 	c.Flags().StringVar(&out, "out", "", "directory for the statement files (required)")
-	_ = c.MarkFlagRequired("period")
 	_ = c.MarkFlagRequired("out")
 	return c
 }
@@ -130,7 +96,7 @@ func newReconcileVerifyCmd(a *app) *cobra.Command {
 	var pubFile string
 	c := &cobra.Command{
 		Use:   "verify DIR [--pubkey FILE]",
-		Short: "Check every statement's hashes, chain and signature; name the file and field at fault",
+		Short: "Check every statement's hashes, chain and signature, and that the ledger's visits all belong to a statement",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			pub, err := a.verifyKey(pubFile)
@@ -141,7 +107,21 @@ func newReconcileVerifyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.render(rep)
+			// With the data dir at hand (the operator's case, not a
+			// partner's), the ledger's visits are checked too.
+			if s, err := a.openSession(); err == nil {
+				defer s.Close()
+				if rep.Coverage, err = reconcile.Coverage(a.ctx(), s.Ledger, s.Catalog(), a.now()); err != nil {
+					return err
+				}
+			}
+			if err := a.render(rep); err != nil {
+				return err
+			}
+			if rep.Coverage != nil && !rep.Coverage.OK() {
+				return withCode(exitError, fmt.Errorf("%d period(s) have visits that belong to no statement", len(rep.Coverage.Unstated)))
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&pubFile, "pubkey", "", "operator public key (PEM, from `reconcile pubkey`); default: the data dir's signing key")
@@ -207,25 +187,38 @@ func newReconcileMatchCmd(a *app) *cobra.Command {
 }
 
 func newReconcilePayoutCmd(a *app) *cobra.Command {
-	var out, name, iban, bic, date string
+	var out, date string
+	var d reconcile.Debtor
 	c := &cobra.Command{
-		Use:   "payout --out FILE.xml --debtor-name N --debtor-iban I --debtor-bic B [--date D]",
-		Short: "Write one SEPA pain.001.001.03 file paying every closed, unpaid statement with a positive net",
+		Use:   "payout --out FILE.xml [--date D] | config | list | reissue ID | cancel ID | settle ID | import-status FILE",
+		Short: "Issue one SEPA pain.001.001.03 file paying every closed, unpaid statement (one transfer per partner); manage payouts",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			opts := reconcile.PayoutOptions{DebtorName: name, DebtorIBAN: iban, DebtorBIC: bic, Out: out, At: a.now()}
+			if out == "" {
+				return usageErr("--out FILE.xml is required to issue a payout")
+			}
+			opts := reconcile.PayoutOptions{Out: out, At: a.now()}
 			if date != "" {
-				d, err := tariff.ParseDate(date)
+				dd, err := tariff.ParseDate(date)
 				if err != nil {
 					return usageErr("--date: %v", err)
 				}
-				opts.Date = d
+				opts.Date = dd
+			}
+			if d != (reconcile.Debtor{}) {
+				if d.Name == "" || d.IBAN == "" || d.BIC == "" {
+					return usageErr("--debtor-name, --debtor-iban and --debtor-bic go together (or store them with `reconcile payout config`)")
+				}
+				opts.Debtor = &d
 			}
 			return a.withSession(func(s *session) error {
 				res, err := reconcile.Payout(a.ctx(), s.Ledger, s.Catalog(), opts)
 				if errors.Is(err, reconcile.ErrNothingToPay) {
 					fmt.Fprintln(a.stdout, "nothing to pay: no closed, unpaid statement with a positive net; no file written")
 					return nil
+				}
+				if errors.Is(err, reconcile.ErrNoDebtor) {
+					return fmt.Errorf("%w: run `citypass reconcile payout config --debtor-name N --debtor-iban I --debtor-bic B` once", err)
 				}
 				if err != nil {
 					return err
@@ -234,14 +227,150 @@ func newReconcilePayoutCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&out, "out", "", "pain.001 XML file to write (required)")
-	c.Flags().StringVar(&name, "debtor-name", "", "the operator's account holder name (required)")
-	c.Flags().StringVar(&iban, "debtor-iban", "", "the operator's IBAN (required)")
-	c.Flags().StringVar(&bic, "debtor-bic", "", "the operator's BIC (required)")
+	c.Flags().StringVar(&out, "out", "", "pain.001 XML file to write")
 	c.Flags().StringVar(&date, "date", "", "requested execution date YYYY-MM-DD; default today")
-	for _, f := range []string{"out", "debtor-name", "debtor-iban", "debtor-bic"} {
-		_ = c.MarkFlagRequired(f)
+	debtorFlags(c, &d, "for this payout only, instead of the stored debtor (`reconcile payout config`)")
+	c.AddCommand(newPayoutConfigCmd(a), newPayoutListCmd(a), newPayoutReissueCmd(a), newPayoutStepCmd(a, "cancel"),
+		newPayoutStepCmd(a, "settle"), newPayoutImportCmd(a))
+	return c
+}
+
+func debtorFlags(c *cobra.Command, d *reconcile.Debtor, why string) {
+	c.Flags().StringVar(&d.Name, "debtor-name", "", "the operator's account holder name "+why)
+	c.Flags().StringVar(&d.IBAN, "debtor-iban", "", "the operator's IBAN "+why)
+	c.Flags().StringVar(&d.BIC, "debtor-bic", "", "the operator's BIC "+why)
+}
+
+func newPayoutConfigCmd(a *app) *cobra.Command {
+	var d reconcile.Debtor
+	c := &cobra.Command{
+		Use:   "config [--debtor-name N --debtor-iban I --debtor-bic B]",
+		Short: "Store the operator's account that payouts debit (without flags: print it)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withSession(func(s *session) error {
+				var err error
+				if d == (reconcile.Debtor{}) {
+					d, err = reconcile.PayoutDebtor(s.Ledger)
+				} else {
+					d, err = reconcile.SetPayoutDebtor(a.ctx(), s.Ledger, d)
+				}
+				if err != nil {
+					return err
+				}
+				if a.json {
+					return json.NewEncoder(a.stdout).Encode(d)
+				}
+				fmt.Fprintf(a.stdout, "debtor %s, IBAN %s, BIC %s\n", d.Name, d.IBAN, d.BIC)
+				return nil
+			})
+		},
 	}
+	debtorFlags(c, &d, "(stored)")
+	return c
+}
+
+func newPayoutListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the payouts and their state",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.withSession(func(s *session) error {
+				l, err := reconcile.Payouts(a.ctx(), s.Ledger)
+				if err != nil {
+					return err
+				}
+				return a.render(l)
+			})
+		},
+	}
+}
+
+func newPayoutReissueCmd(a *app) *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "reissue ID --out FILE.xml",
+		Short: "Write a payout's file again, byte for byte (changes nothing in the ledger)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withSession(func(s *session) error {
+				res, err := reconcile.ReissuePayout(s.Ledger, args[0], out, nil)
+				if err != nil {
+					return err
+				}
+				return a.render(res)
+			})
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "pain.001 XML file to write (required)")
+	_ = c.MarkFlagRequired("out")
+	return c
+}
+
+// newPayoutStepCmd is `payout cancel ID` or `payout settle ID`.
+func newPayoutStepCmd(a *app, step string) *cobra.Command {
+	var at string
+	short := map[string]string{
+		"cancel": "Cancel an issued payout: its statements are unpaid again (reversing postings), for the next payout",
+		"settle": "Record that an issued payout left the bank account",
+	}[step]
+	c := &cobra.Command{
+		Use:   step + " ID [--at T]",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withSession(func(s *session) error {
+				when, err := a.timeFlag(s, "at", at)
+				if err != nil {
+					return err
+				}
+				fn := reconcile.CancelPayout
+				if step == "settle" {
+					fn = reconcile.SettlePayout
+				}
+				res, err := fn(a.ctx(), s.Ledger, args[0], when)
+				if err != nil {
+					return err
+				}
+				return a.render(res)
+			})
+		},
+	}
+	c.Flags().StringVar(&at, "at", "", "when; default now")
+	return c
+}
+
+func newPayoutImportCmd(a *app) *cobra.Command {
+	var at string
+	c := &cobra.Command{
+		Use:   "import-status FILE.xml [--at T]",
+		Short: "Apply the bank's pain.002 status report: rejected transfers are reversed, accepted ones marked",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("status report: %w", err)
+			}
+			defer f.Close()
+			rep, err := reconcile.ParseStatusReport(f, args[0])
+			if err != nil {
+				return err
+			}
+			return a.withSession(func(s *session) error {
+				when, err := a.timeFlag(s, "at", at)
+				if err != nil {
+					return err
+				}
+				res, err := reconcile.ImportStatusReport(a.ctx(), s.Ledger, rep, when)
+				if err != nil {
+					return err
+				}
+				return a.render(res)
+			})
+		},
+	}
+	c.Flags().StringVar(&at, "at", "", "when; default now")
 	return c
 }
 

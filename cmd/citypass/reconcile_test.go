@@ -150,11 +150,11 @@ func TestCLICloseRecognizesRevenue(t *testing.T) {
 	stdout, stderr, code := cli(t, dir, "--json", "reconcile", "close", "--period", "2026-10", "--out", out, "--at", "2026-11-02T10:00")
 	require.Equal(t, 0, code, stderr)
 	var res struct {
-		Title      string              `json:"title"`
-		Columns    []string            `json:"columns"`
-		Rows       []map[string]string `json:"rows"`
-		Notes      []string            `json:"notes"`
-		Recognized *int                `json:"recognized"`
+		Title      string           `json:"title"`
+		Columns    []string         `json:"columns"`
+		Rows       []map[string]any `json:"rows"`
+		Notes      []string         `json:"notes"`
+		Recognized *int             `json:"recognized"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 	assert.Equal(t, "Statements for 2026-10", res.Title)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
@@ -8,36 +11,17 @@ import (
 
 func init() { registerCommand("report", newReportCmd) }
 
-// reportKinds maps each report name to the function that builds it.
-var reportKinds = map[string]func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error){
-	"sales": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Sales(a.ctx(), s.Ledger, s.Catalog(), o)
-	},
-	"revenue": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Revenue(a.ctx(), s.Ledger, s.Catalog(), o)
-	},
-	"payables": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Payables(a.ctx(), s.Ledger, s.Catalog(), o)
-	},
-	"visits": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.Visits(a.ctx(), s.Ledger, s.Catalog(), o)
-	},
-	"trial-balance": func(a *app, s *session, o reconcile.ReportOptions) (reconcile.Tabler, error) {
-		return reconcile.TrialBalanceReport(a.ctx(), s.Ledger, s.Catalog(), o)
-	},
-}
-
 func newReportCmd(a *app) *cobra.Command {
 	var from, to, format string
+	var totals bool
 	c := &cobra.Command{
-		Use:       "report sales|revenue|payables|visits|trial-balance --from D --to D [--format table|csv|json]",
+		Use:       "report sales|revenue|payables|visits|visits-pivot|trial-balance --from D --to D [--format table|csv|csv-fr|json] [--totals]",
 		Short:     "Finance reports over service days [from, to] (trial-balance exits 1 when it does not balance)",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"sales", "revenue", "payables", "visits", "trial-balance"},
+		ValidArgs: reconcile.ReportNames,
 		RunE: func(_ *cobra.Command, args []string) error {
-			build, ok := reportKinds[args[0]]
-			if !ok {
-				return usageErr("report %q: want sales, revenue, payables, visits or trial-balance", args[0])
+			if !slices.Contains(reconcile.ReportNames, args[0]) {
+				return usageErr("report %q: want one of %s", args[0], strings.Join(reconcile.ReportNames, ", "))
 			}
 			f, err := reconcile.ParseFormat(format)
 			if err != nil {
@@ -58,11 +42,15 @@ func newReportCmd(a *app) *cobra.Command {
 				}
 			}
 			return a.withSession(func(s *session) error {
-				rep, err := build(a, s, o)
+				rep, err := reconcile.Report(a.ctx(), s.Ledger, s.Catalog(), args[0], o)
 				if err != nil {
 					return err
 				}
-				if err := reconcile.Render(a.stdout, rep, f); err != nil {
+				render := reconcile.Render
+				if totals {
+					render = reconcile.RenderTotals
+				}
+				if err := render(a.stdout, rep, f); err != nil {
 					return err
 				}
 				if tb, ok := rep.(*reconcile.TrialBalance); ok && !tb.Balanced {
@@ -74,7 +62,8 @@ func newReportCmd(a *app) *cobra.Command {
 	}
 	c.Flags().StringVar(&from, "from", "", "first service day (YYYY-MM-DD); default: the beginning")
 	c.Flags().StringVar(&to, "to", "", "last service day, inclusive (YYYY-MM-DD); default: the end")
-	c.Flags().StringVar(&format, "format", "", "table (default), csv or json")
+	c.Flags().StringVar(&format, "format", "", "table (default), csv, csv-fr (French spreadsheets: ';', decimal comma, UTF-8 with BOM) or json")
+	c.Flags().BoolVar(&totals, "totals", false, "print the totals only (the CSV formats hold the data rows only)")
 	return c
 }
 

@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 func TestHashedFile(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
 	require.NoError(t, err)
-	w := newHashedFile(f)
+	w := newHashedFile(osFile{f})
 	rng := rand.New(rand.NewPCG(3, 4))
 	var want bytes.Buffer
 	for want.Len() < dropLag+4*dropStep+5*hashedChunks*hashedChunk {
@@ -50,7 +50,7 @@ func TestHashedFileWriteError(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
 	require.NoError(t, err)
 	require.NoError(t, f.Close()) // every write now fails
-	w := newHashedFile(f)
+	w := newHashedFile(osFile{f})
 	p := make([]byte, hashedChunk)
 	var werr error
 	for i := 0; i < 4*hashedChunks && werr == nil; i++ {

@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"math/bits"
@@ -8,9 +8,8 @@ import (
 
 // The number formatting of statement lines. A month's close writes about ten
 // numbers per tap; these write their digits straight into the line, which
-// lineSink.tap reserves whole in the CSV's chunk, two digits at a time,
-// where strconv formats into a temporary and copies it over (a tenth of the
-// close's formatting time).
+// Writer.tap reserves whole in the CSV's chunk, two digits at a time, where
+// strconv formats into a temporary and copies it over.
 
 // digitPairs holds "00" to "99".
 const digitPairs = "00010203040506070809" +
@@ -57,8 +56,8 @@ func appendUint(dst []byte, u uint64) []byte {
 	return dst
 }
 
-// appendMinor appends minor units with 2 places ("-0.05", "1500.00").
-func appendMinor(dst []byte, m int64) []byte {
+// AppendMinor appends minor units with 2 places ("-0.05", "1500.00").
+func AppendMinor(dst []byte, m int64) []byte {
 	u := uint64(m)
 	if m < 0 {
 		dst = append(dst, '-')
@@ -69,8 +68,8 @@ func appendMinor(dst []byte, m int64) []byte {
 	return append(dst, digitPairs[r], digitPairs[r+1])
 }
 
-// minorString formats minor units with 2 places.
-func minorString(m int64) string { return string(appendMinor(nil, m)) }
+// MinorString formats minor units with 2 places.
+func MinorString(m int64) string { return string(AppendMinor(nil, m)) }
 
 // decimalText caches the decimal text of the last number it formatted, for
 // columns whose next value is usually the last plus a little (the line
@@ -152,8 +151,8 @@ func (c *amountText) of(value, amount int64) []byte {
 	p := &c.last[c.next]
 	c.next ^= 1
 	p.value, p.amount = value, amount
-	t := append(appendMinor(p.text[:0], value), ',')
-	t = append(appendMinor(t, amount), ',')
+	t := append(AppendMinor(p.text[:0], value), ',')
+	t = append(AppendMinor(t, amount), ',')
 	t = strconv.AppendBool(t, amount < value)
 	p.text = append(t, ',')
 	return p.text

@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"bufio"
@@ -19,11 +19,11 @@ func BenchmarkTapLine(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &lineSink{clock: newRFC3339Clock(loc), rec: make([]string, len(csvHeader)), bw: bufio.NewWriterSize(io.Discard, 1<<20)}
+	s := &Writer{clock: newRFC3339Clock(loc), rec: make([]string, len(Columns)), bw: bufio.NewWriterSize(io.Discard, 1<<20)}
 	s.out = s.bw
 	const n = 4096
 	recs := make([]engine.TapRecord, n)
-	day := &svcDay{label: "2026-01-02"}
+	day := "2026-01-02"
 	start := time.Date(2026, 1, 2, 6, 0, 0, 0, time.UTC)
 	for i := range recs {
 		recs[i] = engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "build-7", Seq: uint64(1000000 + i)},
@@ -33,8 +33,8 @@ func BenchmarkTapLine(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		ln := tapLine{rec: &recs[i%n], day: day, period: "2026-01", value: 420, amount: 420}
-		if err := s.tap(KindVisit, &ln); err != nil {
+		ln := Line{Kind: "visit", Rec: &recs[i%n], ServiceDay: day, Period: "2026-01", Value: 420, Amount: 420}
+		if err := s.Write(&ln); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"os"
@@ -20,10 +20,10 @@ func startWriteback(f *os.File, off, n int64) {
 // gigabytes then holds a few MB of page cache instead of all of it: it
 // neither evicts pages other work needs (the ledger's) nor asks the kernel
 // for gigabytes of fresh pages, which on a VM whose free memory went back
-// to the host made every page of the copy into the page cache several
-// times dearer. Waiting for writeback
-// also consumes a write error (the fsync that follows would no longer
-// report it), so its error is the write's.
+// to the host makes every page copied into the page cache several times
+// dearer (bench/README.md). Waiting for writeback also consumes a write
+// error (the fsync that follows would no longer report it), so its error is
+// the write's.
 func dropWritten(f *os.File, off, n int64) error {
 	return withFD(f, func(fd int) error {
 		if err := unix.SyncFileRange(fd, off, n,

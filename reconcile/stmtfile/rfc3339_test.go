@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"math/rand/v2"

@@ -1,23 +1,25 @@
-package reconcile
+package stmtfile
 
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
-	"os"
 	"sync/atomic"
 )
 
 // hashedFile writes a statement CSV and its SHA-256 on a goroutine of its
 // own: the close's journal pass hands it filled chunks and goes on
 // formatting lines while the previous chunks are hashed and written, so the
-// hashing (about a tenth of a close's work) and the write syscalls run
-// beside the valuation instead of after it, and the kernel is asked to
-// start writing each MiB to disk as it is written, so the final fsync of a
-// CSV of gigabytes waits only for its tail. At most hashedChunks chunks are
-// in flight; memory is bounded by (hashedChunks+1) × hashedChunk.
+// hashing and the write syscalls run beside the valuation instead of after
+// it. When the file implements Writeback, the kernel is asked to start
+// writing each MiB to disk as it is written, so the final fsync of a CSV of
+// gigabytes waits only for its tail, and the written pages are dropped from
+// the page cache some MB behind. At most hashedChunks chunks are in flight;
+// memory is bounded by (hashedChunks+1) × hashedChunk.
 type hashedFile struct {
-	f      *os.File
+	f      File
+	wb     Writeback // nil when f has no page-cache hints
 	h      hash.Hash
 	cur    []byte
 	full   chan []byte
@@ -32,12 +34,13 @@ const (
 	hashedChunks = 4
 )
 
-// errWriteFailed is returned by Write once a chunk failed to write; close
-// returns the failure itself.
-var errWriteFailed = errors.New("reconcile: an earlier write failed")
+// errWriteFailed is returned, wrapping the failure, by Write once a chunk
+// failed to write; close returns the failure itself.
+var errWriteFailed = errors.New("stmtfile: an earlier write failed")
 
-func newHashedFile(f *os.File) *hashedFile {
-	w := &hashedFile{f: f, h: sha256.New(), cur: make([]byte, 0, hashedChunk),
+func newHashedFile(f File) *hashedFile {
+	wb, _ := f.(Writeback)
+	w := &hashedFile{f: f, wb: wb, h: sha256.New(), cur: make([]byte, 0, hashedChunk),
 		full: make(chan []byte, hashedChunks), free: make(chan []byte, hashedChunks), done: make(chan struct{})}
 	for range hashedChunks - 1 {
 		w.free <- make([]byte, 0, hashedChunk)
@@ -47,10 +50,10 @@ func newHashedFile(f *os.File) *hashedFile {
 }
 
 // writebackStep is the least the kernel is asked to start writing back at
-// a time (startWriteback): every request is a system call and a kick of the
+// a time (StartWriteback): every request is a system call and a kick of the
 // disk's queue, and four chunks at a time are as good for the fsync at the
 // end. dropLag is how far behind the written end the pages of a CSV are
-// dropped from the page cache (dropWritten): by then their writeback is
+// dropped from the page cache (DropWritten): by then their writeback is
 // long done. dropStep is the least dropped at a time.
 const (
 	writebackStep = 1 << 20
@@ -68,12 +71,12 @@ func (w *hashedFile) loop() {
 				w.err.Store(&err)
 			} else {
 				off += int64(len(b))
-				if off-started >= writebackStep {
-					startWriteback(w.f, started, off-started)
+				if w.wb != nil && off-started >= writebackStep {
+					w.wb.StartWriteback(started, off-started)
 					started = off
 				}
-				if off-dropLag-dropped >= dropStep {
-					if err := dropWritten(w.f, dropped, off-dropLag-dropped); err != nil {
+				if w.wb != nil && off-dropLag-dropped >= dropStep {
+					if err := w.wb.DropWritten(dropped, off-dropLag-dropped); err != nil {
 						w.err.Store(&err)
 					}
 					dropped = off - dropLag
@@ -102,8 +105,8 @@ func (w *hashedFile) Write(p []byte) (int, error) {
 // failed to write.
 func (w *hashedFile) reserve(n int) ([]byte, error) {
 	if len(w.cur)+n > cap(w.cur) && len(w.cur) > 0 {
-		if w.err.Load() != nil {
-			return nil, errWriteFailed
+		if p := w.err.Load(); p != nil {
+			return nil, fmt.Errorf("%w: %w", errWriteFailed, *p)
 		}
 		w.full <- w.cur
 		w.cur = <-w.free

@@ -1,4 +1,4 @@
-package reconcile
+package stmtfile
 
 import (
 	"encoding/csv"
@@ -37,7 +37,7 @@ func TestAppendUint(t *testing.T) {
 func TestAppendMinor(t *testing.T) {
 	for m, want := range map[int64]string{0: "0.00", 5: "0.05", -5: "-0.05", 99: "0.99", 100: "1.00", -100: "-1.00",
 		150000: "1500.00", 123456789: "1234567.89", math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08"} {
-		require.Equal(t, want, minorString(m), "%d", m)
+		require.Equal(t, want, MinorString(m), "%d", m)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 10000 {
@@ -50,7 +50,7 @@ func TestAppendMinor(t *testing.T) {
 		if m < 0 {
 			sign = "-"
 		}
-		require.Equal(t, fmt.Sprintf("%s%d.%02d", sign, a/100, a%100), string(appendMinor([]byte("z"), m))[1:], "%d", m)
+		require.Equal(t, fmt.Sprintf("%s%d.%02d", sign, a/100, a%100), string(AppendMinor([]byte("z"), m))[1:], "%d", m)
 	}
 }
 
@@ -101,7 +101,7 @@ func TestPieceAndAmountText(t *testing.T) {
 	vals := []int64{0, 420, 850, -5, math.MinInt64, math.MaxInt64}
 	for range 5000 {
 		v, m := vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]
-		want := minorString(v) + "," + minorString(m) + "," + strconv.FormatBool(m < v) + ","
+		want := MinorString(v) + "," + MinorString(m) + "," + strconv.FormatBool(m < v) + ","
 		require.Equal(t, want, string(a.of(v, m)), "%d %d", v, m)
 	}
 }
