@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/reconcile/stmtfile"
 	"github.com/citypass/citypass/tariff"
 )
 
@@ -15,6 +16,10 @@ const (
 	KindVisit      = "visit"      // an accepted entry in the statement's own period
 	KindAdjustment = "adjustment" // a late tap of an earlier period
 )
+
+// NoteOverLimit is the note of an entry beyond its pass's entry limit at
+// the venue, listed at 0 (stmtfile.NoteOverLimit).
+const NoteOverLimit = stmtfile.NoteOverLimit
 
 // countsAsVisit reports whether a journaled tap is a payable visit: an
 // accepted entry. Exits and denials are never paid.

@@ -61,8 +61,10 @@ func testTariff(id string, from time.Time) *tariff.Tariff {
 			{ID: "opera", Partner: "opera", Kind: tariff.KindAttraction, Name: "Opéra"},
 		},
 		Products: []tariff.Product{
-			{ID: "cp24-adult", Name: "City Pass 24 h", Category: "adult", Price: dec("32.00"), VATRate: dec("10"), Includes: includes},
-			{ID: "cp24-child", Name: "City Pass 24 h child", Category: "child", Price: dec("16.00"), VATRate: dec("10"), Includes: includes},
+			{ID: "cp24-adult", Name: "City Pass 24 h", Category: "adult", Price: dec("32.00"), VATRate: dec("10"), Includes: includes,
+				Clock: tariff.ClockElapsed, Duration: 24 * time.Hour},
+			{ID: "cp24-child", Name: "City Pass 24 h child", Category: "child", Price: dec("16.00"), VATRate: dec("10"), Includes: includes,
+				Clock: tariff.ClockElapsed, Duration: 24 * time.Hour},
 		},
 		Contracts: []tariff.Contract{
 			{Partner: "mucem", Model: tariff.ModelPerVisit, Period: tariff.PeriodMonth,

@@ -183,7 +183,7 @@ type ChartsInput struct {
 	Sales      *reconcile.SalesReport
 	Revenue    *reconcile.RevenueReport
 	Payables   *reconcile.PayablesReport
-	Statements []ledger.Statement // closed statements whose period ends in the range
+	Statements []reconcile.Statement // closed statements whose period ends in the range
 	Currency   string
 }
 
@@ -208,7 +208,7 @@ func LoadCharts(ctx context.Context, l *ledger.Ledger, cat *tariff.Catalog, from
 	if t, ok := cat.At(time.Date(from.Year, from.Month, from.Day, 12, 0, 0, 0, time.UTC)); ok {
 		in.Currency = t.Currency
 	}
-	err = l.Statements(ctx, func(st *ledger.Statement) error {
+	err = reconcile.Statements(ctx, l, func(st *reconcile.Statement) error {
 		t, ok := cat.At(st.ClosedAt)
 		if !ok {
 			return nil
@@ -220,7 +220,7 @@ func LoadCharts(ctx context.Context, l *ledger.Ledger, cat *tariff.Catalog, from
 		first, last := t.ServiceDay(p.Start), t.ServiceDay(p.End.Add(-time.Nanosecond))
 		if !last.Before(from) && !to.Before(first) {
 			s := *st
-			s.CSV, s.Manifest = nil, nil
+			s.Manifest = nil
 			in.Statements = append(in.Statements, s)
 		}
 		return nil
@@ -323,7 +323,8 @@ const maxChartDays = 366
 
 // visitsTable is visits by venue over the range.
 func visitsTable(a *reconcile.ActivityReport, n names) reconcile.Table {
-	t := reconcile.Table{Title: "Visits by venue", Columns: []string{"venue", "name", "visits"}}
+	t := reconcile.Table{Title: "Visits by venue", Columns: []reconcile.Column{{Name: "venue"}, {Name: "name"},
+		{Name: "visits", Kind: reconcile.Count}}}
 	for _, c := range sortedCounts(a.VisitsByVenue, nil) {
 		t.Rows = append(t.Rows, []string{c.Key, n.venue(c.Key), fmt.Sprint(c.N)})
 	}
