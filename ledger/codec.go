@@ -49,7 +49,7 @@ const (
 	kindMeta      byte = 12
 	kindCounter   byte = 13
 	kindUsage     byte = 14 // a pass's visits (schema 2)
-	kindRecord    byte = 15
+	kindRecord    byte = 19 // a record of another package (records.go); 15-18 are the hub's (docs/fleet.md)
 )
 
 const (
