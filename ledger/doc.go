@@ -1,7 +1,8 @@
 // Package ledger is citypass's durable store: tariff versions, passes, cards,
 // per-pass usage, the tap journal, double-entry postings with running account
-// balances, partner statements and small metadata, in an embedded Pebble
-// (github.com/cockroachdb/pebble/v2) database. It implements engine.Store.
+// balances, records that other packages own and give their meaning (reconcile's
+// statements, payouts and settings: Records, UpdateRecords) and small metadata,
+// in an embedded Pebble (github.com/cockroachdb/pebble/v2) database. It implements engine.Store.
 //
 // # Durability contract
 //
