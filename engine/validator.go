@@ -94,116 +94,167 @@ type Result struct {
 // venue is in no tariff version is an error, not a decision. When the store
 // fails, the error is returned with an ERROR decision: the gate stays shut.
 func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
-	err := checkInstant("tap "+tap.ID.String(), tap.At)
-	if err == nil {
-		err = checkTapText(&tap)
-	}
-	if err != nil {
-		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)}, err
+	if err := checkTap(&tap); err != nil {
+		return errorResult(&tap), err
 	}
 	cat := v.catalog.Load()
+	var st tapStep
+	err := v.store.Update(ctx, func(tx Txn) error {
+		st = tapStep{tap: tap}
+		return st.run(tx, cat)
+	})
+	if err != nil {
+		t := tap
+		if st.tap.ID.Seq != 0 {
+			t.ID = st.tap.ID
+		}
+		return errorResult(&t), err
+	}
+	return st.result(), nil
+}
+
+// checkTap checks what a tap must carry before it is decided (an instant
+// in range, device and gate ids within the limits on text) and brings its
+// card UID to its canonical spelling.
+func checkTap(tap *Tap) error {
+	what := "tap " + tap.ID.String()
+	if tap.ID.Seq == 0 {
+		what = "tap of device " + tap.ID.Device
+	}
+	if err := checkInstant(what, tap.At); err != nil {
+		return err
+	}
+	if err := checkTapText(tap); err != nil {
+		return err
+	}
 	tap.Card = canonicalUID(tap.Card)
+	return nil
+}
+
+// errorResult is the answer to a tap that could not be decided or journaled:
+// ERROR, the gate stays shut.
+func errorResult(tap *Tap) Result {
+	d := Decision{Reason: ReasonError}
+	return Result{Tap: tap.ID, Decision: d, Message: Message(d, tap.Direction, nil)}
+}
+
+// tapStep is one tap decided and journaled inside a store transaction: the
+// tap (numbered when its Seq was 0), its result, and the zone and language
+// of its message.
+type tapStep struct {
+	tap  Tap
+	res  Result
+	loc  *time.Location
+	lang Language
+}
+
+// run decides st.tap against tx and journals it with its effects: a tap id
+// journaled before gives the stored decision (Duplicate), or ErrTapConflict
+// when its content differs.
+func (st *tapStep) run(tx Txn, cat *tariff.Catalog) error {
+	tap := &st.tap
 	var res Result
 	var loc *time.Location
 	var lang Language
-	auto := tap.ID.Seq == 0
-	err = v.store.Update(ctx, func(tx Txn) error {
-		if auto {
-			hw, err := tx.DeviceHighWater(tap.ID.Device)
-			if err != nil {
-				return fmt.Errorf("numbering a tap of device %s: %w", tap.ID.Device, err)
-			}
-			tap.ID.Seq = hw + 1
-		}
-		res, loc, lang = Result{Tap: tap.ID}, nil, English
-		prev, seen, err := tx.Tap(tap.ID)
+	defer func() { st.res, st.loc, st.lang = res, loc, lang }()
+	if tap.ID.Seq == 0 {
+		hw, err := tx.DeviceHighWater(tap.ID.Device)
 		if err != nil {
-			return fmt.Errorf("reading tap %s: %w", tap.ID, err)
+			return fmt.Errorf("numbering a tap of device %s: %w", tap.ID.Device, err)
 		}
-		if seen {
-			if !prev.Tap.SameContent(&tap) {
-				return fmt.Errorf("tap %s: %w", tap.ID, ErrTapConflict)
-			}
-			res.Decision, res.Duplicate, res.JournalSeq = prev.Decision, true, prev.JournalSeq
-			if t, ok := cat.Version(prev.TariffVersion); ok {
-				loc, lang = t.Location, TariffLanguage(t)
-			}
-			return nil
+		tap.ID.Seq = hw + 1
+	}
+	res, loc, lang = Result{Tap: tap.ID}, nil, English
+	prev, seen, err := tx.Tap(tap.ID)
+	if err != nil {
+		return fmt.Errorf("reading tap %s: %w", tap.ID, err)
+	}
+	if seen {
+		if !prev.Tap.SameContent(tap) {
+			return fmt.Errorf("tap %s: %w", tap.ID, ErrTapConflict)
 		}
-		in := Input{Tap: &tap}
-		card, pass, err := resolveCard(tx, tap.Card, tap.At)
-		if err != nil {
-			return err
-		}
-		in.Card, in.Pass = card, pass
-		if pass != nil {
-			t, ok := cat.Version(pass.TariffVersion)
-			if !ok {
-				return fmt.Errorf("pass %s: tariff version %q not loaded", pass.ID, pass.TariffVersion)
-			}
-			prod, ok := t.Product(pass.Product)
-			if !ok {
-				return fmt.Errorf("pass %s: product %q not in tariff version %q", pass.ID, pass.Product, t.ID)
-			}
-			in.Tariff, in.Product = t, prod
-		}
-		venue, vt, err := resolveVenue(cat, in.Tariff, tap.Gate, tap.At)
-		if err != nil {
-			return err
-		}
-		in.Venue = venue
-		loc, lang = vt.Location, TariffLanguage(vt)
-		var usage Usage
-		if pass != nil {
-			if usage, err = tx.Usage(pass.ID); err != nil {
-				return fmt.Errorf("reading usage of pass %s: %w", pass.ID, err)
-			}
-			in.Usage = &usage
-		}
-		d, eff := Decide(&in)
-		rec := TapRecord{Tap: tap, Venue: venue.ID, Decision: d}
-		if pass != nil {
-			rec.Pass, rec.Product, rec.TariffVersion, rec.Category = pass.ID, pass.Product, pass.TariffVersion, pass.Category
-		}
-		if err := tx.PutTap(&rec); err != nil {
-			return fmt.Errorf("journaling tap %s: %w", tap.ID, err)
-		}
-		res.Decision, res.JournalSeq = d, rec.JournalSeq
-		if !d.Accept && d.Reason == ReasonPassback {
-			res.RetryAt = PassbackEnd(&in)
-		}
-		if eff.SetCounter {
-			c := *card
-			eff.Apply(nil, &c, nil)
-			if err := tx.PutCard(c); err != nil {
-				return fmt.Errorf("storing card %s: %w", c.UID, err)
-			}
-		}
-		if eff.Activate {
-			p := *pass
-			eff.Apply(&p, nil, nil)
-			if err := tx.PutPass(p); err != nil {
-				return fmt.Errorf("storing pass %s: %w", p.ID, err)
-			}
-		}
-		if eff.CountEntry {
-			// usage is this transaction's own (Reader): Decide is done with
-			// it, so the entry is counted in place.
-			eff.Apply(nil, nil, &usage)
-			if err := tx.PutUsage(pass.ID, usage); err != nil {
-				return fmt.Errorf("storing usage of pass %s: %w", pass.ID, err)
-			}
+		res.Decision, res.Duplicate, res.JournalSeq = prev.Decision, true, prev.JournalSeq
+		if t, ok := cat.Version(prev.TariffVersion); ok {
+			loc, lang = t.Location, TariffLanguage(t)
 		}
 		return nil
-	})
+	}
+	in := Input{Tap: tap}
+	card, pass, err := resolveCard(tx, tap.Card, tap.At)
 	if err != nil {
-		return Result{Tap: tap.ID, Decision: Decision{Reason: ReasonError}, Message: Message(Decision{Reason: ReasonError}, tap.Direction, nil)}, err
+		return err
 	}
-	if loc != nil && !res.Decision.ValidUntil.IsZero() {
-		res.Decision.ValidUntil = res.Decision.ValidUntil.In(loc)
+	in.Card, in.Pass = card, pass
+	if pass != nil {
+		t, ok := cat.Version(pass.TariffVersion)
+		if !ok {
+			return fmt.Errorf("pass %s: tariff version %q not loaded", pass.ID, pass.TariffVersion)
+		}
+		prod, ok := t.Product(pass.Product)
+		if !ok {
+			return fmt.Errorf("pass %s: product %q not in tariff version %q", pass.ID, pass.Product, t.ID)
+		}
+		in.Tariff, in.Product = t, prod
 	}
-	res.Message = MessageIn(lang, res.Decision, tap.Direction, PassbackWait(res.RetryAt, tap.At), loc)
-	return res, nil
+	venue, vt, err := resolveVenue(cat, in.Tariff, tap.Gate, tap.At)
+	if err != nil {
+		return err
+	}
+	in.Venue = venue
+	loc, lang = vt.Location, TariffLanguage(vt)
+	var usage Usage
+	if pass != nil {
+		if usage, err = tx.Usage(pass.ID); err != nil {
+			return fmt.Errorf("reading usage of pass %s: %w", pass.ID, err)
+		}
+		in.Usage = &usage
+	}
+	d, eff := Decide(&in)
+	rec := TapRecord{Tap: *tap, Venue: venue.ID, Decision: d}
+	if pass != nil {
+		rec.Pass, rec.Product, rec.TariffVersion, rec.Category = pass.ID, pass.Product, pass.TariffVersion, pass.Category
+	}
+	if err := tx.PutTap(&rec); err != nil {
+		return fmt.Errorf("journaling tap %s: %w", tap.ID, err)
+	}
+	res.Decision, res.JournalSeq = d, rec.JournalSeq
+	if !d.Accept && d.Reason == ReasonPassback {
+		res.RetryAt = PassbackEnd(&in)
+	}
+	if eff.SetCounter {
+		c := *card
+		eff.Apply(nil, &c, nil)
+		if err := tx.PutCard(c); err != nil {
+			return fmt.Errorf("storing card %s: %w", c.UID, err)
+		}
+	}
+	if eff.Activate {
+		p := *pass
+		eff.Apply(&p, nil, nil)
+		if err := tx.PutPass(p); err != nil {
+			return fmt.Errorf("storing pass %s: %w", p.ID, err)
+		}
+	}
+	if eff.CountEntry {
+		// usage is this transaction's own (Reader): Decide is done with
+		// it, so the entry is counted in place.
+		eff.Apply(nil, nil, &usage)
+		if err := tx.PutUsage(pass.ID, usage); err != nil {
+			return fmt.Errorf("storing usage of pass %s: %w", pass.ID, err)
+		}
+	}
+	return nil
+}
+
+// result is the step's answer, its times in the tariff's zone and its
+// message in the tariff's language.
+func (st *tapStep) result() Result {
+	res := st.res
+	if st.loc != nil && !res.Decision.ValidUntil.IsZero() {
+		res.Decision.ValidUntil = res.Decision.ValidUntil.In(st.loc)
+	}
+	res.Message = MessageIn(st.lang, res.Decision, st.tap.Direction, PassbackWait(res.RetryAt, st.tap.At), st.loc)
+	return res
 }
 
 // TariffLanguage is a tariff version's default gate language (English when

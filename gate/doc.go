@@ -23,7 +23,8 @@
 //     it answers);
 //  4. runs --on-accept or --on-deny (Config.OnAccept / OnDeny) with the
 //     decision in CITYPASS_* environment variables, bounded by
-//     Config.HookTimeout, its whole process group killed on timeout;
+//     Config.HookTimeout, its whole process group killed on timeout and
+//     when the hook's shell ends (a background child it left dies with it);
 //  5. reports the Outcome to Config.OnOutcome (the command prints one line
 //     per decision) and to the metrics.
 //

@@ -44,7 +44,8 @@ type Config struct {
 	// environment variables (see HookEnv). Empty: no hook.
 	OnAccept, OnDeny string
 	// HookTimeout bounds a hook's run time; on expiry its process group is
-	// killed. Default 2 s.
+	// killed, and so is what the hook leaves running when its shell ends.
+	// Default 2 s.
 	HookTimeout time.Duration
 	// OnOutcome, when set, receives every outcome (the command prints one
 	// line per decision). It runs on the gate's goroutine.

@@ -287,6 +287,43 @@ func TestHookTimeoutKillsProcessGroup(t *testing.T) {
 	assert.True(t, dead(), "the hook's child was killed with its group")
 }
 
+// TestHookBackgroundChildIsKilled (issue 20 item 13): a hook whose shell
+// exits at once but leaves a background child holding its stdout does not
+// outlive its timeout: the gate goes on, and the child is killed with the
+// hook's process group.
+func TestHookBackgroundChildIsKilled(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	f := newFixture(t, func(c *gate.Config) {
+		c.OnAccept = "sleep 60 & echo $! > " + pidFile
+		c.HookTimeout = 200 * time.Millisecond
+	})
+	f.eng.res = engine.Result{Decision: engine.Decision{Accept: true}}
+	card, err := virtual.NewPersonalizedNTAG424(t.Context(), ntagUID, f.keys, "")
+	require.NoError(t, err)
+	start := time.Now()
+	o := f.g.Handle(t.Context(), gate.Presentation{Reader: "R", ATR: card.ATR(), Card: card})
+	assert.True(t, o.Accept())
+	assert.Less(t, time.Since(start), 5*time.Second, "the gate is not held by the hook's child")
+	b, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	dead := func() bool {
+		if syscall.Kill(pid, 0) != nil {
+			return true
+		}
+		st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		return strings.Contains(string(st), ") Z ")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !dead() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !dead() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatal("the hook's background child outlived the hook")
+	}
+}
+
 func TestConfigValidation(t *testing.T) {
 	read := (&cardio.Reader{}).Read
 	val := (&fakeEngine{}).Validate

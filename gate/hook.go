@@ -85,9 +85,17 @@ func (g *Gate) hook(o *Outcome) {
 	// Its own process group, so a timeout kills what it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
+	// A shell that exits but leaves a child holding its output: Wait gives
+	// up on the output after WaitDelay, and the group is killed below.
+	cmd.WaitDelay = min(time.Second, g.cfg.HookTimeout)
 	start := time.Now()
 	err := cmd.Run()
+	if cmd.Process != nil {
+		// Whatever the hook left running in its group ends with it (the
+		// group's id stays reserved while any member lives; ESRCH when
+		// none does).
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = context.DeadlineExceeded

@@ -532,8 +532,12 @@ func (l *Ledger) init() error {
 			sv, derr := decodeU64(keySchema, v, kindSchema)
 			_ = closer.Close()
 			if derr == nil && sv != schemaVersion {
-				return fmt.Errorf("ledger: schema version %d, this release reads %d", sv, schemaVersion)
+				return fmt.Errorf("ledger: schema version %d, this release reads %d: open it once read-write (any command that writes) to upgrade it", sv, schemaVersion)
 			}
+		}
+		if v, closer, err := l.db.Get(keyEpoch); err == nil {
+			l.epoch, _ = decodeU64(keyEpoch, v, kindCounter)
+			_ = closer.Close()
 		}
 		releaseAll(l.publish(l.newSnap()))
 		return nil

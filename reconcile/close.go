@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -606,16 +607,51 @@ func (c *closer) commit(r *partnerRun, sh *sheet, s *Signer, at time.Time, prevS
 	sum.PartnerName = partnerName(c.cat, r.partner)
 	sum.AdjustmentLines = sh.adjLines
 	sum.CSVPath, sum.ManifestPath = filepath.Join(c.opts.OutDir, sh.id+".csv"), filepath.Join(c.opts.OutDir, sh.id+".json")
-	if err := w.Commit(sum.CSVPath); err != nil {
-		return nil, fmt.Errorf("reconcile: %w", err)
+	if err := c.place(w, sum.CSVPath, sum.ManifestPath, st.Manifest); err != nil {
+		return nil, err
 	}
 	delete(c.writers, sh)
-	if err := stmtfile.WriteFile(c.opts.FS, sum.ManifestPath, st.Manifest, 0o644); err != nil {
-		return nil, fmt.Errorf("reconcile: %w", err)
-	}
 	out.StatementSummary = *sum
 	out.manifestSHA = sha256Hex(st.Manifest)
 	return out, nil
+}
+
+// place puts a statement's CSV (finished in w) and manifest in place so
+// that neither is ever on disk without the other: the manifest goes to a
+// synced temp file first (a full disk stops the close here, before either
+// file is placed; the closer discards w), then the CSV is renamed into
+// place, then the manifest. If that last rename fails after a CSV that was
+// not there before, the CSV is removed again; a CSV already there (a
+// re-close) is byte-identical to the new one and keeps its manifest.
+func (c *closer) place(w *stmtfile.Writer, csvPath, manifestPath string, manifest []byte) error {
+	f, err := c.opts.FS.CreateTemp(manifestPath)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	tmp := f.Name()
+	if _, err := f.Write(manifest); err != nil {
+		_ = f.Close()
+		_ = c.opts.FS.Remove(tmp)
+		return fmt.Errorf("reconcile: writing %s: %w", manifestPath, err)
+	}
+	if err := c.opts.FS.Finish(f, 0o644); err != nil {
+		_ = c.opts.FS.Remove(tmp)
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	_, statErr := os.Lstat(csvPath)
+	existed := statErr == nil
+	if err := w.Commit(csvPath); err != nil {
+		_ = c.opts.FS.Remove(tmp)
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	if err := c.opts.FS.Rename(tmp, manifestPath); err != nil {
+		_ = c.opts.FS.Remove(tmp)
+		if !existed {
+			_ = c.opts.FS.Remove(csvPath)
+		}
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	return nil
 }
 
 // manifest is a new statement's manifest, unsigned.

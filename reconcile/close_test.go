@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/reconcile/stmtfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -164,5 +166,40 @@ func TestCloseKeepsNoJournalView(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, string(w), string(g), "%s, batches of %d", f.Name(), batch)
 		}
+	}
+}
+
+// manifestFullFS is the OS, except that a statement manifest cannot be
+// written: a disk that fills up after the CSV.
+type manifestFullFS struct{ stmtfile.FS }
+
+var errDiskFull = fmt.Errorf("write: %w", syscall.ENOSPC)
+
+func (f manifestFullFS) CreateTemp(path string) (stmtfile.File, error) {
+	if filepath.Ext(path) == ".json" {
+		return nil, errDiskFull
+	}
+	return f.FS.CreateTemp(path)
+}
+
+// TestCloseLeavesNoOrphanCSV (issue 20 item 14): when the manifest cannot
+// be written (a full disk), the statement's CSV is not left in the out
+// directory without it; closing again once it can writes both.
+func TestCloseLeavesNoOrphanCSV(t *testing.T) {
+	l := newFakeLedger()
+	l.tap(visit("g1", 1, local(2026, 11, 2, 10, 0), "04A1", "P1", "adult", "mucem/main"))
+	dir := t.TempDir()
+	_, err := Close(context.Background(), l, testCatalog(t), testSigner(t, 1),
+		CloseOptions{Period: "2026-11", Partner: "mucem", At: local(2026, 12, 2, 0, 0), OutDir: dir, FS: manifestFullFS{stmtfile.OS}})
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "no orphan CSV, no temp file")
+
+	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), dir)
+	require.Len(t, res.Statements, 1)
+	for _, p := range []string{res.Statements[0].CSVPath, res.Statements[0].ManifestPath} {
+		_, err := os.Stat(p)
+		assert.NoError(t, err)
 	}
 }

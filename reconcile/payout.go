@@ -48,14 +48,23 @@ const (
 
 // Debtor is the operator's account that payouts debit.
 type Debtor struct {
-	Name string `json:"name"` // account holder (SEPA text, at most 70 characters are sent)
+	Name string `json:"name"` // account holder: at most 70 characters, none a control character (refused, never cut)
 	IBAN string `json:"iban"` // checked (ISO 13616 mod-97)
 	BIC  string `json:"bic"`
 }
 
 // check normalises and validates the debtor.
 func (d Debtor) check() (Debtor, error) {
-	out := Debtor{Name: sepaText(d.Name, 70)}
+	// The name is the operator's: refused, not cut, beyond what a SEPA
+	// file holds (sepaNameMax characters, after folding to its character
+	// set).
+	if err := tariff.CheckText("debtor name", d.Name, sepaNameMax); err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: payout: %w", err)
+	}
+	out := Debtor{Name: sepaText(d.Name, 2*len(d.Name))}
+	if err := tariff.CheckText("debtor name in the SEPA character set", out.Name, sepaNameMax); err != nil {
+		return Debtor{}, fmt.Errorf("reconcile: payout: %w", err)
+	}
 	if out.Name == "" {
 		return Debtor{}, fmt.Errorf("reconcile: payout: no debtor name given")
 	}
@@ -244,6 +253,9 @@ func checkBIC(s string) (string, error) {
 	return s, nil
 }
 
+// sepaNameMax is the most characters of a name in a SEPA file (Nm).
+const sepaNameMax = 70
+
 // sepaText fits free text into the EPC's SEPA Latin character set
 // (a-z A-Z 0-9 / - ? : ( ) . , ' + space), which many banks enforce beyond
 // the XSD: common accented letters lose their accent, "&" becomes "+", any
@@ -357,7 +369,7 @@ func Payout(ctx context.Context, l Ledger, cat *tariff.Catalog, opts PayoutOptio
 			if err != nil {
 				return fmt.Errorf("partner %s: %w", p.ID, err)
 			}
-			tr = &transferRecord{Partner: st.Partner, Name: sepaText(p.Name, 70), IBAN: iban, BIC: bic, Status: TransferPending}
+			tr = &transferRecord{Partner: st.Partner, Name: sepaText(p.Name, sepaNameMax), IBAN: iban, BIC: bic, Status: TransferPending}
 			byPartner[st.Partner] = tr
 		}
 		tr.AmountMinor += st.NetMinor

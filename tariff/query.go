@@ -1,6 +1,7 @@
 package tariff
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -214,10 +215,13 @@ func (t *Tariff) PeriodOfDay(kind PeriodKind, d Date) (Period, error) {
 // ParsePeriod reads a period label: "2026-11-27" (day), "2026-W48" (ISO week)
 // or "2026-11" (month), in this tariff's zone and service days.
 func (t *Tariff) ParsePeriod(label string) (Period, error) {
-	bad := fmt.Errorf("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", label)
+	bad := textErr("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", short(label))
 	switch {
 	case len(label) == 10 && allDigits(label[:4]) && label[4] == '-' && allDigits(label[5:7]) && label[7] == '-' && allDigits(label[8:]):
 		d, err := ParseDate(label)
+		if errors.Is(err, ErrOutOfRange) {
+			return Period{}, err
+		}
 		if err != nil {
 			return Period{}, bad
 		}
@@ -237,11 +241,17 @@ func (t *Tariff) ParsePeriod(label string) (Period, error) {
 		if yy, ww := monday.ISOWeek(); yy != y || ww != w {
 			return Period{}, bad
 		}
+		if err := CheckDate(DateOf(monday)); err != nil {
+			return Period{}, err
+		}
 		return t.PeriodOfDay(PeriodWeek, DateOf(monday))
 	case len(label) == 7 && allDigits(label[:4]) && label[4] == '-' && allDigits(label[5:]):
 		m, err := time.Parse("2006-01", label)
 		if err != nil {
 			return Period{}, bad
+		}
+		if err := CheckDate(DateOf(m)); err != nil {
+			return Period{}, err
 		}
 		return t.PeriodOfDay(PeriodMonth, DateOf(m))
 	}

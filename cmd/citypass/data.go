@@ -4,31 +4,65 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/explain"
 	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
 )
 
 // session is an open data dir: ledger, catalog and validator.
 type session = datadir.DataDir
 
-// dataOptions are the options every command opens the data dir with.
-func (a *app) dataOptions() *datadir.Options {
-	return &datadir.Options{LockWait: a.lockWait, Engine: &engine.Options{Now: a.now}}
+// dataOptions are the options every command opens the data dir with;
+// readOnly opens its ledger read-only (ledger.Options.ReadOnly: nothing is
+// written, so a backup on a read-only medium or a full disk can be
+// inspected).
+func (a *app) dataOptions(readOnly bool) *datadir.Options {
+	return &datadir.Options{LockWait: a.lockWait, Engine: &engine.Options{Now: a.now},
+		Ledger: &ledger.Options{ReadOnly: readOnly, OnFatal: a.onFatal}}
+}
+
+// onFatal is the ledger's OnFatal: after a fatal storage error (a failed
+// WAL write, a full disk) the command prints the cause as one line and
+// exits 1 at once, the same whichever goroutine of the ledger met it, with
+// nothing acknowledged that is not durable.
+func (a *app) onFatal(err error) {
+	fmt.Fprintf(a.stderr, "citypass: %s\n", explain.Sentence(err))
+	exit := a.exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	exit(exitError)
 }
 
 // openSession opens the data dir: ledger, stored tariffs, validator.
 func (a *app) openSession() (*session, error) {
-	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions())
+	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions(false))
+	return s, a.dataHint(err)
+}
+
+// openReadSession opens the data dir for a command that only reads: its
+// ledger read-only.
+func (a *app) openReadSession() (*session, error) {
+	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions(true))
 	return s, a.dataHint(err)
 }
 
 // openLedger opens the data dir's ledger alone.
 func (a *app) openLedger() (*ledger.Ledger, error) {
-	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions())
+	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions(false))
+	return l, a.dataHint(err)
+}
+
+// openReadLedger opens the data dir's ledger alone, read-only.
+func (a *app) openReadLedger() (*ledger.Ledger, error) {
+	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions(true))
 	return l, a.dataHint(err)
 }
 
@@ -43,28 +77,30 @@ func (a *app) dataHint(err error) error {
 	return err
 }
 
-// parseTime reads a --at style time: RFC 3339, or a local date-time without
-// offset in loc ("2026-11-27T10:00", "2026-11-27 10:00:00"). Empty means now.
-func parseTime(flag, s string, loc *time.Location, now time.Time) (time.Time, error) {
+// parseTime reads a time flag or field with tariff.ParseTime: RFC 3339,
+// or a local date-time without offset in loc, between years 2000 and 2200
+// (docs/semantics.md, "Instants"). Empty means now. A local time repeated
+// by a daylight-saving change is read as the first of the two, with a
+// warning on warn; one skipped by the change is a usage error.
+func parseTime(what, s string, loc *time.Location, now time.Time, warn io.Writer) (time.Time, error) {
 	if s == "" {
 		return now, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, note, err := tariff.ParseTime(s, loc)
+	if err != nil {
+		return time.Time{}, usageErr("%s: %v", what, err)
 	}
-	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
+	if note != "" && warn != nil {
+		fmt.Fprintf(warn, "citypass: warning: %s: %s\n", what, note)
 	}
-	return time.Time{}, usageErr("--%s %q: want RFC 3339 (2026-11-27T10:00:00+01:00) or a local date-time (2026-11-27T10:00)", flag, s)
+	return t, nil
 }
 
-// timeFlag reads a time flag in the zone of the tariff in force now; an empty
-// value means now.
+// timeFlag reads a time flag (--name) in the zone of the tariff in force
+// now; an empty value means now.
 func (a *app) timeFlag(s *session, name, value string) (time.Time, error) {
 	now := a.now()
-	return parseTime(name, value, s.Location(now), now)
+	return parseTime("--"+name, value, s.Location(now), now, a.stderr)
 }
 
 // ctx returns the context commands run under.

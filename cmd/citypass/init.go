@@ -43,7 +43,7 @@ func (a *app) runInit(tariffFile string) error {
 			return err
 		}
 	}
-	d, err := datadir.Init(a.ctx(), a.dataDir, t, &datadir.InitOptions{Options: *a.dataOptions()})
+	d, err := datadir.Init(a.ctx(), a.dataDir, t, &datadir.InitOptions{Options: *a.dataOptions(false)})
 	if errors.Is(err, datadir.ErrInitialized) {
 		return fmt.Errorf("data dir %s is already initialized; use `citypass tariff load FILE` to add a tariff version", a.dataDir)
 	}

@@ -25,7 +25,7 @@ func newJournalCmd(a *app) *cobra.Command {
 			if format != "csv" && format != "jsonl" {
 				return usageErr("--format %q: want csv or jsonl", format)
 			}
-			return a.withSession(func(s *session) error {
+			return a.withReadSession(func(s *session) error {
 				var lo, hi time.Time
 				var err error
 				if from != "" {
@@ -37,6 +37,9 @@ func newJournalCmd(a *app) *cobra.Command {
 					if hi, err = a.timeFlag(s, "to", to); err != nil {
 						return err
 					}
+				}
+				if from != "" && to != "" && !lo.Before(hi) {
+					return usageErr("--from %s is not before --to %s: no tap time is in between", from, to)
 				}
 				return a.exportJournal(s, lo, hi, format)
 			})

@@ -31,7 +31,7 @@ func newLedgerCmd(a *app) *cobra.Command {
 // ledgerCheck runs ledger.Check and reconcile.Coverage (every accepted
 // visit belongs to a statement, or will) and prints their reports.
 func (a *app) ledgerCheck() error {
-	l, err := a.openLedger()
+	l, err := a.openReadLedger()
 	if err != nil {
 		return err
 	}

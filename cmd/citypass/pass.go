@@ -30,6 +30,17 @@ func (a *app) withSession(fn func(s *session) error) error {
 	return fn(s)
 }
 
+// withReadSession is withSession for a command that only reads: the
+// ledger is opened read-only.
+func (a *app) withReadSession(fn func(s *session) error) error {
+	s, err := a.openReadSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
 // printPass prints a pass view as JSON or as a short human summary.
 func (a *app) printPass(v engine.PassView) error {
 	if a.json {
@@ -136,7 +147,7 @@ func newPassShowCmd(a *app) *cobra.Command {
 			if (len(args) == 1) == (card != "") {
 				return usageErr("pass show takes a pass id or --card CARD, not both")
 			}
-			return a.withSession(func(s *session) error {
+			return a.withReadSession(func(s *session) error {
 				var v engine.PassView
 				var err error
 				if card != "" {

@@ -160,7 +160,7 @@ func newReconcileMatchCmd(a *app) *cobra.Command {
 			loc := time.UTC
 			// Partner exports usually carry local times: read them in the
 			// tariff's zone when a data dir is at hand.
-			if s, err := a.openSession(); err == nil {
+			if s, err := a.openReadSession(); err == nil {
 				loc = s.Location(a.now())
 				s.Close()
 			}

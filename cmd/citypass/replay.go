@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
 )
 
@@ -20,146 +26,300 @@ func init() { registerCommand("replay", newReplayCmd) }
 // replayHeader is the required header of a replay file.
 var replayHeader = []string{"device", "seq", "at", "card", "gate", "direction"}
 
-// replayLinesMax bounds a replay file (one in-memory tap each).
-const replayLinesMax = 5_000_000
+// Limits on a replay file: taps (one in memory each), bytes, field length.
+const (
+	replayLinesMax = 5_000_000
+	replayBytesMax = 1 << 30
+	replayFieldMax = 256
+)
+
+// replayProblemsMax bounds the problems listed for a refused file.
+const replayProblemsMax = 20
 
 func newReplayCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "replay FILE.csv",
-		Short: "Replay taps from a CSV file (device,seq,at,card,gate,direction); one JSON decision per line",
+		Short: "Replay taps from a CSV file (device,seq,at,card,gate,direction); one JSON decision per line; all or nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE:  func(_ *cobra.Command, args []string) error { return a.runReplay(args[0]) },
 	}
 }
 
-// replayRowError names the line of a bad replay row.
-type replayRowError struct {
+// replayLineError names the line of a replay file at fault.
+type replayLineError struct {
 	File string
 	Line int
 	Err  error
 }
 
-func (e *replayRowError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
-func (e *replayRowError) Unwrap() error { return e.Err }
+func (e *replayLineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *replayLineError) Unwrap() error { return e.Err }
 
+// replayRefused is a replay file refused (or stopped): every problem on a
+// line of its own.
+type replayRefused struct {
+	head     string
+	problems []error
+}
+
+func (e *replayRefused) Error() string {
+	var b strings.Builder
+	b.WriteString(e.head)
+	for _, p := range e.problems {
+		b.WriteString("\n")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+func (e *replayRefused) Unwrap() []error { return e.problems }
+
+// sortByLine orders the problems by line (stable: a line's own order stays).
+func (e *replayRefused) sortByLine() {
+	line := func(err error) int {
+		var le *replayLineError
+		if errors.As(err, &le) {
+			return le.Line
+		}
+		return 0
+	}
+	slices.SortStableFunc(e.problems, func(a, b error) int { return line(a) - line(b) })
+}
+
+// runReplay reads the whole file, then hands its taps to the engine's
+// Replay: a file with any bad line is refused whole, naming each line, and
+// nothing is journaled; a tap repeated with the same content (in the file,
+// or journaled by an earlier run) comes back as a duplicate.
 func (a *app) runReplay(path string) error {
 	s, err := a.openSession()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	// Read and check every row before the first tap: a bad file is refused
-	// whole, with every bad line named, and nothing is journaled.
-	taps, err := readReplay(path, s)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(a.stdout)
-	for _, tap := range taps {
-		res, err := s.Validator.Validate(a.ctx(), tap)
-		if err != nil {
-			return fmt.Errorf("tap %s: %w", tap.ID, err)
-		}
-		if err := enc.Encode(res); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func readReplay(path string, s *session) ([]engine.Tap, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("replay file: %w", err)
+		return fmt.Errorf("replay file: %w", err)
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = len(replayHeader)
-	r.ReuseRecord = true
-	head, err := r.Read()
+	name := filepath.Base(path)
+	rows, refused := readReplay(f, name, s.Location(a.now()), a.stderr)
+	taps := make([]engine.Tap, len(rows))
+	for i, r := range rows {
+		taps[i] = r.tap
+	}
+	if refused != nil {
+		// Name the engine's problems with the good rows too, so one run
+		// lists every bad line.
+		if len(refused.problems) < replayProblemsMax {
+			var re *engine.ReplayError
+			if err := s.Validator.CheckReplay(a.ctx(), taps); errors.As(err, &re) {
+				for _, p := range re.Taps {
+					refused.problems = append(refused.problems, &replayLineError{name, rows[p.Index].line, p.Err})
+				}
+				refused.sortByLine()
+			} else if err != nil {
+				return err
+			}
+		}
+		return withCode(exitError, refused)
+	}
+	results, err := s.Validator.Replay(a.ctx(), taps)
+	enc := json.NewEncoder(a.stdout)
+	for _, res := range results {
+		if werr := enc.Encode(res); werr != nil {
+			return werr
+		}
+	}
+	var re *engine.ReplayError
+	if errors.As(err, &re) {
+		out := &replayRefused{head: "replay file refused, nothing journaled:"}
+		if re.Journaled > 0 {
+			out.head = fmt.Sprintf("replay stopped: the taps of lines %d to %d are journaled (their decisions are printed); run it again to go on:",
+				rows[0].line, rows[re.Journaled-1].line)
+		}
+		for _, p := range re.Taps {
+			out.problems = append(out.problems, &replayLineError{name, rows[p.Index].line, p.Err})
+		}
+		return withCode(exitError, out)
+	}
+	return err
+}
+
+// replayRow is one tap of a replay file and the line it starts on.
+type replayRow struct {
+	tap  engine.Tap
+	line int
+}
+
+// utf8BOM is the byte order mark some spreadsheets write first.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// readReplay reads a replay file (CSV with replayHeader, an optional UTF-8
+// byte order mark first) into taps, checking each row's syntax: a whole
+// seq from 1, a time (tariff.ParseTime in loc: a local time repeated by a
+// daylight-saving change is read as the first, with a warning on warn), a
+// card UID, a direction. The engine checks the rest (gates, ids, limits,
+// conflicts). It returns the good rows and, when there is any problem, the
+// refusal naming every bad line (up to replayProblemsMax); name is the
+// file's name in messages.
+func readReplay(r io.Reader, name string, loc *time.Location, warn io.Writer) ([]replayRow, *replayRefused) {
+	br := bufio.NewReader(&limitedReader{r: r, left: replayBytesMax})
+	if b, err := br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = len(replayHeader)
+	cr.ReuseRecord = true
+	refused := &replayRefused{head: "replay file refused, nothing journaled:"}
+	problem := func(line int, err error) bool {
+		refused.problems = append(refused.problems, &replayLineError{name, line, err})
+		return len(refused.problems) < replayProblemsMax
+	}
+	head, err := cr.Read()
 	if err != nil {
-		return nil, &replayRowError{path, 1, fmt.Errorf("reading header: %w", err)}
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the file is empty: want the header " + strings.Join(replayHeader, ","))
+		}
+		problem(1, fmt.Errorf("reading the header: %w", csvCause(err)))
+		return nil, refused
 	}
 	if strings.Join(head, ",") != strings.Join(replayHeader, ",") {
-		return nil, &replayRowError{path, 1, fmt.Errorf("header %q: want %q", strings.Join(head, ","), strings.Join(replayHeader, ","))}
+		problem(1, fmt.Errorf("header %q: want %q", shortText(strings.Join(head, ",")), strings.Join(replayHeader, ",")))
+		return nil, refused
 	}
-	var taps []engine.Tap
-	var problems []error
-	loc := s.Location(time.Now())
-	seen := map[engine.TapID]int{}
+	var rows []replayRow
+	lastLine := 1
 	for {
-		rec, err := r.Read()
+		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) {
+			if !errors.As(err, &pe) {
+				problem(lastLine+1, err) // reading failed (too large, I/O)
+				break
+			}
+			line := pe.StartLine
+			if line == 0 {
 				line = pe.Line
 			}
-			problems = append(problems, &replayRowError{path, line, err})
-			if len(problems) >= 20 || !errors.As(err, &pe) {
+			if !problem(line, csvCause(err)) {
 				break
+			}
+			if errors.Is(err, csv.ErrQuote) || errors.Is(err, csv.ErrBareQuote) {
+				break // the rest of the file is inside the quote
 			}
 			continue
 		}
-		if len(taps) >= replayLinesMax {
-			problems = append(problems, &replayRowError{path, line, fmt.Errorf("more than %d taps in one file", replayLinesMax)})
+		line, _ := cr.FieldPos(0)
+		lastLine = line
+		if len(rows) >= replayLinesMax {
+			problem(line, fmt.Errorf("more than %d taps in one file: split it", replayLinesMax))
 			break
 		}
-		tap, err := parseReplayRow(rec, loc, s)
-		if err == nil {
-			if first, dup := seen[tap.ID]; dup {
-				err = fmt.Errorf("tap %s already on line %d", tap.ID, first)
-			}
-		}
+		tap, err := parseReplayRow(rec, loc, func(note string) {
+			fmt.Fprintf(warn, "citypass: %s:%d: warning: %s\n", name, line, note)
+		})
 		if err != nil {
-			problems = append(problems, &replayRowError{path, line, err})
-			if len(problems) >= 20 {
+			if !problem(line, err) {
 				break
 			}
 			continue
 		}
-		seen[tap.ID] = line
-		taps = append(taps, tap)
+		rows = append(rows, replayRow{tap: tap, line: line})
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("replay file refused, nothing journaled:\n%w", errors.Join(problems...))
+	if len(refused.problems) > 0 {
+		return rows, refused
 	}
-	return taps, nil
+	return rows, nil
 }
 
-func parseReplayRow(rec []string, loc *time.Location, s *session) (engine.Tap, error) {
+// csvCause is a csv.ParseError's cause in words, without the position the
+// caller gives as FILE:LINE.
+func csvCause(err error) error {
+	var pe *csv.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case errors.Is(pe.Err, csv.ErrQuote):
+		return errors.New("a quoted field is never closed (a \" is missing)")
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		return errors.New("a \" inside a field that is not quoted")
+	case errors.Is(pe.Err, csv.ErrFieldCount):
+		return fmt.Errorf("want %d fields (%s)", len(replayHeader), strings.Join(replayHeader, ","))
+	}
+	return pe.Err
+}
+
+// parseReplayRow reads one row's fields; note receives a time's warning.
+func parseReplayRow(rec []string, loc *time.Location, note func(string)) (engine.Tap, error) {
 	var t engine.Tap
+	for i, f := range rec {
+		if len(f) > replayFieldMax {
+			return t, fmt.Errorf("%s: %d bytes long, the most is %d", replayHeader[i], len(f), replayFieldMax)
+		}
+	}
 	t.ID.Device = strings.TrimSpace(rec[0])
 	if t.ID.Device == "" {
 		return t, errors.New("device is empty")
 	}
 	seq, err := strconv.ParseUint(strings.TrimSpace(rec[1]), 10, 64)
-	if err != nil {
-		return t, fmt.Errorf("seq %q: want a whole number", rec[1])
+	if err != nil || seq == 0 {
+		return t, fmt.Errorf("seq %q: want a whole number from 1", shortText(rec[1]))
 	}
 	t.ID.Seq = seq
-	if t.At, err = parseTime("at", strings.TrimSpace(rec[2]), loc, time.Time{}); err != nil || t.At.IsZero() {
-		return t, fmt.Errorf("at %q: want RFC 3339 or a local date-time", rec[2])
+	at, warning, err := tariff.ParseTime(strings.TrimSpace(rec[2]), loc)
+	if err != nil {
+		return t, fmt.Errorf("at: %w", err)
 	}
+	if warning != "" {
+		note(warning)
+	}
+	t.At = at
 	if t.Card, err = engine.NormalizeUID(strings.TrimSpace(rec[3])); err != nil {
-		return t, fmt.Errorf("card %q: %v", rec[3], err)
+		return t, err
 	}
 	t.Gate = strings.TrimSpace(rec[4])
-	if tv, ok := s.Catalog().At(t.At); ok {
-		if _, err := tv.VenueOfGate(t.Gate); err != nil {
-			return t, err
-		}
-	}
 	switch strings.ToLower(strings.TrimSpace(rec[5])) {
 	case "entry", "":
 		t.Direction = engine.Entry
 	case "exit":
 		t.Direction = engine.Exit
 	default:
-		return t, fmt.Errorf("direction %q: want entry or exit", rec[5])
+		return t, fmt.Errorf("direction %q: want entry or exit", shortText(rec[5]))
 	}
 	return t, nil
+}
+
+// shortText cuts a value quoted in a message (on a character boundary).
+func shortText(s string) string {
+	const n = 40
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// limitedReader reads at most left bytes, then fails with a clear error
+// (io.LimitReader would end the file silently).
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("the file is larger than %d bytes: split it", int64(replayBytesMax))
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }

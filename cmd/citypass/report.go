@@ -41,7 +41,10 @@ func newReportCmd(a *app) *cobra.Command {
 					return usageErr("--to: %v", err)
 				}
 			}
-			return a.withSession(func(s *session) error {
+			if from != "" && to != "" && o.To.Before(o.From) {
+				return usageErr("--from %s is after --to %s", o.From, o.To)
+			}
+			return a.withReadSession(func(s *session) error {
 				rep, err := reconcile.Report(a.ctx(), s.Ledger, s.Catalog(), args[0], o)
 				if err != nil {
 					return err

@@ -8,7 +8,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/explain"
+	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
 )
 
@@ -34,6 +36,9 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	now    func() time.Time
+	// exit ends the process after a fatal storage error (see onFatal);
+	// nil: os.Exit.
+	exit func(code int)
 }
 
 // exitErr is an error with the exit code it should produce.
@@ -114,9 +119,19 @@ func (a *app) execute(args []string) int {
 	if errors.As(err, &ee) {
 		code = ee.code
 		err = ee.err
+	} else if isBadRequest(err) {
+		code = exitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "citypass: %s\n", explain.Sentence(err))
 	}
 	return code
+}
+
+// isBadRequest recognizes the library's errors for a malformed request: a
+// bad argument of the command line (a card UID that is not hex, a time out
+// of range, a period label that does not parse, text over its limits) is a
+// usage error (exit 2).
+func isBadRequest(err error) bool {
+	return errors.Is(err, engine.ErrBadRequest) || errors.Is(err, tariff.ErrOutOfRange) || errors.Is(err, tariff.ErrBadText)
 }

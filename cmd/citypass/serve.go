@@ -66,7 +66,7 @@ func (a *app) dataDirSource() web.Source {
 	return func(ctx context.Context, fn func(*ledger.Ledger, *tariff.Catalog) error) error {
 		mu.Lock()
 		defer mu.Unlock()
-		d, err := datadir.Open(ctx, a.dataDir, a.dataOptions())
+		d, err := datadir.Open(ctx, a.dataDir, a.dataOptions(false))
 		if err != nil {
 			return a.dataHint(err)
 		}
