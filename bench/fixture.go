@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/tariff"
@@ -72,9 +73,9 @@ func openFixture(dir string, cards int, noSync bool) (*fixture, error) {
 func (f *fixture) Close() error { return f.l.Close() }
 
 // storeTariff stores the tariff version in the ledger, as `citypass init`
-// does.
+// does (datadir.AddTariff).
 func (f *fixture) storeTariff(ctx context.Context) error {
-	if err := f.l.PutTariff(ctx, f.t.ID, f.t.Source()); err != nil {
+	if _, err := datadir.AddTariff(ctx, f.l, f.t); err != nil {
 		return fmt.Errorf("bench: storing tariff: %w", err)
 	}
 	return nil

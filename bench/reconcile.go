@@ -105,8 +105,8 @@ func childReconcile(ctx context.Context, a childArgs, stdout io.Writer) error {
 		RecognizeSeconds: recS, RecognizePostings: res.Recognized})
 }
 
-// journalPrefix is the ledger's journal table (ledger/doc.go key layout:
-// 0x21 <journal seq:8> → TapRecord), the keys a month's close must read.
+// journalPrefix is the ledger's journal table (docs/formats.md, "Ledger":
+// 0x21 <journal seq:8> → tap), the keys a month's close must read.
 const journalPrefix = 0x21
 
 // childRawScan reads every journal key and value of the ledger in dir with
