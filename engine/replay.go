@@ -66,7 +66,7 @@ const replayChunk = 256
 // problem is refused whole with a *ReplayError listing them (up to
 // ReplayProblemsMax) by index. A tap id seen before with the same content is
 // a duplicate: its result is the original decision with Duplicate set
-// (SPEC: a re-sent tap returns the original decision).
+// (docs/semantics.md, "Taps": a re-sent tap returns the original decision).
 //
 // The checked batch is then journaled in transactions of a few hundred taps,
 // each durable before the next. If one fails (a storage error, or a

@@ -63,7 +63,7 @@ func TestReplayAllOrNothing(t *testing.T) {
 	assert.Len(t, st.Journal(), before, "nothing journaled")
 }
 
-// TestReplayDuplicates (issue 20 item 9, SPEC §3): a tap repeated with the
+// TestReplayDuplicates (issue 20 item 9; docs/semantics.md, "Taps"): a tap repeated with the
 // same content, in the batch or after an earlier run, returns the original
 // decision with Duplicate set; a whole batch sent again journals nothing
 // new.
