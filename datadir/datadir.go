@@ -108,6 +108,17 @@ type DataDir struct {
 	Ledger *ledger.Ledger
 	// Validator decides taps and runs the pass lifecycle on Ledger.
 	Validator *engine.Validator
+
+	borrowed bool // Close leaves the ledger open (Borrow)
+}
+
+// Borrow returns a handle on d whose Close does nothing: for code that
+// closes what it is given while d stays open (the running hub serving a
+// command).
+func (d *DataDir) Borrow() *DataDir {
+	b := *d
+	b.borrowed = true
+	return &b
 }
 
 // Open opens the initialized data dir dir (ErrNotInitialized if it holds no
@@ -137,8 +148,13 @@ func newDataDir(dir string, l *ledger.Ledger, cat *tariff.Catalog, eo *engine.Op
 	return &DataDir{Dir: dir, Ledger: l, Validator: v}, nil
 }
 
-// Close closes the ledger.
-func (d *DataDir) Close() error { return d.Ledger.Close() }
+// Close closes the ledger (nothing for a borrowed handle).
+func (d *DataDir) Close() error {
+	if d.borrowed {
+		return nil
+	}
+	return d.Ledger.Close()
+}
 
 // Catalog returns the catalog the Validator decides with.
 func (d *DataDir) Catalog() *tariff.Catalog { return d.Validator.Catalog() }

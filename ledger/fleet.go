@@ -334,3 +334,20 @@ func (l *Ledger) Origins(ctx context.Context, fromSeq uint64, fn func(journalSeq
 		return fn(binary.BigEndian.Uint64(k[1:]), &o)
 	})
 }
+
+// Origin returns the origin of journal record journalSeq, if it came from
+// a node.
+func (l *Ledger) Origin(journalSeq uint64) (fleet.Origin, bool, error) {
+	ref, err := l.acquire()
+	if err != nil {
+		return fleet.Origin{}, false, err
+	}
+	defer ref.release()
+	k := originKey(journalSeq)
+	v, ok, err := snapReader{s: ref.s}.get(k)
+	if err != nil || !ok {
+		return fleet.Origin{}, false, err
+	}
+	o, err := decodeOrigin(k, v)
+	return o, err == nil, err
+}

@@ -41,29 +41,45 @@ func (a *app) onFatal(err error) {
 	exit(exitError)
 }
 
-// openSession opens the data dir: ledger, stored tariffs, validator.
+// openSession opens the data dir: ledger, stored tariffs, validator. Inside
+// a running hub (a forwarded command) it is the hub's own, borrowed: its
+// Close leaves it open.
 func (a *app) openSession() (*session, error) {
-	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions(false))
-	return s, a.dataHint(err)
+	return a.open(false)
 }
 
 // openReadSession opens the data dir for a command that only reads: its
-// ledger read-only.
-func (a *app) openReadSession() (*session, error) {
-	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions(true))
+// ledger read-only (inside a running hub: the hub's own, borrowed).
+func (a *app) openReadSession() (*session, error) { return a.open(true) }
+
+func (a *app) open(readOnly bool) (*session, error) {
+	if a.shared != nil {
+		return a.shared.Borrow(), nil
+	}
+	s, err := datadir.Open(a.ctx(), a.dataDir, a.dataOptions(readOnly))
 	return s, a.dataHint(err)
 }
 
-// openLedger opens the data dir's ledger alone.
-func (a *app) openLedger() (*ledger.Ledger, error) {
-	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions(false))
-	return l, a.dataHint(err)
+// openLedger opens the data dir's ledger alone; release closes it (nothing
+// inside a running hub).
+func (a *app) openLedger() (l *ledger.Ledger, release func() error, err error) {
+	return a.openLedgerAs(false)
 }
 
 // openReadLedger opens the data dir's ledger alone, read-only.
-func (a *app) openReadLedger() (*ledger.Ledger, error) {
-	l, err := datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions(true))
-	return l, a.dataHint(err)
+func (a *app) openReadLedger() (l *ledger.Ledger, release func() error, err error) {
+	return a.openLedgerAs(true)
+}
+
+func (a *app) openLedgerAs(readOnly bool) (l *ledger.Ledger, release func() error, err error) {
+	if a.shared != nil {
+		return a.shared.Ledger, func() error { return nil }, nil
+	}
+	l, err = datadir.OpenLedger(a.ctx(), a.dataDir, a.dataOptions(readOnly))
+	if err != nil {
+		return nil, nil, a.dataHint(err)
+	}
+	return l, l.Close, nil
 }
 
 // dataHint adds to err the command that fixes it, if there is one.

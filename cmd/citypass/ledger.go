@@ -31,11 +31,11 @@ func newLedgerCmd(a *app) *cobra.Command {
 // ledgerCheck runs ledger.Check and reconcile.Coverage (every accepted
 // visit belongs to a statement, or will) and prints their reports.
 func (a *app) ledgerCheck() error {
-	l, err := a.openReadLedger()
+	l, release, err := a.openReadLedger()
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer release()
 	rep, err := ledger.Check(l)
 	if err != nil {
 		return fmt.Errorf("checking ledger %s: %w", datadir.LedgerDir(a.dataDir), err)

@@ -11,6 +11,7 @@ import (
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/explain"
 	"github.com/citypass/citypass/tariff"
+	"github.com/citypass/citypass/fleet/hub"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +40,11 @@ type app struct {
 	// exit ends the process after a fatal storage error (see onFatal);
 	// nil: os.Exit.
 	exit func(code int)
+
+	// shared is the running hub's data dir while the hub serves a forwarded
+	// command (forward.go); hubProc the hub itself.
+	shared  *session
+	hubProc *hub.Process
 }
 
 // exitErr is an error with the exit code it should produce.
@@ -108,6 +114,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func (a *app) execute(args []string) int {
+	if a.shared == nil {
+		if code, forwarded := a.forward(args); forwarded {
+			return code
+		}
+	}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.Execute()

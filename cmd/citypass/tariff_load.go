@@ -28,12 +28,19 @@ func (a *app) runTariffLoad(path string) error {
 	if err != nil {
 		return err
 	}
-	l, err := a.openLedger()
+	l, release, err := a.openLedger()
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	if _, err := datadir.AddTariff(a.ctx(), l, t); err != nil {
+	defer release()
+	if err := a.refuseOnNode(l, "tariff load"); err != nil {
+		return err
+	}
+	cat, err := datadir.AddTariff(a.ctx(), l, t)
+	if err == nil && a.shared != nil {
+		a.shared.Validator.SetCatalog(cat) // the running hub decides with it now
+	}
+	if err != nil {
 		if errors.Is(err, datadir.ErrTariffExists) {
 			return fmt.Errorf("%s: tariff version %q is already loaded; give the new version its own id", path, t.ID)
 		}

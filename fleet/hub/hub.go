@@ -225,3 +225,17 @@ func (h *Hub) serveReport(subject string, data []byte) ([]byte, error) {
 	}
 	return wire.Marshal(wire.ReportReply{HubTime: now, Ack: wire.Ack{Epoch: r.Epoch, HighWater: ne.HighWater}, ClockOffset: offset}), nil
 }
+
+// ReadStatus builds fleet status (fleet.BuildStatus) from the hub ledger l
+// at hub time now.
+func ReadStatus(ctx context.Context, l *ledger.Ledger, enrolled []string, now time.Time) ([]fleet.NodeStatus, error) {
+	var eps []fleet.NodeEpoch
+	if err := l.NodeEpochs(ctx, func(ne *fleet.NodeEpoch) error { eps = append(eps, *ne); return nil }); err != nil {
+		return nil, err
+	}
+	var qs []fleet.Quarantined
+	if err := l.Quarantine(ctx, func(q *fleet.Quarantined) error { qs = append(qs, *q); return nil }); err != nil {
+		return nil, err
+	}
+	return fleet.BuildStatus(eps, qs, enrolled, now), nil
+}

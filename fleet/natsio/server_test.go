@@ -1,8 +1,12 @@
 package natsio_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +132,32 @@ func TestNodesAreConfined(t *testing.T) {
 func TestNonLoopbackNeedsTLS(t *testing.T) {
 	_, err := natsio.StartServer(natsio.ServerConfig{StoreDir: t.TempDir(), Listen: "0.0.0.0:0"})
 	require.ErrorIs(t, err, natsio.ErrInsecureListen)
+}
+
+func TestExecStreamsOutputAndInput(t *testing.T) {
+	h := startHub(t)
+	op := connect(t, h.operator)
+	stop, err := op.ServeExec(func(ctx context.Context, req []byte, stdin io.Reader, stdout, stderr io.Writer) int {
+		in, err := io.ReadAll(stdin)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s got %d bytes\n", req, len(in))
+		// more than a chunk of output
+		_, _ = stdout.Write(bytes.Repeat([]byte("x"), 200_000))
+		fmt.Fprint(stderr, "warn")
+		return 3
+	}, 2)
+	require.NoError(t, err)
+	client := connect(t, h.operator)
+	var out, errb bytes.Buffer
+	code, err := client.Exec(context.Background(), []byte("cmd"), bytes.NewReader(bytes.Repeat([]byte("y"), 150_000)), &out, &errb)
+	require.NoError(t, err)
+	assert.Equal(t, 3, code)
+	assert.Equal(t, "cmd got 150000 bytes\n"+strings.Repeat("x", 200_000), out.String())
+	assert.Equal(t, "warn", errb.String())
+	stop()
+	_, err = client.Exec(context.Background(), []byte("cmd"), strings.NewReader(""), &out, &errb)
+	assert.ErrorIs(t, err, natsio.ErrNoHub)
 }

@@ -74,6 +74,7 @@ type Node struct {
 	mu      sync.Mutex
 	st      Status
 	changed chan struct{} // closed and replaced when acked moves
+	contact chan struct{} // closed at the first answered report
 	kick    chan struct{} // wakes the uplink (ack, reconnect)
 	lastAck time.Time     // node time acked last moved (or a resend began)
 
@@ -111,7 +112,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, epoch: cfg.Ledger.Epoch(), changed: make(chan struct{}), kick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, epoch: cfg.Ledger.Epoch(), changed: make(chan struct{}), contact: make(chan struct{}), kick: make(chan struct{}, 1)}
 	n.st = Status{Node: cfg.Node, Epoch: n.epoch}
 	if b, ok, err := cfg.Ledger.Meta(CursorMeta); err != nil {
 		return nil, fmt.Errorf("node: reading the sync cursor: %w", err)
@@ -275,6 +276,9 @@ func (n *Node) report(ctx context.Context) error {
 	}
 	got := n.cfg.Now()
 	n.mu.Lock()
+	if n.st.LastContact.IsZero() {
+		close(n.contact)
+	}
 	n.st.LastSeq = last
 	n.st.LastContact = got
 	// NTP-style: the hub's time is taken at the middle of the round trip.
@@ -334,6 +338,16 @@ func (n *Node) push(ctx context.Context) error {
 		n.mu.Unlock()
 	}
 	return ctx.Err()
+}
+
+// WaitContact waits until the hub has answered a report of this node.
+func (n *Node) WaitContact(ctx context.Context) error {
+	select {
+	case <-n.contact:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("no answer from the hub: %w", ctx.Err())
+	}
 }
 
 // WaitAcked waits until the hub has acknowledged every record up to seq,

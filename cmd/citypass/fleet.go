@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/hub"
+)
+
+func init() { registerCommand("fleet", newFleetCmd) }
+
+func newFleetCmd(a *app) *cobra.Command {
+	c := &cobra.Command{Use: "fleet", Short: "The hub's view of its nodes"}
+	c.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Per node: epochs, last contact, acknowledged and reported seqs, backlog, clock offset, quarantined taps, taps at risk",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.fleetStatus() },
+	})
+	return c
+}
+
+func (a *app) fleetStatus() error {
+	l, release, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer release()
+	id, err := datadir.ReadIdentity(l)
+	if err != nil {
+		return err
+	}
+	if id.Role == fleet.Node {
+		return fmt.Errorf("fleet status is the hub's view: this data dir is node %s of the hub at %v", id.Node, id.Hub)
+	}
+	enrolled, err := datadir.EnrolledNodes(l)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(enrolled))
+	for i, e := range enrolled {
+		ids[i] = e.Node
+	}
+	now := a.now()
+	st, err := hub.ReadStatus(a.ctx(), l, ids, now)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]any{"hub_epoch": l.Epoch(), "role": id.Role, "at": now.UTC(), "nodes": st})
+	}
+	fmt.Fprintf(a.stdout, "%s (ledger epoch %016x): %d nodes\n", id.Role, l.Epoch(), len(st))
+	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tCLOCK\tQUARANTINED\tAT RISK")
+	for _, n := range st {
+		epoch, contact := "-", "never"
+		if len(n.Epochs) > 0 {
+			epoch = fmt.Sprintf("%016x", n.Epochs[0].Epoch)
+			contact = fmt.Sprintf("%s ago", n.SinceContact.Round(time.Second))
+		}
+		clock := "?"
+		if n.ClockKnown {
+			clock = fmtOffset(n.ClockOffset)
+			if n.ClockSkewed {
+				clock += " SKEWED"
+			}
+		}
+		var risk []string
+		for _, r := range n.AtRisk {
+			risk = append(risk, fmt.Sprintf("%d-%d", r.First, r.Last))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
+			clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")))
+	}
+	return tw.Flush()
+}
+
+func fmtOffset(d time.Duration) string {
+	if d >= 0 {
+		return "+" + d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

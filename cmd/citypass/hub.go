@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/ledger"
+)
+
+func init() { registerCommand("hub", newHubCmd) }
+
+func newHubCmd(a *app) *cobra.Command {
+	var listen, natsURLs, tlsCert, tlsKey string
+	var replicas int
+	c := localCmd(&cobra.Command{
+		Use:   "hub [--listen HOST:PORT] [--nats URL[,URL…] --replicas N] [--tls-cert FILE --tls-key FILE]",
+		Short: "Run the back office of a fleet on this data dir: nodes' taps in, state down",
+		Long: `Run the hub: an embedded NATS JetStream server (or an existing cluster with --nats),
+the ingest of every node's taps into this ledger, and the service that runs every other
+citypass command on this data dir while the hub holds it. Stops on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return a.runHub(hub.Options{Listen: listen, NATS: hub.SplitURLs(natsURLs), Replicas: replicas, TLSCert: tlsCert, TLSKey: tlsKey})
+		},
+	})
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "address nodes connect to; beyond loopback TLS is required")
+	c.Flags().StringVar(&natsURLs, "nats", "", "use an existing NATS cluster (comma-separated URLs) instead of the embedded server")
+	c.Flags().IntVar(&replicas, "replicas", 3, "stream replicas on an existing cluster (--nats)")
+	c.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) of the embedded server")
+	c.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) of the embedded server")
+	_ = c.MarkFlagFilename("tls-cert")
+	_ = c.MarkFlagFilename("tls-key")
+	c.MarkFlagsRequiredTogether("tls-cert", "tls-key")
+
+	var node, out string
+	enroll := &cobra.Command{
+		Use:   "enroll --node ID --out FILE",
+		Short: "Enroll a node: write its credentials (mode 0600) for `citypass init --node`",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return a.runEnroll(node, out) },
+	}
+	enroll.Flags().StringVar(&node, "node", "", "node id: lower-case letters, digits and dashes")
+	enroll.Flags().StringVar(&out, "out", "", "where to write the node's credentials")
+	_ = enroll.MarkFlagRequired("node")
+	_ = enroll.MarkFlagRequired("out")
+	_ = enroll.MarkFlagFilename("out")
+	c.AddCommand(enroll)
+	return c
+}
+
+func (a *app) runHub(o hub.Options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	o.Data = a.dataOptions(false)
+	o.Log = slog.New(slog.NewJSONHandler(a.stderr, nil))
+	p, err := hub.Open(ctx, a.dataDir, o)
+	if err != nil {
+		return a.dataHint(err)
+	}
+	defer p.Close()
+	if err := p.ServeCommands(serveForwarded(func() *app {
+		return &app{dataDir: a.dataDir, now: a.now, shared: p.Data, hubProc: p}
+	})); err != nil {
+		return err
+	}
+	if a.json {
+		_ = json.NewEncoder(a.stdout).Encode(map[string]any{"hub": a.dataDir, "urls": p.URLs, "epoch": p.Data.Ledger.Epoch()})
+	} else {
+		fmt.Fprintf(a.stdout, "hub on %s listening at %v (ledger epoch %016x); Ctrl-C stops it\n", a.dataDir, p.URLs, p.Data.Ledger.Epoch())
+	}
+	<-ctx.Done()
+	fmt.Fprintln(a.stdout, "hub stopping")
+	return nil
+}
+
+func (a *app) runEnroll(node, out string) error {
+	if err := fleet.CheckNodeID(node); err != nil {
+		return usageErr("--node %q: want lower-case letters, digits and dashes (at most 63), starting with a letter or digit", node)
+	}
+	s, err := a.openSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var p *hub.Process
+	if a.hubProc != nil {
+		p = a.hubProc
+	}
+	creds, err := hub.Enroll(a.ctx(), s, p.EmbeddedServer(), node, a.now())
+	if err != nil {
+		return err
+	}
+	if err := creds.Save(out); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]any{"node": node, "credentials": out, "hub": creds.Hub})
+	}
+	fmt.Fprintf(a.stdout, "enrolled node %s: credentials in %s (mode 0600; carry them to the node: `citypass init --node %s --hub %s --creds FILE`)\n",
+		node, out, node, creds.Hub[0])
+	return nil
+}
+
+// refuseOnNode fails a lifecycle command run on a node's data dir, naming
+// its hub: sales, refunds, blocks and tariffs are the hub's.
+func (a *app) refuseOnNode(l *ledger.Ledger, what string) error {
+	id, err := datadir.ReadIdentity(l)
+	if err != nil {
+		return err
+	}
+	if id.Role == fleet.Node {
+		return fmt.Errorf("%s runs at the hub: this data dir is node %s of the hub at %v", what, id.Node, id.Hub)
+	}
+	return nil
+}
