@@ -277,7 +277,6 @@ func SplitURLs(s string) []string {
 	return out
 }
 
-
 // Server returns the embedded server of p (nil for nil p or a cluster).
 func (p *Process) EmbeddedServer() *natsio.Server {
 	if p == nil {
