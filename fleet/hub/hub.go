@@ -27,9 +27,13 @@ type Config struct {
 	// same worker, in stream order); their transactions share fsyncs
 	// (the ledger's group commit). Default 8.
 	Workers int
-	// FetchMax bounds uploads fetched at once; default 256.
+	// FetchMax bounds uploads asked for at once; default 4 per worker. With
+	// the uploads waiting in the workers' queues (2 each) it bounds the
+	// uploads the hub holds: each must be applied within the consumer's
+	// AckWait, or the stream delivers it again.
 	FetchMax int
-	// FetchWait is how long a fetch waits for uploads; default 500 ms.
+	// FetchWait is how long a fetch waits for uploads; default 500 ms (an
+	// upload is handed to its worker as soon as it arrives).
 	FetchWait time.Duration
 	// RetryDelay is when an upload that arrived before the ones it follows
 	// is delivered again; default 1 s.
@@ -68,7 +72,7 @@ func Start(cfg Config) (*Hub, error) {
 		cfg.Workers = 8
 	}
 	if cfg.FetchMax <= 0 {
-		cfg.FetchMax = 256
+		cfg.FetchMax = 4 * cfg.Workers
 	}
 	if cfg.FetchWait <= 0 {
 		cfg.FetchWait = 500 * time.Millisecond
@@ -104,12 +108,16 @@ func (h *Hub) Close() {
 	h.wg.Wait()
 }
 
-// ingest fetches uploads and hands each to the worker of its node.
+// workerQueue is how many uploads wait for each worker.
+const workerQueue = 2
+
+// ingest fetches uploads and hands each to the worker of its node as it
+// arrives.
 func (h *Hub) ingest(ctx context.Context) {
 	work := make([]chan *natsio.Upload, h.cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range work {
-		work[i] = make(chan *natsio.Upload, h.cfg.FetchMax)
+		work[i] = make(chan *natsio.Upload, workerQueue)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,16 +133,15 @@ func (h *Hub) ingest(ctx context.Context) {
 		wg.Wait()
 	}()
 	for ctx.Err() == nil {
-		ups, err := h.cfg.Conn.FetchUploads(ctx, h.cfg.FetchMax, h.cfg.FetchWait)
+		err := h.cfg.Conn.NextUploads(ctx, h.cfg.FetchMax, h.cfg.FetchWait, func(u *natsio.Upload) {
+			work[workerOf(u.MsgID(), len(work))] <- u
+		})
 		if err != nil && ctx.Err() == nil {
 			h.cfg.Log.Warn("fetching uploads", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(h.cfg.RetryDelay):
 			}
-		}
-		for _, u := range ups {
-			work[workerOf(u.MsgID(), len(work))] <- u
 		}
 	}
 }

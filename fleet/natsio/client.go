@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,9 @@ type Conn struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	node string
+
+	mu     sync.Mutex
+	ingest jetstream.Consumer // the ingest consumer's handle, once looked up
 }
 
 // Connect opens a connection with creds. It reconnects for ever.

@@ -106,27 +106,53 @@ func (u *Upload) Retry(delay time.Duration) error { return u.msg.NakWithDelay(de
 // FetchUploads waits up to wait for at most max uploads of the ingest
 // consumer; it returns what arrived (possibly none).
 func (c *Conn) FetchUploads(ctx context.Context, max int, wait time.Duration) ([]*Upload, error) {
+	var out []*Upload
+	err := c.NextUploads(ctx, max, wait, func(u *Upload) { out = append(out, u) })
+	return out, err
+}
+
+// NextUploads asks the ingest consumer for at most max uploads and calls fn
+// with each as it arrives, one at a time; it returns when max have arrived
+// or wait has passed. fn may block: the uploads asked for wait in the
+// client meanwhile (each counts against the consumer's AckWait from its
+// delivery).
+func (c *Conn) NextUploads(ctx context.Context, max int, wait time.Duration, fn func(*Upload)) error {
 	if err := c.check(); err != nil {
-		return nil, err
+		return err
 	}
-	cons, err := c.js.Consumer(ctx, TapsStream, IngestConsumer)
+	cons, err := c.ingestConsumer(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("natsio: ingest consumer: %w", err)
+		return err
 	}
 	b, err := cons.Fetch(max, jetstream.FetchMaxWait(wait))
 	if err != nil {
-		return nil, fmt.Errorf("natsio: fetching uploads: %w", err)
+		return fmt.Errorf("natsio: fetching uploads: %w", err)
 	}
-	var out []*Upload
 	for m := range b.Messages() {
 		u := &Upload{msg: m}
 		if md, err := m.Metadata(); err == nil {
 			u.Delivered, u.StreamSeq = md.NumDelivered, md.Sequence.Stream
 		}
-		out = append(out, u)
+		fn(u)
 	}
 	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-		return out, fmt.Errorf("natsio: fetching uploads: %w", err)
+		return fmt.Errorf("natsio: fetching uploads: %w", err)
 	}
-	return out, nil
+	return nil
+}
+
+// ingestConsumer returns the handle of the ingest consumer, looked up once
+// (a lookup is a request to the server).
+func (c *Conn) ingestConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ingest != nil {
+		return c.ingest, nil
+	}
+	cons, err := c.js.Consumer(ctx, TapsStream, IngestConsumer)
+	if err != nil {
+		return nil, fmt.Errorf("natsio: ingest consumer: %w", err)
+	}
+	c.ingest = cons
+	return cons, nil
 }
