@@ -48,18 +48,20 @@ func TestRecloseRegeneratesTheCSV(t *testing.T) {
 	assert.Empty(t, mustReadDir(t, out), "nothing written, no temp file left")
 }
 
-// TestRecognizeInBatches: recognition postings are stored
-// recognitionBatch per Update, all of them, once.
+// TestRecognizeInBatches: recognition postings are stored a batch per
+// Update, all of them, once.
 func TestRecognizeInBatches(t *testing.T) {
-	defer func(n int) { recognitionBatch = n }(recognitionBatch)
-	recognitionBatch = 2
 	l := newFakeLedger()
 	sold := local(2026, 10, 20, 10, 0)
 	for i := range 5 {
 		l.putPass(engine.Pass{ID: fmt.Sprintf("U%d", i), Product: "cp24-adult", TariffVersion: "v1", SoldAt: sold, PriceMinor: 3200,
 			Status: engine.PassSold, ActivateBy: local(2026, 11, 20, 10, 0)})
 	}
-	assert.Equal(t, 5, recognizeThrough(t, l, testCatalog(t), "2026-11")) // the breakage of the five
+	p, _, err := testCatalog(t).ParsePeriod("2026-11")
+	require.NoError(t, err)
+	n, err := recognize(context.Background(), l, p.End, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n) // the breakage of the five
 	assert.Equal(t, 3, l.updates)
 	res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), t.TempDir())
 	assert.Zero(t, res.Postings) // mucem had no visits

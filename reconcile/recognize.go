@@ -8,9 +8,8 @@ import (
 	"github.com/citypass/citypass/engine"
 )
 
-// recognitionBatch is how many recognition postings one Update stores (a
-// variable for tests).
-var recognitionBatch = 4096
+// recognitionBatch is how many recognition postings one Update stores.
+const recognitionBatch = 4096
 
 // Recognize posts the revenue recognition due by through for passes not
 // recognised yet, and returns how many postings it stored: pass revenue
@@ -38,6 +37,11 @@ var recognitionBatch = 4096
 // call interrupted between batches is completed by the next one. What is
 // held is one entry per pass already recognised and one batch.
 func Recognize(ctx context.Context, l Ledger, through time.Time) (int, error) {
+	return recognize(ctx, l, through, recognitionBatch)
+}
+
+// recognize is Recognize storing batchLen postings per Update.
+func recognize(ctx context.Context, l Ledger, through time.Time, batchLen int) (int, error) {
 	done := map[string]string{} // "<kind>/<pass>" of recognition already posted, whatever its id
 	err := l.Postings(ctx, func(po *engine.Posting) error {
 		if po.Kind == "pass_revenue" || po.Kind == "breakage" {
@@ -93,7 +97,7 @@ func Recognize(ctx context.Context, l Ledger, through time.Time) (int, error) {
 					{Account: engine.AccountBreakageRevenue, CreditMinor: ps.PriceMinor},
 				}})
 		}
-		if len(batch) >= recognitionBatch {
+		if len(batch) >= batchLen {
 			return flush()
 		}
 		return nil
