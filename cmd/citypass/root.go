@@ -10,8 +10,8 @@ import (
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/explain"
-	"github.com/citypass/citypass/tariff"
 	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
 )
 
