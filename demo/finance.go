@@ -115,7 +115,7 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	if !rep.OK() {
 		return fmt.Errorf("demo: ledger check found problems: %s: %v", rep.Summary(), rep.Problems)
 	}
-	d.sum.LedgerCheck = rep.Summary()
+	d.sum.LedgerCheck = rep.SummaryIn(d.tariff.Currency)
 	d.sum.CloseTime = time.Since(start)
 	sort.Strings(d.sum.Files[3:])
 	return nil
@@ -144,7 +144,7 @@ func printSummary(w io.Writer, s *Summary) error {
 	p("Cards      %s NTAG 424 DNA personalized in %s, %s DESFire EV2, %s cards of other systems\n",
 		thousands(s.NTAGCards), s.Personalize.Round(time.Millisecond), thousands(s.DESFireCards), thousands(s.ForeignCards))
 	p("Sales      %s passes, EUR %s gross (VAT %s); %d refunded unused, %d cards blocked, %d replaced\n",
-		thousands(s.Sales), money(s.SalesGross), money(s.SalesVAT), s.Refunds, s.Blocks, s.Replaced)
+		thousands(s.Sales), tariff.FormatMoney(s.SalesGross), tariff.FormatMoney(s.SalesVAT), s.Refunds, s.Blocks, s.Replaced)
 	p("           %s\n", counts(s.SalesByProd))
 	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably before the gate opens\n",
 		thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), thousands(int(s.TapsPerSec+0.5)))
@@ -171,27 +171,27 @@ func printSummary(w io.Writer, s *Summary) error {
 	fmt.Fprintln(tw, "  statement\tperiod\tvisits\tgross\tcap\tnet EUR\t")
 	net := decimal.Zero
 	for _, st := range s.Statements {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", st.ID, st.Period, thousands(st.Visits), money(st.Gross), money(st.CapReduction.Neg()), money(st.Net))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", st.ID, st.Period, thousands(st.Visits), tariff.FormatMoney(st.Gross), tariff.FormatMoney(st.CapReduction.Neg()), tariff.FormatMoney(st.Net))
 		net = net.Add(st.Net)
 	}
-	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", money(net))
+	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", tariff.FormatMoney(net))
 	tw.Flush()
 	if s.Payout != nil {
-		p("Payout     %s: %d SEPA credit transfers, EUR %s (pain.001.001.03)\n", s.Payout.ID, len(s.Payout.Transfers), money(s.Payout.Total))
+		p("Payout     %s: %d SEPA credit transfers, EUR %s (pain.001.001.03)\n", s.Payout.ID, len(s.Payout.Transfers), tariff.FormatMoney(s.Payout.Total))
 	}
 	if tb := s.TrialBalance; tb != nil {
 		state := "balanced"
 		if !tb.Balanced {
 			state = "NOT BALANCED"
 		}
-		p("Trial balance  debits EUR %s = credits EUR %s: %s\n", money(tb.Debits), money(tb.Credits), state)
+		p("Trial balance  debits EUR %s = credits EUR %s: %s\n", tariff.FormatMoney(tb.Debits), tariff.FormatMoney(tb.Credits), state)
 		zero := 0
 		for _, a := range tb.Accounts {
 			if a.Balance.IsZero() {
 				zero++
 				continue
 			}
-			p("           %-36s %14s\n", a.Account, money(a.Balance))
+			p("           %-36s %14s\n", a.Account, tariff.FormatMoney(a.Balance))
 		}
 		if zero > 0 {
 			p("           (%d accounts at zero, the partner payables all paid out)\n", zero)
@@ -220,20 +220,6 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	n, err := e.w.Write(b)
 	e.err = err
 	return n, err
-}
-
-// money formats an amount with 2 places and thousands separators: 73,028.00.
-func money(d decimal.Decimal) string {
-	s := d.StringFixed(2)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	whole, frac, _ := strings.Cut(s, ".")
-	for i := len(whole) - 3; i > 0; i -= 3 {
-		whole = whole[:i] + "," + whole[i:]
-	}
-	return sign + whole + "." + frac
 }
 
 // counts formats a map as "KEY n, KEY n" by decreasing count.

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/tariff"
 )
 
 // CheckOptions tune Check.
@@ -22,33 +23,34 @@ type CheckOptions struct {
 
 // Problem is one inconsistency found by Check.
 type Problem struct {
-	Kind string // damaged | checksum | journal | usage | posting | balance | reference
-	Key  string // the record at fault, as described in messages
-	Msg  string
+	Kind string `json:"kind"` // damaged | checksum | journal | usage | posting | balance | reference
+	Key  string `json:"key"`  // the record at fault, as described in messages
+	Msg  string `json:"message"`
 }
 
 func (p Problem) String() string { return fmt.Sprintf("%s: %s: %s", p.Kind, p.Key, p.Msg) }
 
 // CheckReport is what Check found: counts of what it read and the problems.
+// Its JSON keys are snake_case (`citypass ledger check --json`).
 type CheckReport struct {
-	Epoch       uint64 // the ledger's epoch (docs/fleet.md, "Identity")
-	Values      int    // values read and checksum-verified
-	Taps        int
-	Accepted    int // accepted entries recounted into usage
-	Passes      int
-	Cards       int
-	Usages      int
-	Postings    int
-	Accounts    int
-	Records     int // reconcile's records (statements, payouts, settings)
-	Tariffs     int
-	LastSeq     uint64
-	DebitMinor  int64 // Σ debits over all postings
-	CreditMinor int64 // Σ credits over all postings
-	Fleet       FleetReport
+	Epoch       uint64      `json:"epoch,string"` // the ledger's epoch (docs/fleet.md, "Identity"); a string in JSON, beyond a double's 53 bits
+	Values      int         `json:"values"`       // values read and checksum-verified
+	Taps        int         `json:"taps"`
+	Accepted    int         `json:"accepted_entries"` // accepted entries recounted into usage
+	Passes      int         `json:"passes"`
+	Cards       int         `json:"cards"`
+	Usages      int         `json:"usages"`
+	Postings    int         `json:"postings"`
+	Accounts    int         `json:"accounts"`
+	Records     int         `json:"records"` // reconcile's records (statements, payouts, settings)
+	Tariffs     int         `json:"tariffs"`
+	LastSeq     uint64      `json:"last_journal_seq"`
+	DebitMinor  int64       `json:"debit_minor"`  // Σ debits over all postings
+	CreditMinor int64       `json:"credit_minor"` // Σ credits over all postings
+	Fleet       FleetReport `json:"fleet"`
 
-	Problems      []Problem // up to ProblemsMax
-	ProblemsTotal int
+	Problems      []Problem `json:"problems"` // up to ProblemsMax
+	ProblemsTotal int       `json:"problems_total"`
 }
 
 // OK reports whether no problem was found.
@@ -492,13 +494,21 @@ func (c *checker) meta(k, v []byte) error {
 	return err
 }
 
-// Summary is a one-line account of the report.
-func (r *CheckReport) Summary() string {
-	s := fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (Σ Dr %d = Σ Cr %d), %d accounts, %d records, %d tariffs",
-		r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings, r.DebitMinor, r.CreditMinor, r.Accounts, r.Records, r.Tariffs)
+// Summary is a one-line account of the report, amounts without a
+// currency (SummaryIn).
+func (r *CheckReport) Summary() string { return r.SummaryIn("") }
+
+// SummaryIn is a one-line account of the report, the postings' sums as
+// amounts in currency (the tariff's: the ledger keeps minor units only),
+// written as tariff.FormatAmount does ("EUR 1,234.50").
+func (r *CheckReport) SummaryIn(currency string) string {
+	eq := "="
 	if r.DebitMinor != r.CreditMinor {
-		s = fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (Σ Dr %d ≠ Σ Cr %d), %d accounts, %d records, %d tariffs",
-			r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings, r.DebitMinor, r.CreditMinor, r.Accounts, r.Records, r.Tariffs)
+		eq = "≠"
 	}
+	s := fmt.Sprintf("%d values, %d taps (last seq %d, %d accepted entries), %d passes, %d cards, %d usages, %d postings (debits %s %s credits %s), %d accounts, %d records, %d tariffs",
+		r.Values, r.Taps, r.LastSeq, r.Accepted, r.Passes, r.Cards, r.Usages, r.Postings,
+		tariff.FormatMinorAmount(r.DebitMinor, currency), eq, tariff.FormatMinorAmount(r.CreditMinor, currency),
+		r.Accounts, r.Records, r.Tariffs)
 	return s + fmtFleet(&r.Fleet)
 }

@@ -7,13 +7,13 @@ import (
 
 // FleetReport is what ledger check found of the fleet's records (at a hub).
 type FleetReport struct {
-	NodeEpochs  int    // node epochs known
-	Origins     int    // journal records that came from nodes
-	Quarantined int    // records kept without being applied
-	AtRisk      uint64 // node seqs reported by nodes and not received
+	NodeEpochs  int    `json:"node_epochs"` // node epochs known
+	Origins     int    `json:"origins"`     // journal records that came from nodes
+	Quarantined int    `json:"quarantined"` // records kept without being applied
+	AtRisk      uint64 `json:"at_risk"`     // node seqs reported by nodes and not received
 	// Quarantine describes quarantined records (up to ProblemsMax): they are
 	// kept for an operator, not a fault of the ledger.
-	Quarantine []string
+	Quarantine []string `json:"quarantine"`
 }
 
 type epochCount struct {

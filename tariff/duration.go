@@ -95,9 +95,9 @@ func ParseDays(s string) (int, error) {
 	return n, nil
 }
 
-// formatDuration writes d in the tariff's own notation: whole days as "30d",
+// FormatDuration writes d in the tariff file's own notation: whole days as "30d",
 // otherwise Go's notation ("18m0s" → "18m", "1h30m").
-func formatDuration(d time.Duration) string {
+func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0s"
 	}

@@ -68,3 +68,40 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// FormatMoney writes an amount for people: 2 places (rounded half away from
+// zero, as StringFixed does; amounts of a tariff have no more), thousands
+// separated by commas: "73,028.00", "-1,234.50". Reports for tools keep
+// plain "1234.50" (docs/semantics.md, "Command line").
+func FormatMoney(d decimal.Decimal) string {
+	s := d.StringFixed(moneyPlaces)
+	sign := ""
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		sign, s = "-", rest
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String() + "." + frac
+}
+
+// FormatAmount writes an amount with its currency for people: the ISO 4217
+// code, a space, and FormatMoney's number: "EUR 1,234.50". An empty currency
+// gives the number alone.
+func FormatAmount(d decimal.Decimal, currency string) string {
+	if currency == "" {
+		return FormatMoney(d)
+	}
+	return currency + " " + FormatMoney(d)
+}
+
+// FormatMinorAmount is FormatAmount of integer minor units (cents).
+func FormatMinorAmount(minor int64, currency string) string {
+	return FormatAmount(FromMinor(minor), currency)
+}

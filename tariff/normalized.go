@@ -20,6 +20,7 @@ func (t *Tariff) NormalizedJSON() ([]byte, error) {
 		Currency:         t.Currency,
 		Timezone:         t.Location.String(),
 		ServiceDayStarts: fmt.Sprintf("%02d:%02d", int(t.ServiceDayStart/time.Hour), int(t.ServiceDayStart%time.Hour/time.Minute)),
+		GateLanguage:     t.GateLanguage,
 		Partners:         []normPartner{},
 		Venues:           []normVenue{},
 		Products:         []normProduct{},
@@ -44,10 +45,10 @@ func (t *Tariff) NormalizedJSON() ([]byte, error) {
 			np.Duration = fmt.Sprintf("%dd", p.Days)
 			np.Days = p.Days
 		} else {
-			np.Duration = formatDuration(p.Duration)
+			np.Duration = FormatDuration(p.Duration)
 		}
 		if p.ActivateWithin > 0 {
-			np.ActivateWithin = formatDuration(p.ActivateWithin)
+			np.ActivateWithin = FormatDuration(p.ActivateWithin)
 		}
 		for _, in := range p.Includes {
 			ni := normInclude{Venues: in.Venues, Zones: in.Zones, Limit: string(in.Limit.Kind), LimitN: in.Limit.N,
@@ -56,7 +57,7 @@ func (t *Tariff) NormalizedJSON() ([]byte, error) {
 				ni.Kinds = append(ni.Kinds, string(k))
 			}
 			if in.Passback > 0 {
-				ni.Passback = formatDuration(in.Passback)
+				ni.Passback = FormatDuration(in.Passback)
 			}
 			np.Includes = append(np.Includes, ni)
 		}
@@ -95,6 +96,7 @@ type normTariff struct {
 	Currency         string         `json:"currency"`
 	Timezone         string         `json:"timezone"`
 	ServiceDayStarts string         `json:"service_day_starts"`
+	GateLanguage     string         `json:"gate_language"`
 	Partners         []normPartner  `json:"partners"`
 	Venues           []normVenue    `json:"venues"`
 	Products         []normProduct  `json:"products"`

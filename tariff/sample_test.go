@@ -44,7 +44,7 @@ func TestSampleLoads(t *testing.T) {
 			assert.Equal(t, ClockElapsed, p.Clock)
 			assert.Equal(t, ActivationFirstUse, p.Activation)
 			assert.Equal(t, RefundUnused, p.Refund)
-			assert.Equal(t, "365d", formatDuration(p.ActivateWithin))
+			assert.Equal(t, "365d", FormatDuration(p.ActivateWithin))
 			assert.Equal(t, h+"h0m0s", p.Duration.String())
 			minor, err := MinorUnits(p.Price)
 			require.NoError(t, err)
@@ -271,4 +271,24 @@ func TestLineEndingsAndBOM(t *testing.T) {
 	assert.Equal(t, []byte(bom), tr.Source(), "Source keeps the file as it was")
 	_, err = Load("bom.toml", []byte("\uFEFF"+edit(t, `price = "32.00"`, `price = "-1"`)))
 	assert.Equal(t, []string{`bom.toml:37: product "cp24-adult": price: amount "-1" is negative`}, errLines(t, err))
+}
+
+// TestSampleExplainsEveryKey: the sample is the commented file `citypass
+// tariff export` prints, so every key it sets (and gate_language, which it
+// leaves at its default) is named in a comment or has one on its line.
+func TestSampleExplainsEveryKey(t *testing.T) {
+	keys := map[string]bool{"gate_language": false}
+	var comments strings.Builder
+	for _, line := range strings.Split(string(Sample()), "\n") {
+		code, comment, commented := strings.Cut(line, "#")
+		comments.WriteString(comment + "\n")
+		if k, _, ok := strings.Cut(code, "="); ok {
+			k = strings.TrimSpace(k)
+			keys[k] = keys[k] || commented
+		}
+	}
+	require.Greater(t, len(keys), 30)
+	for k, inline := range keys {
+		assert.True(t, inline || strings.Contains(comments.String(), k), "the sample explains key %s in a comment", k)
+	}
 }

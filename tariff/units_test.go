@@ -119,7 +119,7 @@ func TestFormatDuration(t *testing.T) {
 		0: "0s", 18 * time.Minute: "18m", 24 * time.Hour: "1d", 36 * time.Hour: "36h",
 		90 * time.Minute: "1h30m", 90 * time.Second: "1m30s", 365 * 24 * time.Hour: "365d",
 	} {
-		assert.Equal(t, want, formatDuration(d))
+		assert.Equal(t, want, FormatDuration(d))
 		back, err := ParseDuration(want)
 		require.NoError(t, err)
 		assert.Equal(t, d, back)

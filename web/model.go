@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
@@ -95,21 +93,6 @@ func (n names) product(id string) string {
 	return id
 }
 
-// money formats an amount with 2 places and a thin space every 3 digits:
-// "12 345.00".
-func money(d decimal.Decimal) string {
-	s := d.StringFixed(2)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	whole, frac, _ := strings.Cut(s, ".")
-	for i := len(whole) - 3; i > 0; i -= 3 {
-		whole = whole[:i] + "\u202f" + whole[i:]
-	}
-	return sign + whole + "." + frac
-}
-
 // --- today ---
 
 // TodayView is the first page: one service day at a glance.
@@ -132,8 +115,8 @@ func BuildToday(s *reconcile.DaySummary, cat *tariff.Catalog) TodayView {
 	n := namesOf(cat)
 	a := s.Activity
 	v := TodayView{
-		Day: s.Day.String(), Currency: s.Currency, Sales: s.Sales, SalesGross: money(s.SalesGross), SalesVAT: money(s.SalesVAT),
-		SalesByProduct: sortedCounts(s.SalesByProd, n.product), Refunds: s.Refunds, RefundedGross: money(s.RefundedGross),
+		Day: s.Day.String(), Currency: s.Currency, Sales: s.Sales, SalesGross: tariff.FormatMoney(s.SalesGross), SalesVAT: tariff.FormatMoney(s.SalesVAT),
+		SalesByProduct: sortedCounts(s.SalesByProd, n.product), Refunds: s.Refunds, RefundedGross: tariff.FormatMoney(s.RefundedGross),
 		Taps: a.Taps, Accepted: a.Accepted, Denied: a.Denied, Exits: a.Exits, Visits: a.Visits,
 		DeniedBy:      sortedCounts(a.DeniedBy, func(k string) string { return k + ": " + ReasonLabels[k] }),
 		Flags:         sortedCounts(a.Flags, nil),

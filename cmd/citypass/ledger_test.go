@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,7 +30,19 @@ func TestCLILedgerCheck(t *testing.T) {
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	assert.Equal(t, true, rep["ok"])
-	assert.NotZero(t, rep["Epoch"], "the ledger's epoch is reported")
+	assert.NotEmpty(t, rep["epoch"], "the ledger's epoch is reported")
+	assert.Equal(t, "EUR", rep["currency"])
+	assert.Equal(t, "32.00", rep["debits"], "the sale's posting, in euros")
+	assert.Equal(t, "32.00", rep["credits"])
+	assert.Equal(t, 3200.0, rep["debit_minor"])
+	assert.Equal(t, []any{}, rep["problems"])
+	assertSnakeCase(t, rep)
+	_, isMap := rep["fleet"].(map[string]any)
+	assert.True(t, isMap, "the fleet's figures are an object")
+
+	out, _, code = cli(t, dir, "ledger", "check")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "debits EUR 32.00 = credits EUR 32.00", "amounts with their currency")
 
 	// Break the usage behind the engine's back: check exits 1 naming it.
 	l, err := ledger.Open(datadir.LedgerDir(dir), nil)
@@ -43,4 +56,29 @@ func TestCLILedgerCheck(t *testing.T) {
 	assert.Contains(t, out, "PROBLEMS")
 	assert.Contains(t, out, "usage")
 	assert.Contains(t, stderr, "Ledger check found")
+	out, _, code = cli(t, dir, "--json", "ledger", "check")
+	assert.Equal(t, 1, code)
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	assert.Equal(t, false, rep["ok"])
+	require.NotEmpty(t, rep["problems"])
+	assert.Equal(t, "usage", rep["problems"].([]any)[0].(map[string]any)["kind"])
+	assertSnakeCase(t, rep)
+}
+
+var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// assertSnakeCase checks every key of a decoded JSON value, at any depth.
+func assertSnakeCase(t *testing.T, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			assert.Regexp(t, snakeKey, k)
+			assertSnakeCase(t, x)
+		}
+	case []any:
+		for _, x := range v {
+			assertSnakeCase(t, x)
+		}
+	}
 }

@@ -18,7 +18,7 @@ func init() { registerCommand("tariff", newTariffCmd) }
 func newTariffCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tariff",
-		Short: "Check and load tariff files (TOML, schema 1)",
+		Short: "Check, load, show and export tariffs (TOML files, schema 1)",
 	}
 	c.AddCommand(&cobra.Command{
 		Use:   "check FILE",
@@ -26,7 +26,7 @@ func newTariffCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE:  func(_ *cobra.Command, args []string) error { return a.runTariffCheck(args[0]) },
 	})
-	c.AddCommand(newTariffLoadCmd(a))
+	c.AddCommand(newTariffLoadCmd(a), newTariffShowCmd(a), newTariffExportCmd(a))
 	return c
 }
 
