@@ -3,7 +3,6 @@ package reconcile
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,43 +295,6 @@ func TestCloseRecognizesNothing(t *testing.T) {
 	require.NoError(t, l.Postings(context.Background(), func(p *engine.Posting) error { kinds = append(kinds, p.Kind); return nil }))
 	assert.Equal(t, []string{"statement"}, kinds)
 	assert.Zero(t, l.updates, "no Update: recognition is Recognize's")
-}
-
-func TestPayoutValidatesAndPaysOnce(t *testing.T) {
-	dir := t.TempDir()
-	l := lateLedger(t, dir)
-	cat := testCatalog(t)
-	out := filepath.Join(t.TempDir(), "payout.xml")
-	opts := PayoutOptions{Debtor: &Debtor{Name: "City Pass Marseille SAS <ops>", IBAN: "FR76 3000 6000 0112 3456 7890 189", BIC: "AGRIFRPP"},
-		At: time.Date(2027, 1, 5, 9, 0, 0, 0, time.UTC), Out: out}
-	res, err := Payout(context.Background(), l, cat, opts)
-	require.NoError(t, err)
-	assert.Len(t, res.Transfers, 2)
-	assert.Equal(t, "34.25", formatMoney(res.Total))
-	assert.Equal(t, "2027-01-05", res.Date.String())
-	xmllintValidate(t, out)
-	doc, err := os.ReadFile(out)
-	require.NoError(t, err)
-	checkGoldenFile(t, "payout/payout.xml", doc)
-
-	// Paid: postings Dr payable / Cr bank; payables settle to zero.
-	rep, err := Payables(context.Background(), l, cat, ReportOptions{})
-	require.NoError(t, err)
-	for _, r := range rep.Rows {
-		assert.Equal(t, "0.00", formatMoney(r.Outstanding), r.Partner)
-	}
-	// Nothing new: nothing written, and it says so.
-	out2 := filepath.Join(t.TempDir(), "again.xml")
-	opts.Out = out2
-	_, err = Payout(context.Background(), l, cat, opts)
-	require.ErrorIs(t, err, ErrNothingToPay)
-	_, statErr := os.Stat(out2)
-	assert.True(t, errors.Is(statErr, os.ErrNotExist))
-
-	// Bad debtor data is refused before anything happens.
-	opts.Debtor.IBAN = "FR7630006000011234567890188"
-	_, err = Payout(context.Background(), l, cat, opts)
-	require.ErrorContains(t, err, "check digits")
 }
 
 func xmllintValidate(t *testing.T, file string) {
