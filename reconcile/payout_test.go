@@ -271,4 +271,3 @@ func TestRemittanceFits(t *testing.T) {
 	assert.Equal(t, "citypass 30 statements cmn-chateau-if-2026-11-01 .. cmn-chateau-if-2026-11-30", r)
 	assert.Equal(t, "citypass statement mucem-2026-11", remittance([]string{"mucem-2026-11"}))
 }
-
