@@ -211,8 +211,7 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	if err != nil {
 		return nil, err
 	}
-	c := &closer{ctx: ctx, l: l, cat: cat, opts: opts, plan: plan,
-		writers: map[*sheet]*stmtfile.Writer{}, spills: map[*sheet]*stmtfile.Writer{}}
+	c := &closer{ctx: ctx, l: l, cat: cat, opts: opts, plan: plan}
 	defer c.discard()
 	scanned := &progressCount{report: opts.Progress}
 	if err := c.scan(scanned); err != nil {
@@ -390,14 +389,17 @@ func partnersToClose(cat *tariff.Catalog, p tariff.Period, only string) ([]strin
 // closer is the thin loop of one close: it reads the journal into the
 // valuation, writes the lines it returns and stores the statements.
 type closer struct {
-	ctx     context.Context
-	l       Ledger
-	cat     *tariff.Catalog
-	opts    CloseOptions
-	plan    *closePlan
-	val     *valuation
-	writers map[*sheet]*stmtfile.Writer // the CSV of each sheet with a line
-	spills  map[*sheet]*stmtfile.Writer // its adjustment lines, appended at the end
+	ctx  context.Context
+	l    Ledger
+	cat  *tariff.Catalog
+	opts CloseOptions
+	plan *closePlan
+	val  *valuation
+	// The CSV of each sheet with a line, and its adjustment lines (appended
+	// at the end), by sheet.n: a slice, not a map, as they are looked up
+	// for every line.
+	writers []*stmtfile.Writer
+	spills  []*stmtfile.Writer
 	// recordedAt is the recording time of the record at each run's
 	// data_as_of.
 	recordedAt map[uint64]string
@@ -415,14 +417,14 @@ func (c *closer) discard() {
 // writer returns the sheet's CSV writer, creating it (header, then the
 // flat fee) on first use.
 func (c *closer) writer(s *sheet) (*stmtfile.Writer, error) {
-	if w := c.writers[s]; w != nil {
+	if w := c.writers[s.n]; w != nil {
 		return w, nil
 	}
 	w, err := stmtfile.Create(c.opts.FS, c.opts.OutDir, s.id+".csv", s.tv.Location, true)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	c.writers[s] = w
+	c.writers[s.n] = w
 	if s.hasFee {
 		fee := s.feeLine()
 		if err := w.Write(&fee); err != nil {
@@ -433,14 +435,14 @@ func (c *closer) writer(s *sheet) (*stmtfile.Writer, error) {
 }
 
 func (c *closer) spill(s *sheet) (*stmtfile.Writer, error) {
-	if w := c.spills[s]; w != nil {
+	if w := c.spills[s.n]; w != nil {
 		return w, nil
 	}
 	w, err := stmtfile.Create(c.opts.FS, c.opts.OutDir, s.id+".adj", s.tv.Location, false)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	c.spills[s] = w
+	c.spills[s.n] = w
 	return w, nil
 }
 
@@ -449,6 +451,13 @@ func (c *closer) spill(s *sheet) (*stmtfile.Writer, error) {
 // it up to the highest data_as_of, in journal order, into the valuation.
 func (c *closer) scan(scanned *progressCount) error {
 	c.val = newValuation(c.cat, c.plan.runs, validityMax(c.cat))
+	n := 0
+	for _, r := range c.plan.runs {
+		for _, sh := range r.sheets {
+			sh.n, n = n, n+1
+		}
+	}
+	c.writers, c.spills = make([]*stmtfile.Writer, n), make([]*stmtfile.Writer, n)
 	if c.val.maxAsOf == 0 {
 		return nil
 	}
@@ -562,12 +571,12 @@ func (c *closer) commit(r *partnerRun, sh *sheet, s *Signer, at time.Time, prevS
 	if err != nil {
 		return nil, err
 	}
-	if sp := c.spills[sh]; sp != nil {
+	if sp := c.spills[sh.n]; sp != nil {
 		if err := w.AppendFrom(sp); err != nil {
 			return nil, fmt.Errorf("reconcile: copying adjustments of %s: %w", sh.id, err)
 		}
 		sp.Discard()
-		delete(c.spills, sh)
+		c.spills[sh.n] = nil
 	}
 	csvSHA, err := w.Finish()
 	if err != nil {
@@ -610,7 +619,7 @@ func (c *closer) commit(r *partnerRun, sh *sheet, s *Signer, at time.Time, prevS
 	if err := c.place(w, sum.CSVPath, sum.ManifestPath, st.Manifest); err != nil {
 		return nil, err
 	}
-	delete(c.writers, sh)
+	c.writers[sh.n] = nil
 	out.StatementSummary = *sum
 	out.manifestSHA = sha256Hex(st.Manifest)
 	return out, nil

@@ -76,6 +76,7 @@ type sheet struct {
 	hasFee   bool
 	stored   *Statement // a re-close
 	book     *book
+	n        int // the sheet's index in its close (set by the close loop)
 
 	visits, adjLines          int
 	gross, capRd, adjSum, net int64
