@@ -191,6 +191,12 @@ type FleetTxn interface {
 	// tap, already journaled.
 	PutAlias(node string, epoch, nodeSeq uint64, tap engine.TapID) error
 	PutQuarantined(q fleet.Quarantined) error
+	// PutMeta and Meta are the ledger's named values (Ledger.PutMeta).
+	PutMeta(key string, value []byte) error
+	Meta(key string) ([]byte, bool, error)
+	// PutStoredTariff stores another ledger's tariff version (a node's copy
+	// of the hub's).
+	PutStoredTariff(st StoredTariff) error
 }
 
 var _ FleetTxn = (*txn)(nil)

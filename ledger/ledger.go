@@ -72,6 +72,10 @@ type Options struct {
 	// default crypto/rand. Simulations pass a seeded source so a run
 	// replays exactly.
 	Rand io.Reader
+	// ChangeLog numbers every transaction that changes a tariff, pass, card
+	// or usage and records what it changed (changelog.go): a hub's ledger,
+	// whose changes flow down to nodes. Default false.
+	ChangeLog bool
 	// NoSync commits without fsync. Tests only: an acknowledged write can
 	// then be lost. Default false (every commit is pebble.Sync).
 	NoSync bool
@@ -246,6 +250,7 @@ type Ledger struct {
 	epoch uint64 // see Epoch; set by Open
 
 	// Writer-owned state.
+	lastRev uint64 // last change-log revision (Options.ChangeLog)
 	lastSeq uint64 // last assigned journal seq
 	commits uint64 // batches committed by the writer
 	// inflight counts groups handed to the syncer and not yet answered;
@@ -571,6 +576,9 @@ func (l *Ledger) init() error {
 		return err
 	}
 	l.lastSeq = seq
+	if l.lastRev, err = l.loadLastRev(); err != nil {
+		return err
+	}
 	return nil
 }
 

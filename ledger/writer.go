@@ -185,6 +185,9 @@ func (l *Ledger) runGroup(group []*request) {
 			p.errs[i] = err
 			continue
 		}
+		if l.opts.ChangeLog {
+			t.logChanges()
+		}
 		// Only later transactions of the group read l.group: the last one
 		// (the only one, at a lone gate) skips building it.
 		later := i < len(group)-1
@@ -372,6 +375,8 @@ type txn struct {
 	seq0 uint64 // l.lastSeq before fn: restored when fn fails
 	ops  []op   // fn's writes in order
 	idx  map[string]int
+	// changed lists the state keys written (Options.ChangeLog).
+	changed [][]byte
 	// miss is the last key get found absent in the database: PutTap after
 	// Tap (the engine's idempotency check) then costs no second lookup.
 	miss []byte
@@ -418,6 +423,9 @@ func (t *txn) put(key, val []byte) { t.putObj(key, val, nil) }
 // putObj is put that also hands the writer cache val's decoded form obj,
 // which nobody else may hold.
 func (t *txn) putObj(key, val []byte, obj any) {
+	if t.l.opts.ChangeLog && isStateKey(key) {
+		t.noteChange(key)
+	}
 	if i, ok := t.find(key); ok {
 		t.ops[i].val, t.ops[i].obj = val, obj
 		return

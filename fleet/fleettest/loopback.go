@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/fleet/natsio"
@@ -83,7 +85,7 @@ func (h *LoopbackHub) start() error {
 	h.Listen = h.Server.ClientURL()[len("nats://"):]
 	h.Operator.Hub = []string{h.Server.ClientURL()}
 	if h.Ledger == nil {
-		if h.Ledger, err = ledger.Open(h.Dir, nil); err != nil {
+		if h.Ledger, err = ledger.Open(h.Dir, &ledger.Options{ChangeLog: true}); err != nil {
 			return err
 		}
 	}
@@ -128,9 +130,8 @@ func (h *LoopbackHub) Close() error {
 	return h.Ledger.Close()
 }
 
-// SellAndShare sells n passes at the hub and copies them into every node
-// ledger (standing for the state downflow).
-func (h *LoopbackHub) SellAndShare(ctx context.Context, n int, product string, at time.Time, nodes ...*ledger.Ledger) ([]engine.Pass, error) {
+// Sell sells n passes of product at the hub onto cards 04000000000001…
+func (h *LoopbackHub) Sell(ctx context.Context, n int, product string, at time.Time) ([]engine.Pass, error) {
 	var out []engine.Pass
 	for i := range n {
 		p, err := h.Validator.Sell(ctx, engine.SellRequest{Product: product, Card: fmt.Sprintf("04%012X", i+1), At: at, Channel: "desk"})
@@ -138,35 +139,6 @@ func (h *LoopbackHub) SellAndShare(ctx context.Context, n int, product string, a
 			return nil, err
 		}
 		out = append(out, p)
-	}
-	var cards []engine.Card
-	err := h.Ledger.View(ctx, func(r engine.Reader) error {
-		for _, p := range out {
-			c, _, err := r.Card(p.Card)
-			if err != nil {
-				return err
-			}
-			cards = append(cards, c)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range nodes {
-		if err := l.Update(ctx, func(tx engine.Txn) error {
-			for i, p := range out {
-				if err := tx.PutPass(p); err != nil {
-					return err
-				}
-				if err := tx.PutCard(cards[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }
@@ -184,17 +156,17 @@ type LoopbackNode struct {
 	Sync      *node.Node
 	Clock     func() time.Time
 	cfg       node.Config
-	tariff    []byte
 	mu        sync.Mutex
 }
 
-// StartLoopbackNode starts node id against h through a fresh proxy.
-func StartLoopbackNode(h *LoopbackHub, id string, t []byte, cfg node.Config, epochRand io.Reader) (*LoopbackNode, error) {
+// StartLoopbackNode starts node id against h through a fresh proxy; clock
+// is its clock (nil: time.Now).
+func StartLoopbackNode(h *LoopbackHub, id string, cfg node.Config, clock func() time.Time, epochRand io.Reader) (*LoopbackNode, error) {
 	creds, err := h.Enroll(id)
 	if err != nil {
 		return nil, err
 	}
-	n := &LoopbackNode{ID: id, Creds: creds, FS: vfs.NewCrashableMem(), cfg: cfg, tariff: t}
+	n := &LoopbackNode{ID: id, Creds: creds, FS: vfs.NewCrashableMem(), cfg: cfg, Clock: clock}
 	if n.Proxy, err = netproxy.New(h.Listen, nil); err != nil {
 		return nil, err
 	}
@@ -206,26 +178,51 @@ func StartLoopbackNode(h *LoopbackHub, id string, t []byte, cfg node.Config, epo
 
 func (n *LoopbackNode) open(epochRand io.Reader) error {
 	var err error
-	if n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand}); err != nil {
-		return err
-	}
-	if ts, err := n.Ledger.Tariffs(); err != nil {
-		return err
-	} else if len(ts) == 0 {
-		if err := n.Ledger.PutTariff(context.Background(), "sample", n.tariff); err != nil {
-			return err
-		}
-	}
-	t, err := tariff.Load("sample", n.tariff)
+	n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand, Now: n.Clock})
 	if err != nil {
 		return err
 	}
-	cat, err := tariff.NewCatalog(t)
+	n.mu.Lock()
+	n.Validator = nil
+	n.mu.Unlock()
+	return n.loadCatalog()
+}
+
+// loadCatalog (re)builds the node's validator from the tariff versions its
+// ledger holds (none before the first sync).
+func (n *LoopbackNode) loadCatalog() error {
+	cat, err := datadir.LoadCatalog(n.Ledger)
+	if errors.Is(err, datadir.ErrNoTariff) {
+		return nil
+	}
 	if err != nil {
 		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Validator != nil {
+		n.Validator.SetCatalog(cat)
+		return nil
 	}
 	n.Validator, err = engine.New(n.Ledger, cat, nil)
 	return err
+}
+
+// Ready waits until the node has loaded the hub's state (tariffs
+// included) and returns its validator.
+func (n *LoopbackNode) Ready(ctx context.Context) (*engine.Validator, error) {
+	if err := n.Sync.WaitStream(ctx, 0); err != nil {
+		return nil, err
+	}
+	if err := n.loadCatalog(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.Validator == nil {
+		return nil, errors.New("fleettest: the hub's state holds no tariff")
+	}
+	return n.Validator, nil
 }
 
 func (n *LoopbackNode) connect() error {
@@ -237,6 +234,10 @@ func (n *LoopbackNode) connect() error {
 	}
 	cfg := n.cfg
 	cfg.Ledger, cfg.Node, cfg.Conn = n.Ledger, n.ID, n.Conn
+	cfg.OnTariffs = func() { _ = n.loadCatalog() }
+	if n.Clock != nil {
+		cfg.Now = n.Clock
+	}
 	n.Sync, err = node.Start(cfg)
 	return err
 }

@@ -38,6 +38,12 @@ type Config struct {
 	// RetryDelay is when an upload that arrived before the ones it follows
 	// is delivered again; default 1 s.
 	RetryDelay time.Duration
+	// HeartbeatEvery is the longest time between two heartbeats of the
+	// state stream; default 10 s.
+	HeartbeatEvery time.Duration
+	// PublishPoll is how often the publisher looks for new revisions;
+	// default 100 ms.
+	PublishPoll time.Duration
 	// Log receives the hub's events; default discarded.
 	Log *slog.Logger
 }
@@ -56,6 +62,7 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	stops  []func()
+	pub    *publisher
 	Stats  Stats
 }
 
@@ -83,18 +90,38 @@ func Start(cfg Config) (*Hub, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = 10 * time.Second
+	}
+	if cfg.PublishPoll <= 0 {
+		cfg.PublishPoll = 100 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{cfg: cfg, cancel: cancel}
-	stop, err := cfg.Conn.Serve(natsio.HubSubject("report", "*"), h.serveReport)
+	h.pub = &publisher{h: h}
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	err := h.pub.start(sctx)
+	scancel()
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, fmt.Errorf("hub: starting the state publisher: %w", err)
 	}
-	h.stops = append(h.stops, stop)
-	h.wg.Add(1)
+	for verb, fn := range map[string]natsio.Handler{"report": h.serveReport, "snapshot": h.serveSnapshot} {
+		stop, err := cfg.Conn.Serve(natsio.HubSubject(verb, "*"), fn)
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		h.stops = append(h.stops, stop)
+	}
+	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
 		h.ingest(ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.pub.run(ctx)
 	}()
 	return h, nil
 }

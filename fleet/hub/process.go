@@ -15,6 +15,7 @@ import (
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/ledger"
 )
 
 // Options configure a hub process on a data dir (Open).
@@ -63,7 +64,17 @@ var ErrNodeDataDir = errors.New("hub: this data dir belongs to a node")
 // cluster), sets up the streams, starts the loops and the command service,
 // (ServeCommands then serves other commands on the data dir).
 func Open(ctx context.Context, dir string, o Options) (*Process, error) {
-	d, err := datadir.Open(ctx, dir, o.Data)
+	var do datadir.Options
+	if o.Data != nil {
+		do = *o.Data
+	}
+	var lo ledger.Options
+	if do.Ledger != nil {
+		lo = *do.Ledger
+	}
+	lo.ChangeLog = true // the hub's changes flow down to the nodes
+	do.Ledger = &lo
+	d, err := datadir.Open(ctx, dir, &do)
 	if err != nil {
 		return nil, err
 	}

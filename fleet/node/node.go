@@ -39,6 +39,9 @@ type Config struct {
 	ReportEvery time.Duration
 	// RequestTimeout bounds a publish or a report; default 5 s.
 	RequestTimeout time.Duration
+	// OnTariffs is called after the hub's state brought tariff versions
+	// (a gate reloads its catalog); optional.
+	OnTariffs func()
 	// Log receives the node's sync events; default discarded.
 	Log *slog.Logger
 }
@@ -56,6 +59,9 @@ type Status struct {
 	// ClockOffset is hub − node at LastContact; ClockKnown false before.
 	ClockOffset time.Duration
 	ClockKnown  bool
+	// State is where the node stands in the hub's state (StateAsOf: the
+	// hub time its state is complete up to).
+	State StateCursor
 }
 
 // CursorMeta is the ledger meta key of the node's durable cursor.
@@ -71,12 +77,14 @@ type Node struct {
 	cfg   Config
 	epoch uint64
 
-	mu      sync.Mutex
-	st      Status
-	changed chan struct{} // closed and replaced when acked moves
-	contact chan struct{} // closed at the first answered report
-	kick    chan struct{} // wakes the uplink (ack, reconnect)
-	lastAck time.Time     // node time acked last moved (or a resend began)
+	mu           sync.Mutex
+	st           Status
+	changed      chan struct{} // closed and replaced when acked moves
+	state        StateCursor   // where the node stands in the hub's state
+	stateChanged chan struct{} // closed and replaced when state moves
+	contact      chan struct{} // closed at the first answered report
+	kick         chan struct{} // wakes the uplink (ack, reconnect)
+	lastAck      time.Time     // node time acked last moved (or a resend began)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -112,7 +120,12 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, epoch: cfg.Ledger.Epoch(), changed: make(chan struct{}), contact: make(chan struct{}), kick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, epoch: cfg.Ledger.Epoch(), changed: make(chan struct{}), contact: make(chan struct{}),
+		stateChanged: make(chan struct{}), kick: make(chan struct{}, 1)}
+	var err error
+	if n.state, err = ReadStateCursor(cfg.Ledger); err != nil {
+		return nil, err
+	}
 	n.st = Status{Node: cfg.Node, Epoch: n.epoch}
 	if b, ok, err := cfg.Ledger.Meta(CursorMeta); err != nil {
 		return nil, fmt.Errorf("node: reading the sync cursor: %w", err)
@@ -133,10 +146,14 @@ func Start(cfg Config) (*Node, error) {
 	n.stop = stop
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.uplink(ctx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.downlink(ctx)
 	}()
 	return n, nil
 }
@@ -155,6 +172,7 @@ func (n *Node) Status() Status {
 	defer n.mu.Unlock()
 	st := n.st
 	st.Connected = n.cfg.Conn.Connected()
+	st.State = n.state
 	return st
 }
 
@@ -338,6 +356,42 @@ func (n *Node) push(ctx context.Context) error {
 		n.mu.Unlock()
 	}
 	return ctx.Err()
+}
+
+// WaitState waits until the node's state is complete up to at least hub
+// time asOf (a heartbeat or snapshot at or after it applied).
+func (n *Node) WaitState(ctx context.Context, asOf time.Time) error {
+	for {
+		n.mu.Lock()
+		cur, ch := n.state, n.stateChanged
+		n.mu.Unlock()
+		if cur.HubEpoch != 0 && !cur.AsOf.Before(asOf) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("the node's state is as of %s, not yet %s: %w", cur.AsOf.Format(time.RFC3339), asOf.Format(time.RFC3339), ctx.Err())
+		}
+	}
+}
+
+// WaitStream waits until the node has applied the state stream up to
+// sequence seq.
+func (n *Node) WaitStream(ctx context.Context, seq uint64) error {
+	for {
+		n.mu.Lock()
+		cur, ch := n.state, n.stateChanged
+		n.mu.Unlock()
+		if cur.HubEpoch != 0 && cur.StreamSeq >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("the node applied the hub's state up to message %d, not yet %d: %w", cur.StreamSeq, seq, ctx.Err())
+		}
+	}
 }
 
 // WaitContact waits until the hub has answered a report of this node.

@@ -86,7 +86,8 @@ func OpenProcess(ctx context.Context, dir string, o Options) (*Process, error) {
 }
 
 // SyncOnce waits until the hub has acknowledged every record the node held
-// when it was called. It fails when the hub stays unreachable for timeout.
+// when it was called and the node has applied the hub's state as published
+// then. It fails when the hub stays unreachable for timeout.
 func (p *Process) SyncOnce(ctx context.Context, timeout time.Duration) error {
 	last, err := p.Ledger.LastJournalSeq()
 	if err != nil {
@@ -97,6 +98,13 @@ func (p *Process) SyncOnce(ctx context.Context, timeout time.Duration) error {
 	err = p.Node.WaitContact(ctx)
 	if err == nil {
 		err = p.Node.WaitAcked(ctx, last)
+	}
+	if err == nil {
+		// and the hub's state as published now
+		var published uint64
+		if _, published, err = p.Conn.StateBounds(ctx); err == nil {
+			err = p.Node.WaitStream(ctx, published)
+		}
 	}
 	if err != nil {
 		if !p.Conn.Connected() {

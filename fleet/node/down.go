@@ -1,0 +1,268 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/fleet/wire"
+	"github.com/citypass/citypass/ledger"
+)
+
+// StateMeta is the ledger meta key of where the node stands in the hub's
+// state (docs/fleet.md, "State down").
+const StateMeta = "fleet.state"
+
+// StateCursor is where a node stands in the hub's state: the hub ledger it
+// follows, the last state stream message applied, the newest revision seen
+// and state_as_of, the hub time of the last heartbeat applied (or of the
+// snapshot the node loaded).
+type StateCursor struct {
+	HubEpoch  uint64    `json:"hub_epoch"`
+	StreamSeq uint64    `json:"stream_seq"`
+	Rev       uint64    `json:"rev"`
+	AsOf      time.Time `json:"as_of"`
+}
+
+// ReadStateCursor returns the node's state cursor (zero before the first
+// sync).
+func ReadStateCursor(l *ledger.Ledger) (StateCursor, error) {
+	var c StateCursor
+	b, ok, err := l.Meta(StateMeta)
+	if err != nil || !ok {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("node: state cursor: %w", err)
+	}
+	return c, nil
+}
+
+// downlink keeps the node's copy of the hub's state current: it loads a
+// snapshot when it has none (or its position fell out of the stream's
+// retention, or the hub ledger changed), then applies the state stream in
+// order, each fetch in one synced ledger transaction with the cursor.
+func (n *Node) downlink(ctx context.Context) {
+	var r *natsio.StateReader
+	for ctx.Err() == nil {
+		if !n.cfg.Conn.Connected() {
+			r = nil
+			if !sleep(ctx, n.cfg.Poll) {
+				return
+			}
+			continue
+		}
+		cur := n.cursor()
+		if r == nil {
+			need, err := n.needSnapshot(ctx, cur)
+			if err == nil && need {
+				err = n.loadSnapshot(ctx)
+				cur = n.cursor()
+			}
+			if err == nil {
+				r, err = n.cfg.Conn.ReadState(ctx, cur.StreamSeq+1)
+			}
+			if err != nil {
+				n.cfg.Log.Debug("state downlink", "err", err)
+				r = nil
+				if !sleep(ctx, n.cfg.ResendAfter/4) {
+					return
+				}
+				continue
+			}
+		}
+		msgs, err := r.Next(256, n.cfg.RequestTimeout)
+		if err == nil && len(msgs) > 0 {
+			err = n.applyStream(ctx, msgs)
+		}
+		if err != nil {
+			n.cfg.Log.Debug("state downlink", "err", err)
+			r = nil
+			if errors.Is(err, errOtherHub) {
+				n.setCursor(StateCursor{}) // start over from a snapshot
+			}
+			if !sleep(ctx, n.cfg.Poll) {
+				return
+			}
+		}
+	}
+}
+
+var errOtherHub = errors.New("node: the state stream is another hub ledger's")
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (n *Node) cursor() StateCursor {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.state
+}
+
+func (n *Node) setCursor(c StateCursor) {
+	n.mu.Lock()
+	n.state = c
+	close(n.stateChanged)
+	n.stateChanged = make(chan struct{})
+	n.mu.Unlock()
+}
+
+// needSnapshot: no state yet, or the stream no longer holds what follows
+// the cursor.
+func (n *Node) needSnapshot(ctx context.Context, cur StateCursor) (bool, error) {
+	if cur.HubEpoch == 0 {
+		return true, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	first, _, err := n.cfg.Conn.StateBounds(rctx)
+	if err != nil {
+		return false, err
+	}
+	return first > cur.StreamSeq+1, nil
+}
+
+// loadSnapshot copies the hub's whole state, a page at a time, then sets
+// the cursor to the snapshot's start.
+func (n *Node) loadSnapshot(ctx context.Context) error {
+	var first *wire.StateBatch
+	req := wire.SnapshotRequest{Max: 2000}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		out, err := n.cfg.Conn.Request(rctx, natsio.HubSubject("snapshot", n.cfg.Node), wire.Marshal(req))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("loading the hub's state: %w", err)
+		}
+		b, err := wire.DecodeState(out)
+		if err != nil {
+			return err
+		}
+		if first == nil {
+			first = b
+		} else if b.HubEpoch != first.HubEpoch {
+			return errOtherHub
+		}
+		var next StateCursor
+		if !b.More {
+			next = StateCursor{HubEpoch: first.HubEpoch, StreamSeq: first.StreamSeq, Rev: first.Rev, AsOf: first.HubTime}
+		}
+		if err := n.apply(ctx, b.Items, next, !b.More); err != nil {
+			return err
+		}
+		if !b.More {
+			n.cfg.Log.Info("loaded the hub's state", "rev", first.Rev, "as_of", first.HubTime)
+			return nil
+		}
+		if len(b.Items) == 0 {
+			return errors.New("node: the hub sent an empty snapshot page with more to follow")
+		}
+		last := b.Items[len(b.Items)-1]
+		req.AfterKind, req.AfterID = byte(last.Kind), last.ID
+	}
+}
+
+// applyStream applies state stream messages in order.
+func (n *Node) applyStream(ctx context.Context, msgs []natsio.StateMsg) error {
+	cur := n.cursor()
+	var items []ledger.StateItem
+	for _, m := range msgs {
+		b, err := wire.DecodeState(m.Data)
+		if err != nil {
+			return fmt.Errorf("state message %d: %w", m.Seq, err)
+		}
+		if b.HubEpoch != cur.HubEpoch {
+			return errOtherHub
+		}
+		items = append(items, b.Items...)
+		cur.StreamSeq, cur.Rev = m.Seq, max(cur.Rev, b.Rev)
+		if b.Beat && b.HubTime.After(cur.AsOf) {
+			cur.AsOf = b.HubTime
+		}
+	}
+	return n.apply(ctx, items, cur, true)
+}
+
+// apply merges hub records into the node's ledger and, when setCur, stores
+// the cursor, in one synced transaction.
+func (n *Node) apply(ctx context.Context, items []ledger.StateItem, cur StateCursor, setCur bool) error {
+	tariffs := false
+	err := n.cfg.Ledger.UpdateFleet(ctx, func(tx ledger.FleetTxn) error {
+		tariffs = false
+		for _, it := range items {
+			if len(it.Value) == 0 {
+				continue // deleted at the hub: nothing the node must forget
+			}
+			v, err := ledger.DecodeStateItem(it)
+			if err != nil {
+				return fmt.Errorf("state %s %s: %w", it.Kind, it.ID, err)
+			}
+			if err := mergeInto(tx, it.ID, v); err != nil {
+				return err
+			}
+			tariffs = tariffs || v.Tariff != nil
+		}
+		if setCur {
+			b, _ := json.Marshal(cur)
+			return tx.PutMeta(StateMeta, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if setCur {
+		n.setCursor(cur)
+	}
+	if tariffs && n.cfg.OnTariffs != nil {
+		n.cfg.OnTariffs()
+	}
+	return nil
+}
+
+func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
+	switch {
+	case v.Tariff != nil:
+		return tx.PutStoredTariff(*v.Tariff)
+	case v.Pass != nil:
+		local, ok, err := tx.Pass(v.Pass.ID)
+		if err != nil {
+			return err
+		}
+		var lp *engine.Pass
+		if ok {
+			lp = &local
+		}
+		return tx.PutPass(fleet.MergePass(*v.Pass, lp))
+	case v.Card != nil:
+		local, ok, err := tx.Card(v.Card.UID)
+		if err != nil {
+			return err
+		}
+		var lc *engine.Card
+		if ok {
+			lc = &local
+		}
+		return tx.PutCard(fleet.MergeCard(*v.Card, lc))
+	case v.Usage != nil:
+		local, err := tx.Usage(id)
+		if err != nil {
+			return err
+		}
+		return tx.PutUsage(id, fleet.MergeUsage(*v.Usage, &local))
+	}
+	return nil
+}
