@@ -63,10 +63,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives Pebble's messages; default: discarded.
 	Logger Logger
-	// OnFatal, when set, is called once (on a Pebble goroutine or the
-	// writer) with the error that failed the ledger, after it is marked
-	// failed. A gate process typically logs and exits from it. Default: none;
-	// every later Update returns the error wrapped in ErrFailed.
+	// OnFatal, when set, is called once (on a Pebble goroutine, the writer
+	// or the syncer) with the error that failed the ledger, after it is
+	// marked failed; a process typically reports it and exits. When it
+	// returns, every later Update and read returns the error (ErrFailed),
+	// and a fatal error met on a Pebble background goroutine ends the
+	// process with a panic (see the package doc, Fail-stop). Default: none.
 	OnFatal func(err error)
 	// Rand is the source of the epoch drawn when a ledger is created;
 	// default crypto/rand. Simulations pass a seeded source so a run
