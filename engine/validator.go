@@ -117,12 +117,12 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 // in range, device and gate ids within the limits on text) and brings its
 // card UID to its canonical spelling.
 func checkTap(tap *Tap) error {
-	what := "tap " + tap.ID.String()
-	if tap.ID.Seq == 0 {
-		what = "tap of device " + tap.ID.Device
-	}
-	if err := checkInstant(what, tap.At); err != nil {
-		return err
+	if err := tariff.CheckInstant(tap.At); err != nil || tap.At.IsZero() {
+		what := "tap " + tap.ID.String()
+		if tap.ID.Seq == 0 {
+			what = "tap of device " + tap.ID.Device
+		}
+		return checkInstant(what, tap.At)
 	}
 	if err := checkTapText(tap); err != nil {
 		return err
