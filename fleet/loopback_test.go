@@ -13,6 +13,7 @@ import (
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/fleettest"
 	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/fleet/node"
 	"github.com/citypass/citypass/ledger"
 )
@@ -49,7 +50,7 @@ func assertHubHolds(t *testing.T, h *fleettest.LoopbackHub, n *fleettest.Loopbac
 func TestLoopbackTapsReachTheHub(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{RetryDelay: 200 * time.Millisecond, HeartbeatEvery: 200 * time.Millisecond})
+	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{RetryDelay: 200 * time.Millisecond, HeartbeatEvery: 200 * time.Millisecond}, natsio.StreamOptions{})
 	require.NoError(t, err)
 	defer h.Close()
 	sold := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)

@@ -37,11 +37,13 @@ type LoopbackHub struct {
 	opPub         string
 	nodes         map[string]string
 	cfg           hub.Config
+	streams       natsio.StreamOptions
 }
 
-// StartLoopbackHub starts a hub in dir with tariff t.
-func StartLoopbackHub(dir string, t []byte, cfg hub.Config) (*LoopbackHub, error) {
-	h := &LoopbackHub{Dir: filepath.Join(dir, "ledger"), StoreDir: filepath.Join(dir, "jetstream"), Listen: "127.0.0.1:0", nodes: map[string]string{}, cfg: cfg}
+// StartLoopbackHub starts a hub in dir with tariff t, its loops configured
+// by cfg and its streams by so.
+func StartLoopbackHub(dir string, t []byte, cfg hub.Config, so natsio.StreamOptions) (*LoopbackHub, error) {
+	h := &LoopbackHub{Dir: filepath.Join(dir, "ledger"), StoreDir: filepath.Join(dir, "jetstream"), Listen: "127.0.0.1:0", nodes: map[string]string{}, cfg: cfg, streams: so}
 	var err error
 	if h.Operator, h.opPub, err = natsio.NewCredentials("", nil, ""); err != nil {
 		return nil, err
@@ -94,7 +96,7 @@ func (h *LoopbackHub) start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.Conn.EnsureStreams(ctx, natsio.StreamOptions{}); err != nil {
+	if err := h.Conn.EnsureStreams(ctx, h.streams); err != nil {
 		return err
 	}
 	cfg := h.cfg

@@ -44,6 +44,10 @@ type Config struct {
 	// PublishPoll is how often the publisher looks for new revisions;
 	// default 100 ms.
 	PublishPoll time.Duration
+	// FaultAfterApply, for fault tests, is asked after each upload is
+	// durable; true makes the hub stop there, as if it crashed between
+	// the commit and the acknowledgement (the upload is delivered again).
+	FaultAfterApply func(msgID string) bool
 	// Log receives the hub's events; default discarded.
 	Log *slog.Logger
 }
@@ -205,6 +209,9 @@ func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
 			h.cfg.Log.Error("applying upload", "msg_id", u.MsgID(), "err", err)
 			_ = u.Retry(h.cfg.RetryDelay)
 		}
+		return
+	}
+	if h.cfg.FaultAfterApply != nil && h.cfg.FaultAfterApply(u.MsgID()) {
 		return
 	}
 	if a.Gap {

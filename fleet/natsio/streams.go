@@ -23,6 +23,9 @@ type StreamOptions struct {
 	// StateMaxAge is how long state updates stay in the state stream; a node
 	// away longer loads a snapshot. Default 7 days.
 	StateMaxAge time.Duration
+	// IngestAckWait is how long an upload handed to the hub's ingest may stay
+	// unacknowledged before it is delivered again; default 30 s.
+	IngestAckWait time.Duration
 }
 
 func (o *StreamOptions) withDefaults() StreamOptions {
@@ -38,6 +41,9 @@ func (o *StreamOptions) withDefaults() StreamOptions {
 	}
 	if c.StateMaxAge <= 0 {
 		c.StateMaxAge = 7 * 24 * time.Hour
+	}
+	if c.IngestAckWait <= 0 {
+		c.IngestAckWait = 30 * time.Second
 	}
 	return c
 }
@@ -70,7 +76,7 @@ func (c *Conn) EnsureStreams(ctx context.Context, o StreamOptions) error {
 		}
 	}
 	_, err := c.js.CreateOrUpdateConsumer(ctx, TapsStream, jetstream.ConsumerConfig{
-		Durable: IngestConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
+		Durable: IngestConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.withDefaults().IngestAckWait,
 		MaxDeliver: -1, MaxAckPending: 20000, DeliverPolicy: jetstream.DeliverAllPolicy,
 		Replicas: o.withDefaults().Replicas,
 	})

@@ -376,6 +376,20 @@ func (n *Node) WaitState(ctx context.Context, asOf time.Time) error {
 	}
 }
 
+// Rewind makes the node upload its whole journal again (the hub recognizes
+// what it holds): for an operator who doubts the hub has everything, and
+// for tests of re-sends after the stream's duplicate window.
+func (n *Node) Rewind() {
+	n.mu.Lock()
+	n.st.Acked, n.st.Sent = 0, 0
+	n.lastAck = n.cfg.Now()
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
 // WaitStream waits until the node has applied the state stream up to
 // sequence seq.
 func (n *Node) WaitStream(ctx context.Context, seq uint64) error {
