@@ -127,6 +127,9 @@ type Summary struct {
 
 	// Visits by venue, from the ledger (reconcile visits report).
 	VisitsByVenue map[string]int
+	// Today is the day as `citypass today` summarizes it from the ledger
+	// (printed through its WriteText).
+	Today *reconcile.DaySummary
 
 	// Statements closed for the day's periods, verified and paid.
 	Statements         []reconcile.StatementSummary

@@ -86,6 +86,23 @@ func TestRunIsConsistent(t *testing.T) {
 	}
 	assert.Contains(t, out, "balanced")
 	assert.Contains(t, out, s.Payout.File)
+
+	// The ledger's account of the day (`citypass today`) agrees with what
+	// the gates and the desk saw, and the demo prints it through its
+	// WriteText.
+	require.NotNil(t, s.Today)
+	a := s.Today.Activity
+	assert.Equal(t, s.Taps, a.Taps)
+	assert.Equal(t, s.Accepted, a.Accepted)
+	assert.Equal(t, s.Denied, a.Denied)
+	assert.Equal(t, s.DeniedBy, a.DeniedBy)
+	assert.Equal(t, s.Sales, s.Today.Sales)
+	assert.Equal(t, s.Refunds, s.Today.Refunds)
+	assert.Equal(t, s.SalesByProd, s.Today.SalesByProd)
+	assert.Equal(t, s.VisitsByVenue, a.VisitsByVenue)
+	var today bytes.Buffer
+	require.NoError(t, s.Today.WriteText(&today))
+	assert.Contains(t, out, today.String())
 }
 
 // statementBytes reads every file a run wrote for partners and the bank.

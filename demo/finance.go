@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -90,6 +89,9 @@ func (d *day) closeBooks(ctx context.Context, dayDate tariff.Date) error {
 	for _, r := range sales.Rows {
 		d.sum.SalesByProd[r.Product] += r.Count
 	}
+	if d.sum.Today, err = reconcile.Today(ctx, l, d.catalog, dayDate); err != nil {
+		return err
+	}
 	visits, err := reconcile.Visits(ctx, l, d.catalog, day)
 	if err != nil {
 		return err
@@ -142,36 +144,37 @@ func printSummary(w io.Writer, s *Summary) error {
 	p := func(format string, args ...any) { fmt.Fprintf(ew, format, args...) }
 	p("citypass demo: a day in Marseille, Sunday %s (seed %d)\n\n", s.Day, s.Seed)
 	p("Cards      %s NTAG 424 DNA personalized in %s, %s DESFire EV2, %s cards of other systems\n",
-		thousands(s.NTAGCards), s.Personalize.Round(time.Millisecond), thousands(s.DESFireCards), thousands(s.ForeignCards))
-	p("Sales      %s passes, EUR %s gross (VAT %s); %d refunded unused, %d cards blocked, %d replaced\n",
-		thousands(s.Sales), tariff.FormatMoney(s.SalesGross), tariff.FormatMoney(s.SalesVAT), s.Refunds, s.Blocks, s.Replaced)
-	p("           %s\n", counts(s.SalesByProd))
-	p("Taps       %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably before the gate opens\n",
-		thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), thousands(int(s.TapsPerSec+0.5)))
+		reconcile.Thousands(s.NTAGCards), s.Personalize.Round(time.Millisecond), reconcile.Thousands(s.DESFireCards), reconcile.Thousands(s.ForeignCards))
+	p("Desk       %s passes sold, %d refunded unused, %d cards blocked, %d passes moved to a new card\n",
+		reconcile.Thousands(s.Sales), s.Refunds, s.Blocks, s.Replaced)
+	p("Gates      %s taps through %d concurrent gates in %s: %s taps/s, each journaled durably before the gate opens\n",
+		reconcile.Thousands(s.Taps), s.Gates, s.DayTime.Round(time.Millisecond), reconcile.Thousands(int(s.TapsPerSec+0.5)))
 	if s.WALSyncs > 0 {
 		p("           group commit: %s transactions (taps and desk operations) made durable by %s fsyncs, %.1f per fsync;\n",
-			thousands(s.Transactions), thousands(s.WALSyncs), float64(s.Transactions)/float64(s.WALSyncs))
+			reconcile.Thousands(s.Transactions), reconcile.Thousands(s.WALSyncs), float64(s.Transactions)/float64(s.WALSyncs))
 		p("           one durable commit alone takes %s here\n", s.CommitLatency.Round(10*time.Microsecond))
 	}
 	if s.PCSCD != "" {
-		p("           %s taps read over PC/SC through a private %s (%d presented again):\n", thousands(s.PCSCTaps), s.PCSCD, s.PCSCRetries)
+		p("           %s taps read over PC/SC through a private %s (%d presented again):\n", reconcile.Thousands(s.PCSCTaps), s.PCSCD, s.PCSCRetries)
 		for _, r := range s.PCSCReaders {
 			p("             %s\n", r)
 		}
 	}
-	p("           accepted %s (%s)\n", thousands(s.Accepted), counts(s.Flags))
-	p("           denied %s (%s)\n", thousands(s.Denied), counts(s.DeniedBy))
 	if s.Undecided > 0 {
 		p("           %d presentations without a decision (card gone or unreadable)\n", s.Undecided)
 	}
-	p("Visits     %s\n\n", counts(s.VisitsByVenue))
-
-	p("Statements closed %s, verified (%d statements, Ed25519 key %s):\n", s.CloseAt.Format("Mon 2 Jan 2006 15:04 MST"), s.StatementsVerified, s.SigningKey)
+	if s.Today != nil {
+		p("\nThe day in the ledger, as `citypass --data %s today --day %s` prints it:\n", s.DataDir, s.Day)
+		if ew.err == nil {
+			ew.err = s.Today.WriteText(ew)
+		}
+	}
+	p("\nStatements closed %s, verified (%d statements, Ed25519 key %s):\n", s.CloseAt.Format("Mon 2 Jan 2006 15:04 -07:00"), s.StatementsVerified, s.SigningKey)
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  statement\tperiod\tvisits\tgross\tcap\tnet EUR\t")
 	net := decimal.Zero
 	for _, st := range s.Statements {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", st.ID, st.Period, thousands(st.Visits), tariff.FormatMoney(st.Gross), tariff.FormatMoney(st.CapReduction.Neg()), tariff.FormatMoney(st.Net))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", st.ID, st.Period, reconcile.Thousands(st.Visits), tariff.FormatMoney(st.Gross), tariff.FormatMoney(st.CapReduction.Neg()), tariff.FormatMoney(st.Net))
 		net = net.Add(st.Net)
 	}
 	fmt.Fprintf(tw, "  total\t\t\t\t\t%s\t\n", tariff.FormatMoney(net))
@@ -220,23 +223,4 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	n, err := e.w.Write(b)
 	e.err = err
 	return n, err
-}
-
-// counts formats a map as "KEY n, KEY n" by decreasing count.
-func counts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %s", k, thousands(m[k]))
-	}
-	return strings.Join(parts, ", ")
 }

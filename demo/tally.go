@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/gate"
+	"github.com/citypass/citypass/reconcile"
 )
 
 // tally counts the day's outcomes and prints the live line. Safe for
@@ -101,8 +102,8 @@ func (t *tally) print(final bool) {
 	t.lastTaps, t.lastAt = t.taps, now
 	line := fmt.Sprintf("%s sold %s  taps %s  accepted %s  denied %s%s  %s taps/s",
 		map[bool]string{true: "day done:", false: "day:"}[final],
-		thousands(t.sales), thousands(t.taps), thousands(t.accepted), thousands(t.taps-t.accepted),
-		reasons(t.denied), thousands(int(rate+0.5)))
+		reconcile.Thousands(t.sales), reconcile.Thousands(t.taps), reconcile.Thousands(t.accepted), reconcile.Thousands(t.taps-t.accepted),
+		reasons(t.denied), reconcile.Thousands(int(rate+0.5)))
 	t.mu.Unlock()
 	switch {
 	case t.tty && final:
@@ -119,7 +120,7 @@ func reasons(m map[string]int) string {
 	if len(m) == 0 {
 		return ""
 	}
-	return " (" + counts(m) + ")"
+	return " (" + reconcile.Counts(m) + ")"
 }
 
 func (t *tally) fill(s *Summary) {
@@ -132,16 +133,4 @@ func (t *tally) fill(s *Summary) {
 	for k, v := range t.flags {
 		s.Flags[k] = v
 	}
-}
-
-// thousands formats n with commas: 12,345.
-func thousands(n int) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

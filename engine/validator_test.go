@@ -249,14 +249,32 @@ func TestResultJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"decision":"accept","reason":"OK","flags":["ACTIVATED"],"pass":"`+p.ID+`","product":"cp24-adult",
 		"valid_until":"2026-11-28T10:00:00+01:00","device":"cli","seq":17,"duplicate":false,
-		"message":"Welcome. Valid until 28/11 10:00."}`, string(b))
+		"message":"Welcome. Valid until 28/11 10:00.","retry_at":null}`, string(b))
 	r, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "cli", Seq: 18}, Card: "04999999", Gate: "mucem/g1",
 		At: paris(t, "2026-11-27T10:00")})
 	require.NoError(t, err)
 	b, err = json.Marshal(r)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"decision":"deny","reason":"INVALID","flags":[],"pass":"","product":"","valid_until":null,
-		"device":"cli","seq":18,"duplicate":false,"message":"Card not recognised."}`, string(b))
+		"device":"cli","seq":18,"duplicate":false,"message":"Card not recognised.","retry_at":null}`, string(b))
+
+	// A PASSBACK denial says when the visitor may enter again.
+	_, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "cli", Seq: 19}, Card: "04E40001", Gate: "rtm-metro/a",
+		At: paris(t, "2026-11-27T11:00")})
+	require.NoError(t, err)
+	r, err = v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "cli", Seq: 20}, Card: "04E40001", Gate: "rtm-metro/a",
+		At: paris(t, "2026-11-27T11:05")})
+	require.NoError(t, err)
+	require.Equal(t, engine.ReasonPassback, r.Decision.Reason)
+	b, err = json.Marshal(r)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Contains(t, got["message"], "min")
+	assert.NotNil(t, got["retry_at"])
+	retry, err := time.Parse(time.RFC3339, got["retry_at"].(string))
+	require.NoError(t, err)
+	assert.True(t, retry.After(paris(t, "2026-11-27T11:05")), "retry_at %v", retry)
 }
 
 func TestMessage(t *testing.T) {

@@ -21,6 +21,7 @@ type tapJSON struct {
 	Seq        uint64   `json:"seq"`
 	Duplicate  bool     `json:"duplicate"`
 	Message    string   `json:"message"`
+	RetryAt    *string  `json:"retry_at"`
 }
 
 // MarshalJSON writes the `tap --json` object. valid_until is RFC 3339 in the
@@ -35,6 +36,10 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if !r.Decision.ValidUntil.IsZero() {
 		s := r.Decision.ValidUntil.Format(time.RFC3339)
 		o.ValidUntil = &s
+	}
+	if !r.RetryAt.IsZero() {
+		s := r.RetryAt.Format(time.RFC3339)
+		o.RetryAt = &s
 	}
 	return json.Marshal(o)
 }

@@ -3,7 +3,10 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -129,6 +132,9 @@ func (r *ActivityReport) Table() Table {
 type DaySummary struct {
 	Day      tariff.Date
 	Currency string
+	// Start and End bound the service day: [Start, End) in the tariff's
+	// zone.
+	Start, End time.Time
 	// Sales of the day (the sales report's total and its rows by product).
 	Sales         int
 	SalesGross    decimal.Decimal
@@ -148,9 +154,10 @@ func Today(ctx context.Context, l Ledger, cat *tariff.Catalog, day tariff.Date) 
 	if err != nil {
 		return nil, err
 	}
-	s := &DaySummary{Day: day, SalesByProd: map[string]int{}}
+	s := &DaySummary{Day: day, SalesByProd: map[string]int{}, Start: from, End: to}
 	if t, ok := cat.At(from); ok {
 		s.Currency = t.Currency
+		s.Start, s.End = from.In(t.Location), to.In(t.Location)
 	}
 	sales, err := Sales(ctx, l, cat, opts)
 	if err != nil {
@@ -174,4 +181,73 @@ func Today(ctx context.Context, l Ledger, cat *tariff.Catalog, day tariff.Date) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// WriteText prints the day for people, as `citypass today` and the demo
+// show it: one line each for the sales, the refunds, the taps by outcome
+// (accepted by flag, denied by reason) and the visits by venue; counts and
+// amounts grouped by thousands (Thousands, tariff.FormatAmount).
+func (s *DaySummary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	a := s.Activity
+	if a == nil {
+		a = &ActivityReport{}
+	}
+	p("Day        %s: the service day from %s to %s\n", s.Day, s.Start.Format("2006-01-02 15:04 -07:00"), s.End.Format("2006-01-02 15:04 -07:00"))
+	p("Sales      %s passes, %s gross (VAT %s)\n", Thousands(s.Sales),
+		tariff.FormatAmount(s.SalesGross, s.Currency), tariff.FormatAmount(s.SalesVAT, s.Currency))
+	if len(s.SalesByProd) > 0 {
+		p("           %s\n", Counts(s.SalesByProd))
+	}
+	p("Refunds    %s passes refunded, %s\n", Thousands(s.Refunds), tariff.FormatAmount(s.RefundedGross, s.Currency))
+	p("Taps       %s taps: %s accepted, %s denied\n", Thousands(a.Taps), Thousands(a.Accepted), Thousands(a.Denied))
+	if a.Exits > 0 {
+		p("           %s of the accepted are exits\n", Thousands(a.Exits))
+	}
+	if len(a.Flags) > 0 {
+		p("           accepted with flags: %s\n", Counts(a.Flags))
+	}
+	if len(a.DeniedBy) > 0 {
+		p("           denied: %s\n", Counts(a.DeniedBy))
+	}
+	p("Visits     %s", Thousands(a.Visits))
+	if len(a.VisitsByVenue) > 0 {
+		p(": %s", Counts(a.VisitsByVenue))
+	}
+	p("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Thousands writes a count with commas between thousands: "12,345".
+func Thousands(n int) string {
+	if n < 0 {
+		return "-" + Thousands(-n)
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// Counts writes a map of counts as "KEY n, KEY n", by decreasing count,
+// then key, the counts as Thousands writes them.
+func Counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + Thousands(m[k])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -199,7 +199,7 @@ func passEvents(cat *tariff.Catalog, p *engine.Pass, cards map[string]engine.Car
 	if len(p.Cards) > 0 {
 		first = p.Cards[0]
 	}
-	sale := fmt.Sprintf("%s sold for %s %s", p.Product, engine.FormatMinor(p.PriceMinor), p.Currency)
+	sale := fmt.Sprintf("%s sold for %s", p.Product, tariff.FormatMinorAmount(p.PriceMinor, p.Currency))
 	if p.Channel != "" {
 		sale += " at " + p.Channel
 	}
@@ -210,7 +210,7 @@ func passEvents(cat *tariff.Catalog, p *engine.Pass, cards map[string]engine.Car
 		out = append(out, a)
 	}
 	if p.Status == engine.PassRefunded {
-		out = append(out, ev(p.RefundedAt, EventRefund, "", fmt.Sprintf("refunded %s %s", engine.FormatMinor(p.PriceMinor), p.Currency)))
+		out = append(out, ev(p.RefundedAt, EventRefund, "", "refunded "+tariff.FormatMinorAmount(p.PriceMinor, p.Currency)))
 	}
 	for i := 1; i < len(p.Cards); i++ {
 		detail := fmt.Sprintf("moved from card %s to card %s; the old card is revoked", p.Cards[i-1], p.Cards[i])

@@ -326,43 +326,47 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // --- a card's or pass's story ---
 
-// StoryView is a card's or a pass's whole story.
+// StoryView is a card's or a pass's whole story (the card page, `citypass
+// pass history`; its JSON keys are `pass history --json`'s).
 type StoryView struct {
-	Query  string
-	Card   *CardState
-	Passes []engine.PassView
-	Events []EventView
+	Query  string            `json:"query"`
+	Card   *CardState        `json:"card"` // null when asked by pass
+	Passes []engine.PassView `json:"passes"`
+	Events []EventView       `json:"events"`
 }
 
 // CardState is what the ledger knows of the card asked for.
 type CardState struct {
-	UID                 string
-	Blocked             bool
-	BlockReason         string
-	Revoked             bool
-	ReplacedBy          string
-	Passes              int
-	BlockedAt, Replaced string // local times with offsets; Replaced empty when not recorded
+	UID         string `json:"card"`
+	Blocked     bool   `json:"blocked"`
+	BlockReason string `json:"block_reason,omitempty"`
+	Revoked     bool   `json:"replaced"`
+	ReplacedBy  string `json:"replaced_by,omitempty"`
+	Passes      int    `json:"passes"`
+	// Local times with offsets; Replaced is empty when the ledger did not
+	// record it.
+	BlockedAt string `json:"blocked_at,omitempty"`
+	Replaced  string `json:"replaced_at,omitempty"`
 }
 
 // EventView is one line of a story.
 type EventView struct {
-	At      string // local time with its offset; "—" when not recorded
-	Kind    string
-	Pass    string
-	Card    string
-	Gate    string
-	Outcome string // "accept" | "deny" for taps
-	Reason  string
-	Flags   string
-	Message string
-	Detail  string
-	Denied  bool
+	At      string `json:"at"` // local time with its offset; "—" when not recorded
+	Kind    string `json:"kind"`
+	Pass    string `json:"pass,omitempty"`
+	Card    string `json:"card,omitempty"`
+	Gate    string `json:"gate,omitempty"`
+	Outcome string `json:"decision,omitempty"` // "accept" | "deny", "(exit)" added for exits; taps only
+	Reason  string `json:"reason,omitempty"`
+	Flags   string `json:"flags,omitempty"`
+	Message string `json:"message,omitempty"` // what the gate showed
+	Detail  string `json:"detail,omitempty"`
+	Denied  bool   `json:"denied"`
 }
 
 // BuildStory builds the story page from a history.
 func BuildStory(query string, h *reconcile.PassHistory) StoryView {
-	v := StoryView{Query: query, Passes: h.Passes}
+	v := StoryView{Query: query, Passes: h.Passes, Events: []EventView{}}
 	if c := h.Card; c != nil {
 		v.Card = &CardState{UID: c.UID, Blocked: c.Blocked, BlockReason: c.BlockReason, Revoked: c.Revoked,
 			ReplacedBy: c.ReplacedBy, Passes: len(c.Passes)}

@@ -235,8 +235,25 @@ func (s *Server) today(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "today", s.page("Today "+v.Day, "today", v))
 }
 
-// defaultChartDays is the charts page's default range: the last week.
-const defaultChartDays = 7
+// DefaultChartDays is the charts page's (and the dashboard file's) default
+// range: the week ending on the day asked for, or today.
+const DefaultChartDays = 7
+
+// CheckRange checks a range of service days the charts draw: from on or
+// before to, and at most a year (366 days) apart.
+func CheckRange(from, to tariff.Date) error {
+	if to.Before(from) {
+		return fmt.Errorf("from %s is after to %s", from, to)
+	}
+	if from.AddDays(maxChartDays).Before(to) {
+		return fmt.Errorf("from %s to %s is more than %d days", from, to, maxChartDays)
+	}
+	return nil
+}
+
+// ServiceDay is the service day of now under the tariff in force (the
+// calendar date of now when none is): the pages' "today".
+func ServiceDay(cat *tariff.Catalog, now time.Time) tariff.Date { return serviceDay(cat, now) }
 
 func (s *Server) charts(w http.ResponseWriter, r *http.Request) {
 	var v ChartsView
@@ -246,15 +263,12 @@ func (s *Server) charts(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return badRequest{err}
 		}
-		from, err := dayParam(r, "from", to.AddDays(1-defaultChartDays))
+		from, err := dayParam(r, "from", to.AddDays(1-DefaultChartDays))
 		if err != nil {
 			return badRequest{err}
 		}
-		if to.Before(from) {
-			return badRequest{fmt.Errorf("from %s is after to %s", from, to)}
-		}
-		if from.AddDays(maxChartDays).Before(to) {
-			return badRequest{fmt.Errorf("from %s to %s is more than %d days", from, to, maxChartDays)}
+		if err := CheckRange(from, to); err != nil {
+			return badRequest{err}
 		}
 		in, err := LoadCharts(r.Context(), l, cat, from, to)
 		if err != nil {
@@ -344,12 +358,20 @@ func statusOf(err error) int {
 // WriteDashboard writes the charts and tables of service days [from, to] as
 // one self-contained HTML file (`citypass report dashboard`): the charts
 // page without navigation, its stylesheet and SVG inline.
+// The range is checked as CheckRange does; now is written in the tariff's
+// zone.
 func WriteDashboard(ctx context.Context, w io.Writer, l *ledger.Ledger, cat *tariff.Catalog, from, to tariff.Date, now time.Time) error {
+	if err := CheckRange(from, to); err != nil {
+		return err
+	}
 	in, err := LoadCharts(ctx, l, cat, from, to)
 	if err != nil {
 		return err
 	}
 	v := BuildCharts(in, cat)
+	if t, ok := cat.At(now); ok {
+		now = now.In(t.Location)
+	}
 	p := page{Title: fmt.Sprintf("Dashboard %s to %s", v.From, v.To), Page: "charts", CSS: css, Data: v,
 		Footer: "citypass report dashboard — figures from the ledger at " + now.Format(timeLayout)}
 	return pages["charts"].ExecuteTemplate(w, "layout", p)

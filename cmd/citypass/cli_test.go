@@ -93,7 +93,7 @@ func TestCLITapJSONExitCodesAndIdempotency(t *testing.T) {
 		keys = append(keys, k)
 	}
 	assert.ElementsMatch(t, []string{"decision", "reason", "flags", "pass", "product", "valid_until",
-		"device", "seq", "duplicate", "message"}, keys, "exactly the tap object of docs/semantics.md")
+		"device", "seq", "duplicate", "message", "retry_at"}, keys, "exactly the tap object of docs/semantics.md")
 	assert.Equal(t, "accept", got["decision"])
 	assert.Equal(t, "OK", got["reason"])
 	assert.Equal(t, []any{"ACTIVATED"}, got["flags"])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,18 +68,26 @@ func TestCLILedgerCheck(t *testing.T) {
 
 var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
-// assertSnakeCase checks every key of a decoded JSON value, at any depth.
-func assertSnakeCase(t *testing.T, v any) {
+// assertSnakeCase checks every key of a decoded JSON value, at any depth,
+// except the keys of the objects under dataKeys, which are keyed by data
+// (venue ids, days, reason codes).
+func assertSnakeCase(t *testing.T, v any, dataKeys ...string) {
 	t.Helper()
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			assert.Regexp(t, snakeKey, k)
-			assertSnakeCase(t, x)
-		}
-	case []any:
-		for _, x := range v {
-			assertSnakeCase(t, x)
+	var walk func(v any, data bool)
+	walk = func(v any, data bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if !data {
+					assert.Regexp(t, snakeKey, k)
+				}
+				walk(x, slices.Contains(dataKeys, k))
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, false)
+			}
 		}
 	}
+	walk(v, false)
 }

@@ -6,16 +6,20 @@ import (
 	"io"
 	"time"
 
-	"github.com/citypass/citypass/engine"
-	"github.com/citypass/citypass/tariff"
+	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
+
+	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/reconcile"
+	"github.com/citypass/citypass/tariff"
+	"github.com/citypass/citypass/web"
 )
 
 func init() { registerCommand("pass", newPassCmd) }
 
 func newPassCmd(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "pass", Short: "Sell, show, refund, block, unblock and replace passes"}
-	c.AddCommand(newPassSellCmd(a), newPassShowCmd(a), newPassRefundCmd(a),
+	c.AddCommand(newPassSellCmd(a), newPassShowCmd(a), newPassHistoryCmd(a), newPassRefundCmd(a),
 		newPassBlockCmd(a), newPassUnblockCmd(a), newPassReplaceCmd(a))
 	return c
 }
@@ -56,11 +60,14 @@ func writePassText(w io.Writer, v engine.PassView) {
 	if v.Blocked {
 		fmt.Fprintf(w, ", card blocked (%s)", v.BlockReason)
 	}
-	fmt.Fprintf(w, "  price %s %s  sold %s", v.Price, v.Currency, v.SoldAt)
+	fmt.Fprintf(w, "  price %s  sold %s", amountText(v.Price, v.Currency), v.SoldAt)
 	if v.Channel != "" {
 		fmt.Fprintf(w, " via %s", v.Channel)
 	}
 	fmt.Fprintln(w)
+	if v.RefundedAt != "" {
+		fmt.Fprintf(w, "  refunded %s at %s\n", amountText(v.Price, v.Currency), v.RefundedAt)
+	}
 	if v.ValidUntil != "" {
 		from := v.ValidFrom
 		if from == "" {
@@ -73,6 +80,16 @@ func writePassText(w io.Writer, v engine.PassView) {
 	for _, u := range v.Usage {
 		fmt.Fprintf(w, "  %-20s %d entries, last %s\n", u.Venue, u.Entries, u.LastEntry)
 	}
+}
+
+// amountText writes a decimal amount of a view ("32.00") with its currency
+// as people read amounts (tariff.FormatAmount).
+func amountText(amount, currency string) string {
+	d, err := decimal.NewFromString(amount)
+	if err != nil {
+		return amount + " " + currency
+	}
+	return tariff.FormatAmount(d, currency)
 }
 
 func newPassSellCmd(a *app) *cobra.Command {
@@ -158,7 +175,30 @@ func newPassShowCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.printPass(v)
+				if v.ReplacedCard == nil {
+					return a.printPass(v)
+				}
+				// The card asked for was replaced: say so, and tell its
+				// story (as `pass history --card` does).
+				h, err := reconcile.History(a.ctx(), s.Ledger, s.Catalog(), "", v.ReplacedCard.Card, a.now())
+				if err != nil {
+					return err
+				}
+				story := web.BuildStory(v.ReplacedCard.Card, h)
+				if a.json {
+					return json.NewEncoder(a.stdout).Encode(struct {
+						engine.PassView
+						CardHistory web.StoryView `json:"card_history"`
+					}{v, story})
+				}
+				rc := v.ReplacedCard
+				when := ""
+				if rc.ReplacedAt != "" {
+					when = " at " + rc.ReplacedAt
+				}
+				fmt.Fprintf(a.stdout, "card %s was replaced by card %s%s: it is revoked for good; its pass is now on card %s\n\n",
+					rc.Card, rc.ReplacedBy, when, rc.ReplacedBy)
+				return writeStory(a.stdout, story)
 			})
 		},
 	}
@@ -170,7 +210,7 @@ func newPassRefundCmd(a *app) *cobra.Command {
 	var at string
 	c := &cobra.Command{
 		Use:   "refund PASS [--at T]",
-		Short: "Refund a pass when its product's refund policy allows",
+		Short: "Refund a pass when its product's refund policy allows; print the amount and the time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withSession(func(s *session) error {
@@ -184,6 +224,9 @@ func newPassRefundCmd(a *app) *cobra.Command {
 				v, err := s.Validator.ShowPass(a.ctx(), args[0])
 				if err != nil {
 					return err
+				}
+				if !a.json {
+					fmt.Fprintf(a.stdout, "refunded %s for pass %s at %s\n", amountText(v.Price, v.Currency), v.Pass, v.RefundedAt)
 				}
 				return a.printPass(v)
 			})

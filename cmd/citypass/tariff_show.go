@@ -29,7 +29,7 @@ contracts. Without --version it shows the version in force now. With --json it p
 {"versions": […], "tariff": …}, the tariff in the normalized form of tariff.NormalizedJSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withSession(func(s *session) error { return a.runTariffShow(s.Catalog(), version) })
+			return a.withReadSession(func(s *session) error { return a.runTariffShow(s.Catalog(), version) })
 		},
 	}
 	c.Flags().StringVar(&version, "version", "", "the tariff version `ID` to show; default: the one in force now")
@@ -37,7 +37,7 @@ contracts. Without --version it shows the version in force now. With --json it p
 }
 
 func newTariffExportCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	return localCmd(&cobra.Command{
 		Use:   "export",
 		Short: "Print the built-in sample tariff (Marseille), every key explained, to start your own",
 		Long: `Prints the built-in sample tariff, the one ` + "`citypass init`" + ` loads when given no file, with a
@@ -48,7 +48,7 @@ it with ` + "`citypass init --tariff FILE`" + ` or ` + "`citypass tariff load FI
 			_, err := a.stdout.Write(tariff.Sample())
 			return err
 		},
-	}
+	})
 }
 
 // tariffVersionJSON is one loaded version in `tariff show --json`.

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCLIOperatorViews: report dashboard writes one self-contained HTML
+// file; today, pass history and pass show on a replaced card tell what
+// happened, in words and as JSON.
+func TestCLIOperatorViews(t *testing.T) {
+	dir := initData(t)
+	pass := sell(t, dir, "cp24-adult", "04A10001")
+	for _, tap := range [][]string{{"mucem/g1", "2026-11-27T10:00"}, {"rtm-metro/a", "2026-11-27T10:30"}, {"rtm-metro/a", "2026-11-27T10:35"}} {
+		cli(t, dir, "tap", "--card", "04A10001", "--gate", tap[0], "--at", tap[1])
+	}
+	_, stderr, code := cli(t, dir, "pass", "replace", pass, "--card", "04B20002", "--at", "2026-11-27T11:00")
+	require.Equal(t, 0, code, stderr)
+	cli(t, dir, "tap", "--card", "04A10001", "--gate", "mucem/g1", "--at", "2026-11-27T11:30")
+
+	out := filepath.Join(t.TempDir(), "dash.html")
+	stdout, stderr, code := cli(t, dir, "report", "dashboard", "--from", "2026-11-21", "--to", "2026-11-27", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, out)
+	html, err := os.ReadFile(out)
+	require.NoError(t, err)
+	page := string(html)
+	assert.True(t, strings.Contains(page, "<svg"), "charts drawn inline")
+	assert.True(t, strings.Contains(page, "Dashboard 2026-11-21 to 2026-11-27"))
+	assert.False(t, strings.Contains(page, "<script"), "no script")
+	assert.False(t, regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(page), "nothing loaded from elsewhere")
+	_, stderr, code = cli(t, dir, "report", "dashboard", "--from", "2026-11-28", "--to", "2026-11-27", "--out", out)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "after")
+	_, _, code = cli(t, dir, "report", "dashboard")
+	assert.Equal(t, exitUsage, code, "--out is required")
+
+	stdout, stderr, code = cli(t, dir, "today", "--day", "2026-11-27")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "Sales      1 passes, EUR 32.00 gross")
+	assert.Contains(t, stdout, "denied: PASSBACK 1, REVOKED 1")
+	stdout, _, code = cli(t, dir, "--json", "today", "--day", "2026-11-27")
+	require.Equal(t, 0, code)
+	var today map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &today))
+	assert.Equal(t, "32.00", today["sales_gross"])
+	assert.Equal(t, 4.0, today["taps"])
+	assertSnakeCase(t, today, "sales_by_product", "denied_by", "accepted_by_flag", "visits_by_venue")
+
+	stdout, stderr, code = cli(t, dir, "pass", "history", pass)
+	require.Equal(t, 0, code, stderr)
+	for _, want := range []string{"sale", "activation", "PASSBACK", "Just used here", "replacement", "2026-11-27 11:00:00 +01:00", "REVOKED"} {
+		assert.Contains(t, stdout, want)
+	}
+	stdout, _, code = cli(t, dir, "--json", "pass", "history", "--card", "04a10001")
+	require.Equal(t, 0, code)
+	var story map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &story))
+	assert.Equal(t, "2026-11-27 11:00:00 +01:00", story["card"].(map[string]any)["replaced_at"])
+	assertSnakeCase(t, story, "days")
+	_, _, code = cli(t, dir, "pass", "history")
+	assert.Equal(t, exitUsage, code)
+
+	stdout, stderr, code = cli(t, dir, "pass", "show", "--card", "04A10001")
+	require.Equal(t, 0, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "card 04A10001 was replaced by card 04B20002 at 2026-11-27T11:00:00+01:00"), stdout)
+	assert.Contains(t, stdout, "Story")
+	stdout, _, code = cli(t, dir, "--json", "pass", "show", "--card", "04A10001")
+	require.Equal(t, 0, code)
+	var shown map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &shown))
+	assert.Equal(t, "04B20002", shown["replaced_card"].(map[string]any)["replaced_by"])
+	assert.NotEmpty(t, shown["card_history"].(map[string]any)["events"])
+}
+
+// TestCLIRefundSaysAmountAndTime: a refund prints what was paid back and
+// when, in the tariff's local time.
+func TestCLIRefundSaysAmountAndTime(t *testing.T) {
+	dir := initData(t)
+	pass := sell(t, dir, "cp48-adult", "04A10001")
+	stdout, stderr, code := cli(t, dir, "pass", "refund", pass, "--at", "2026-11-27T12:00")
+	require.Equal(t, 0, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "refunded EUR 44.00 for pass "+pass+" at 2026-11-27T12:00:00+01:00\n"), stdout)
+	assert.Contains(t, stdout, "  refunded EUR 44.00 at 2026-11-27T12:00:00+01:00")
+}
