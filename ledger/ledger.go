@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -361,12 +362,12 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	}()
 	cache := pebble.NewCache(o.CacheSizeBytes)
 	defer cache.Unref()
-	fs := o.FS
+	pfs := o.FS
 	if o.ReadOnly {
-		fs = readOnlyFS{fs}
+		pfs = readOnlyFS{pfs}
 	}
 	po := &pebble.Options{
-		FS:                 fs,
+		FS:                 pfs,
 		ReadOnly:           o.ReadOnly,
 		Cache:              cache,
 		FormatMajorVersion: FormatMajorVersion,
@@ -412,6 +413,9 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		}
 		if errors.Is(err, pebble.ErrDBDoesNotExist) || errors.Is(err, syscall.ENOENT) && o.MustExist {
 			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, ErrNotFound)
+		}
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			return nil, fmt.Errorf("ledger: %s cannot be written here (%w): only commands that read work on it", dir, err)
 		}
 		return nil, fmt.Errorf("ledger: opening %s: %w", dir, storageErr(err))
 	}
@@ -519,7 +523,15 @@ func (l *Ledger) openPebble(dir string, po *pebble.Options) (db *pebble.DB, err 
 // when another process holds the lock (vfs.NewMem reports EAGAIN for a lock
 // held in this process; a real directory held in this process is caught
 // earlier, by claimDir).
+//
+// The lock is fcntl's answer, a bare errno: EACCES inside a *fs.PathError
+// is a LOCK file this user may not open (a read-only data dir), not a lock
+// held by another process.
 func isLockErr(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES)
 }
 
