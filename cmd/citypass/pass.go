@@ -45,6 +45,17 @@ func (a *app) withReadSession(fn func(s *session) error) error {
 	return fn(s)
 }
 
+// withLifecycle is withSession for a command that changes a pass or card:
+// those run at the hub, never on a node (docs/fleet.md, "State down").
+func (a *app) withLifecycle(what string, fn func(s *session) error) error {
+	return a.withSession(func(s *session) error {
+		if err := a.refuseOnNode(s.Ledger, what); err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
 // printPass prints a pass view as JSON or as a short human summary.
 func (a *app) printPass(v engine.PassView) error {
 	if a.json {
@@ -116,7 +127,7 @@ func newPassSellCmd(a *app) *cobra.Command {
 				}
 				card = uid
 			}
-			return a.withSession(func(s *session) error {
+			return a.withLifecycle("pass sell", func(s *session) error {
 				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
@@ -213,7 +224,7 @@ func newPassRefundCmd(a *app) *cobra.Command {
 		Short: "Refund a pass when its product's refund policy allows; print the amount and the time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return a.withSession(func(s *session) error {
+			return a.withLifecycle("pass refund", func(s *session) error {
 				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
@@ -248,7 +259,7 @@ func newPassBlockCmd(a *app) *cobra.Command {
 			default:
 				return usageErr("--reason %q: want lost, stolen or fraud", reason)
 			}
-			return a.withSession(func(s *session) error {
+			return a.withLifecycle("pass block", func(s *session) error {
 				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
@@ -275,7 +286,7 @@ func newPassUnblockCmd(a *app) *cobra.Command {
 		Short: "Take a card off the block list",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.withSession(func(s *session) error {
+			return a.withLifecycle("pass unblock", func(s *session) error {
 				if err := s.Validator.Unblock(a.ctx(), card); err != nil {
 					return err
 				}
@@ -311,7 +322,7 @@ func newPassReplaceCmd(a *app) *cobra.Command {
 		Short: "Move a live pass to a new card; the old card is revoked for good, usage carries over",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			return a.withSession(func(s *session) error {
+			return a.withLifecycle("pass replace", func(s *session) error {
 				when, err := a.timeFlag(s, "at", at)
 				if err != nil {
 					return err
