@@ -10,6 +10,7 @@ import (
 
 	"github.com/citypass/citypass/cardio"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -140,6 +141,21 @@ func Open(ctx context.Context, dir string, opts *Options) (*DataDir, error) {
 // newDataDir builds the Validator on an open ledger, closing the ledger if
 // that fails.
 func newDataDir(dir string, l *ledger.Ledger, cat *tariff.Catalog, eo *engine.Options) (*DataDir, error) {
+	id, err := ReadIdentity(l)
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	if id.Role == fleet.Node {
+		// A node numbers its taps above its ledger's floor, so a wiped node
+		// never reuses an earlier ledger's tap ids (docs/fleet.md).
+		var o engine.Options
+		if eo != nil {
+			o = *eo
+		}
+		o.SeqFloor = max(o.SeqFloor, fleet.SeqFloor(l.Created()))
+		eo = &o
+	}
 	v, err := engine.New(l, cat, eo)
 	if err != nil {
 		_ = l.Close()

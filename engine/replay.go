@@ -87,7 +87,7 @@ func (v *Validator) Replay(ctx context.Context, taps []Tap) ([]Result, error) {
 		failed := -1
 		err := v.store.Update(ctx, func(tx Txn) error {
 			for k := range steps {
-				steps[k] = tapStep{tap: checked[lo+k]}
+				steps[k] = tapStep{tap: checked[lo+k], seqFloor: v.seqFloor}
 				if err := steps[k].run(tx, cat); err != nil {
 					failed = lo + k
 					return err

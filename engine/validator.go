@@ -23,6 +23,11 @@ type Options struct {
 	// Decisions never read it: every rule is evaluated at the tap's time.
 	// Default time.Now.
 	Now func() time.Time
+	// SeqFloor: taps numbered by the library (Seq 0) get a seq above both
+	// the device's highest and SeqFloor. A fleet node sets it from its
+	// ledger's creation time, so a wiped node never reuses the tap ids of
+	// its earlier ledger (docs/fleet.md, "Tap numbering"). Default 0.
+	SeqFloor uint64
 }
 
 // Validator decides taps against a Store and runs the pass lifecycle (sell,
@@ -30,9 +35,10 @@ type Options struct {
 // gates: every read-decide-write runs inside one Store.Update on the store's
 // single writer, so two taps of one pass never decide on the same state.
 type Validator struct {
-	store   Store
-	catalog atomic.Pointer[tariff.Catalog]
-	now     func() time.Time
+	store    Store
+	catalog  atomic.Pointer[tariff.Catalog]
+	now      func() time.Time
+	seqFloor uint64
 
 	randMu sync.Mutex
 	rand   io.Reader
@@ -54,6 +60,7 @@ func New(store Store, catalog *tariff.Catalog, opts *Options) (*Validator, error
 		if opts.Now != nil {
 			v.now = opts.Now
 		}
+		v.seqFloor = opts.SeqFloor
 	}
 	v.catalog.Store(catalog)
 	return v, nil
@@ -100,7 +107,7 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 	cat := v.catalog.Load()
 	var st tapStep
 	err := v.store.Update(ctx, func(tx Txn) error {
-		st = tapStep{tap: tap}
+		st = tapStep{tap: tap, seqFloor: v.seqFloor}
 		return st.run(tx, cat)
 	})
 	if err != nil {
@@ -142,10 +149,11 @@ func errorResult(tap *Tap) Result {
 // tap (numbered when its Seq was 0), its result, and the zone and language
 // of its message.
 type tapStep struct {
-	tap  Tap
-	res  Result
-	loc  *time.Location
-	lang Language
+	tap      Tap
+	seqFloor uint64 // Options.SeqFloor
+	res      Result
+	loc      *time.Location
+	lang     Language
 }
 
 // run decides st.tap against tx and journals it with its effects: a tap id
@@ -162,7 +170,7 @@ func (st *tapStep) run(tx Txn, cat *tariff.Catalog) error {
 		if err != nil {
 			return fmt.Errorf("numbering a tap of device %s: %w", tap.ID.Device, err)
 		}
-		tap.ID.Seq = hw + 1
+		tap.ID.Seq = max(hw, st.seqFloor) + 1
 	}
 	res, loc, lang = Result{Tap: tap.ID}, nil, English
 	prev, seen, err := tx.Tap(tap.ID)

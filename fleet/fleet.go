@@ -161,3 +161,15 @@ func Contact(ne NodeEpoch, now time.Time, lastSeq uint64, offset time.Duration) 
 	ne.ClockOffset, ne.ClockKnown = offset, true
 	return ne
 }
+
+// SeqFloor is the floor above which a node numbers its taps (engine.Options.
+// SeqFloor): the ledger's creation time in seconds, shifted left 20 bits.
+// A ledger created later starts above every seq an earlier one of the same
+// node gave, unless that one gave over a million taps per second of the
+// time between the two creations (docs/fleet.md, "Tap numbering").
+func SeqFloor(ledgerCreated time.Time) uint64 {
+	if ledgerCreated.Unix() <= 0 {
+		return 0
+	}
+	return uint64(ledgerCreated.Unix()) << 20
+}

@@ -254,6 +254,9 @@ func (c *checker) schema(k, v []byte) error {
 	case bytes.Equal(k, keyTariffCount):
 		_, err := decodeU64(k, v, kindCounter)
 		return err
+	case bytes.Equal(k, keyCreated):
+		_, err := decodeU64(k, v, kindCounter)
+		return err
 	case bytes.Equal(k, keyEpoch):
 		e, err := decodeU64(k, v, kindCounter)
 		if err == nil && e == 0 {

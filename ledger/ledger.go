@@ -250,7 +250,8 @@ type Ledger struct {
 	// publish hands them back to be released together (see retireBatch).
 	retired []*snapRef
 
-	epoch uint64 // see Epoch; set by Open
+	epoch   uint64    // see Epoch; set by Open
+	created time.Time // see Created; set by Open
 
 	// Writer-owned state.
 	lastRev uint64 // last change-log revision (Options.ChangeLog)

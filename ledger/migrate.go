@@ -3,8 +3,10 @@ package ledger
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -16,6 +18,11 @@ import (
 // replaced disk gets a new epoch, so a node's (epoch, journal seq) names
 // one record for good.
 var keyEpoch = append([]byte{pSchema}, "epoch"...)
+
+// keyCreated holds when the ledger was created (its clock, UnixNano): a
+// fleet node numbers its taps above a floor derived from it (docs/fleet.md,
+// "Tap numbering").
+var keyCreated = append([]byte{pSchema}, "created"...)
 
 // newEpoch draws a non-zero epoch from r.
 func newEpoch(r io.Reader) (uint64, error) {
@@ -33,6 +40,26 @@ func newEpoch(r io.Reader) (uint64, error) {
 // Epoch returns the ledger's epoch (docs/fleet.md, "Identity").
 func (l *Ledger) Epoch() uint64 { return l.epoch }
 
+// Created returns when the ledger was created (the zero time for a ledger
+// created before this was recorded).
+func (l *Ledger) Created() time.Time { return l.created }
+
+func (l *Ledger) loadCreated() error {
+	v, closer, err := l.db.Get(keyCreated)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: reading the creation time: %w", err)
+	}
+	defer closer.Close()
+	n, err := decodeU64(keyCreated, v, kindCounter)
+	if err == nil {
+		l.created = time.Unix(0, int64(n)).UTC()
+	}
+	return err
+}
+
 // create writes a new ledger's schema version and epoch.
 func (l *Ledger) create() error {
 	epoch, err := newEpoch(l.rand())
@@ -43,10 +70,12 @@ func (l *Ledger) create() error {
 	defer b.Close()
 	_ = b.Set(keySchema, encodeU64(kindSchema, schemaVersion), nil)
 	_ = b.Set(keyEpoch, encodeU64(kindCounter, epoch), nil)
+	created := l.opts.Now().UTC()
+	_ = b.Set(keyCreated, encodeU64(kindCounter, uint64(created.UnixNano())), nil)
 	if err := l.apply(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return fmt.Errorf("ledger: writing schema version: %w", err)
 	}
-	l.epoch = epoch
+	l.epoch, l.created = epoch, created
 	return nil
 }
 
@@ -80,8 +109,10 @@ func (l *Ledger) upgrade(from uint64) error {
 		return fmt.Errorf("ledger: reading the epoch: %w", err)
 	}
 	defer closer.Close()
-	l.epoch, err = decodeU64(keyEpoch, v, kindCounter)
-	return err
+	if l.epoch, err = decodeU64(keyEpoch, v, kindCounter); err != nil {
+		return err
+	}
+	return l.loadCreated()
 }
 
 // upgradeUsage rebuilds every pass's usage from the journal, in memory
@@ -128,6 +159,7 @@ func (l *Ledger) upgradeUsage() error {
 		}
 	}
 	_ = b.Set(keyEpoch, encodeU64(kindCounter, epoch), nil)
+	_ = b.Set(keyCreated, encodeU64(kindCounter, uint64(l.opts.Now().UnixNano())), nil)
 	_ = b.Set(keySchema, encodeU64(kindSchema, 2), nil)
 	return l.apply(func() error { return b.Commit(pebble.Sync) })
 }

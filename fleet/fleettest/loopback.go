@@ -14,6 +14,7 @@ import (
 
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/fleet/netproxy"
@@ -206,7 +207,7 @@ func (n *LoopbackNode) loadCatalog() error {
 		n.Validator.SetCatalog(cat)
 		return nil
 	}
-	n.Validator, err = engine.New(n.Ledger, cat, nil)
+	n.Validator, err = engine.New(n.Ledger, cat, &engine.Options{SeqFloor: fleet.SeqFloor(n.Ledger.Created())})
 	return err
 }
 
