@@ -15,8 +15,16 @@ all: build
 deps:
 	@./.ci/deps.sh $(DEB_PKGS)
 
+# The commit `citypass version` prints: Go stamps it itself only in a clone
+# whose .git is a directory (not in a git worktree) and with -buildvcs on, so
+# the build also passes it to the linker, read with git (empty without one).
+GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_TIME   := $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null)
+GIT_DIRTY  := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+VERSION_LDFLAGS := -X main.buildCommit=$(GIT_COMMIT) -X main.buildTime=$(GIT_TIME) -X main.buildDirty=$(GIT_DIRTY)
+
 build: deps
-	$(GO) build -o $(BIN) ./cmd/citypass
+	$(GO) build -buildvcs=auto -ldflags "$(VERSION_LDFLAGS)" -o $(BIN) ./cmd/citypass
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -50,7 +50,7 @@ func (v *Validator) Sell(ctx context.Context, req SellRequest) (Pass, error) {
 	}
 	if req.At.Before(t.EffectiveFrom) {
 		return Pass{}, fmt.Errorf("sale at %s: no tariff version in force (the oldest, %s, is effective from %s): %w",
-			req.At.Format(time.RFC3339), t.ID, t.EffectiveFrom.Format("2006-01-02"), ErrNoTariff)
+			t.LocalTime(req.At), t.ID, t.EffectiveFrom.Format("2006-01-02"), ErrNoTariff)
 	}
 	priceMinor, err := tariff.MinorUnits(prod.Price)
 	if err != nil {
@@ -151,7 +151,7 @@ func (v *Validator) Refund(ctx context.Context, passID string, at time.Time) (Pa
 		if err != nil {
 			return err
 		}
-		_, prod, err := passProduct(cat, &p)
+		t, prod, err := passProduct(cat, &p)
 		if err != nil {
 			return err
 		}
@@ -159,12 +159,12 @@ func (v *Validator) Refund(ctx context.Context, passID string, at time.Time) (Pa
 			return fmt.Errorf("pass %s: product %s is not refundable: %w", p.ID, p.Product, ErrRefundRefused)
 		}
 		if p.Status == PassRefunded {
-			return fmt.Errorf("pass %s was refunded at %s: %w", p.ID, p.RefundedAt.Format(time.RFC3339), ErrRefundRefused)
+			return fmt.Errorf("pass %s was refunded at %s: %w", p.ID, t.LocalTime(p.RefundedAt), ErrRefundRefused)
 		}
 		if at.Before(p.SoldAt) {
 			// It would be posted in a period before the sale's.
 			return fmt.Errorf("pass %s: a refund at %s is before its sale at %s: %w", p.ID,
-				at.Format(time.RFC3339), p.SoldAt.Format(time.RFC3339), ErrRefundRefused)
+				t.LocalTime(at), t.LocalTime(p.SoldAt), ErrRefundRefused)
 		}
 		if !p.Live(at) {
 			return fmt.Errorf("pass %s is no longer live: %w", p.ID, ErrRefundRefused)
@@ -262,8 +262,12 @@ func (v *Validator) Replace(ctx context.Context, passID, newCard string, at time
 			return fmt.Errorf("pass %s: %w", p.ID, ErrNotLive)
 		}
 		if at.Before(p.SoldAt) {
+			loc := p.SoldAt.Location()
+			if t, ok := v.catalog.Load().Version(p.TariffVersion); ok {
+				loc = t.Location
+			}
 			return fmt.Errorf("pass %s: a replacement at %s is before its sale at %s: %w", p.ID,
-				at.Format(time.RFC3339), p.SoldAt.Format(time.RFC3339), ErrBadRequest)
+				tariff.FormatTime(at, loc), tariff.FormatTime(p.SoldAt, loc), ErrBadRequest)
 		}
 		if uid == p.Card {
 			return fmt.Errorf("pass %s is already on card %s: %w", p.ID, uid, ErrCardUsed)

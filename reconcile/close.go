@@ -246,7 +246,7 @@ func planClose(cat *tariff.Catalog, closed map[string][]closedPeriod, opts Close
 		}
 		if at.Before(p.End) {
 			return nil, fmt.Errorf("%w: %s ends %s, closing at %s", ErrPeriodOpen, p.Label,
-				p.End.Format(time.RFC3339), at.Format(time.RFC3339))
+				tariff.FormatTime(p.End, p.End.Location()), tariff.FormatTime(at, p.End.Location()))
 		}
 		if partners, err = partnersToClose(cat, p, opts.Partner); err != nil {
 			return nil, err

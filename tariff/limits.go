@@ -59,7 +59,7 @@ func textErr(format string, args ...any) error {
 // [EarliestInstant, LatestInstant).
 func CheckInstant(t time.Time) error {
 	if t.Before(EarliestInstant) || !t.Before(LatestInstant) {
-		return rangeErr("%s is not between years 2000 and 2200", t.Format(time.RFC3339))
+		return rangeErr("%s is not between years 2000 and 2200", t.Format(TimeLayout))
 	}
 	return nil
 }

@@ -408,3 +408,20 @@ func (c *Catalog) ParsePeriod(label string) (Period, *Tariff, error) {
 	p, err = t.ParsePeriod(label)
 	return p, t, err
 }
+
+// TimeLayout is how citypass writes an instant for people (errors, the
+// dashboard, stories): the local date and time and the offset from UTC,
+// "2026-11-27 10:00:00 +01:00".
+const TimeLayout = "2006-01-02 15:04:05 -07:00"
+
+// FormatTime writes at for people in zone loc (the tariff's), as TimeLayout
+// says; a nil loc keeps at's own zone.
+func FormatTime(at time.Time, loc *time.Location) string {
+	if loc != nil {
+		at = at.In(loc)
+	}
+	return at.Format(TimeLayout)
+}
+
+// LocalTime writes at for people in the tariff's zone (FormatTime).
+func (t *Tariff) LocalTime(at time.Time) string { return FormatTime(at, t.Location) }

@@ -399,7 +399,7 @@ func BuildStory(query string, h *reconcile.PassHistory) StoryView {
 }
 
 // timeLayout is how the pages write an instant: local time and its offset.
-const timeLayout = "2006-01-02 15:04:05 -07:00"
+const timeLayout = tariff.TimeLayout
 
 // --- fleet ---
 

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -75,6 +76,20 @@ type Options struct {
 type Server struct {
 	opts Options
 	mux  *http.ServeMux
+	// zone is the zone of the tariff in force when a page last read the
+	// catalog: the footer's time is written in it (the process's zone
+	// until then).
+	zone atomic.Pointer[time.Location]
+}
+
+// read runs the Source and notes the tariff's zone for the footer.
+func (s *Server) read(ctx context.Context, fn func(l *ledger.Ledger, cat *tariff.Catalog) error) error {
+	return s.opts.Source(ctx, func(l *ledger.Ledger, cat *tariff.Catalog) error {
+		if t, ok := cat.At(s.opts.Now()); ok {
+			s.zone.Store(t.Location)
+		}
+		return fn(l, cat)
+	})
 }
 
 // tokenCookie carries the token after a ?token= visit.
@@ -170,7 +185,7 @@ type page struct {
 
 func (s *Server) page(title, name string, data any) page {
 	return page{Title: title, Page: name, Nav: true, Fleet: s.opts.Fleet != nil, Data: data,
-		Footer: "citypass dashboard — read-only; figures from the ledger at " + s.opts.Now().Format(timeLayout)}
+		Footer: "citypass dashboard — read-only; figures from the ledger at " + tariff.FormatTime(s.opts.Now(), s.zone.Load())}
 }
 
 func (s *Server) render(w http.ResponseWriter, code int, name string, p page) {
@@ -216,7 +231,7 @@ func serviceDay(cat *tariff.Catalog, now time.Time) tariff.Date {
 
 func (s *Server) today(w http.ResponseWriter, r *http.Request) {
 	var v TodayView
-	err := s.opts.Source(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+	err := s.read(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
 		day, err := dayParam(r, "day", serviceDay(cat, s.opts.Now()))
 		if err != nil {
 			return badRequest{err}
@@ -257,7 +272,7 @@ func ServiceDay(cat *tariff.Catalog, now time.Time) tariff.Date { return service
 
 func (s *Server) charts(w http.ResponseWriter, r *http.Request) {
 	var v ChartsView
-	err := s.opts.Source(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+	err := s.read(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
 		today := serviceDay(cat, s.opts.Now())
 		to, err := dayParam(r, "to", today)
 		if err != nil {
@@ -288,7 +303,7 @@ func (s *Server) card(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	v := StoryView{Query: q}
 	if q != "" {
-		err := s.opts.Source(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
+		err := s.read(r.Context(), func(l *ledger.Ledger, cat *tariff.Catalog) error {
 			h, err := ReadHistory(r.Context(), l, cat, q, s.opts.Now())
 			if err != nil {
 				return err
@@ -329,7 +344,7 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loc := time.UTC
-	_ = s.opts.Source(r.Context(), func(_ *ledger.Ledger, cat *tariff.Catalog) error {
+	_ = s.read(r.Context(), func(_ *ledger.Ledger, cat *tariff.Catalog) error {
 		if t, ok := cat.At(s.opts.Now()); ok {
 			loc = t.Location
 		}

@@ -40,11 +40,11 @@ func newBenchCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&cfg.Quick, "quick", false, "small sizes: the whole run takes under a minute")
-	f.StringSliceVar(&cfg.Only, "only", nil, "run only these workloads (comma-separated)")
-	f.IntVar(&cfg.Runs, "runs", bench.MinRuns, "runs per figure; the median is reported (at least 3)")
-	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write CPU profiles of the bench and of every measuring child process here")
-	f.IntVar(&cfg.Ledger.Passes, "passes", 0, "passes in the big ledger of scale/reconcile/recovery (default 1,000,000; --quick 2,000)")
-	f.IntVar(&cfg.Ledger.Taps, "taps", 0, "taps in the big ledger, a multiple of --passes (default 10,000,000; --quick 20,000)")
+	f.StringSliceVar(&cfg.Only, "only", nil, "run only these `WORKLOADS` (comma-separated)")
+	f.IntVar(&cfg.Runs, "runs", bench.MinRuns, "`N` runs per figure; the median is reported (at least 3)")
+	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write CPU profiles of the bench and of every measuring child process into `DIR`")
+	f.IntVar(&cfg.Ledger.Passes, "passes", 0, "`N` passes in the big ledger of scale/reconcile/recovery (default 1,000,000; --quick 2,000)")
+	f.IntVar(&cfg.Ledger.Taps, "taps", 0, "`N` taps in the big ledger, a multiple of --passes (default 10,000,000; --quick 20,000)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "child",
 		Short:  "internal: the child process of the bench workloads",

@@ -12,7 +12,7 @@ import (
 func TestBenchCLIUnknownWorkloadIsUsage(t *testing.T) {
 	_, stderr, code := cli(t, t.TempDir(), "bench", "--only", "gate2")
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, stderr, `unknown workload "gate2"`)
+	assert.Contains(t, stderr, `Unknown workload "gate2"`)
 }
 
 func TestBenchCLIJSONIsOneObject(t *testing.T) {

@@ -86,9 +86,9 @@ func newCardPersonalizeCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&reader, "reader", "", "PC/SC reader name (prefix), or auto for the only reader (required)")
-	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for a card on the reader")
-	c.Flags().StringVar(&url, "url", cardio.DefaultURLTemplate, "NDEF URL template with {picc} and {mac} placeholders")
+	c.Flags().StringVar(&reader, "reader", "", "PC/SC reader `NAME` (or its prefix), or auto for the only reader (required)")
+	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for a card on the reader (a `DURATION`: 30s, 2m)")
+	c.Flags().StringVar(&url, "url", cardio.DefaultURLTemplate, "NDEF URL `TEMPLATE` with {picc} and {mac} placeholders")
 	_ = c.MarkFlagRequired("reader")
 	return c
 }
@@ -171,7 +171,7 @@ func pickReader(name string) (string, error) {
 func newCardSUNVerifyCmd(a *app) *cobra.Command {
 	var keyHex, masterHex, sun string
 	c := &cobra.Command{
-		Use:   "sun-verify (--key HEX | --master HEX) --sun URL-or-query",
+		Use:   "sun-verify (--key KEY | --master KEY) --sun URL",
 		Short: "Decrypt and check an NTAG 424 DNA SUN message; print the card UID and counter",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -213,9 +213,9 @@ func newCardSUNVerifyCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&keyHex, "key", "", "the card's key (hex, 16 bytes) for every SUN role")
-	c.Flags().StringVar(&masterHex, "master", "", "one master key (hex) diversified per card for every role")
-	c.Flags().StringVar(&sun, "sun", "", "the SUN URL or its query (required)")
+	c.Flags().StringVar(&keyHex, "key", "", "the card's `KEY` (hex, 16 bytes) for every SUN role")
+	c.Flags().StringVar(&masterHex, "master", "", "one master `KEY` (hex) diversified per card for every role")
+	c.Flags().StringVar(&sun, "sun", "", "the SUN `URL` or its query (required)")
 	_ = c.MarkFlagRequired("sun")
 	return c
 }

@@ -60,9 +60,9 @@ func newDemoCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.Int64Var(&cfg.Seed, "seed", 1, "draws the day, the card UIDs and the keys: the same seed gives the same statements")
-	f.IntVar(&cfg.Passes, "passes", demo.DefaultPasses, "passes sold through the day")
-	f.StringVar(&cfg.DataDir, "keep", "", "create the data dir here (new or empty) instead of a new temporary directory")
+	f.Int64Var(&cfg.Seed, "seed", 1, "the random `SEED`: it draws the day, the card UIDs and the keys; the same seed gives the same statements")
+	f.IntVar(&cfg.Passes, "passes", demo.DefaultPasses, "`N` passes sold through the day")
+	f.StringVar(&cfg.DataDir, "keep", "", "create the data dir in `DIR` (new or empty) instead of a new temporary directory")
 	f.BoolVar(&cfg.PCSC, "pcsc", false, "start a private pcscd and read the taps of two gates (a museum, a bus) through it and vpcd (needs pcscd, vsmartcard-vpcd, root)")
 	return cmd
 }

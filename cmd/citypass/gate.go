@@ -56,7 +56,7 @@ tariff's gate_language). --metrics ADDR serves Prometheus metrics on http://ADDR
 func newGateCmd(a *app) *cobra.Command {
 	var f gateFlags
 	c := &cobra.Command{
-		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device D]",
+		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device ID]",
 		Short: "Run a gate: read cards on PC/SC readers, decide, journal, drive the actuator hooks",
 		Long:  gateLong(),
 		Args:  cobra.NoArgs,
@@ -66,16 +66,16 @@ func newGateCmd(a *app) *cobra.Command {
 			return a.runGate(ctx, f)
 		},
 	}
-	c.Flags().StringSliceVar(&f.readers, "reader", nil, "reader name or prefix (repeatable), or auto for every reader (required)")
-	c.Flags().StringVar(&f.gate, "gate", "", "gate id VENUE/GATE (required)")
-	c.Flags().StringVar(&f.device, "device", "", "device id in tap ids; default: the gate id")
+	c.Flags().StringSliceVar(&f.readers, "reader", nil, "reader `NAME` or prefix (repeatable), or auto for every reader (required)")
+	c.Flags().StringVar(&f.gate, "gate", "", "gate id `VENUE/GATE` (required)")
+	c.Flags().StringVar(&f.device, "device", "", "device `ID` in tap ids; default: the gate id")
 	c.Flags().BoolVar(&f.exit, "exit", false, "an exit gate: every tap is an exit")
 	c.Flags().BoolVar(&f.insecureUID, "insecure-uid", false, "accept cards without cryptographic proof by UID alone (cloneable!)")
-	c.Flags().StringVar(&f.onAccept, "on-accept", "", "shell command run after an accept (opens the gate)")
-	c.Flags().StringVar(&f.onDeny, "on-deny", "", "shell command run after a deny or an unreadable card")
-	c.Flags().DurationVar(&f.hookTimeout, "hook-timeout", 2*time.Second, "longest run time of a hook")
+	c.Flags().StringVar(&f.onAccept, "on-accept", "", "shell `COMMAND` run after an accept (opens the gate)")
+	c.Flags().StringVar(&f.onDeny, "on-deny", "", "shell `COMMAND` run after a deny or an unreadable card")
+	c.Flags().DurationVar(&f.hookTimeout, "hook-timeout", 2*time.Second, "longest run time of a hook (a `DURATION`)")
 	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464)")
-	c.Flags().StringVar(&f.lang, "lang", "", "language of the gate's messages, en or fr (default: the tariff's)")
+	c.Flags().StringVar(&f.lang, "lang", "", "language of the gate's messages, `LANG` en or fr (default: the tariff's)")
 	_ = c.MarkFlagRequired("reader")
 	_ = c.MarkFlagRequired("gate")
 	return c

@@ -22,7 +22,7 @@ func newHubCmd(a *app) *cobra.Command {
 	var listen, natsURLs, tlsCert, tlsKey string
 	var replicas int
 	c := localCmd(&cobra.Command{
-		Use:   "hub [--listen HOST:PORT] [--nats URL[,URL…] --replicas N] [--tls-cert FILE --tls-key FILE]",
+		Use:   "hub [--listen HOST:PORT] [--nats URLS --replicas N] [--tls-cert FILE --tls-key FILE]",
 		Short: "Run the back office of a fleet on this data dir: nodes' taps in, state down",
 		Long: `Run the hub: an embedded NATS JetStream server (or an existing cluster with --nats),
 the ingest of every node's taps into this ledger, and the service that runs every other
@@ -32,11 +32,11 @@ citypass command on this data dir while the hub holds it. Stops on SIGINT or SIG
 			return a.runHub(hub.Options{Listen: listen, NATS: hub.SplitURLs(natsURLs), Replicas: replicas, TLSCert: tlsCert, TLSKey: tlsKey})
 		},
 	})
-	c.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "address nodes connect to; beyond loopback TLS is required")
-	c.Flags().StringVar(&natsURLs, "nats", "", "use an existing NATS cluster (comma-separated URLs) instead of the embedded server")
-	c.Flags().IntVar(&replicas, "replicas", 3, "stream replicas on an existing cluster (--nats)")
-	c.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM) of the embedded server")
-	c.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM) of the embedded server")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "`HOST:PORT` nodes connect to; beyond loopback TLS is required")
+	c.Flags().StringVar(&natsURLs, "nats", "", "use an existing NATS cluster (comma-separated `URLS`) instead of the embedded server")
+	c.Flags().IntVar(&replicas, "replicas", 3, "`N` stream replicas on an existing cluster (--nats)")
+	c.Flags().StringVar(&tlsCert, "tls-cert", "", "TLS certificate `FILE` (PEM) of the embedded server")
+	c.Flags().StringVar(&tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of the embedded server")
 	_ = c.MarkFlagFilename("tls-cert")
 	_ = c.MarkFlagFilename("tls-key")
 	c.MarkFlagsRequiredTogether("tls-cert", "tls-key")
@@ -48,8 +48,8 @@ citypass command on this data dir while the hub holds it. Stops on SIGINT or SIG
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return a.runEnroll(node, out) },
 	}
-	enroll.Flags().StringVar(&node, "node", "", "node id: lower-case letters, digits and dashes")
-	enroll.Flags().StringVar(&out, "out", "", "where to write the node's credentials")
+	enroll.Flags().StringVar(&node, "node", "", "node `ID`: lower-case letters, digits and dashes")
+	enroll.Flags().StringVar(&out, "out", "", "`FILE` to write the node's credentials to")
 	_ = enroll.MarkFlagRequired("node")
 	_ = enroll.MarkFlagRequired("out")
 	_ = enroll.MarkFlagFilename("out")

@@ -40,10 +40,10 @@ passes and cards from the hub at the first sync, and the credentials written by
 			return a.runInit(tariffFile)
 		},
 	})
-	c.Flags().StringVar(&tariffFile, "tariff", "", "tariff file (TOML, schema 1); default: the built-in sample")
-	c.Flags().StringVar(&node, "node", "", "make a fleet node with this id")
-	c.Flags().StringVar(&hubURL, "hub", "", "the hub's URL (nats://HOST:PORT or tls://HOST:PORT; comma-separated for a cluster)")
-	c.Flags().StringVar(&creds, "creds", "", "the node's credentials from `citypass hub enroll`")
+	c.Flags().StringVar(&tariffFile, "tariff", "", "tariff `FILE` (TOML, schema 1); default: the built-in sample")
+	c.Flags().StringVar(&node, "node", "", "make a fleet node with this `ID`")
+	c.Flags().StringVar(&hubURL, "hub", "", "the hub's `URL` (nats://HOST:PORT or tls://HOST:PORT; comma-separated for a cluster)")
+	c.Flags().StringVar(&creds, "creds", "", "the node's credentials `FILE`, from citypass hub enroll")
 	_ = c.MarkFlagFilename("tariff")
 	_ = c.MarkFlagFilename("creds")
 	return c

@@ -21,7 +21,7 @@ func newJournalCmd(a *app) *cobra.Command {
 	var from, to, format string
 	var fromSeq uint64
 	export := &cobra.Command{
-		Use:   "export [--from T] [--to T] [--from-seq N] [--format csv|jsonl]",
+		Use:   "export [--from TIME] [--to TIME] [--from-seq SEQ] [--format csv|jsonl]",
 		Short: "Write every journaled tap, in journal order (filtered by tap time when --from/--to are given)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -48,10 +48,10 @@ func newJournalCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	export.Flags().StringVar(&from, "from", "", "first tap time (inclusive)")
-	export.Flags().StringVar(&to, "to", "", "last tap time (exclusive)")
-	export.Flags().StringVar(&format, "format", "csv", "csv or jsonl")
-	export.Flags().Uint64Var(&fromSeq, "from-seq", 0, "start at this journal seq (a cursor: the last exported journal_seq + 1)")
+	export.Flags().StringVar(&from, "from", "", "first tap `TIME` (inclusive)")
+	export.Flags().StringVar(&to, "to", "", "last tap `TIME` (exclusive)")
+	export.Flags().StringVar(&format, "format", "csv", "output `FORMAT`: csv or jsonl")
+	export.Flags().Uint64Var(&fromSeq, "from-seq", 0, "start at this journal `SEQ` (a cursor: the last exported journal_seq + 1)")
 	c.AddCommand(export)
 	return c
 }

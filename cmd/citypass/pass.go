@@ -107,7 +107,7 @@ func newPassSellCmd(a *app) *cobra.Command {
 	var product, card, reader, at, start, channel string
 	var wait time.Duration
 	c := &cobra.Command{
-		Use:   "sell --product ID (--card CARD | --reader NAME) [--at T] [--start DATE] [--channel NAME]",
+		Use:   "sell --product ID (--card CARD | --reader NAME) [--at TIME] [--start YYYY-MM-DD] [--channel CHANNEL]",
 		Short: "Sell a pass onto a card; with --reader, only onto a card that proves it is ours and a genuine NXP chip",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -152,14 +152,14 @@ func newPassSellCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&product, "product", "", "product id (required)")
-	c.Flags().StringVar(&card, "card", "", "card UID in hex (or --reader)")
-	c.Flags().StringVar(&reader, "reader", "", "sell onto the card on this PC/SC reader (prefix, or auto) after checking it: "+
+	c.Flags().StringVar(&product, "product", "", "product `ID` (required)")
+	c.Flags().StringVar(&card, "card", "", "the `CARD` UID, in hex (or --reader)")
+	c.Flags().StringVar(&reader, "reader", "", "sell onto the card on the PC/SC reader `NAME` (or its prefix, or auto) after checking it: "+
 		"its proof with the card keys and, for NTAG 424 DNA, its NXP originality signature")
-	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader, how long to wait for a card")
-	c.Flags().StringVar(&at, "at", "", "sale time (RFC 3339 or local date-time); default now")
-	c.Flags().StringVar(&start, "start", "", "first service day of a fixed product (YYYY-MM-DD)")
-	c.Flags().StringVar(&channel, "channel", "desk", "sales channel")
+	c.Flags().DurationVar(&wait, "wait", 30*time.Second, "with --reader, how long to wait for a card (a `DURATION`)")
+	c.Flags().StringVar(&at, "at", "", "sale `TIME` (RFC 3339 or local date-time); default now")
+	c.Flags().StringVar(&start, "start", "", "first service day of a fixed product, `YYYY-MM-DD`")
+	c.Flags().StringVar(&channel, "channel", "desk", "sales `CHANNEL`")
 	_ = c.MarkFlagRequired("product")
 	c.MarkFlagsOneRequired("card", "reader")
 	return c
@@ -213,14 +213,14 @@ func newPassShowCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&card, "card", "", "card UID in hex")
+	c.Flags().StringVar(&card, "card", "", "the `CARD` UID, in hex")
 	return c
 }
 
 func newPassRefundCmd(a *app) *cobra.Command {
 	var at string
 	c := &cobra.Command{
-		Use:   "refund PASS [--at T]",
+		Use:   "refund PASS [--at TIME]",
 		Short: "Refund a pass when its product's refund policy allows; print the amount and the time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -243,14 +243,14 @@ func newPassRefundCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&at, "at", "", "refund time; default now")
+	c.Flags().StringVar(&at, "at", "", "refund `TIME`; default now")
 	return c
 }
 
 func newPassBlockCmd(a *app) *cobra.Command {
 	var card, reason, at string
 	c := &cobra.Command{
-		Use:   "block --card CARD --reason lost|stolen|fraud [--at T]",
+		Use:   "block --card CARD --reason lost|stolen|fraud [--at TIME]",
 		Short: "Put a card on the block list",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -271,9 +271,9 @@ func newPassBlockCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
-	c.Flags().StringVar(&reason, "reason", "", "lost, stolen or fraud (required)")
-	c.Flags().StringVar(&at, "at", "", "time of the block; default now")
+	c.Flags().StringVar(&card, "card", "", "the `CARD` UID, in hex (required)")
+	c.Flags().StringVar(&reason, "reason", "", "`REASON`: lost, stolen or fraud (required)")
+	c.Flags().StringVar(&at, "at", "", "`TIME` of the block; default now")
 	_ = c.MarkFlagRequired("card")
 	_ = c.MarkFlagRequired("reason")
 	return c
@@ -294,7 +294,7 @@ func newPassUnblockCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&card, "card", "", "card UID in hex (required)")
+	c.Flags().StringVar(&card, "card", "", "the `CARD` UID, in hex (required)")
 	_ = c.MarkFlagRequired("card")
 	return c
 }
@@ -318,7 +318,7 @@ func (a *app) printCardState(card, state, reason string) error {
 func newPassReplaceCmd(a *app) *cobra.Command {
 	var card, at string
 	c := &cobra.Command{
-		Use:   "replace PASS --card NEWCARD",
+		Use:   "replace PASS --card CARD [--at TIME]",
 		Short: "Move a live pass to a new card; the old card is revoked for good, usage carries over",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -338,8 +338,8 @@ func newPassReplaceCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&card, "card", "", "new card UID in hex (required)")
-	c.Flags().StringVar(&at, "at", "", "time of the replacement; default now")
+	c.Flags().StringVar(&card, "card", "", "the new `CARD` UID, in hex (required)")
+	c.Flags().StringVar(&at, "at", "", "`TIME` of the replacement; default now")
 	_ = c.MarkFlagRequired("card")
 	return c
 }

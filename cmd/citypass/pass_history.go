@@ -56,7 +56,7 @@ Times are local, with their offset from UTC. The same story is the dashboard's c
 			})
 		},
 	}
-	c.Flags().StringVar(&card, "card", "", "card UID in hex")
+	c.Flags().StringVar(&card, "card", "", "the `CARD` UID, in hex")
 	return c
 }
 

@@ -36,7 +36,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 	var period, through, partner, at, out string
 	var catchUp bool
 	c := &cobra.Command{
-		Use:   "close (--through DATE | --period P [--catch-up]) [--partner ID] [--at T] --out DIR",
+		Use:   "close (--through YYYY-MM-DD | --period PERIOD [--catch-up]) [--partner ID] [--at TIME] --out DIR",
 		Short: "Month end: close every partner period ended by DATE (or period P) into DIR, then recognise the revenue due",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -82,12 +82,12 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&through, "through", "", "close every period ended by the end of this service day (YYYY-MM-DD), oldest first")
-	c.Flags().StringVar(&period, "period", "", "close this period: 2026-11 (month), 2026-W48 (ISO week) or 2026-11-27 (day)")
+	c.Flags().StringVar(&through, "through", "", "close every period ended by the end of this service day, `YYYY-MM-DD`, oldest first")
+	c.Flags().StringVar(&period, "period", "", "close this `PERIOD`: 2026-11 (month), 2026-W48 (ISO week) or 2026-11-27 (day)")
 	c.Flags().BoolVar(&catchUp, "catch-up", false, "with --period: close the earlier open periods that have visits first instead of refusing")
-	c.Flags().StringVar(&partner, "partner", "", "close only this partner's statements")
-	c.Flags().StringVar(&at, "at", "", "closing time; periods must have ended by then; default now")
-	c.Flags().StringVar(&out, "out", "", "directory for the statement files (required)")
+	c.Flags().StringVar(&partner, "partner", "", "close only the statements of this partner `ID`")
+	c.Flags().StringVar(&at, "at", "", "closing `TIME`; periods must have ended by then; default now")
+	c.Flags().StringVar(&out, "out", "", "`DIR` for the statement files (required)")
 	_ = c.MarkFlagRequired("out")
 	return c
 }
@@ -124,7 +124,7 @@ func newReconcileVerifyCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&pubFile, "pubkey", "", "operator public key (PEM, from `reconcile pubkey`); default: the data dir's signing key")
+	c.Flags().StringVar(&pubFile, "pubkey", "", "operator public key `FILE` (PEM, from citypass reconcile pubkey); default: the data dir's signing key")
 	return c
 }
 
@@ -178,9 +178,9 @@ func newReconcileMatchCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&statement, "statement", "", "the statement's .csv or .json (required)")
-	c.Flags().StringVar(&partnerFile, "partner-file", "", "the partner's export, CSV scanned_at,card,gate (required)")
-	c.Flags().DurationVar(&tolerance, "tolerance", 2*time.Minute, "largest clock difference for a match")
+	c.Flags().StringVar(&statement, "statement", "", "the statement's .csv or .json `FILE` (required)")
+	c.Flags().StringVar(&partnerFile, "partner-file", "", "the partner's export `FILE`, CSV scanned_at,card,gate (required)")
+	c.Flags().DurationVar(&tolerance, "tolerance", 2*time.Minute, "largest clock difference for a match (a `DURATION`)")
 	_ = c.MarkFlagRequired("statement")
 	_ = c.MarkFlagRequired("partner-file")
 	return c
@@ -190,7 +190,7 @@ func newReconcilePayoutCmd(a *app) *cobra.Command {
 	var out, date string
 	var d reconcile.Debtor
 	c := &cobra.Command{
-		Use:   "payout --out FILE.xml [--date D] | config | list | reissue ID | cancel ID | settle ID | import-status FILE",
+		Use:   "payout --out FILE.xml [--date YYYY-MM-DD] | config | list | reissue ID | cancel ID | settle ID | import-status FILE",
 		Short: "Issue one SEPA pain.001.001.03 file paying every closed, unpaid statement (one transfer per partner); manage payouts",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -227,24 +227,24 @@ func newReconcilePayoutCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&out, "out", "", "pain.001 XML file to write")
-	c.Flags().StringVar(&date, "date", "", "requested execution date YYYY-MM-DD; default today")
-	debtorFlags(c, &d, "for this payout only, instead of the stored debtor (`reconcile payout config`)")
+	c.Flags().StringVar(&out, "out", "", "pain.001 XML `FILE` to write")
+	c.Flags().StringVar(&date, "date", "", "requested execution date, `YYYY-MM-DD`; default today")
+	debtorFlags(c, &d, "for this payout only, instead of the stored debtor (citypass reconcile payout config)")
 	c.AddCommand(newPayoutConfigCmd(a), newPayoutListCmd(a), newPayoutReissueCmd(a), newPayoutStepCmd(a, "cancel"),
 		newPayoutStepCmd(a, "settle"), newPayoutImportCmd(a))
 	return c
 }
 
 func debtorFlags(c *cobra.Command, d *reconcile.Debtor, why string) {
-	c.Flags().StringVar(&d.Name, "debtor-name", "", "the operator's account holder name "+why)
-	c.Flags().StringVar(&d.IBAN, "debtor-iban", "", "the operator's IBAN "+why)
-	c.Flags().StringVar(&d.BIC, "debtor-bic", "", "the operator's BIC "+why)
+	c.Flags().StringVar(&d.Name, "debtor-name", "", "the operator's account holder `NAME` "+why)
+	c.Flags().StringVar(&d.IBAN, "debtor-iban", "", "the operator's `IBAN` "+why)
+	c.Flags().StringVar(&d.BIC, "debtor-bic", "", "the operator's `BIC` "+why)
 }
 
 func newPayoutConfigCmd(a *app) *cobra.Command {
 	var d reconcile.Debtor
 	c := &cobra.Command{
-		Use:   "config [--debtor-name N --debtor-iban I --debtor-bic B]",
+		Use:   "config [--debtor-name NAME --debtor-iban IBAN --debtor-bic BIC]",
 		Short: "Store the operator's account that payouts debit (without flags: print it)",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -303,7 +303,7 @@ func newPayoutReissueCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&out, "out", "", "pain.001 XML file to write (required)")
+	c.Flags().StringVar(&out, "out", "", "pain.001 XML `FILE` to write (required)")
 	_ = c.MarkFlagRequired("out")
 	return c
 }
@@ -316,7 +316,7 @@ func newPayoutStepCmd(a *app, step string) *cobra.Command {
 		"settle": "Record that an issued payout left the bank account",
 	}[step]
 	c := &cobra.Command{
-		Use:   step + " ID [--at T]",
+		Use:   step + " ID [--at TIME]",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -337,14 +337,14 @@ func newPayoutStepCmd(a *app, step string) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&at, "at", "", "when; default now")
+	c.Flags().StringVar(&at, "at", "", "`TIME` of it; default now")
 	return c
 }
 
 func newPayoutImportCmd(a *app) *cobra.Command {
 	var at string
 	c := &cobra.Command{
-		Use:   "import-status FILE.xml [--at T]",
+		Use:   "import-status FILE.xml [--at TIME]",
 		Short: "Apply the bank's pain.002 status report: rejected transfers are reversed, accepted ones marked",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -370,7 +370,7 @@ func newPayoutImportCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&at, "at", "", "when; default now")
+	c.Flags().StringVar(&at, "at", "", "`TIME` of it; default now")
 	return c
 }
 

@@ -21,7 +21,7 @@ func newReportCmd(a *app) *cobra.Command {
 	var from, to, format string
 	var totals bool
 	c := &cobra.Command{
-		Use:       "report sales|revenue|payables|visits|visits-pivot|trial-balance --from D --to D [--format table|csv|csv-fr|json] [--totals]",
+		Use:       "report sales|revenue|payables|visits|visits-pivot|trial-balance --from YYYY-MM-DD --to YYYY-MM-DD [--format table|csv|csv-fr|json] [--totals]",
 		Short:     "Finance reports over service days [from, to] (trial-balance exits 1 when it does not balance)",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: reconcile.ReportNames,
@@ -69,9 +69,9 @@ func newReportCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "first service day (YYYY-MM-DD); default: the beginning")
-	c.Flags().StringVar(&to, "to", "", "last service day, inclusive (YYYY-MM-DD); default: the end")
-	c.Flags().StringVar(&format, "format", "", "table (default), csv, csv-fr (French spreadsheets: ';', decimal comma, UTF-8 with BOM) or json")
+	c.Flags().StringVar(&from, "from", "", "first service day, `YYYY-MM-DD`; default: the beginning")
+	c.Flags().StringVar(&to, "to", "", "last service day, inclusive, `YYYY-MM-DD`; default: the end")
+	c.Flags().StringVar(&format, "format", "", "output `FORMAT`: table (default), csv, csv-fr (French spreadsheets: ';', decimal comma, UTF-8 with BOM) or json")
 	c.Flags().BoolVar(&totals, "totals", false, "print the totals only (the CSV formats hold the data rows only)")
 	c.AddCommand(newReportDashboardCmd(a))
 	return c
@@ -80,7 +80,7 @@ func newReportCmd(a *app) *cobra.Command {
 func newReportDashboardCmd(a *app) *cobra.Command {
 	var from, to, out string
 	c := &cobra.Command{
-		Use:   "dashboard [--from D] [--to D] --out FILE.html",
+		Use:   "dashboard [--from YYYY-MM-DD] [--to YYYY-MM-DD] --out FILE.html",
 		Short: "Write the dashboard's charts and tables over service days [from, to] as one self-contained HTML file",
 		Long: `Writes the dashboard's charts (visits per venue per hour, sales and revenue per day,
 payables per partner per period, denials per day by reason) and its tables (sales, revenue,

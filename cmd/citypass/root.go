@@ -87,7 +87,10 @@ func newRootCmd(a *app) *cobra.Command {
 	if def == "" {
 		def = "./citypass-data"
 	}
-	root.PersistentFlags().StringVar(&a.dataDir, "data", def, "data directory (default $CITYPASS_DATA, else ./citypass-data)")
+	root.PersistentFlags().StringVar(&a.dataDir, "data", def, "the data `DIR`: ledger, keys, tariffs (default: $CITYPASS_DATA, else ./citypass-data)")
+	// The usage says the default and where it comes from; pflag would add
+	// the value found again ("(default "./citypass-data")").
+	root.PersistentFlags().Lookup("data").DefValue = ""
 	root.PersistentFlags().BoolVar(&a.json, "json", false, "print results as JSON")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)

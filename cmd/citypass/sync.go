@@ -20,7 +20,7 @@ func newSyncCmd(a *app) *cobra.Command {
 	var once bool
 	var timeout time.Duration
 	c := localCmd(&cobra.Command{
-		Use:   "sync [--once] [--timeout D]",
+		Use:   "sync [--once] [--timeout DURATION]",
 		Short: "Node: push the journal up to the hub (continuously, or --once until it is all acknowledged)",
 		Long: `Sync a node's data dir with its hub: upload every journaled tap and wait for the hub's
 acknowledgement. Without --once it runs until SIGINT or SIGTERM. With --once it exits 0 once
@@ -30,7 +30,7 @@ unreachable for --timeout.`,
 		RunE: func(*cobra.Command, []string) error { return a.runSync(once, timeout) },
 	})
 	c.Flags().BoolVar(&once, "once", false, "exit when caught up")
-	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "with --once: give up after this long")
+	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "with --once: give up after this `DURATION`")
 	return c
 }
 

@@ -29,7 +29,7 @@ type tapFlags struct {
 func newTapCmd(a *app) *cobra.Command {
 	var f tapFlags
 	c := &cobra.Command{
-		Use:   "tap (--card CARD | --sun URL) --gate VENUE/GATE [--exit] [--at T] [--device D --seq N]",
+		Use:   "tap (--card CARD | --sun URL) --gate VENUE/GATE [--exit] [--at TIME] [--device ID --seq N]",
 		Short: "Present a card at a gate: decide, journal durably, print the decision (exit 3 when denied)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -37,14 +37,14 @@ func newTapCmd(a *app) *cobra.Command {
 			return a.runTap(f)
 		},
 	}
-	c.Flags().StringVar(&f.card, "card", "", "card UID in hex")
-	c.Flags().StringVar(&f.sun, "sun", "", "NTAG 424 DNA SUN message (URL or query) instead of --card")
-	c.Flags().StringVar(&f.gate, "gate", "", "gate id VENUE/GATE (required)")
+	c.Flags().StringVar(&f.card, "card", "", "the `CARD` UID, in hex")
+	c.Flags().StringVar(&f.sun, "sun", "", "NTAG 424 DNA SUN message `URL` (or its query) instead of --card")
+	c.Flags().StringVar(&f.gate, "gate", "", "gate id `VENUE/GATE` (required)")
 	c.Flags().BoolVar(&f.exit, "exit", false, "an exit tap (never traps anyone, counts nothing)")
-	c.Flags().StringVar(&f.at, "at", "", "tap time from the gate's clock; default now")
-	c.Flags().StringVar(&f.device, "device", defaultDevice, "device id of the tap")
-	c.Flags().StringVar(&f.lang, "lang", "", "language of the message, en or fr (default: the tariff's)")
-	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number of the tap, from 1; default: the next after the device's highest")
+	c.Flags().StringVar(&f.at, "at", "", "tap `TIME` from the gate's clock; default now")
+	c.Flags().StringVar(&f.device, "device", defaultDevice, "device `ID` of the tap")
+	c.Flags().StringVar(&f.lang, "lang", "", "language of the message, `LANG` en or fr (default: the tariff's)")
+	c.Flags().Uint64Var(&f.seq, "seq", 0, "the device's sequence number `N` of the tap, from 1; default: the next after the device's highest")
 	_ = c.MarkFlagRequired("gate")
 	return c
 }

@@ -14,7 +14,15 @@ func TestVersionLine(t *testing.T) {
 		{Key: "vcs.time", Value: "2026-11-28T12:15:00Z"},
 		{Key: "vcs.modified", Value: "true"},
 	}}
-	assert.True(t, strings.HasPrefix(versionLine(bi), "citypass v1.4.0 commit 3bf4b08c1e2f+changes (2026-11-28T12:15:00Z) "), versionLine(bi))
-	assert.True(t, strings.HasPrefix(versionLine(nil), "citypass (devel) commit unknown "), versionLine(nil))
-	assert.NotContains(t, versionLine(&debug.BuildInfo{}), "dev ")
+	ld := stamp{commit: "aaaaaaaaaaaabbbbbbbb", time: "2026-12-01T08:00:00Z"}
+	assert.True(t, strings.HasPrefix(versionLine(bi, stamp{}), "citypass v1.4.0 commit 3bf4b08c1e2f+changes (2026-11-28T12:15:00Z) "), versionLine(bi, stamp{}))
+	assert.True(t, strings.HasPrefix(versionLine(bi, ld), "citypass v1.4.0 commit 3bf4b08c1e2f+changes "), "Go's own stamp comes first")
+	assert.True(t, strings.HasPrefix(versionLine(nil, stamp{}), "citypass (devel) commit unknown "), versionLine(nil, stamp{}))
+	// A git worktree: Go stamps nothing, the linker's stamp from `make
+	// build` says the commit.
+	worktree := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	assert.True(t, strings.HasPrefix(versionLine(worktree, ld), "citypass (devel) commit aaaaaaaaaaaa (2026-12-01T08:00:00Z) "), versionLine(worktree, ld))
+	ld.dirty = true
+	assert.Contains(t, versionLine(worktree, ld), "commit aaaaaaaaaaaa+changes")
+	assert.NotContains(t, versionLine(&debug.BuildInfo{}, stamp{}), "dev ")
 }
