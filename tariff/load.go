@@ -372,6 +372,10 @@ func (l *loader) product(i int, tt *tnode) {
 	if len(includes) == 0 && tt.fields["include"] == nil {
 		f.errf(tt.line, "no [[product.include]]: the product would open no gate")
 	}
+	p.Offline = Offline{MaxStaleness: DefaultMaxStaleness, WhenStale: StaleAccept}
+	if ot := f.table("offline", false); ot != nil {
+		p.Offline = l.offline(what+" offline", ot)
+	}
 	f.finish()
 	for j, it := range includes {
 		p.Includes = append(p.Includes, l.include(fmt.Sprintf("%s include #%d", what, j+1), it))
@@ -379,6 +383,36 @@ func (l *loader) product(i int, tt *tnode) {
 	if ok {
 		l.t.Products = append(l.t.Products, p)
 	}
+}
+
+var stalePolicies = []string{string(StaleAccept), string(StaleDeny)}
+
+// offline reads a product's [product.offline] table (docs/semantics.md,
+// "Offline policy"); what is absent takes its default.
+func (l *loader) offline(what string, tt *tnode) Offline {
+	f := newFields(l.errs, tt, what)
+	o := Offline{MaxStaleness: DefaultMaxStaleness, WhenStale: StaleAccept}
+	if s, line, ok := f.str("max_staleness", false); ok {
+		d, err := ParseDuration(s)
+		switch {
+		case err != nil:
+			f.errf(line, "max_staleness: %v", err)
+		case d <= 0:
+			f.errf(line, "max_staleness: duration %q must be positive", s)
+		case d < MaxStalenessAtLeast:
+			f.errf(line, "max_staleness: duration %q is shorter than %s: a connected node's state is up to 10 s old between heartbeats", s, FormatDuration(MaxStalenessAtLeast))
+		case d > MaxStalenessAtMost:
+			f.errf(line, "max_staleness: duration %q is longer than %d days", s, MaxStalenessAtMost/(24*time.Hour))
+		default:
+			o.MaxStaleness = d
+		}
+	}
+	when, _, _ := f.enum("when_stale", false, string(StaleAccept), stalePolicies...)
+	if when != "" {
+		o.WhenStale = StalePolicy(when)
+	}
+	f.finish()
+	return o
 }
 
 // maxLimitN bounds a "<n>" limit.

@@ -270,3 +270,44 @@ func TestGateLanguage(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `t.toml:7: gate_language "de": want en or fr`)
 }
+
+// TestOffline: [product.offline] is optional (schema 1 without it loads,
+// with the defaults), may be a [header] before or after the includes or an
+// inline table, and its bounds are inclusive (docs/semantics.md, "Offline
+// policy").
+func TestOffline(t *testing.T) {
+	def := Offline{MaxStaleness: DefaultMaxStaleness, WhenStale: StaleAccept}
+	cases := []struct {
+		name  string
+		edits []string
+		want  Offline
+	}{
+		{"absent", nil, def},
+		{"empty table", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\n"}, def},
+		{"deny after 30m", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"30m\"\nwhen_stale = \"deny\"\n"},
+			Offline{MaxStaleness: 30 * time.Minute, WhenStale: StaleDeny}},
+		{"after the includes", []string{"passback = \"18m\"\n", "passback = \"18m\"\n\n[product.offline]\nwhen_stale = \"deny\"\n"},
+			Offline{MaxStaleness: DefaultMaxStaleness, WhenStale: StaleDeny}},
+		{"inline", []string{"refund = \"unused\"\n", "refund = \"unused\"\noffline = { max_staleness = \"6h\" }\n"},
+			Offline{MaxStaleness: 6 * time.Hour, WhenStale: StaleAccept}},
+		{"shortest", []string{"refund = \"unused\"\n", "refund = \"unused\"\noffline = { max_staleness = \"60s\" }\n"},
+			Offline{MaxStaleness: MaxStalenessAtLeast, WhenStale: StaleAccept}},
+		{"longest", []string{"refund = \"unused\"\n", "refund = \"unused\"\noffline = { max_staleness = \"30d\", when_stale = \"accept\" }\n"},
+			Offline{MaxStaleness: MaxStalenessAtMost, WhenStale: StaleAccept}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := Load("f.toml", []byte(edit(t, tc.edits...)))
+			require.NoError(t, err)
+			p, ok := tr.Product("cp24-adult")
+			require.True(t, ok)
+			assert.Equal(t, tc.want, p.Offline)
+			assert.Len(t, p.Includes, 2, "the offline table does not swallow the includes")
+			assert.Equal(t, tc.want.MaxStaleness, p.Offline.Max())
+			assert.Equal(t, tc.want.WhenStale == StaleDeny, p.Offline.Deny())
+		})
+	}
+	var zero Offline // a Product built by hand: the defaults
+	assert.Equal(t, DefaultMaxStaleness, zero.Max())
+	assert.False(t, zero.Deny())
+}

@@ -120,7 +120,54 @@ type Product struct {
 	ActivateWithin time.Duration // after sale; a never-activated pass expires then
 	Refund         RefundPolicy
 	Includes       []Include
+	// Offline is how a fleet node decides the product's passes when its
+	// copy of the hub's state is old ([product.offline]).
+	Offline Offline
 }
+
+// StalePolicy says what a node does with a pass's entry when its copy of
+// the hub's state is older than the product's MaxStaleness.
+type StalePolicy string
+
+// Stale policies of schema 1.
+const (
+	StaleAccept StalePolicy = "accept" // decide on the local state; accepts carry flag STALE
+	StaleDeny   StalePolicy = "deny"   // deny STALE
+)
+
+// The offline policy's bounds (docs/semantics.md, "Offline policy").
+const (
+	// DefaultMaxStaleness is max_staleness when the tariff gives none.
+	DefaultMaxStaleness = 24 * time.Hour
+	// MaxStalenessAtLeast is the shortest max_staleness a tariff may give: a
+	// connected node's state is up to a heartbeat (10 s) old, plus the
+	// time to fetch it, so anything shorter would call connected nodes
+	// stale.
+	MaxStalenessAtLeast = time.Minute
+	// MaxStalenessAtMost is the longest: a node whose state is a month old
+	// is broken, not offline, and its accepts should say so (STALE).
+	MaxStalenessAtMost = 30 * 24 * time.Hour
+)
+
+// Offline is a product's offline policy: staleness at a tap (the tap's
+// time minus the hub time the node's state is complete up to) beyond
+// MaxStaleness makes the tap stale, and WhenStale says what a stale entry
+// gets. The zero value is the default policy.
+type Offline struct {
+	MaxStaleness time.Duration // zero means DefaultMaxStaleness
+	WhenStale    StalePolicy   // empty means StaleAccept
+}
+
+// Max returns the policy's max_staleness, DefaultMaxStaleness when unset.
+func (o *Offline) Max() time.Duration {
+	if o.MaxStaleness <= 0 {
+		return DefaultMaxStaleness
+	}
+	return o.MaxStaleness
+}
+
+// Deny reports whether a stale entry is denied (when_stale = "deny").
+func (o *Offline) Deny() bool { return o.WhenStale == StaleDeny }
 
 // LimitKind is how many accepted entries an include allows per venue.
 type LimitKind string

@@ -40,7 +40,11 @@ func (t *Tariff) NormalizedJSON() ([]byte, error) {
 		np := normProduct{ID: p.ID, Name: p.Name, Category: p.Category,
 			Price: p.Price.StringFixed(moneyPlaces), VATRate: p.VATRate.String(),
 			Clock: string(p.Clock), Activation: string(p.Activation), Refund: string(p.Refund),
-			Includes: []normInclude{}}
+			Includes: []normInclude{},
+			Offline:  normOffline{MaxStaleness: FormatDuration(p.Offline.Max()), WhenStale: string(StaleAccept)}}
+		if p.Offline.Deny() {
+			np.Offline.WhenStale = string(StaleDeny)
+		}
 		if p.Clock == ClockCalendarDays {
 			np.Duration = fmt.Sprintf("%dd", p.Days)
 			np.Days = p.Days
@@ -132,6 +136,12 @@ type normProduct struct {
 	ActivateWithin string        `json:"activate_within,omitempty"`
 	Refund         string        `json:"refund"`
 	Includes       []normInclude `json:"includes"`
+	Offline        normOffline   `json:"offline"`
+}
+
+type normOffline struct {
+	MaxStaleness string `json:"max_staleness"`
+	WhenStale    string `json:"when_stale"`
 }
 
 type normInclude struct {

@@ -337,6 +337,42 @@ func TestValidation(t *testing.T) {
 		{"duration too long", []string{"activate_within = \"365d\"", "activate_within = \"100000d\""}, []string{
 			"f.toml:42: product \"cp24-adult\": activate_within: duration \"100000d\" is longer than 3660 days",
 		}},
+		// offline policy (docs/semantics.md, "Offline policy")
+		{"unknown key in offline", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_stale = \"30m\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: unknown key \"max_stale\"",
+		}},
+		{"max_staleness not a duration", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"half an hour\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: duration \"half an hour\": want a number followed by a unit: d, h, m, s, ms, us or ns (e.g. \"18m\", \"24h\", \"30d\")",
+		}},
+		{"max_staleness as integer", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = 30\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: want a string, got an integer",
+		}},
+		{"max_staleness zero", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"0s\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: duration \"0s\" must be positive",
+		}},
+		{"max_staleness negative", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"-30m\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: duration \"-30m\": write it without a sign; durations are never negative",
+		}},
+		{"max_staleness too short", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"59s\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: duration \"59s\" is shorter than 1m: a connected node's state is up to 10 s old between heartbeats",
+		}},
+		{"max_staleness absurd", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nmax_staleness = \"720h1ns\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: max_staleness: duration \"720h1ns\" is longer than 30 days",
+		}},
+		{"unknown when_stale", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[product.offline]\nwhen_stale = \"warn\"\n"}, []string{
+			"f.toml:45: product \"cp24-adult\" offline: when_stale: \"warn\" is not one of accept | deny",
+		}},
+		{"offline as string", []string{"refund = \"unused\"\n", "refund = \"unused\"\noffline = \"deny\"\n"}, []string{
+			"f.toml:44: product \"cp24-adult\": offline: want a table, got a string",
+		}},
+		{"offline as array of tables", []string{"refund = \"unused\"\n", "refund = \"unused\"\n[[product.offline]]\nwhen_stale = \"deny\"\n"}, []string{
+			"f.toml:44: product \"cp24-adult\": offline: want a table, got an array of tables",
+		}},
+		{"every offline problem at once", []string{"refund = \"unused\"\n", "refund = \"unused\"\noffline = { max_staleness = \"31d\", when_stale = \"maybe\", grace = \"5m\" }\n"}, []string{
+			"f.toml:44: product \"cp24-adult\" offline: max_staleness: duration \"31d\" is longer than 30 days",
+			"f.toml:44: product \"cp24-adult\" offline: when_stale: \"maybe\" is not one of accept | deny",
+			"f.toml:44: product \"cp24-adult\" offline: unknown key \"grace\"",
+		}},
 		// syntax
 		{"unterminated string", []string{"price = \"32.00\"", "price = \"32.00"}, []string{
 			"f.toml:37: TOML syntax: basic strings cannot have new lines",
