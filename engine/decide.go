@@ -26,6 +26,11 @@ type Input struct {
 	Card *Card
 	// Usage is the pass's usage; nil means none.
 	Usage *Usage
+	// StateAsOf is the hub time up to which a fleet node's copy of the
+	// hub's state is complete (docs/semantics.md, "Offline policy"):
+	// staleness at the tap is Tap.At − StateAsOf. Zero on the hub and on a
+	// standalone ledger: no staleness.
+	StateAsOf time.Time
 }
 
 // Effects are the state changes a decision implies. Decide only describes them;
@@ -125,6 +130,13 @@ func Decide(in *Input) (Decision, Effects) {
 		return deny(ReasonCanceled)
 	}
 
+	// 6a. STALE: a node's state older at the tap than the product allows;
+	// under when_stale = "accept" the tap goes on and an accept is flagged.
+	stale := !in.StateAsOf.IsZero() && tap.At.Sub(in.StateAsOf) > prod.Offline.Max()
+	if stale && prod.Offline.Deny() {
+		return deny(ReasonStale)
+	}
+
 	// 7. PRODUCT.
 	v := in.Venue
 	if v == nil {
@@ -209,6 +221,9 @@ func Decide(in *Input) (Decision, Effects) {
 	}
 	if !d.ValidUntil.IsZero() && d.ValidUntil.Sub(at) < WarnExpiringWithin {
 		d.Flags |= FlagWarnExpiring
+	}
+	if stale {
+		d.Flags |= FlagStale
 	}
 	eff.CountEntry, eff.Day = true, day
 	eff.Visit = Visit{Tap: tap.ID, At: at, Venue: v.ID, Gate: tap.Gate}

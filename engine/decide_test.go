@@ -200,6 +200,97 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideStale: check 6a and the flag STALE (docs/semantics.md, "Offline
+// policy") at their edges: staleness = tap time − state_as_of, stale only
+// beyond max_staleness; exits and the list checks before it; zero
+// state_as_of (the hub, a standalone ledger) is never stale.
+func TestDecideStale(t *testing.T) {
+	paris := fixtureTariff("paris").Location
+	asOf := time.Date(2026, 11, 23, 9, 0, 0, 0, paris) // the pass is sold at 08:00
+	tap := func(gate string, staleness time.Duration) engine.Tap {
+		return engine.Tap{ID: engine.TapID{Device: "d", Seq: 1}, Card: "04AA", Gate: gate, At: asOf.Add(staleness)}
+	}
+	exit := func(tp engine.Tap) engine.Tap { tp.Direction = engine.Exit; return tp }
+	used := func(e *decideEnv) {
+		e.pass.ActivatedAt, e.pass.ValidUntil, e.pass.Status = asOf, asOf.Add(24*time.Hour), engine.PassActive
+		e.usage = usageOf(visit("mucem/g1", asOf))
+	}
+	const ns = time.Nanosecond
+	tests := []struct {
+		name    string
+		product string
+		zero    bool // no state_as_of (the hub, a standalone ledger)
+		setup   func(e *decideEnv)
+		tap     engine.Tap
+		accept  bool
+		reason  engine.Reason
+		flags   engine.Flags
+	}{
+		// when_stale = "deny", max_staleness = 30m
+		{name: "deny: fresh", product: "offline-deny", tap: tap("mucem/g1", time.Minute), accept: true, flags: engine.FlagActivated},
+		{name: "deny: exactly max_staleness", product: "offline-deny", tap: tap("mucem/g1", 30*time.Minute), accept: true, flags: engine.FlagActivated},
+		{name: "deny: one ns over", product: "offline-deny", tap: tap("mucem/g1", 30*time.Minute+ns), reason: engine.ReasonStale},
+		{name: "deny: a day over", product: "offline-deny", tap: tap("rtm-metro/a", 25*time.Hour), reason: engine.ReasonStale},
+		{name: "deny: tap before state_as_of", product: "offline-deny", tap: tap("mucem/g1", -30*time.Minute), accept: true, flags: engine.FlagActivated},
+		{name: "deny: standalone, never stale", product: "offline-deny", zero: true, tap: tap("mucem/g1", 20*time.Hour), accept: true, flags: engine.FlagActivated},
+		{name: "deny: exit never stale", product: "offline-deny", tap: exit(tap("mucem/g1", 5*time.Hour)), accept: true},
+		{name: "deny: exit of a blocked card never stale", product: "offline-deny", setup: func(e *decideEnv) { e.card.Blocked = true },
+			tap: exit(tap("mucem/g1", 5*time.Hour)), accept: true},
+		{name: "deny: replayed first", product: "offline-deny", setup: func(e *decideEnv) { e.card.LastCounter, e.card.HasCounter = 9, true },
+			tap: engine.Tap{Card: "04AA", Gate: "mucem/g1", At: asOf.Add(5 * time.Hour), Counter: 9, HasCounter: true}, reason: engine.ReasonReplayed},
+		{name: "deny: revoked first", product: "offline-deny", setup: func(e *decideEnv) { e.card.Revoked = true },
+			tap: tap("mucem/g1", 5*time.Hour), reason: engine.ReasonRevoked},
+		{name: "deny: blocked first", product: "offline-deny", setup: func(e *decideEnv) { e.card.Blocked = true },
+			tap: tap("mucem/g1", 5*time.Hour), reason: engine.ReasonBlocked},
+		{name: "deny: canceled first", product: "offline-deny", setup: func(e *decideEnv) { e.pass.Status = engine.PassRefunded },
+			tap: tap("mucem/g1", 5*time.Hour), reason: engine.ReasonCanceled},
+		{name: "deny: stale before product", product: "offline-deny", tap: tap("zoo/g1", 5*time.Hour), reason: engine.ReasonStale},
+		{name: "deny: product when fresh", product: "offline-deny", tap: tap("zoo/g1", 5*time.Minute), reason: engine.ReasonProduct},
+		{name: "deny: stale before already redeemed", product: "offline-deny", setup: used, tap: tap("mucem/g2", 31*time.Minute), reason: engine.ReasonStale},
+		{name: "deny: stale before expired", product: "offline-deny", setup: used, tap: tap("rtm-metro/a", 48*time.Hour), reason: engine.ReasonStale},
+		// when_stale = "accept", max_staleness = 2h
+		{name: "accept: exactly max_staleness", product: "offline-accept", tap: tap("mucem/g1", 2*time.Hour), accept: true, flags: engine.FlagActivated},
+		{name: "accept: one ns over", product: "offline-accept", tap: tap("mucem/g1", 2*time.Hour+ns), accept: true, flags: engine.FlagActivated | engine.FlagStale},
+		{name: "accept: stale decides on the local state", product: "offline-accept", setup: used, tap: tap("mucem/g2", 3*time.Hour), reason: engine.ReasonAlreadyRedeemed},
+		{name: "accept: stale and not included", product: "offline-accept", tap: tap("zoo/g1", 3*time.Hour), reason: engine.ReasonProduct},
+		{name: "accept: stale exit carries no flag", product: "offline-accept", tap: exit(tap("mucem/g1", 3*time.Hour)), accept: true},
+		{name: "accept: standalone", product: "offline-accept", zero: true, tap: tap("mucem/g1", 3*time.Hour), accept: true, flags: engine.FlagActivated},
+		// no [product.offline]: 24h, accept
+		{name: "default: exactly 24h", product: "cp24-adult", tap: tap("mucem/g1", 24*time.Hour), accept: true, flags: engine.FlagActivated},
+		{name: "default: one ns over", product: "cp24-adult", tap: tap("mucem/g1", 24*time.Hour+ns), accept: true, flags: engine.FlagActivated | engine.FlagStale},
+		{name: "default: with other flags", product: "cp24-child", tap: tap("mucem/g1", 25*time.Hour), accept: true,
+			flags: engine.FlagActivated | engine.FlagAttention | engine.FlagStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newDecideEnv(t, tt.product)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			in := e.input(&tt.tap)
+			if !tt.zero {
+				in.StateAsOf = asOf
+			}
+			d, eff := engine.Decide(in)
+			assert.Equal(t, tt.accept, d.Accept, "accept (reason %s)", d.Reason)
+			assert.Equal(t, tt.reason, d.Reason, "reason %s", d.Reason)
+			assert.Equal(t, tt.flags.Names(), d.Flags.Names(), "flags")
+			if !d.Accept || tt.tap.Direction == engine.Exit {
+				assert.False(t, eff.CountEntry || eff.Activate, "a deny or exit counts nothing")
+			}
+			// The same tap without state_as_of is never STALE.
+			in.StateAsOf = time.Time{}
+			d0, _ := engine.Decide(in)
+			assert.NotEqual(t, engine.ReasonStale, d0.Reason)
+			assert.Zero(t, d0.Flags&engine.FlagStale)
+			if d.Reason != engine.ReasonStale {
+				assert.Equal(t, d.Reason, d0.Reason, "staleness changes only check 6a and the flag")
+				assert.Equal(t, d.Flags&^engine.FlagStale, d0.Flags)
+			}
+		})
+	}
+}
+
 // TestDecideSequence applies effects tap after tap, as the Validator does.
 func TestDecideSequence(t *testing.T) {
 	e := newDecideEnv(t, "cp24-adult")

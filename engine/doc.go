@@ -10,13 +10,22 @@
 // first that fails decides:
 //
 //	INVALID, REPLAYED, (exit: accept, count nothing), REVOKED, BLOCKED,
-//	CANCELED, PRODUCT, NOT_YET_VALID, EXPIRED, PASSBACK, ALREADY_REDEEMED, OK
+//	CANCELED, STALE, PRODUCT, NOT_YET_VALID, EXPIRED, PASSBACK,
+//	ALREADY_REDEEMED, OK
+//
+// STALE (check 6a) applies on a fleet node only: Input.StateAsOf is the hub
+// time its copy of the hub's state is complete up to, and a tap later than
+// that by more than the product's max_staleness is denied STALE, or, under
+// when_stale = "accept", decided as usual with an accept flagged STALE
+// (docs/semantics.md, "Offline policy"). The hub and a standalone ledger
+// pass a zero StateAsOf: never stale.
 //
 // A denied tap is a Decision with a Reason, never an error. Reasons and flags
 // are persisted and never renumbered.
 //
-// Validator is the thin loop around Decide: inside one Store.Update (the
-// store's single writer) it checks the tap id for a duplicate, reads the card,
+// Validator is the thin loop around Decide: it reads the node's state_as_of
+// (Options.StateAsOf, when set), then inside one Store.Update (the store's
+// single writer) it checks the tap id for a duplicate, reads the card,
 // resolves the pass (a card's live pass, else its newest), decides, and
 // journals the tap with the pass activation, usage and card counter the
 // decision implies. Update returns only once that is durable, so a gate opens

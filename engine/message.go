@@ -57,6 +57,7 @@ const (
 	msgPassback     = "passback"
 	msgPassbackWait = "passback-wait"
 	msgRedeemed     = "already-redeemed"
+	msgStale        = "stale"
 	msgError        = "error"
 	msgTapAgain     = "tap-again"
 	msgUnreadable   = "unreadable"
@@ -83,6 +84,7 @@ var gateTexts = map[string][2]string{
 	msgPassback:     {"Just used here. Please wait.", "Pass déjà utilisé ici. Veuillez patienter."},
 	msgPassbackWait: {"Just used here. Please wait %d min.", "Pass déjà utilisé ici. Veuillez patienter %d min."},
 	msgRedeemed:     {"Already used here.", "Déjà utilisé ici."},
+	msgStale:        {"Offline too long. Please see staff.", "Hors ligne depuis trop longtemps. Veuillez vous adresser au personnel."},
 	msgError:        {"Gate error. Please see staff.", "Erreur du portique. Veuillez vous adresser au personnel."},
 	msgTapAgain:     {"Please tap again.", "Veuillez présenter à nouveau votre carte."},
 	msgUnreadable:   {"Card not accepted.", "Carte non acceptée."},
@@ -179,6 +181,8 @@ func MessageIn(lang Language, d Decision, dir Direction, wait time.Duration, loc
 		return p.Sprintf(msgPassback)
 	case ReasonAlreadyRedeemed:
 		return p.Sprintf(msgRedeemed)
+	case ReasonStale:
+		return p.Sprintf(msgStale)
 	}
 	return p.Sprintf(msgError)
 }

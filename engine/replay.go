@@ -85,9 +85,13 @@ func (v *Validator) Replay(ctx context.Context, taps []Tap) ([]Result, error) {
 		hi := min(lo+replayChunk, len(checked))
 		steps := make([]tapStep, hi-lo)
 		failed := -1
-		err := v.store.Update(ctx, func(tx Txn) error {
+		asOf, err := v.stateAsOf()
+		if err != nil {
+			return results, &ReplayError{Journaled: lo, Taps: []*TapError{{Index: lo, Err: err}}}
+		}
+		err = v.store.Update(ctx, func(tx Txn) error {
 			for k := range steps {
-				steps[k] = tapStep{tap: checked[lo+k], seqFloor: v.seqFloor}
+				steps[k] = tapStep{tap: checked[lo+k], seqFloor: v.seqFloor, stateAsOf: asOf}
 				if err := steps[k].run(tx, cat); err != nil {
 					failed = lo + k
 					return err

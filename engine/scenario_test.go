@@ -91,6 +91,7 @@ type scenario struct {
 	passes map[string]string // label → pass id
 	seq    uint64
 	now    time.Time
+	asOf   time.Time // the ledger's state_as_of (state-as-of); zero: standalone
 }
 
 func (s *scenario) failf(format string, args ...any) {
@@ -142,6 +143,9 @@ func runScenario(t *testing.T, file string, stores scenarioStore) {
 		case "show":
 			s.show(fields[1:])
 			continue
+		case "state-as-of":
+			s.stateAsOf(fields[1:])
+			continue
 		default:
 			s.failf("unknown command %q", fields[0])
 		}
@@ -180,8 +184,23 @@ func (s *scenario) setup(fields []string) {
 	cat, err := tariff.NewCatalog(s.tariff)
 	require.NoError(s.t, err)
 	store := s.stores.open(s.t, s.tariff, func() time.Time { return s.now })
-	s.v, err = engine.New(store, cat, &engine.Options{Rand: newSeededRand(1), Now: func() time.Time { return s.now }})
+	s.asOf = time.Time{}
+	s.v, err = engine.New(store, cat, &engine.Options{Rand: newSeededRand(1), Now: func() time.Time { return s.now },
+		StateAsOf: func() (time.Time, error) { return s.asOf, nil }})
 	require.NoError(s.t, err)
+}
+
+// state-as-of T|none: from now on the ledger is a fleet node whose copy of
+// the hub's state is complete up to T (none: standalone again).
+func (s *scenario) stateAsOf(args []string) {
+	if len(args) != 1 {
+		s.failf("want `state-as-of T` or `state-as-of none`")
+	}
+	if args[0] == "none" {
+		s.asOf = time.Time{}
+		return
+	}
+	s.asOf = s.time(args[0])
 }
 
 // opts reads key=value words.

@@ -58,7 +58,8 @@ type Tap struct {
 // checks"). Values are persisted.
 type Reason uint8
 
-// Reasons, in check order after OK. Never renumber.
+// Reasons. Codes are persisted: never renumber; a new reason takes the next
+// code, whatever its place in the order of checks (STALE is check 6a).
 const (
 	ReasonOK              Reason = 0
 	ReasonInvalid         Reason = 1
@@ -72,10 +73,11 @@ const (
 	ReasonPassback        Reason = 9
 	ReasonAlreadyRedeemed Reason = 10
 	ReasonError           Reason = 11
+	ReasonStale           Reason = 12 // a fleet node's state is too old (when_stale = "deny")
 )
 
 var reasonNames = [...]string{"OK", "INVALID", "REPLAYED", "REVOKED", "BLOCKED", "CANCELED",
-	"PRODUCT", "NOT_YET_VALID", "EXPIRED", "PASSBACK", "ALREADY_REDEEMED", "ERROR"}
+	"PRODUCT", "NOT_YET_VALID", "EXPIRED", "PASSBACK", "ALREADY_REDEEMED", "ERROR", "STALE"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -103,9 +105,10 @@ const (
 	FlagAttention    Flags = 1 << 1 // child or other staff check
 	FlagPassbackSoft Flags = 1 << 2 // inside a soft anti-passback window
 	FlagWarnExpiring Flags = 1 << 3 // under 1 h of validity left
+	FlagStale        Flags = 1 << 4 // decided on a fleet node's state older than the product allows
 )
 
-var flagNames = [...]string{"ACTIVATED", "ATTENTION", "PASSBACK_SOFT", "WARN_EXPIRING"}
+var flagNames = [...]string{"ACTIVATED", "ATTENTION", "PASSBACK_SOFT", "WARN_EXPIRING", "STALE"}
 
 // Names returns the set flags' names in a stable order.
 func (f Flags) Names() []string {

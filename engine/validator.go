@@ -28,7 +28,19 @@ type Options struct {
 	// ledger's creation time, so a wiped node never reuses the tap ids of
 	// its earlier ledger (docs/fleet.md, "Tap numbering"). Default 0.
 	SeqFloor uint64
+	// StateAsOf, on a fleet node, returns the node's state_as_of: the hub
+	// time up to which its copy of the hub's state is complete. Every tap
+	// is decided with it (Input.StateAsOf; docs/semantics.md, "Offline
+	// policy"), read before the tap's transaction, so a tap never sees
+	// state newer than the age it is judged by. Default nil: no staleness
+	// (the hub, a standalone ledger); a zero time means the same. An error
+	// fails the tap with ERROR: a node that cannot tell how old its state
+	// is does not guess. SetStateAsOf replaces it.
+	StateAsOf func() (time.Time, error)
 }
+
+// StateAsOfFunc is the type of Options.StateAsOf.
+type StateAsOfFunc = func() (time.Time, error)
 
 // Validator decides taps against a Store and runs the pass lifecycle (sell,
 // refund, block, unblock, replace). It is safe for concurrent use by many
@@ -39,6 +51,7 @@ type Validator struct {
 	catalog  atomic.Pointer[tariff.Catalog]
 	now      func() time.Time
 	seqFloor uint64
+	asOf     atomic.Pointer[StateAsOfFunc] // nil: no staleness
 
 	randMu sync.Mutex
 	rand   io.Reader
@@ -61,9 +74,34 @@ func New(store Store, catalog *tariff.Catalog, opts *Options) (*Validator, error
 			v.now = opts.Now
 		}
 		v.seqFloor = opts.SeqFloor
+		v.SetStateAsOf(opts.StateAsOf)
 	}
 	v.catalog.Store(catalog)
 	return v, nil
+}
+
+// SetStateAsOf replaces Options.StateAsOf, e.g. by a running node's live
+// cursor once its sync has started; nil means no staleness. Taps already
+// being decided keep the value they read.
+func (v *Validator) SetStateAsOf(f StateAsOfFunc) {
+	if f == nil {
+		v.asOf.Store(nil)
+		return
+	}
+	v.asOf.Store(&f)
+}
+
+// stateAsOf reads the state_as_of source; zero when there is none.
+func (v *Validator) stateAsOf() (time.Time, error) {
+	f := v.asOf.Load()
+	if f == nil {
+		return time.Time{}, nil
+	}
+	t, err := (*f)()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("engine: reading how old the hub's state is: %w", err)
+	}
+	return t, nil
 }
 
 // SetCatalog swaps the tariff catalog, e.g. after a new version was loaded.
@@ -105,9 +143,13 @@ func (v *Validator) Validate(ctx context.Context, tap Tap) (Result, error) {
 		return errorResult(&tap), err
 	}
 	cat := v.catalog.Load()
+	asOf, err := v.stateAsOf()
+	if err != nil {
+		return errorResult(&tap), err
+	}
 	var st tapStep
-	err := v.store.Update(ctx, func(tx Txn) error {
-		st = tapStep{tap: tap, seqFloor: v.seqFloor}
+	err = v.store.Update(ctx, func(tx Txn) error {
+		st = tapStep{tap: tap, seqFloor: v.seqFloor, stateAsOf: asOf}
 		return st.run(tx, cat)
 	})
 	if err != nil {
@@ -149,11 +191,12 @@ func errorResult(tap *Tap) Result {
 // tap (numbered when its Seq was 0), its result, and the zone and language
 // of its message.
 type tapStep struct {
-	tap      Tap
-	seqFloor uint64 // Options.SeqFloor
-	res      Result
-	loc      *time.Location
-	lang     Language
+	tap       Tap
+	seqFloor  uint64    // Options.SeqFloor
+	stateAsOf time.Time // Options.StateAsOf, read before the transaction
+	res       Result
+	loc       *time.Location
+	lang      Language
 }
 
 // run decides st.tap against tx and journals it with its effects: a tap id
@@ -187,7 +230,7 @@ func (st *tapStep) run(tx Txn, cat *tariff.Catalog) error {
 		}
 		return nil
 	}
-	in := Input{Tap: tap}
+	in := Input{Tap: tap, StateAsOf: st.stateAsOf}
 	card, pass, err := resolveCard(tx, tap.Card, tap.At)
 	if err != nil {
 		return err

@@ -325,6 +325,12 @@ func TestMessageIn(t *testing.T) {
 		{"blocked", engine.Decision{Reason: engine.ReasonBlocked}, engine.Entry, 0,
 			"Card blocked. Please see staff.", "Carte bloquée. Veuillez vous adresser au personnel."},
 		{"expired", engine.Decision{Reason: engine.ReasonExpired}, engine.Entry, 0, "Pass expired.", "Pass expiré."},
+		{"stale", engine.Decision{Reason: engine.ReasonStale}, engine.Entry, 0,
+			"Offline too long. Please see staff.", "Hors ligne depuis trop longtemps. Veuillez vous adresser au personnel."},
+		// A stale accept is an accept: the flag is for the journal and
+		// the hooks, the visitor just walks in.
+		{"stale accept", engine.Decision{Accept: true, ValidUntil: until, Flags: engine.FlagStale}, engine.Entry, 0,
+			"Welcome. Valid until 28/11 10:00.", "Bienvenue. Valable jusqu'au 28/11 à 10h00."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,11 +338,17 @@ func TestMessageIn(t *testing.T) {
 			assert.Equal(t, tt.fr, engine.MessageIn(engine.French, tt.d, tt.dir, tt.wait, loc))
 		})
 	}
-	for r := engine.ReasonInvalid; r <= engine.ReasonError; r++ {
+	gateError := engine.Message(engine.Decision{Reason: engine.ReasonError}, engine.Entry, loc)
+	for r := engine.ReasonInvalid; r <= engine.ReasonStale; r++ {
 		d := engine.Decision{Reason: r}
+		require.NotContains(t, r.String(), "REASON_", "every reason up to the last has a name")
 		assert.NotEqual(t, engine.MessageIn(engine.English, d, engine.Entry, 0, loc),
 			engine.MessageIn(engine.French, d, engine.Entry, 0, loc), "reason %s has no French text", r)
+		if r != engine.ReasonError {
+			assert.NotEqual(t, gateError, engine.Message(d, engine.Entry, loc), "reason %s has no text of its own", r)
+		}
 	}
+	assert.Equal(t, "REASON_13", engine.Reason(13).String(), "ReasonStale is the last reason")
 }
 
 // TestPassbackWait: the wait is rounded up to whole minutes, zero once over
@@ -452,4 +464,50 @@ func TestPassbackDenialSaysHowLongToWait(t *testing.T) {
 	require.Equal(t, engine.ReasonPassback, res.Decision.Reason)
 	assert.True(t, res.RetryAt.Equal(paris(t, "2026-11-23T10:18")), "retry at %s", res.RetryAt)
 	assert.Equal(t, "Just used here. Please wait 8 min.", res.Message)
+}
+
+// TestValidateStateAsOf: the Validator decides with its state_as_of source
+// (Options.StateAsOf, replaced by SetStateAsOf), in Validate and in Replay;
+// a source that fails is an ERROR (the gate stays shut), journaling
+// nothing; without a source nothing is stale.
+func TestValidateStateAsOf(t *testing.T) {
+	v, st := newValidator(t)
+	ctx := context.Background()
+	_, err := v.Sell(ctx, engine.SellRequest{Product: "offline-deny", Card: "04C10001", At: paris(t, "2026-11-23T08:00")})
+	require.NoError(t, err)
+	tap := func(seq uint64, at string) engine.Tap {
+		return engine.Tap{ID: engine.TapID{Device: "g", Seq: seq}, Card: "04C10001", Gate: "rtm-metro/a", At: paris(t, at)}
+	}
+
+	r, err := v.Validate(ctx, tap(1, "2026-11-23T10:00"))
+	require.NoError(t, err)
+	assert.True(t, r.Decision.Accept, "no source: never stale")
+
+	asOf := paris(t, "2026-11-23T11:00")
+	v.SetStateAsOf(func() (time.Time, error) { return asOf, nil })
+	r, err = v.Validate(ctx, tap(2, "2026-11-23T11:31"))
+	require.NoError(t, err)
+	assert.Equal(t, engine.ReasonStale, r.Decision.Reason)
+	assert.Equal(t, "Offline too long. Please see staff.", r.Message)
+	res, err := v.Replay(ctx, []engine.Tap{tap(3, "2026-11-23T11:30"), tap(4, "2026-11-23T11:50")})
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	assert.True(t, res[0].Decision.Accept, "exactly 30 min")
+	assert.Equal(t, engine.ReasonStale, res[1].Decision.Reason)
+
+	broken := errors.New("disk on fire")
+	v.SetStateAsOf(func() (time.Time, error) { return time.Time{}, broken })
+	before := len(st.Journal())
+	r, err = v.Validate(ctx, tap(5, "2026-11-23T11:49"))
+	require.ErrorIs(t, err, broken)
+	assert.Equal(t, engine.ReasonError, r.Decision.Reason)
+	assert.False(t, r.Decision.Accept)
+	_, err = v.Replay(ctx, []engine.Tap{tap(5, "2026-11-23T11:49")})
+	require.ErrorIs(t, err, broken)
+	assert.Len(t, st.Journal(), before, "nothing journaled")
+
+	v.SetStateAsOf(nil)
+	r, err = v.Validate(ctx, tap(5, "2026-11-23T11:49"))
+	require.NoError(t, err)
+	assert.True(t, r.Decision.Accept, "standalone again")
 }

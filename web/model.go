@@ -33,6 +33,7 @@ var ReasonLabels = map[string]string{
 	"PASSBACK":         "used here moments ago (anti-passback)",
 	"ALREADY_REDEEMED": "venue's limit used up",
 	"ERROR":            "gate or ledger error",
+	"STALE":            "gate offline longer than the product allows",
 }
 
 // sortedCounts turns a map into counts by decreasing number, then key.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -124,4 +125,13 @@ func TestBuildFleet(t *testing.T) {
 	assert.True(t, v.Nodes[1].Late)
 	assert.False(t, v.Nodes[2].Late)
 	assert.Equal(t, "5s ago", v.Nodes[2].Ago)
+}
+
+// TestReasonLabels: every denial code the engine can journal has words on
+// the dashboard (a new reason without a label would show an empty cell).
+func TestReasonLabels(t *testing.T) {
+	for r := engine.ReasonInvalid; !strings.HasPrefix(r.String(), "REASON_"); r++ {
+		assert.NotEmpty(t, web.ReasonLabels[r.String()], "reason %s has no label", r)
+	}
+	assert.Len(t, web.ReasonLabels, int(engine.ReasonStale), "a label for each reason but OK, none for a reason that does not exist")
 }
