@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -598,4 +600,16 @@ func TestOptions(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidOptions, name)
 	}
 	assert.ErrorIs(t, (&Options{}).Validate(), ErrInvalidOptions, "FS and Now unset")
+}
+
+// TestReadOnlyOpenOfNothing: a read-only open of a directory that does not
+// exist is ErrNotFound and creates nothing, on disk and in memory.
+func TestReadOnlyOpenOfNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "none")
+	_, err := Open(dir, &Options{ReadOnly: true})
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "nothing created")
+	_, err = Open("/none", &Options{ReadOnly: true, FS: vfs.NewMem()})
+	require.ErrorIs(t, err, ErrNotFound)
 }

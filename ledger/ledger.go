@@ -336,6 +336,13 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.ReadOnly {
+		// Pebble says a read-only open of a missing directory in words
+		// only: name it ErrNotFound, as a read-write MustExist open does.
+		if _, err := o.FS.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, ErrNotFound)
+		}
+	}
 	l := &Ledger{
 		dir:      dir,
 		opts:     *o,

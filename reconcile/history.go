@@ -84,6 +84,7 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 	}
 	var passes []engine.Pass
 	cards := map[string]engine.Card{}
+	usages := map[string]*engine.Usage{}
 	err := src.View(ctx, func(r engine.Reader) error {
 		ids := []string{passID}
 		if passID == "" {
@@ -123,6 +124,7 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 			if err != nil {
 				return err
 			}
+			usages[p.ID] = &u
 			c := cards[p.Card]
 			t, ok := cat.Version(p.TariffVersion)
 			if ok {
@@ -171,10 +173,14 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 			loc, lang = t.Location, engine.TariffLanguage(t)
 		}
 		at := rec.At.In(loc)
+		var wait time.Duration
+		if rec.Decision.Reason == engine.ReasonPassback {
+			wait = engine.PassbackWait(passbackEnd(cat, rec, usages[rec.Pass]), rec.At)
+		}
 		h.Events = append(h.Events, Event{At: at, order: at, Kind: EventTap, Pass: rec.Pass, Card: rec.Card,
 			Tap: rec.ID, Gate: rec.Gate, Direction: rec.Direction.String(), Accept: rec.Decision.Accept,
 			Reason: rec.Decision.Reason.String(), Flags: rec.Decision.Flags.Names(),
-			Message: engine.MessageIn(lang, rec.Decision, rec.Direction, 0, loc)})
+			Message: engine.MessageIn(lang, rec.Decision, rec.Direction, wait, loc)})
 		return nil
 	})
 	if err != nil {
@@ -183,6 +189,22 @@ func History(ctx context.Context, src HistorySource, cat *tariff.Catalog, passID
 	placeReplacements(h.Events)
 	sort.SliceStable(h.Events, func(i, j int) bool { return h.Events[i].order.Before(h.Events[j].order) })
 	return h, nil
+}
+
+// passbackEnd is when the anti-passback window that denied rec ended, as
+// the gate computed it (engine.PassbackEnd over the pass's visits before
+// the tap), so that the story repeats the wait the gate showed; zero when
+// it cannot be told.
+func passbackEnd(cat *tariff.Catalog, rec *engine.TapRecord, u *engine.Usage) time.Time {
+	t, prod, err := cat.ProductAsSold(rec.TariffVersion, rec.Product)
+	if err != nil || u == nil {
+		return time.Time{}
+	}
+	v, _, ok := cat.FindVenue(rec.Venue, rec.At, t)
+	if !ok {
+		return time.Time{}
+	}
+	return engine.PassbackEnd(&engine.Input{Tap: &rec.Tap, Tariff: t, Product: prod, Venue: v, Usage: u})
 }
 
 // passEvents are a pass's lifecycle events (not its taps).

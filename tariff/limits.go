@@ -120,8 +120,9 @@ func ParseTime(s string, loc *time.Location) (t time.Time, note string, err erro
 		if err != nil {
 			continue
 		}
-		if err := CheckInstant(wall); err != nil {
-			return time.Time{}, "", err
+		if CheckInstant(wall) != nil {
+			// Said as typed: the reading has no offset yet.
+			return time.Time{}, "", rangeErr("%s is not between years 2000 and 2200", s)
 		}
 		t, note, err := resolveLocal(s, wall, loc)
 		if err == nil {

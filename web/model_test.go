@@ -99,7 +99,7 @@ func TestBuildStory(t *testing.T) {
 	assert.Equal(t, []string{"sale:", "tap:OK", "activation:", "tap:ALREADY_REDEEMED", "tap:OK", "tap:PASSBACK"}, kinds[:6])
 	last := alice.Events[5]
 	assert.True(t, last.Denied)
-	assert.Equal(t, "Just used here. Please wait.", last.Message)
+	assert.Equal(t, "Just used here. Please wait 13 min.", last.Message, "the wait the gate showed (the metro at 12:00, 18 min)")
 	assert.Equal(t, "2026-05-31 12:05:00 +02:00", last.At)
 
 	var bobKinds []string

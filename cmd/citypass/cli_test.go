@@ -36,9 +36,9 @@ func initData(t *testing.T) string {
 	return dir
 }
 
-func sell(t *testing.T, dir, product, card string) string {
+func sell(t *testing.T, dir, product, card string, more ...string) string {
 	t.Helper()
-	out, stderr, code := cli(t, dir, "pass", "sell", "--product", product, "--card", card, "--at", "2026-11-27T08:00", "--json")
+	out, stderr, code := cli(t, dir, append([]string{"pass", "sell", "--product", product, "--card", card, "--at", "2026-11-27T08:00", "--json"}, more...)...)
 	require.Equal(t, 0, code, stderr)
 	var v map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &v))

@@ -16,6 +16,7 @@ import (
 	"github.com/citypass/citypass/cardio/pcsc"
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/explain"
 	"github.com/citypass/citypass/gate"
 	"github.com/citypass/citypass/gate/pcscgate"
 	"github.com/prometheus/client_golang/prometheus"
@@ -156,7 +157,7 @@ func outcomeLine(o gate.Outcome) string {
 	default:
 		msg := o.Message
 		if o.Err != nil {
-			msg = fmt.Sprintf("%s (%v)", msg, o.Err)
+			msg = fmt.Sprintf("%s (%s)", msg, explain.Sentence(o.Err))
 		}
 		return fmt.Sprintf("%s %s %s %s", o.Gate, o.Reader, o.DecisionName(), msg)
 	}
