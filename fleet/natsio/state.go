@@ -82,13 +82,30 @@ func (c *Conn) ReadState(ctx context.Context, from uint64) (*StateReader, error)
 	return &StateReader{cons: cons}, nil
 }
 
-// Next waits up to wait for at most max messages.
-func (r *StateReader) Next(max int, wait time.Duration) ([]StateMsg, error) {
-	b, err := r.cons.Fetch(max, jetstream.FetchMaxWait(wait))
+// Next waits up to wait, or until ctx ends, for the next message, and
+// returns it with those after it that the stream holds now, at most max in
+// all (none when wait passes first). It returns as soon as a message is
+// there: a Fetch of max messages would wait for all of them.
+func (r *StateReader) Next(ctx context.Context, max int, wait time.Duration) ([]StateMsg, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := r.cons.Fetch(1, jetstream.FetchContext(wctx))
 	if err != nil {
 		return nil, fmt.Errorf("natsio: reading the state stream: %w", err)
 	}
-	var out []StateMsg
+	out, err := drain(b, nil)
+	if err != nil || len(out) == 0 || max <= 1 {
+		return out, err
+	}
+	if b, err = r.cons.FetchNoWait(max - 1); err != nil {
+		return out, fmt.Errorf("natsio: reading the state stream: %w", err)
+	}
+	return drain(b, out)
+}
+
+// drain appends the messages of b to out; a fetch that ended without
+// messages is no error.
+func drain(b jetstream.MessageBatch, out []StateMsg) ([]StateMsg, error) {
 	for m := range b.Messages() {
 		md, err := m.Metadata()
 		if err != nil {

@@ -76,7 +76,7 @@ func (n *Node) downlink(ctx context.Context) {
 				continue
 			}
 		}
-		msgs, err := r.Next(256, n.cfg.RequestTimeout)
+		msgs, err := r.Next(ctx, 256, n.cfg.RequestTimeout)
 		if err == nil && len(msgs) > 0 {
 			err = n.applyStream(ctx, msgs)
 		}
@@ -224,11 +224,13 @@ func (n *Node) apply(ctx context.Context, items []ledger.StateItem, cur StateCur
 	if err != nil {
 		return err
 	}
-	if setCur {
-		n.setCursor(cur)
-	}
+	// The gate decides with new tariff versions before the node's state
+	// says it is as of the heartbeat that follows them.
 	if tariffs && n.cfg.OnTariffs != nil {
 		n.cfg.OnTariffs()
+	}
+	if setCur {
+		n.setCursor(cur)
 	}
 	return nil
 }

@@ -166,14 +166,27 @@ func (n *Node) Close() error {
 	return n.saveCursor(context.Background())
 }
 
-// Status returns the node's view of its sync.
+// Status returns the node's view of its sync. LastSeq is read from the
+// ledger now, so the backlog grows while the node is offline.
 func (n *Node) Status() Status {
+	last, err := n.cfg.Ledger.LastJournalSeq()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st := n.st
+	if err == nil && last > st.LastSeq {
+		st.LastSeq = last
+	}
 	st.Connected = n.cfg.Conn.Connected()
 	st.State = n.state
 	return st
+}
+
+// Backlog is the number of journal records the hub has not acknowledged.
+func (s Status) Backlog() uint64 {
+	if s.LastSeq <= s.Acked {
+		return 0
+	}
+	return s.LastSeq - s.Acked
 }
 
 func (n *Node) onAck(data []byte) {
