@@ -201,6 +201,19 @@ func (d *DataDir) AddTariff(ctx context.Context, t *tariff.Tariff) error {
 	return nil
 }
 
+// ReloadTariffs rebuilds the catalog from the tariff versions stored in
+// the ledger and hands it to the Validator: for a fleet node whose sync
+// stored versions from its hub while the data dir is open (a gate syncing
+// in-process). Taps decided meanwhile keep using the previous catalog.
+func (d *DataDir) ReloadTariffs() error {
+	cat, err := LoadCatalog(d.Ledger)
+	if err != nil {
+		return err
+	}
+	d.Validator.SetCatalog(cat)
+	return nil
+}
+
 // OpenLedger opens the ledger of the initialized data dir dir alone (for
 // commands that need no Validator, or a ledger that holds no tariff yet).
 // While another process holds it, OpenLedger retries for opts.LockWait, then

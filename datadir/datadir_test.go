@@ -154,6 +154,22 @@ func TestAddTariff(t *testing.T) {
 	assert.Len(t, stored.Versions(), 2)
 }
 
+// TestReloadTariffs: a version stored in the ledger behind the Validator's
+// back (a node's sync) is decided with only after ReloadTariffs.
+func TestReloadTariffs(t *testing.T) {
+	ctx := context.Background()
+	d, err := Init(ctx, newDir(t), tariff.SampleTariff(), nil)
+	require.NoError(t, err)
+	defer d.Close()
+	_, err = AddTariff(ctx, d.Ledger, nextTariff(t))
+	require.NoError(t, err)
+	assert.Len(t, d.Catalog().Versions(), 1, "stored, not yet in the Validator's catalog")
+	require.NoError(t, d.ReloadTariffs())
+	assert.Len(t, d.Catalog().Versions(), 2)
+	_, ok := d.Catalog().Version("marseille-2027")
+	assert.True(t, ok)
+}
+
 func TestOpenLedgerNamesTheHolderAfterLockWait(t *testing.T) {
 	ctx := context.Background()
 	dir := newDir(t)

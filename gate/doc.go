@@ -35,5 +35,7 @@
 // Metrics (NewMetrics): citypass_gate_taps_total{decision,reason},
 // citypass_gate_card_read_seconds, citypass_gate_decision_seconds,
 // citypass_gate_hook_failures_total{hook}, citypass_gate_pcsc_up and
-// citypass_gate_readers.
+// citypass_gate_readers; on a fleet node (NewSyncMetrics), the sync's
+// citypass_gate_sync_acknowledged_seq, citypass_gate_sync_backlog,
+// citypass_gate_sync_connected and citypass_gate_sync_state_age_seconds.
 package gate

@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -94,5 +96,71 @@ func (m *Metrics) setUp(up bool) {
 func (m *Metrics) addReaders(n float64) {
 	if m != nil {
 		m.readers.Add(n)
+	}
+}
+
+// SyncStatus is a fleet node's sync as the gate's metrics show it
+// (docs/fleet.md): what the hub has acknowledged of the node's journal,
+// what it has not, whether the node is connected, and state_as_of (the hub
+// time up to which the node has the hub's state; zero before the first
+// sync).
+type SyncStatus struct {
+	Acked     uint64 // the hub's high-water mark of this node's journal
+	Backlog   uint64 // journal records the hub has not acknowledged
+	Connected bool
+	StateAsOf time.Time
+}
+
+// syncCollector reads a SyncStatus at each scrape.
+type syncCollector struct {
+	status                         func() SyncStatus
+	now                            func() time.Time
+	acked, backlog, connected, age *prometheus.Desc
+}
+
+// NewSyncMetrics registers with reg the sync gauges of a gate on a fleet
+// node, read from status at each scrape (now is the node clock; nil:
+// time.Now):
+//
+//	citypass_gate_sync_acknowledged_seq   the hub's high-water mark of the node's journal
+//	citypass_gate_sync_backlog            journal records the hub has not acknowledged
+//	citypass_gate_sync_connected          1 while connected to the hub
+//	citypass_gate_sync_state_age_seconds  now − state_as_of (absent before the first sync)
+//
+// status is called from the scraping goroutine and must be safe for that.
+func NewSyncMetrics(reg prometheus.Registerer, status func() SyncStatus, now func() time.Time) error {
+	if now == nil {
+		now = time.Now
+	}
+	return reg.Register(&syncCollector{status: status, now: now,
+		acked: prometheus.NewDesc("citypass_gate_sync_acknowledged_seq",
+			"The hub's high-water mark of this node's journal: every record up to it is durable at the hub.", nil, nil),
+		backlog: prometheus.NewDesc("citypass_gate_sync_backlog",
+			"Journal records of this node the hub has not acknowledged yet.", nil, nil),
+		connected: prometheus.NewDesc("citypass_gate_sync_connected",
+			"1 while the node is connected to its hub.", nil, nil),
+		age: prometheus.NewDesc("citypass_gate_sync_state_age_seconds",
+			"Age of the node's copy of the hub's state: now minus state_as_of, the hub time of the last heartbeat applied.", nil, nil),
+	})
+}
+
+func (c *syncCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.acked
+	ch <- c.backlog
+	ch <- c.connected
+	ch <- c.age
+}
+
+func (c *syncCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	connected := 0.0
+	if st.Connected {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.acked, prometheus.GaugeValue, float64(st.Acked))
+	ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(st.Backlog))
+	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, connected)
+	if !st.StateAsOf.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, c.now().Sub(st.StateAsOf).Seconds())
 	}
 }

@@ -20,7 +20,7 @@ func init() { registerCommand("bench", newBenchCmd) }
 // child mode the scale, reconcile and recovery workloads re-execute.
 func newBenchCmd(a *app) *cobra.Command {
 	var cfg bench.Config
-	cmd := &cobra.Command{
+	cmd := localCmd(&cobra.Command{
 		Use:   "bench",
 		Short: "Measure citypass against raw Pebble on this machine",
 		Long: "Runs the workloads of issue 7 (decide, gate1, gates, scale, reconcile, recovery, card),\n" +
@@ -37,7 +37,7 @@ func newBenchCmd(a *app) *cobra.Command {
 			defer stop()
 			return runBench(ctx, a, cfg)
 		},
-	}
+	})
 	f := cmd.Flags()
 	f.BoolVar(&cfg.Quick, "quick", false, "small sizes: the whole run takes under a minute")
 	f.StringSliceVar(&cfg.Only, "only", nil, "run only these `WORKLOADS` (comma-separated)")

@@ -88,7 +88,7 @@ func (a *app) dataHint(err error) error {
 	case errors.Is(err, datadir.ErrNotInitialized):
 		return fmt.Errorf("%w: run `citypass init --data %s` first", err, a.dataDir)
 	case errors.Is(err, datadir.ErrNoTariff):
-		return fmt.Errorf("%w: run `citypass tariff load FILE`", err)
+		return fmt.Errorf("%w: run `citypass tariff load FILE` (on a fleet node: `citypass sync --once`, which brings the hub's tariffs)", err)
 	}
 	return err
 }

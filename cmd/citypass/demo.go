@@ -22,7 +22,7 @@ func init() { registerCommand("demo", newDemoCmd) }
 // one object) on stdout.
 func newDemoCmd(a *app) *cobra.Command {
 	var cfg demo.Config
-	cmd := &cobra.Command{
+	cmd := localCmd(&cobra.Command{
 		Use:   "demo",
 		Short: "A day in the city: sell passes, tap virtual cards at gates, close, verify and pay the statements",
 		Long: "Plays Sunday 31 May 2026 in Marseille on the built-in sample tariff: about 2,000 passes sold onto\n" +
@@ -58,7 +58,7 @@ func newDemoCmd(a *app) *cobra.Command {
 			}
 			return nil
 		},
-	}
+	})
 	f := cmd.Flags()
 	f.Int64Var(&cfg.Seed, "seed", 1, "the random `SEED`: it draws the day, the card UIDs and the keys; the same seed gives the same statements")
 	f.IntVar(&cfg.Passes, "passes", demo.DefaultPasses, "`N` passes sold through the day")

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +19,8 @@ import (
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/explain"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/node"
 	"github.com/citypass/citypass/gate"
 	"github.com/citypass/citypass/gate/pcscgate"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,13 +54,18 @@ environment variables, killed after --hook-timeout:
 	}
 	b.WriteString(`
 --lang chooses the language of the messages the gate shows (en or fr; default: the
-tariff's gate_language). --metrics ADDR serves Prometheus metrics on http://ADDR/metrics.`)
+tariff's gate_language). --metrics ADDR serves Prometheus metrics on http://ADDR/metrics.
+
+On a fleet node (` + "`citypass init --node`" + `) the gate also syncs with its hub in the same
+process, as ` + "`citypass sync`" + ` does: taps are decided and journaled locally and uploaded
+in the background, and the hub's tariffs, passes and cards come down. A tap never waits
+on the network. The node needs the hub's card keys (keys/cards.key, mode 0600).`)
 	return b.String()
 }
 
 func newGateCmd(a *app) *cobra.Command {
 	var f gateFlags
-	c := &cobra.Command{
+	c := localCmd(&cobra.Command{
 		Use:   "gate --reader NAME|auto --gate VENUE/GATE [--device ID]",
 		Short: "Run a gate: read cards on PC/SC readers, decide, journal, drive the actuator hooks",
 		Long:  gateLong(),
@@ -66,7 +75,7 @@ func newGateCmd(a *app) *cobra.Command {
 			defer stop()
 			return a.runGate(ctx, f)
 		},
-	}
+	})
 	c.Flags().StringSliceVar(&f.readers, "reader", nil, "reader `NAME` or prefix (repeatable), or auto for every reader (required)")
 	c.Flags().StringVar(&f.gate, "gate", "", "gate id `VENUE/GATE` (required)")
 	c.Flags().StringVar(&f.device, "device", "", "device `ID` in tap ids; default: the gate id")
@@ -82,13 +91,35 @@ func newGateCmd(a *app) *cobra.Command {
 	return c
 }
 
+// gateEvents opens the source of a gate's reader events; stop releases it.
+type gateEvents func(ctx context.Context, f gateFlags, log *slog.Logger) (events <-chan gate.Event, stop func(), err error)
+
+// pcscEvents watches the PC/SC readers of --reader.
+func pcscEvents(ctx context.Context, f gateFlags, log *slog.Logger) (<-chan gate.Event, func(), error) {
+	mon, err := pcsc.Open(ctx, pcsc.Options{Readers: f.readers, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pcscgate.Events(ctx, mon.Events()), func() { mon.Close() }, nil
+}
+
 func (a *app) runGate(ctx context.Context, f gateFlags) error {
+	return a.runGateOn(ctx, f, pcscEvents)
+}
+
+// runGateOn runs the gate on the events of open; on a fleet node it syncs
+// with the hub in the same process until the gate stops.
+func (a *app) runGateOn(ctx context.Context, f gateFlags, open gateEvents) error {
 	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
 	s, err := a.openSession()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	id, err := datadir.ReadIdentity(s.Ledger)
+	if err != nil {
+		return err
+	}
 	// A gate of a venue the tariff does not know is a configuration error,
 	// found now rather than at the first tap.
 	if t, ok := s.Catalog().At(a.now()); ok {
@@ -106,12 +137,23 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 	}
 	keys, err := cardio.LoadKeys(datadir.CardKeysPath(a.dataDir))
 	if err != nil {
+		if id.Role == fleet.Node && errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("card keys: %w: node %s reads cards with its hub's keys; copy the hub's %s to %s (mode 0600)",
+				err, id.Node, filepath.Join(datadir.KeysDirName, datadir.CardKeysFile), datadir.CardKeysPath(a.dataDir))
+		}
 		return fmt.Errorf("card keys: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	metrics, err := gate.NewMetrics(reg)
 	if err != nil {
 		return err
+	}
+	if id.Role == fleet.Node {
+		stopSync, err := a.startGateSync(ctx, s, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopSync()
 	}
 	if f.metrics != "" {
 		stopMetrics, err := serveMetrics(f.metrics, reg, log)
@@ -135,18 +177,51 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 	if err != nil {
 		return err
 	}
-	mon, err := pcsc.Open(ctx, pcsc.Options{Readers: f.readers, Logger: log})
+	events, stopEvents, err := open(ctx, f, log)
 	if err != nil {
 		return err
 	}
-	defer mon.Close()
+	defer stopEvents()
 	log.Info("gate running", "gate", f.gate, "readers", f.readers)
-	err = g.Run(ctx, pcscgate.Events(ctx, mon.Events()))
+	err = g.Run(ctx, events)
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		log.Info("gate stopped", "gate", f.gate)
 		return nil
 	}
 	return err
+}
+
+// startGateSync starts a node's sync on the gate's open ledger (one process
+// holds it), reloading the gate's tariffs when the hub's state brings new
+// versions, and registers the sync gauges; stop ends the sync.
+func (a *app) startGateSync(ctx context.Context, s *session, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	p, err := node.OpenProcess(ctx, a.dataDir, node.Options{Ledger: s.Ledger, Log: log, Sync: node.Config{
+		OnTariffs: func() {
+			if err := s.ReloadTariffs(); err != nil {
+				log.Error("reloading the tariffs from the hub", "err", err)
+				return
+			}
+			log.Info("tariffs reloaded from the hub", "versions", len(s.Catalog().Versions()))
+		},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	stop = func() {
+		if err := p.Close(); err != nil {
+			log.Error("stopping the sync", "err", err)
+		}
+	}
+	err = gate.NewSyncMetrics(reg, func() gate.SyncStatus {
+		st := p.Node.Status()
+		return gate.SyncStatus{Acked: st.Acked, Backlog: st.Backlog(), Connected: st.Connected, StateAsOf: st.State.AsOf}
+	}, a.now)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	log.Info("syncing with the hub", "node", p.Identity.Node, "hub", p.Identity.Hub)
+	return stop, nil
 }
 
 // outcomeLine is the one line per presentation printed on stdout.

@@ -32,7 +32,7 @@ type serveFlags struct {
 
 func newServeCmd(a *app) *cobra.Command {
 	var f serveFlags
-	c := &cobra.Command{
+	c := localCmd(&cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080]",
 		Short: "Serve the read-only web dashboard: today, charts, a card's story",
 		Long: `Serves the operators' dashboard until SIGTERM or SIGINT: today at a glance, charts
@@ -49,7 +49,7 @@ or TLS with client certificates (--tls-cert, --tls-key, --client-ca).`,
 			defer stop()
 			return a.runServe(ctx, f, nil)
 		},
-	}
+	})
 	c.Flags().StringVar(&f.listen, "listen", "127.0.0.1:8080", "`HOST:PORT` to listen on")
 	c.Flags().StringVar(&f.tokenFile, "token-file", "", "`FILE` whose first line is the access token (required beyond loopback without --client-ca)")
 	c.Flags().StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate `FILE` (PEM)")
