@@ -207,6 +207,9 @@ func (a *app) startGateSync(ctx context.Context, s *session, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
+	// Staleness at a tap is judged by the live state_as_of of this sync.
+	n := p.Node
+	s.Validator.SetStateAsOf(func() (time.Time, error) { return n.State().AsOf, nil })
 	stop = func() {
 		if err := p.Close(); err != nil {
 			log.Error("stopping the sync", "err", err)

@@ -181,6 +181,11 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// State returns where the node stands in the hub's state (its AsOf is
+// state_as_of; zero before the first sync), without reading the ledger: a
+// gate reads it before every tap (engine.Options.StateAsOf).
+func (n *Node) State() StateCursor { return n.cursor() }
+
 // Backlog is the number of journal records the hub has not acknowledged.
 func (s Status) Backlog() uint64 {
 	if s.LastSeq <= s.Acked {
