@@ -343,7 +343,8 @@ func (n *Node) push(ctx context.Context) error {
 		if from > last {
 			return nil
 		}
-		b := &fleet.Batch{Node: n.cfg.Node, Epoch: n.epoch, First: from, SentAt: n.cfg.Now(), ClockOffset: offset, ClockKnown: known}
+		b := &fleet.Batch{Node: n.cfg.Node, Epoch: n.epoch, First: from, SentAt: n.cfg.Now(), ClockOffset: offset, ClockKnown: known,
+			Records: make([]engine.TapRecord, 0, min(uint64(n.cfg.BatchMax), last-from+1))}
 		err := n.cfg.Ledger.Journal(ctx, from, func(r *engine.TapRecord) error {
 			b.Records = append(b.Records, *r)
 			if len(b.Records) >= n.cfg.BatchMax {
