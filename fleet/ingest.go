@@ -25,10 +25,9 @@ type IngestView struct {
 	NodeEpoch NodeEpoch
 	Known     bool
 	// ByNodeSeq holds, for each node seq of the batch at or below
-	// NodeEpoch.HighWater, the record the hub holds for it (journaled or
-	// quarantined); absent when the hub holds none (it was a duplicate of
-	// another origin's record: then ByTapID has it).
-	ByNodeSeq map[uint64]engine.TapRecord
+	// NodeEpoch.HighWater, the records the hub holds for it: the one
+	// journaled (or aliased) under it and any quarantined under it.
+	ByNodeSeq map[uint64][]engine.TapRecord
 	// ByTapID holds the hub's record of every tap id of the batch, if any.
 	ByTapID map[engine.TapID]Stored
 	// Passes, Cards and Usage hold the hub's records named by the batch's
@@ -113,11 +112,17 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.JournalSeq <= ne.HighWater {
-			if held, ok := v.ByNodeSeq[r.JournalSeq]; ok && !SameRecord(&held, r) {
-				quarantine(r, fmt.Sprintf("node seq %d was received before with other content (tap %s): the node's ledger lost records it had uploaded", r.JournalSeq, held.ID))
+			held := v.ByNodeSeq[r.JournalSeq]
+			same := len(held) == 0 // nothing to compare with: take it as a repeat
+			for i := range held {
+				same = same || SameRecord(&held[i], r)
+			}
+			if same {
+				res.Repeats++
 				continue
 			}
-			res.Repeats++
+			quarantine(r, fmt.Sprintf("node seq %d was received before with other content (tap %s): the node's ledger lost records it had uploaded", r.JournalSeq, held[0].ID))
+			v.ByNodeSeq[r.JournalSeq] = append(held, *r)
 			continue
 		}
 		ne.HighWater = r.JournalSeq

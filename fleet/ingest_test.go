@@ -21,7 +21,7 @@ import (
 type model struct {
 	now      time.Time
 	epochs   map[string]fleet.NodeEpoch    // node/epoch
-	held     map[string]engine.TapRecord   // node/epoch/seq → record held for it
+	held     map[string][]engine.TapRecord // node/epoch/seq → records held for it
 	journal  map[engine.TapID]fleet.Stored // journaled records
 	origins  map[string]engine.TapID       // node/epoch/seq → tap journaled under that origin
 	quarant  map[string]fleet.Quarantined  // node/epoch/seq
@@ -32,7 +32,7 @@ type model struct {
 }
 
 func newModel(sc *fleettest.Scenario) *model {
-	m := &model{now: fleettest.Day.Add(20 * time.Hour), epochs: map[string]fleet.NodeEpoch{}, held: map[string]engine.TapRecord{},
+	m := &model{now: fleettest.Day.Add(20 * time.Hour), epochs: map[string]fleet.NodeEpoch{}, held: map[string][]engine.TapRecord{},
 		journal: map[engine.TapID]fleet.Stored{}, origins: map[string]engine.TapID{}, quarant: map[string]fleet.Quarantined{},
 		passes: map[string]engine.Pass{}, cards: map[string]engine.Card{}, usage: map[string]engine.Usage{}}
 	for _, p := range sc.Passes {
@@ -57,13 +57,11 @@ func (m *model) Ingest(b *fleet.Batch) (bool, uint64, error) {
 	}
 	m.now = m.now.Add(time.Second)
 	ne, known := m.epochs[key(b.Node, b.Epoch)]
-	v := &fleet.IngestView{NodeEpoch: ne, Known: known, ByNodeSeq: map[uint64]engine.TapRecord{},
+	v := &fleet.IngestView{NodeEpoch: ne, Known: known, ByNodeSeq: map[uint64][]engine.TapRecord{},
 		ByTapID: map[engine.TapID]fleet.Stored{}, Passes: map[string]engine.Pass{}, Cards: map[string]engine.Card{}, Usage: map[string]engine.Usage{}}
 	for _, r := range b.Records {
 		if r.JournalSeq <= ne.HighWater {
-			if h, ok := m.held[key(b.Node, b.Epoch, r.JournalSeq)]; ok {
-				v.ByNodeSeq[r.JournalSeq] = h
-			}
+			v.ByNodeSeq[r.JournalSeq] = append([]engine.TapRecord(nil), m.held[key(b.Node, b.Epoch, r.JournalSeq)]...)
 			continue
 		}
 		if s, ok := m.journal[r.ID]; ok {
@@ -89,16 +87,15 @@ func (m *model) Ingest(b *fleet.Batch) (bool, uint64, error) {
 		m.journalN++
 		m.journal[f.Record.ID] = fleet.Stored{Record: f.Record, Origin: f.Origin, HasOrigin: true}
 		k := key(f.Origin.Node, f.Origin.Epoch, f.Origin.NodeSeq)
-		m.held[k], m.origins[k] = f.Record, f.Record.ID
+		m.held[k], m.origins[k] = append(m.held[k], f.Record), f.Record.ID
 	}
 	for _, a := range res.Aliases {
-		m.held[key(b.Node, b.Epoch, a.NodeSeq)] = m.journal[a.Tap].Record
+		k := key(b.Node, b.Epoch, a.NodeSeq)
+		m.held[k] = append(m.held[k], m.journal[a.Tap].Record)
 	}
 	for _, q := range res.Quarantine {
 		k := key(q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq)
-		if _, ok := m.held[k]; !ok {
-			m.held[k] = q.Record
-		}
+		m.held[k] = append(m.held[k], q.Record)
 		m.quarant[k] = q
 	}
 	for id, p := range res.Passes {

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
@@ -17,7 +20,7 @@ import (
 //	0x23 <journal seq:8>                          fleet.Origin of a journal record from a node
 //	0x24 <node> 0x00 <epoch:8> <node seq:8>       journal seq holding that node record (its own, or the same tap from elsewhere)
 //	0x60 <node> 0x00 <epoch:8>                    fleet.NodeEpoch
-//	0x61 <node> 0x00 <epoch:8> <node seq:8>       fleet.Quarantined
+//	0x61 <node> 0x00 <epoch:8> <node seq:8> <crc:4>  fleet.Quarantined (crc: CRC-32C of the record, so several contents of one seq are all kept)
 const (
 	pOrigin     byte = 0x23
 	pOriginIdx  byte = 0x24
@@ -62,8 +65,8 @@ func parseNodeKey(k []byte) (node string, epoch, seq uint64, ok bool) {
 	switch len(rest) {
 	case 8:
 		return node, binary.BigEndian.Uint64(rest), 0, true
-	case 16:
-		return node, binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:]), true
+	case 16, 20: // a node seq, and for quarantined records a content checksum
+		return node, binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:16]), true
 	}
 	return "", 0, 0, false
 }
@@ -177,9 +180,10 @@ type FleetTxn interface {
 	// NodeEpoch returns the hub's state of a node epoch, if known.
 	NodeEpoch(node string, epoch uint64) (fleet.NodeEpoch, bool, error)
 	PutNodeEpoch(ne fleet.NodeEpoch) error
-	// Held returns the record the hub holds for a node record: journaled
-	// (under this origin or, for a duplicate, another) or quarantined.
-	Held(node string, epoch, nodeSeq uint64) (engine.TapRecord, bool, error)
+	// Held returns the records the hub holds for a node record: the one
+	// journaled (under this origin or, for a duplicate, another) and those
+	// quarantined under it.
+	Held(node string, epoch, nodeSeq uint64) ([]engine.TapRecord, error)
 	// TapOrigin returns the origin of the journal record journalSeq; false
 	// for a record the hub journaled itself.
 	TapOrigin(journalSeq uint64) (fleet.Origin, bool, error)
@@ -225,38 +229,78 @@ func (t *txn) PutNodeEpoch(ne fleet.NodeEpoch) error {
 	return nil
 }
 
-func (t *txn) Held(node string, epoch, nodeSeq uint64) (engine.TapRecord, bool, error) {
+func (t *txn) Held(node string, epoch, nodeSeq uint64) ([]engine.TapRecord, error) {
+	var out []engine.TapRecord
 	k := nodeSeqKey(pOriginIdx, node, epoch, nodeSeq)
 	v, ok, err := t.get(k)
 	if err != nil {
-		return engine.TapRecord{}, false, err
+		return nil, err
 	}
 	if ok {
 		seq, err := decodeU64(k, v, kindOriginIdx)
 		if err != nil {
-			return engine.TapRecord{}, false, err
+			return nil, err
 		}
 		jk := journalKey(seq)
 		jv, ok, err := t.get(jk)
 		if err != nil {
-			return engine.TapRecord{}, false, err
+			return nil, err
 		}
 		if !ok {
-			return engine.TapRecord{}, false, &CorruptionError{Key: k, Reason: fmt.Sprintf("points at journal seq %d, which does not exist", seq)}
+			return nil, &CorruptionError{Key: k, Reason: fmt.Sprintf("points at journal seq %d, which does not exist", seq)}
 		}
 		rec, err := decodeTap(jk, jv)
 		if err != nil {
-			return engine.TapRecord{}, false, err
+			return nil, err
 		}
-		return *rec, true, nil
+		out = append(out, *rec)
 	}
-	qk := nodeSeqKey(pQuarantine, node, epoch, nodeSeq)
-	qv, ok, err := t.get(qk)
-	if err != nil || !ok {
-		return engine.TapRecord{}, false, err
+	err = t.scanPrefix(nodeSeqKey(pQuarantine, node, epoch, nodeSeq), func(qk, qv []byte) error {
+		q, err := decodeQuarantined(qk, qv)
+		if err != nil {
+			return err
+		}
+		out = append(out, q.Record)
+		return nil
+	})
+	return out, err
+}
+
+// scanPrefix calls fn for every key with prefix p through the transaction:
+// its own writes, the group's and the database's (for small ranges).
+func (t *txn) scanPrefix(p []byte, fn func(k, v []byte) error) error {
+	hi := upperBound(p)
+	seen := map[string]bool{}
+	in := func(k []byte) bool { return bytes.Compare(k, p) >= 0 && bytes.Compare(k, hi) < 0 }
+	for i := len(t.ops) - 1; i >= 0; i-- {
+		if o := t.ops[i]; in(o.key) && !seen[string(o.key)] {
+			seen[string(o.key)] = true
+			if err := fn(o.key, o.val); err != nil {
+				return err
+			}
+		}
 	}
-	q, err := decodeQuarantined(qk, qv)
-	return q.Record, err == nil, err
+	for k, v := range t.l.group {
+		if in([]byte(k)) && !seen[k] {
+			seen[k] = true
+			if err := fn([]byte(k), v); err != nil {
+				return err
+			}
+		}
+	}
+	it, err := t.l.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		if !seen[string(it.Key())] {
+			if err := fn(bytes.Clone(it.Key()), bytes.Clone(it.Value())); err != nil {
+				_ = it.Close()
+				return err
+			}
+		}
+	}
+	return it.Close()
 }
 
 func (t *txn) TapOrigin(journalSeq uint64) (fleet.Origin, bool, error) {
@@ -302,7 +346,10 @@ func (t *txn) PutQuarantined(q fleet.Quarantined) error {
 	if err := fleet.CheckNodeID(q.Origin.Node); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	t.put(nodeSeqKey(pQuarantine, q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq), encodeQuarantined(&q))
+	v := encodeQuarantined(&q)
+	k := binary.BigEndian.AppendUint32(nodeSeqKey(pQuarantine, q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq),
+		crc32.Checksum(encodeTap(&q.Record), crcTable))
+	t.put(k, v)
 	return nil
 }
 

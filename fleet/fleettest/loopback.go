@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"sync"
 	"time"
@@ -30,6 +31,10 @@ type LoopbackHub struct {
 	Dir, StoreDir string
 	Listen        string // 127.0.0.1:port, kept across restarts
 	Server        *natsio.Server
+	// Members are the servers of an embedded cluster (StartLoopbackCluster;
+	// Server is Members[0]), with their client addresses.
+	Members       []*natsio.Server
+	MemberListens []string
 	Ledger        *ledger.Ledger
 	Validator     *engine.Validator
 	Conn          *natsio.Conn
@@ -81,12 +86,14 @@ func (h *LoopbackHub) loadValidator() error {
 
 func (h *LoopbackHub) start() error {
 	var err error
-	h.Server, err = natsio.StartServer(natsio.ServerConfig{StoreDir: h.StoreDir, Listen: h.Listen, Operators: []string{h.opPub}, Nodes: h.nodes})
-	if err != nil {
-		return err
+	if h.Members == nil {
+		h.Server, err = natsio.StartServer(natsio.ServerConfig{StoreDir: h.StoreDir, Listen: h.Listen, Operators: []string{h.opPub}, Nodes: h.nodes})
+		if err != nil {
+			return err
+		}
+		h.Listen = h.Server.ClientURL()[len("nats://"):]
+		h.Operator.Hub = []string{h.Server.ClientURL()}
 	}
-	h.Listen = h.Server.ClientURL()[len("nats://"):]
-	h.Operator.Hub = []string{h.Server.ClientURL()}
 	if h.Ledger == nil {
 		if h.Ledger, err = ledger.Open(h.Dir, &ledger.Options{ChangeLog: true}); err != nil {
 			return err
@@ -95,7 +102,7 @@ func (h *LoopbackHub) start() error {
 	if h.Conn, err = natsio.Connect(h.Operator, natsio.ConnectOptions{WaitConnected: true}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := h.Conn.EnsureStreams(ctx, h.streams); err != nil {
 		return err
@@ -108,12 +115,71 @@ func (h *LoopbackHub) start() error {
 
 // Enroll authorizes a node and returns its credentials.
 func (h *LoopbackHub) Enroll(id string) (natsio.Credentials, error) {
-	c, pub, err := natsio.NewCredentials(id, []string{h.Server.ClientURL()}, "")
+	c, pub, err := natsio.NewCredentials(id, h.Operator.Hub, "")
 	if err != nil {
 		return c, err
 	}
 	h.nodes[id] = pub
-	return c, h.Server.SetNodes(h.nodes)
+	if h.Members == nil {
+		return c, h.Server.SetNodes(h.nodes)
+	}
+	for _, m := range h.Members {
+		if m != nil {
+			if err := m.SetNodes(h.nodes); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// StartLoopbackCluster starts a hub on an embedded JetStream cluster of n
+// servers (streams with n replicas) in dir.
+func StartLoopbackCluster(dir string, t []byte, cfg hub.Config, so natsio.StreamOptions, n int) (*LoopbackHub, error) {
+	h := &LoopbackHub{Dir: filepath.Join(dir, "ledger"), StoreDir: filepath.Join(dir, "jetstream"), nodes: map[string]string{}, cfg: cfg, streams: so}
+	h.streams.Replicas = n
+	var err error
+	if h.Operator, h.opPub, err = natsio.NewCredentials("", nil, ""); err != nil {
+		return nil, err
+	}
+	// Every member routes to every member: a JetStream cluster needs its
+	// routes configured, so the route ports are chosen first.
+	routes := make([]string, n)
+	listens := make([]string, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listens[i] = ln.Addr().String()
+		routes[i] = "nats-route://" + listens[i]
+		ln.Close()
+	}
+	for i := range n {
+		cc := &natsio.ClusterConfig{Name: "citypass-hub", Listen: listens[i], Routes: routes}
+		s, err := natsio.StartServer(natsio.ServerConfig{Name: fmt.Sprintf("hub-%d", i), StoreDir: filepath.Join(h.StoreDir, fmt.Sprint(i)),
+			Listen: "127.0.0.1:0", Operators: []string{h.opPub}, Nodes: h.nodes, Cluster: cc})
+		if err != nil {
+			return nil, err
+		}
+		h.Members = append(h.Members, s)
+		h.MemberListens = append(h.MemberListens, s.ClientURL()[len("nats://"):])
+		h.Operator.Hub = append(h.Operator.Hub, s.ClientURL())
+	}
+	h.Server, h.Listen = h.Members[0], h.MemberListens[0]
+	if err := h.start(); err != nil {
+		return nil, err
+	}
+	if err := h.Ledger.PutTariff(context.Background(), "sample", t); err != nil {
+		return nil, err
+	}
+	return h, h.loadValidator()
+}
+
+// KillMember shuts member i of a cluster down for good.
+func (h *LoopbackHub) KillMember(i int) {
+	h.Members[i].Shutdown()
+	h.Members[i] = nil
 }
 
 // Kill stops the hub's loops and server abruptly (the ledger stays open:
@@ -121,7 +187,16 @@ func (h *LoopbackHub) Enroll(id string) (natsio.Credentials, error) {
 func (h *LoopbackHub) Kill() {
 	h.Hub.Close()
 	h.Conn.Close()
-	h.Server.Shutdown()
+	if h.Members == nil {
+		h.Server.Shutdown()
+		return
+	}
+	for i, m := range h.Members {
+		if m != nil {
+			m.Shutdown()
+			h.Members[i] = nil
+		}
+	}
 }
 
 // Restart starts the server and loops again on the same store and port.
@@ -154,7 +229,8 @@ type LoopbackNode struct {
 	FS        *vfs.MemFS
 	Ledger    *ledger.Ledger
 	Validator *engine.Validator
-	Proxy     *netproxy.Proxy
+	Proxy     *netproxy.Proxy   // Proxies[0]
+	Proxies   []*netproxy.Proxy // one per hub server
 	Conn      *natsio.Conn
 	Sync      *node.Node
 	Clock     func() time.Time
@@ -170,9 +246,18 @@ func StartLoopbackNode(h *LoopbackHub, id string, cfg node.Config, clock func() 
 		return nil, err
 	}
 	n := &LoopbackNode{ID: id, Creds: creds, FS: vfs.NewCrashableMem(), cfg: cfg, Clock: clock}
-	if n.Proxy, err = netproxy.New(h.Listen, nil); err != nil {
-		return nil, err
+	listens := h.MemberListens
+	if listens == nil {
+		listens = []string{h.Listen}
 	}
+	for _, l := range listens {
+		p, err := netproxy.New(l, nil)
+		if err != nil {
+			return nil, err
+		}
+		n.Proxies = append(n.Proxies, p)
+	}
+	n.Proxy = n.Proxies[0]
 	if err := n.open(epochRand); err != nil {
 		return nil, err
 	}
@@ -230,8 +315,11 @@ func (n *LoopbackNode) Ready(ctx context.Context) (*engine.Validator, error) {
 
 func (n *LoopbackNode) connect() error {
 	var err error
-	addr := n.Proxy.Addr()
-	n.Conn, err = natsio.Connect(n.Creds, natsio.ConnectOptions{URLs: []string{"nats://" + addr}, ReconnectWait: 100 * time.Millisecond})
+	var urls []string
+	for _, p := range n.Proxies {
+		urls = append(urls, "nats://"+p.Addr())
+	}
+	n.Conn, err = natsio.Connect(n.Creds, natsio.ConnectOptions{URLs: urls, ReconnectWait: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -276,9 +364,41 @@ func (n *LoopbackNode) Wipe(epochRand io.Reader) error {
 func (n *LoopbackNode) Close() error {
 	n.Sync.Close()
 	n.Conn.Close()
-	n.Proxy.Close()
+	for _, p := range n.Proxies {
+		p.Close()
+	}
 	return n.Ledger.Close()
+}
+
+// Partition cuts (up false) or restores every link of the node to the hub.
+func (n *LoopbackNode) Partition(cut bool) {
+	for _, p := range n.Proxies {
+		if cut {
+			p.Down()
+		} else {
+			p.Up()
+		}
+	}
 }
 
 // SampleTOML is the built-in tariff.
 func SampleTOML() []byte { return tariff.Sample() }
+
+// Backup returns a copy of the node's disk as it is now (everything, synced
+// or not), to restore later (Restore): a node rolled back to an old copy.
+func (n *LoopbackNode) Backup(rng *rand.Rand) *vfs.MemFS {
+	return n.FS.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 100, RNG: rng})
+}
+
+// Restore replaces the node's disk with a backup and restarts it: its
+// ledger goes back to the backup's state, same epoch.
+func (n *LoopbackNode) Restore(backup *vfs.MemFS) error {
+	n.Sync.Close()
+	n.Conn.Close()
+	_ = n.Ledger.Close()
+	n.FS = backup
+	if err := n.open(nil); err != nil {
+		return err
+	}
+	return n.connect()
+}

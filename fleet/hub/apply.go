@@ -90,18 +90,16 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 		return nil, err
 	}
 	v := &fleet.IngestView{NodeEpoch: ne, Known: known,
-		ByNodeSeq: map[uint64]engine.TapRecord{}, ByTapID: map[engine.TapID]fleet.Stored{},
+		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: map[engine.TapID]fleet.Stored{},
 		Passes: map[string]engine.Pass{}, Cards: map[string]engine.Card{}, Usage: map[string]engine.Usage{}}
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.JournalSeq <= ne.HighWater {
-			held, ok, err := tx.Held(b.Node, b.Epoch, r.JournalSeq)
+			held, err := tx.Held(b.Node, b.Epoch, r.JournalSeq)
 			if err != nil {
 				return nil, err
 			}
-			if ok {
-				v.ByNodeSeq[r.JournalSeq] = held
-			}
+			v.ByNodeSeq[r.JournalSeq] = held
 			continue
 		}
 		if _, ok := v.ByTapID[r.ID]; !ok {

@@ -200,7 +200,7 @@ func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
 		_ = u.Ack(ctx)
 		return
 	}
-	if id := b.MsgID(); id != u.MsgID() {
+	if id := wire.UploadID(b); id != u.MsgID() {
 		h.cfg.Log.Warn("upload's message id differs from its content", "msg_id", u.MsgID(), "content", id)
 	}
 	a, err := ApplyBatch(ctx, h.cfg.Ledger, b, h.cfg.Now())

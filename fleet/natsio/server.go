@@ -144,7 +144,10 @@ func serverOptions(cfg *ServerConfig) (*server.Options, error) {
 		if err != nil {
 			return nil, fmt.Errorf("natsio: cluster listen address %q: bad port", cfg.Cluster.Listen)
 		}
-		opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: ch, Port: cport, NoAdvertise: true}
+		if cport == 0 {
+			cport = server.RANDOM_PORT
+		}
+		opts.Cluster = server.ClusterOpts{Name: cfg.Cluster.Name, Host: ch, Port: cport}
 		for _, r := range cfg.Cluster.Routes {
 			u, err := url.Parse(r)
 			if err != nil {

@@ -68,8 +68,26 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates or updates the fleet's streams and the hub's ingest
-// consumer; running it again changes nothing.
+// consumer; running it again changes nothing. A JetStream that cannot take
+// them yet (a cluster still electing its leader) is asked again until ctx
+// ends.
 func (c *Conn) EnsureStreams(ctx context.Context, o StreamOptions) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.ensureStreams(actx, o)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Conn) ensureStreams(ctx context.Context, o StreamOptions) error {
 	for _, cfg := range StreamConfigs(o) {
 		if _, err := c.js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("natsio: setting up stream %s: %w", cfg.Name, err)

@@ -85,6 +85,11 @@ type Node struct {
 	contact      chan struct{} // closed at the first answered report
 	kick         chan struct{} // wakes the uplink (ack, reconnect)
 	lastAck      time.Time     // node time acked last moved (or a resend began)
+	// published is the highest seq the stream took from this node since it
+	// started (at least the saved cursor): the hub's acknowledgements count
+	// only up to it.
+	published   uint64
+	warnedAhead bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -139,6 +144,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n.st.Sent = n.st.Acked
+	n.published = n.st.Acked
 	stop, err := cfg.Conn.Subscribe(natsio.AckSubject(cfg.Node), n.onAck)
 	if err != nil {
 		return nil, err
@@ -210,8 +216,18 @@ func (n *Node) advance(a wire.Ack) {
 		return
 	}
 	n.mu.Lock()
-	if a.HighWater > n.st.Acked {
-		n.st.Acked = a.HighWater
+	// The hub can only acknowledge what this node uploaded: its mark may be
+	// higher when this ledger was restored from an old copy and the hub
+	// holds other records under the seqs given again. Those must go up (the
+	// hub quarantines them), so the mark counts only up to what was sent.
+	hw := min(a.HighWater, n.published)
+	if a.HighWater > n.published && !n.warnedAhead {
+		n.warnedAhead = true
+		n.cfg.Log.Warn("the hub holds more of this epoch than this node uploaded since it started: a ledger restored from an old copy? re-sending from the node's own mark",
+			"hub_high_water", a.HighWater, "uploaded", n.published)
+	}
+	if hw > n.st.Acked {
+		n.st.Acked = hw
 		n.lastAck = n.cfg.Now()
 		close(n.changed)
 		n.changed = make(chan struct{})
@@ -360,12 +376,13 @@ func (n *Node) push(ctx context.Context) error {
 		}
 		b.Last = b.First + uint64(len(b.Records)) - 1
 		pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, b.MsgID(), wire.EncodeUpload(b))
+		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, wire.UploadID(b), wire.EncodeUpload(b))
 		cancel()
 		if err != nil {
 			return err
 		}
 		n.mu.Lock()
+		n.published = max(n.published, b.Last)
 		if n.st.Sent == from-1 {
 			if n.st.Sent == n.st.Acked {
 				n.lastAck = n.cfg.Now() // the wait for an acknowledgement starts
@@ -400,7 +417,7 @@ func (n *Node) WaitState(ctx context.Context, asOf time.Time) error {
 // for tests of re-sends after the stream's duplicate window.
 func (n *Node) Rewind() {
 	n.mu.Lock()
-	n.st.Acked, n.st.Sent = 0, 0
+	n.st.Acked, n.st.Sent, n.published = 0, 0, 0
 	n.lastAck = n.cfg.Now()
 	n.mu.Unlock()
 	select {

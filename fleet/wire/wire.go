@@ -28,6 +28,21 @@ var ErrBadUpload = errors.New("wire: bad upload")
 // MaxUploadBytes bounds an upload (the hub's NATS max payload is 8 MiB).
 const MaxUploadBytes = 6 << 20
 
+// UploadID is the message id of an upload: the batch's
+// "<node>:<epoch>:<first>-<last>" and a CRC-32C of its records' bytes. The
+// content digest matters: a node restored from an old copy of its disk gives
+// the same seqs to other taps, and an id naming only the range would make
+// the stream's duplicate window drop the new content silently (docs/
+// fleet.md, "Uploads"); with the digest the hub receives it and quarantines
+// it.
+func UploadID(b *fleet.Batch) string {
+	h := crc32.New(crcTable)
+	for i := range b.Records {
+		h.Write(ledger.EncodeTapRecord(&b.Records[i]))
+	}
+	return fmt.Sprintf("%s:%08x", b.MsgID(), h.Sum32())
+}
+
 // EncodeUpload encodes a batch:
 //
 //	"CPU1" ‖ node ‖ epoch ‖ first ‖ last ‖ sent_at ‖ clock_known ‖
