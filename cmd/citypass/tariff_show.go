@@ -125,10 +125,10 @@ func writeTariffText(w io.Writer, cat *tariff.Catalog, t, current *tariff.Tariff
 	}
 	versions.Notes = []string{"* in force now"}
 
-	products := reconcile.Table{Title: "Products", Columns: columns("product", "name", "category", "$price", "VAT %", "validity", "activation", "refund")}
+	products := reconcile.Table{Title: "Products", Columns: columns("product", "name", "category", "$price", "VAT %", "validity", "activation", "refund", "node offline")}
 	for _, p := range t.Products {
 		products.Rows = append(products.Rows, []string{p.ID, p.Name, p.Category, p.Price.StringFixed(2), p.VATRate.String(),
-			validity(&p), activation(&p), string(p.Refund)})
+			validity(&p), activation(&p), string(p.Refund), offlineText(&p.Offline)})
 	}
 	opens := reconcile.Table{Title: "What each product opens", Columns: columns("product", "venues", "limit", "anti-passback")}
 	for _, p := range t.Products {
@@ -298,4 +298,14 @@ func columns(names ...string) []reconcile.Column {
 		}
 	}
 	return out
+}
+
+// offlineText says a product's offline policy: what a fleet node does with
+// its passes once its state is older than max_staleness.
+func offlineText(o *tariff.Offline) string {
+	what := "accept"
+	if o.Deny() {
+		what = "deny"
+	}
+	return fmt.Sprintf("%s when state is over %s old", what, spoken(o.Max()))
 }
