@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -72,6 +73,9 @@ type NodeEpoch struct {
 	// ClockOffset is hub clock minus node clock at LastContact.
 	ClockOffset time.Duration
 	ClockKnown  bool
+	// FirstTapAt and LastTapAt bound the tap times of the records received
+	// from this epoch (zero before the first).
+	FirstTapAt, LastTapAt time.Time
 }
 
 // AtRisk returns the node seqs the node reported that the hub has not
@@ -172,4 +176,37 @@ func SeqFloor(ledgerCreated time.Time) uint64 {
 		return 0
 	}
 	return uint64(ledgerCreated.Unix()) << 20
+}
+
+// Lagging returns the nodes that may still hold taps of [start, end): a
+// node with a record of that span received from any of its epochs, and no
+// contact (from any epoch) since end. Sorted. A close of the span at the
+// hub waits for them (docs/fleet.md, "Completeness").
+func Lagging(epochs []NodeEpoch, start, end time.Time) []string {
+	type nodeView struct {
+		taps    bool
+		contact time.Time
+	}
+	nodes := map[string]*nodeView{}
+	for _, ne := range epochs {
+		v := nodes[ne.Node]
+		if v == nil {
+			v = &nodeView{}
+			nodes[ne.Node] = v
+		}
+		if ne.LastContact.After(v.contact) {
+			v.contact = ne.LastContact
+		}
+		if !ne.FirstTapAt.IsZero() && ne.FirstTapAt.Before(end) && !ne.LastTapAt.Before(start) {
+			v.taps = true
+		}
+	}
+	var out []string
+	for id, v := range nodes {
+		if v.taps && v.contact.Before(end) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

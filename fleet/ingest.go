@@ -126,6 +126,12 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 			continue
 		}
 		ne.HighWater = r.JournalSeq
+		if ne.FirstTapAt.IsZero() || r.At.Before(ne.FirstTapAt) {
+			ne.FirstTapAt = r.At
+		}
+		if r.At.After(ne.LastTapAt) {
+			ne.LastTapAt = r.At
+		}
 		if held, ok := v.ByTapID[r.ID]; ok {
 			if SameRecord(&held.Record, r) {
 				res.Aliases = append(res.Aliases, Alias{NodeSeq: r.JournalSeq, Tap: r.ID})

@@ -121,6 +121,8 @@ func encodeNodeEpoch(ne *fleet.NodeEpoch) []byte {
 	e.tm(ne.LastContact)
 	e.i64(int64(ne.ClockOffset))
 	e.boolean(ne.ClockKnown)
+	e.tm(ne.FirstTapAt)
+	e.tm(ne.LastTapAt)
 	return e.finish()
 }
 
@@ -141,6 +143,10 @@ func decodeNodeEpoch(key, v []byte) (fleet.NodeEpoch, error) {
 	ne.LastContact = d.tm()
 	ne.ClockOffset = time.Duration(d.i64())
 	ne.ClockKnown = d.boolean()
+	if len(d.b) > 0 && d.err == nil { // fields added later: absent from older values
+		ne.FirstTapAt = d.tm()
+		ne.LastTapAt = d.tm()
+	}
 	return ne, d.done(key)
 }
 

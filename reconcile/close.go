@@ -95,6 +95,12 @@ type CloseOptions struct {
 	OutDir string
 	// FS writes the files; nil: stmtfile.OS.
 	FS stmtfile.FS
+	// Ready, when set, is asked before anything is closed, with the span of
+	// the periods to close (the earliest start, the latest end); an error
+	// refuses the close. A hub uses it to refuse while a node that may
+	// still hold taps of the span has not been in contact since its end
+	// (docs/fleet.md, "Completeness").
+	Ready func(start, end time.Time) error
 	// Progress, when set, is called with the number of journal records
 	// read so far, every progressEvery records and once at the end of the
 	// read (for a progress bar). It must not block; calls come one at a
@@ -211,6 +217,13 @@ func Close(ctx context.Context, l Ledger, cat *tariff.Catalog, s *Signer, opts C
 	if err != nil {
 		return nil, err
 	}
+	if opts.Ready != nil {
+		if start, end, ok := plan.span(); ok {
+			if err := opts.Ready(start, end); err != nil {
+				return nil, err
+			}
+		}
+	}
 	c := &closer{ctx: ctx, l: l, cat: cat, opts: opts, plan: plan}
 	defer c.discard()
 	scanned := &progressCount{report: opts.Progress}
@@ -230,6 +243,23 @@ type closePlan struct {
 	through tariff.Date
 	until   time.Time
 	reclose map[*sheet]bool
+}
+
+// span returns the earliest start and latest end of the periods the plan
+// closes (ok false when it closes none).
+func (p *closePlan) span() (start, end time.Time, ok bool) {
+	for _, r := range p.runs {
+		for _, sh := range r.sheets {
+			if !ok || sh.p.Start.Before(start) {
+				start = sh.p.Start
+			}
+			if !ok || sh.p.End.After(end) {
+				end = sh.p.End
+			}
+			ok = true
+		}
+	}
+	return start, end, ok
 }
 
 // planClose decides, from the catalog and the stored statements alone,

@@ -156,25 +156,40 @@ func forwardArgs(c *cobra.Command, rest []string) ([]string, error) {
 		}
 	})
 	pos := c.Flags().Args()
-	if c.Annotations[annotFileArgs] == "true" {
-		for i, p := range pos {
-			if p != "-" {
-				abs, err := filepath.Abs(p)
-				if err != nil {
-					return nil, err
-				}
-				pos[i] = abs
+	for i, p := range pos {
+		if p != "-" && (c.Annotations[annotFileArgs] == "true" || argIsPath(c, i)) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
 			}
+			pos[i] = abs
 		}
 	}
 	out = append(out, "--")
 	return append(out, pos...), ferr
 }
 
+// isPathFlag reports whether a flag names a file or directory: marked so
+// for shell completion, or documented with a FILE or DIR placeholder
+// (“--out `DIR`”), the convention of every command's help.
 func isPathFlag(f *pflag.Flag) bool {
 	_, file := f.Annotations[cobra.BashCompFilenameExt]
 	_, dir := f.Annotations[cobra.BashCompSubdirsInDir]
-	return file || dir
+	name, _ := pflag.UnquoteUsage(f)
+	return file || dir || name == "FILE" || name == "DIR"
+}
+
+// argIsPath reports whether c's i-th positional argument is a path: its
+// placeholder in c.Use names a FILE or DIR ("replay FILE.csv", "verify DIR").
+func argIsPath(c *cobra.Command, i int) bool {
+	var args []string
+	for _, w := range strings.Fields(c.Use)[1:] {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") || strings.HasPrefix(w, "(") {
+			break
+		}
+		args = append(args, w)
+	}
+	return i < len(args) && (strings.Contains(args[i], "FILE") || strings.Contains(args[i], "DIR"))
 }
 
 // serveForwarded runs a forwarded command inside the running hub p.

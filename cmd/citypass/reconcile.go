@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/fleet"
+	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 	"github.com/spf13/cobra"
@@ -34,9 +36,9 @@ func (a *app) render(t reconcile.Tabler) error {
 
 func newReconcileCloseCmd(a *app) *cobra.Command {
 	var period, through, partner, at, out string
-	var catchUp bool
+	var catchUp, allowLagging bool
 	c := &cobra.Command{
-		Use:   "close (--through YYYY-MM-DD | --period PERIOD [--catch-up]) [--partner ID] [--at TIME] --out DIR",
+		Use:   "close (--through YYYY-MM-DD | --period PERIOD [--catch-up]) [--partner ID] [--at TIME] [--allow-lagging] --out DIR",
 		Short: "Month end: close every partner period ended by DATE (or period P) into DIR, then recognise the revenue due",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -63,6 +65,13 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				id, err := datadir.ReadIdentity(s.Ledger)
+				if err != nil {
+					return err
+				}
+				if id.Role == fleet.Hub && !allowLagging {
+					opts.Ready = hub.CloseReady(a.ctx(), s.Ledger)
+				}
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return fmt.Errorf("creating --out %s: %w", out, err)
 				}
@@ -88,6 +97,7 @@ func newReconcileCloseCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&partner, "partner", "", "close only the statements of this partner `ID`")
 	c.Flags().StringVar(&at, "at", "", "closing `TIME`; periods must have ended by then; default now")
 	c.Flags().StringVar(&out, "out", "", "`DIR` for the statement files (required)")
+	c.Flags().BoolVar(&allowLagging, "allow-lagging", false, "at a hub: close even while nodes that uploaded taps of the periods have not been in contact since they ended (their late taps become adjustments)")
 	_ = c.MarkFlagRequired("out")
 	return c
 }

@@ -280,3 +280,36 @@ func ReadStatus(ctx context.Context, l *ledger.Ledger, enrolled []string, now ti
 	}
 	return fleet.BuildStatus(eps, qs, enrolled, now), nil
 }
+
+// ErrLagging reports a close refused because nodes may still hold taps of
+// the period.
+var ErrLagging = errors.New("hub: nodes that may hold taps of the period have not been in contact since it ended")
+
+// LaggingError names the nodes a close waits for.
+type LaggingError struct {
+	Start, End time.Time
+	Nodes      []string
+}
+
+func (e *LaggingError) Error() string {
+	return fmt.Sprintf("nodes %s uploaded taps of %s – %s and have not been in contact since it ended: they may hold more (close with --allow-lagging to close anyway: their late taps become adjustments)",
+		strings.Join(e.Nodes, ", "), e.Start.Format(time.RFC3339), e.End.Format(time.RFC3339))
+}
+
+func (e *LaggingError) Is(target error) bool { return target == ErrLagging }
+
+// CloseReady is reconcile.CloseOptions.Ready at a hub: it refuses a close
+// while a node that uploaded taps of the span has not been in contact since
+// the span's end (fleet.Lagging).
+func CloseReady(ctx context.Context, l *ledger.Ledger) func(start, end time.Time) error {
+	return func(start, end time.Time) error {
+		var eps []fleet.NodeEpoch
+		if err := l.NodeEpochs(ctx, func(ne *fleet.NodeEpoch) error { eps = append(eps, *ne); return nil }); err != nil {
+			return err
+		}
+		if nodes := fleet.Lagging(eps, start, end); len(nodes) > 0 {
+			return &LaggingError{Start: start, End: end, Nodes: nodes}
+		}
+		return nil
+	}
+}
