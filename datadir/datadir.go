@@ -148,12 +148,17 @@ func newDataDir(dir string, l *ledger.Ledger, cat *tariff.Catalog, eo *engine.Op
 	}
 	if id.Role == fleet.Node {
 		// A node numbers its taps above its ledger's floor, so a wiped node
-		// never reuses an earlier ledger's tap ids (docs/fleet.md).
+		// never reuses an earlier ledger's tap ids (docs/fleet.md), and
+		// decides with the age of its copy of the hub's state
+		// (docs/semantics.md, "Offline policy").
 		var o engine.Options
 		if eo != nil {
 			o = *eo
 		}
 		o.SeqFloor = max(o.SeqFloor, fleet.SeqFloor(l.Created()))
+		if o.StateAsOf == nil {
+			o.StateAsOf = StateAsOf(l)
+		}
 		eo = &o
 	}
 	v, err := engine.New(l, cat, eo)
@@ -177,8 +182,12 @@ func (d *DataDir) Catalog() *tariff.Catalog { return d.Validator.Catalog() }
 
 // Location returns the time zone of the tariff in force at at (UTC when
 // none is): the zone in which an operator's local times are read.
-func (d *DataDir) Location(at time.Time) *time.Location {
-	if t, ok := d.Catalog().At(at); ok {
+func (d *DataDir) Location(at time.Time) *time.Location { return Location(d.Catalog(), at) }
+
+// Location returns the time zone of the tariff of cat in force at at (UTC
+// when none is).
+func Location(cat *tariff.Catalog, at time.Time) *time.Location {
+	if t, ok := cat.At(at); ok {
 		return t.Location
 	}
 	return time.UTC

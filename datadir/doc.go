@@ -21,6 +21,12 @@
 // the ledger (LoadCatalog) and an engine.Validator on both. AddTariff stores
 // a further version once it forms a valid catalog with the stored ones.
 //
+// On a fleet node's data dir (ReadIdentity), the Validator numbers its taps
+// above the ledger's floor (fleet.SeqFloor) and decides with the node's
+// state_as_of, read from the state cursor its sync stores in the ledger
+// (ReadStateCursor, StateAsOf; docs/semantics.md, "Offline policy"). On a
+// hub or a standalone data dir nothing is ever stale.
+//
 // The catalog always comes from the ledger, never from a file on the side:
 // a pass keeps the tariff version it was sold under, and every command that
 // opens the data dir sees the same versions.

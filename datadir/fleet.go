@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/ledger"
@@ -68,6 +69,35 @@ func ReadIdentity(l *ledger.Ledger) (Identity, error) {
 		return Identity{}, fmt.Errorf("reading the fleet identity: %w", err)
 	}
 	return id, nil
+}
+
+// ReadStateCursor returns where the node of l stands in its hub's state
+// (fleet.StateCursor, kept by fleet/node under fleet.StateMeta): zero
+// before its first sync, and on a hub or a standalone ledger.
+func ReadStateCursor(l *ledger.Ledger) (fleet.StateCursor, error) {
+	var c fleet.StateCursor
+	b, ok, err := l.Meta(fleet.StateMeta)
+	if err != nil {
+		return c, fmt.Errorf("reading the node's place in the hub's state: %w", err)
+	}
+	if !ok {
+		return c, nil
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fleet.StateCursor{}, fmt.Errorf("the node's place in the hub's state (meta %s) is damaged: %w: %w", fleet.StateMeta, ledger.ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+// StateAsOf returns the source of the node's state_as_of for its Validator
+// (engine.Options.StateAsOf): the AsOf of its state cursor as stored in l,
+// read at every tap, so it follows whatever sync stores (a running node
+// process may hand the Validator its live cursor instead).
+func StateAsOf(l *ledger.Ledger) engine.StateAsOfFunc {
+	return func() (time.Time, error) {
+		c, err := ReadStateCursor(l)
+		return c.AsOf, err
+	}
 }
 
 // WriteIdentity stores id in l, durably.

@@ -1,6 +1,28 @@
 package fleet
 
-import "github.com/citypass/citypass/engine"
+import (
+	"time"
+
+	"github.com/citypass/citypass/engine"
+)
+
+// StateMeta is the ledger meta key under which a node keeps its
+// StateCursor, as JSON (docs/fleet.md, "State down"). fleet/node writes it
+// in the transaction that applies the state it follows; datadir reads it.
+const StateMeta = "fleet.state"
+
+// StateCursor is where a node stands in the hub's state: the hub ledger it
+// follows, the last state stream message applied, the newest revision seen
+// and state_as_of, the hub time of the last heartbeat applied (or of the
+// snapshot the node loaded): its copy of the hub's state is complete up to
+// AsOf, and staleness at a tap is the tap's time − AsOf
+// (docs/semantics.md, "Offline policy").
+type StateCursor struct {
+	HubEpoch  uint64    `json:"hub_epoch"`
+	StreamSeq uint64    `json:"stream_seq"`
+	Rev       uint64    `json:"rev"`
+	AsOf      time.Time `json:"as_of"`
+}
 
 // The merge of the hub's state into a node's (docs/fleet.md, "State down").
 // A node holds the hub's records plus what it decided itself and the hub

@@ -76,6 +76,10 @@ type NodeEpoch struct {
 	// FirstTapAt and LastTapAt bound the tap times of the records received
 	// from this epoch (zero before the first).
 	FirstTapAt, LastTapAt time.Time
+	// StateAsOf is the node's state_as_of as it last reported it: the hub
+	// time its copy of the hub's state is complete up to (zero before it
+	// first loaded it, or from a node that does not report it).
+	StateAsOf time.Time
 }
 
 // AtRisk returns the node seqs the node reported that the hub has not
@@ -155,14 +159,17 @@ func SameRecord(a, b *engine.TapRecord) bool {
 }
 
 // Contact returns ne after a report from its node at hub time now: the
-// node's last seq (never lowered: a report may arrive late) and its clock
-// offset (hub − node).
-func Contact(ne NodeEpoch, now time.Time, lastSeq uint64, offset time.Duration) NodeEpoch {
+// node's last seq and state_as_of (neither ever lowered: a report may
+// arrive late) and its clock offset (hub − node).
+func Contact(ne NodeEpoch, now time.Time, lastSeq uint64, offset time.Duration, stateAsOf time.Time) NodeEpoch {
 	ne.Reported = max(ne.Reported, lastSeq)
 	if now.After(ne.LastContact) {
 		ne.LastContact = now
 	}
 	ne.ClockOffset, ne.ClockKnown = offset, true
+	if stateAsOf.After(ne.StateAsOf) {
+		ne.StateAsOf = stateAsOf
+	}
 	return ne
 }
 

@@ -46,9 +46,15 @@ type NodeStatus struct {
 	ClockOffset  time.Duration `json:"clock_offset_ns"`
 	ClockKnown   bool          `json:"clock_known"`
 	ClockSkewed  bool          `json:"clock_skewed"` // |offset| > ClockOffsetMax
-	Quarantined  []string      `json:"quarantined"`  // tap ids
-	AtRisk       []SeqRange    `json:"at_risk"`      // of older epochs
-	AtRiskCount  uint64        `json:"at_risk_count"`
+	// StateAsOf is the node's state_as_of at its last report (zero: not
+	// reported yet), and Staleness how old that state is at the status's
+	// time: now − StateAsOf, zero when StateAsOf is. A tap at the node now
+	// is at least this stale (docs/semantics.md, "Offline policy").
+	StateAsOf   time.Time     `json:"state_as_of"`
+	Staleness   time.Duration `json:"staleness_ns"`
+	Quarantined []string      `json:"quarantined"` // tap ids
+	AtRisk      []SeqRange    `json:"at_risk"`     // of older epochs
+	AtRiskCount uint64        `json:"at_risk_count"`
 }
 
 // BuildStatus assembles fleet status at hub time now from the hub's node
@@ -97,6 +103,9 @@ func BuildStatus(epochs []NodeEpoch, quarantine []Quarantined, enrolled []string
 				n.ClockSkewed = ne.ClockKnown && (ne.ClockOffset > ClockOffsetMax || ne.ClockOffset < -ClockOffsetMax)
 				if !ne.LastContact.IsZero() {
 					n.SinceContact = now.Sub(ne.LastContact)
+				}
+				if !ne.StateAsOf.IsZero() {
+					n.StateAsOf, n.Staleness = ne.StateAsOf, now.Sub(ne.StateAsOf)
 				}
 			}
 			n.Epochs = append(n.Epochs, es)

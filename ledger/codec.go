@@ -310,6 +310,10 @@ func storedTime(ns, off int64, in *interner) (time.Time, bool) {
 }
 
 // done reports the sticky error, or trailing bytes, as corruption at key.
+// more reports whether bytes remain: a record written before a field was
+// appended to its kind ends before it.
+func (d *dec) more() bool { return d.err == nil && len(d.b) > 0 }
+
 func (d *dec) done(key []byte) error {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))

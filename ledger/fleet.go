@@ -121,8 +121,11 @@ func encodeNodeEpoch(ne *fleet.NodeEpoch) []byte {
 	e.tm(ne.LastContact)
 	e.i64(int64(ne.ClockOffset))
 	e.boolean(ne.ClockKnown)
+	// Fields added later go last; decodeNodeEpoch reads each group only
+	// when bytes remain, so values written before it still decode.
 	e.tm(ne.FirstTapAt)
 	e.tm(ne.LastTapAt)
+	e.tm(ne.StateAsOf)
 	return e.finish()
 }
 
@@ -143,9 +146,12 @@ func decodeNodeEpoch(key, v []byte) (fleet.NodeEpoch, error) {
 	ne.LastContact = d.tm()
 	ne.ClockOffset = time.Duration(d.i64())
 	ne.ClockKnown = d.boolean()
-	if len(d.b) > 0 && d.err == nil { // fields added later: absent from older values
+	if d.more() { // fields added later: absent from older values
 		ne.FirstTapAt = d.tm()
 		ne.LastTapAt = d.tm()
+	}
+	if d.more() {
+		ne.StateAsOf = d.tm()
 	}
 	return ne, d.done(key)
 }

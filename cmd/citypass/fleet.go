@@ -12,6 +12,7 @@ import (
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/tariff"
 )
 
 func init() { registerCommand("fleet", newFleetCmd) }
@@ -20,7 +21,7 @@ func newFleetCmd(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "fleet", Short: "The hub's view of its nodes"}
 	c.AddCommand(&cobra.Command{
 		Use:   "status",
-		Short: "Per node: epochs, last contact, acknowledged and reported seqs, backlog, clock offset, quarantined taps, taps at risk",
+		Short: "Per node: epochs, last contact, acknowledged and reported seqs, backlog, staleness, clock offset, quarantined taps, taps at risk",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return a.fleetStatus() },
 	})
@@ -28,7 +29,7 @@ func newFleetCmd(a *app) *cobra.Command {
 }
 
 func (a *app) fleetStatus() error {
-	l, release, err := a.openLedger()
+	l, release, err := a.openReadLedger()
 	if err != nil {
 		return err
 	}
@@ -56,9 +57,13 @@ func (a *app) fleetStatus() error {
 	if a.json {
 		return json.NewEncoder(a.stdout).Encode(map[string]any{"hub_epoch": l.Epoch(), "role": id.Role, "at": now.UTC(), "nodes": st})
 	}
+	loc := time.UTC // times in the zone of the tariff in force, when the hub has one
+	if cat, err := datadir.LoadCatalog(l); err == nil {
+		loc = datadir.Location(cat, now)
+	}
 	fmt.Fprintf(a.stdout, "%s (ledger epoch %016x): %d nodes\n", id.Role, l.Epoch(), len(st))
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tCLOCK\tQUARANTINED\tAT RISK")
+	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tSTALENESS\tCLOCK\tQUARANTINED\tAT RISK")
 	for _, n := range st {
 		epoch, contact := "-", "never"
 		if len(n.Epochs) > 0 {
@@ -72,12 +77,18 @@ func (a *app) fleetStatus() error {
 				clock += " SKEWED"
 			}
 		}
+		// How old the node's copy of the hub's state is now, and the hub
+		// time it is complete up to.
+		staleness := "?"
+		if !n.StateAsOf.IsZero() {
+			staleness = fmt.Sprintf("%s (as of %s)", n.Staleness.Round(time.Second), n.StateAsOf.In(loc).Format(tariff.TimeLayout))
+		}
 		var risk []string
 		for _, r := range n.AtRisk {
 			risk = append(risk, fmt.Sprintf("%d-%d", r.First, r.Last))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
-			clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
+			staleness, clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")))
 	}
 	return tw.Flush()
 }

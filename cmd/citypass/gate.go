@@ -195,7 +195,9 @@ func (a *app) runGateOn(ctx context.Context, f gateFlags, open gateEvents) error
 // holds it), reloading the gate's tariffs when the hub's state brings new
 // versions, and registers the sync gauges; stop ends the sync.
 func (a *app) startGateSync(ctx context.Context, s *session, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
-	p, err := node.OpenProcess(ctx, a.dataDir, node.Options{Ledger: s.Ledger, Log: log, Sync: node.Config{
+	// Staleness at a tap is judged by the live state_as_of of this sync
+	// (Options.Validator).
+	p, err := node.OpenProcess(ctx, a.dataDir, node.Options{Ledger: s.Ledger, Validator: s.Validator, Log: log, Sync: node.Config{
 		OnTariffs: func() {
 			if err := s.ReloadTariffs(); err != nil {
 				log.Error("reloading the tariffs from the hub", "err", err)
@@ -207,9 +209,6 @@ func (a *app) startGateSync(ctx context.Context, s *session, reg *prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	// Staleness at a tap is judged by the live state_as_of of this sync.
-	n := p.Node
-	s.Validator.SetStateAsOf(func() (time.Time, error) { return n.State().AsOf, nil })
 	stop = func() {
 		if err := p.Close(); err != nil {
 			log.Error("stopping the sync", "err", err)

@@ -258,7 +258,7 @@ func (h *Hub) serveReport(subject string, data []byte) ([]byte, error) {
 		if !ok {
 			cur = fleet.NodeEpoch{Node: node, Epoch: r.Epoch, FirstContact: now}
 		}
-		ne = fleet.Contact(cur, now, r.LastSeq, offset)
+		ne = fleet.Contact(cur, now, r.LastSeq, offset, r.StateAsOf)
 		return tx.PutNodeEpoch(ne)
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
@@ -15,33 +16,16 @@ import (
 )
 
 // StateMeta is the ledger meta key of where the node stands in the hub's
-// state (docs/fleet.md, "State down").
-const StateMeta = "fleet.state"
+// state (fleet.StateMeta).
+const StateMeta = fleet.StateMeta
 
-// StateCursor is where a node stands in the hub's state: the hub ledger it
-// follows, the last state stream message applied, the newest revision seen
-// and state_as_of, the hub time of the last heartbeat applied (or of the
-// snapshot the node loaded).
-type StateCursor struct {
-	HubEpoch  uint64    `json:"hub_epoch"`
-	StreamSeq uint64    `json:"stream_seq"`
-	Rev       uint64    `json:"rev"`
-	AsOf      time.Time `json:"as_of"`
-}
+// StateCursor is where a node stands in the hub's state (fleet.StateCursor:
+// datadir reads it too, for the node's state_as_of).
+type StateCursor = fleet.StateCursor
 
 // ReadStateCursor returns the node's state cursor (zero before the first
 // sync).
-func ReadStateCursor(l *ledger.Ledger) (StateCursor, error) {
-	var c StateCursor
-	b, ok, err := l.Meta(StateMeta)
-	if err != nil || !ok {
-		return c, err
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("node: state cursor: %w", err)
-	}
-	return c, nil
-}
+func ReadStateCursor(l *ledger.Ledger) (StateCursor, error) { return datadir.ReadStateCursor(l) }
 
 // downlink keeps the node's copy of the hub's state current: it loads a
 // snapshot when it has none (or its position fell out of the stream's
@@ -231,6 +215,9 @@ func (n *Node) apply(ctx context.Context, items []ledger.StateItem, cur StateCur
 	}
 	if setCur {
 		n.setCursor(cur)
+		n.mu.Lock()
+		n.asOf = cur.AsOf
+		n.mu.Unlock()
 	}
 	return nil
 }

@@ -81,6 +81,7 @@ type Node struct {
 	st           Status
 	changed      chan struct{} // closed and replaced when acked moves
 	state        StateCursor   // where the node stands in the hub's state
+	asOf         time.Time     // state_as_of as last stored in the ledger
 	stateChanged chan struct{} // closed and replaced when state moves
 	contact      chan struct{} // closed at the first answered report
 	kick         chan struct{} // wakes the uplink (ack, reconnect)
@@ -131,6 +132,7 @@ func Start(cfg Config) (*Node, error) {
 	if n.state, err = ReadStateCursor(cfg.Ledger); err != nil {
 		return nil, err
 	}
+	n.asOf = n.state.AsOf
 	n.st = Status{Node: cfg.Node, Epoch: n.epoch}
 	if b, ok, err := cfg.Ledger.Meta(CursorMeta); err != nil {
 		return nil, fmt.Errorf("node: reading the sync cursor: %w", err)
@@ -188,8 +190,8 @@ func (n *Node) Status() Status {
 }
 
 // State returns where the node stands in the hub's state (its AsOf is
-// state_as_of; zero before the first sync), without reading the ledger: a
-// gate reads it before every tap (engine.Options.StateAsOf).
+// state_as_of; zero before the first sync, and while the node starts over
+// on a replaced hub's state), without reading the ledger.
 func (n *Node) State() StateCursor { return n.cursor() }
 
 // Backlog is the number of journal records the hub has not acknowledged.
@@ -198,6 +200,18 @@ func (s Status) Backlog() uint64 {
 		return 0
 	}
 	return s.LastSeq - s.Acked
+}
+
+// StateAsOf returns the node's state_as_of as its ledger holds it: the
+// hub time its copy of the hub's state is complete up to. A gate that syncs
+// in-process decides with it (Options.Validator) instead of reading the
+// ledger at every tap. Unlike State().AsOf it never falls back to zero
+// while the node starts over on a replaced hub's state: its taps meanwhile
+// are as stale as the state they are decided on.
+func (n *Node) StateAsOf() (time.Time, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.asOf, nil
 }
 
 func (n *Node) onAck(data []byte) {
@@ -317,8 +331,9 @@ func (n *Node) report(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	asOf, _ := n.StateAsOf()
 	sent := n.cfg.Now()
-	out, err := n.cfg.Conn.Request(rctx, natsio.HubSubject("report", n.cfg.Node), wire.Marshal(wire.Report{Epoch: n.epoch, LastSeq: last, NodeTime: sent}))
+	out, err := n.cfg.Conn.Request(rctx, natsio.HubSubject("report", n.cfg.Node), wire.Marshal(wire.Report{Epoch: n.epoch, LastSeq: last, NodeTime: sent, StateAsOf: asOf}))
 	if err != nil {
 		return err
 	}

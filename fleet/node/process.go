@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/ledger"
@@ -32,6 +33,9 @@ type Options struct {
 	// Ledger is the node's ledger when the caller has it open (a gate that
 	// syncs in-process); nil: OpenProcess opens the data dir's.
 	Ledger *ledger.Ledger
+	// Validator is the gate's when it syncs in-process: it then decides
+	// with the node's live state_as_of (Node.StateAsOf). Optional.
+	Validator *engine.Validator
 	// Sync configures the uplink (Ledger, Node and Conn are set here).
 	Sync Config
 	Data *datadir.Options
@@ -80,6 +84,9 @@ func OpenProcess(ctx context.Context, dir string, o Options) (*Process, error) {
 	}
 	if p.Node, err = Start(cfg); err != nil {
 		return nil, err
+	}
+	if o.Validator != nil {
+		o.Validator.SetStateAsOf(p.Node.StateAsOf)
 	}
 	ok = true
 	return p, nil

@@ -169,6 +169,9 @@ type Report struct {
 	LastSeq uint64 `json:"last_seq"`
 	// NodeTime is the node's clock when it sent the report (RFC 3339 nano).
 	NodeTime time.Time `json:"node_time"`
+	// StateAsOf is the node's state_as_of (the hub time its copy of the
+	// hub's state is complete up to); absent before it loaded any.
+	StateAsOf time.Time `json:"state_as_of,omitzero"`
 	// Epochs are earlier epochs of this node's id the node still knows of
 	// (none after a wipe).
 }
