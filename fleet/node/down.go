@@ -33,9 +33,10 @@ func ReadStateCursor(l *ledger.Ledger) (StateCursor, error) { return datadir.Rea
 // order, each fetch in one synced ledger transaction with the cursor.
 func (n *Node) downlink(ctx context.Context) {
 	var r *natsio.StateReader
+	defer func() { closeReader(r) }()
 	for ctx.Err() == nil {
 		if !n.cfg.Conn.Connected() {
-			r = nil
+			r = closeReader(r)
 			if !sleep(ctx, n.cfg.Poll) {
 				return
 			}
@@ -66,7 +67,7 @@ func (n *Node) downlink(ctx context.Context) {
 		}
 		if err != nil {
 			n.cfg.Log.Debug("state downlink", "err", err)
-			r = nil
+			r = closeReader(r) // the next round checks whether a snapshot is needed
 			if errors.Is(err, errOtherHub) {
 				n.setCursor(StateCursor{}) // start over from a snapshot
 			}
@@ -75,6 +76,13 @@ func (n *Node) downlink(ctx context.Context) {
 			}
 		}
 	}
+}
+
+func closeReader(r *natsio.StateReader) *natsio.StateReader {
+	if r != nil {
+		r.Close()
+	}
+	return nil
 }
 
 var errOtherHub = errors.New("node: the state stream is another hub ledger's")
