@@ -618,14 +618,21 @@ func TestOptions(t *testing.T) {
 	assert.ErrorIs(t, (&Options{}).Validate(), ErrInvalidOptions, "FS and Now unset")
 }
 
-// TestReadOnlyOpenOfNothing: a read-only open of a directory that does not
-// exist is ErrNotFound and creates nothing, on disk and in memory.
+// TestReadOnlyOpenOfNothing: a read-only or MustExist open of a directory
+// that does not exist is ErrNotFound and creates nothing, on disk and in
+// memory.
 func TestReadOnlyOpenOfNothing(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "none")
-	_, err := Open(dir, &Options{ReadOnly: true})
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = os.Stat(dir)
-	assert.ErrorIs(t, err, fs.ErrNotExist, "nothing created")
-	_, err = Open("/none", &Options{ReadOnly: true, FS: vfs.NewMem()})
-	require.ErrorIs(t, err, ErrNotFound)
+	for _, o := range []Options{{ReadOnly: true}, {MustExist: true}} {
+		dir := filepath.Join(t.TempDir(), "none")
+		_, err := Open(dir, &o)
+		require.ErrorIs(t, err, ErrNotFound)
+		_, err = os.Stat(dir)
+		assert.ErrorIs(t, err, fs.ErrNotExist, "nothing created")
+		mem := vfs.NewMem()
+		o.FS = mem
+		_, err = Open("/none", &o)
+		require.ErrorIs(t, err, ErrNotFound)
+		_, err = mem.Stat("/none")
+		assert.Error(t, err, "nothing created")
+	}
 }

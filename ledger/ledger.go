@@ -336,9 +336,10 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.ReadOnly {
-		// Pebble says a read-only open of a missing directory in words
-		// only: name it ErrNotFound, as a read-write MustExist open does.
+	if o.MustExist {
+		// A missing directory is no ledger: say so before the lock file is
+		// created in it (Pebble would leave one behind, and says a
+		// read-only open of a missing directory in words only).
 		if _, err := o.FS.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("ledger: no ledger in %s: %w", dir, ErrNotFound)
 		}
