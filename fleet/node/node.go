@@ -1,8 +1,3 @@
-// Package node runs a fleet node's side of sync (docs/fleet.md): it uploads
-// the node ledger's journal to the hub in batches and advances its cursor
-// only on the hub's acknowledgement. The tap path never waits on it: a gate
-// decides and journals locally; the uplink reads the journal from the
-// ledger's durable snapshots in its own goroutine.
 package node
 
 import (
