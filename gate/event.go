@@ -1,40 +1,25 @@
 package gate
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/citypass/citypass/cardio"
 )
 
-// EventKind says what a reader monitor saw.
-type EventKind uint8
+// EventKind says what a reader monitor saw (cardio.ReaderEventKind, the
+// one list of kinds the PC/SC monitor reports too).
+type EventKind = cardio.ReaderEventKind
 
-// Event kinds.
+// Event kinds: see cardio.ReaderEventKind. A CardPresent event's
+// Presentation holds the card; a ServiceDown event's Err says why.
 const (
-	// CardPresent: a card was presented; Event.Presentation holds it.
-	CardPresent EventKind = iota + 1
-	// CardRemoved: the card on Event.Presentation.Reader left.
-	CardRemoved
-	// ReaderAdded: a watched reader appeared.
-	ReaderAdded
-	// ReaderRemoved: a watched reader disappeared.
-	ReaderRemoved
-	// ServiceDown: the reader service (pcscd) is not reachable; Event.Err
-	// says why.
-	ServiceDown
-	// ServiceUp: the reader service is reachable (at start and after each
-	// outage).
-	ServiceUp
+	CardPresent   = cardio.CardPresent
+	CardRemoved   = cardio.CardRemoved
+	ReaderAdded   = cardio.ReaderAdded
+	ReaderRemoved = cardio.ReaderRemoved
+	ServiceDown   = cardio.ServiceDown
+	ServiceUp     = cardio.ServiceUp
 )
-
-var eventNames = [...]string{"", "card-present", "card-removed", "reader-added", "reader-removed",
-	"service-down", "service-up"}
-
-func (k EventKind) String() string {
-	if int(k) < len(eventNames) && k != 0 {
-		return eventNames[k]
-	}
-	return fmt.Sprintf("event(%d)", uint8(k))
-}
 
 // Event is one change at the gate's readers, as Run consumes them. A reader
 // monitor's own events are turned into these by its feed (gate/pcscgate for

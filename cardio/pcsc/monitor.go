@@ -22,37 +22,22 @@ const pnpReader = `\\?PnP?\Notification`
 // AutoReaders, as the only entry of Options.Readers, watches every reader.
 const AutoReaders = "auto"
 
-// EventKind tells what an Event reports.
-type EventKind uint8
+// EventKind tells what an Event reports (cardio.ReaderEventKind). A
+// CardPresent event's Card is set and must be closed by the receiver; a
+// CardRemoved one also follows the loss of its reader or of pcscd; a
+// ServiceDown one is reported once per outage while the monitor keeps
+// retrying, and ServiceUp when it holds a PC/SC context again.
+type EventKind = cardio.ReaderEventKind
 
-// Event kinds.
+// Event kinds: see cardio.ReaderEventKind.
 const (
-	// CardPresent: a card was presented on Reader. Event.Card is set and
-	// must be closed by the receiver.
-	CardPresent EventKind = iota + 1
-	// CardRemoved: the card on Reader left (or its reader or pcscd went).
-	CardRemoved
-	// ReaderAdded: a watched reader appeared.
-	ReaderAdded
-	// ReaderRemoved: a watched reader disappeared.
-	ReaderRemoved
-	// ServiceDown: pcscd is not reachable; Event.Err says why. Reported once
-	// per outage; the monitor keeps retrying.
-	ServiceDown
-	// ServiceUp: the monitor holds a PC/SC context (at start and after each
-	// outage).
-	ServiceUp
+	CardPresent   = cardio.CardPresent
+	CardRemoved   = cardio.CardRemoved
+	ReaderAdded   = cardio.ReaderAdded
+	ReaderRemoved = cardio.ReaderRemoved
+	ServiceDown   = cardio.ServiceDown
+	ServiceUp     = cardio.ServiceUp
 )
-
-var kindNames = [...]string{"", "card-present", "card-removed", "reader-added", "reader-removed",
-	"service-down", "service-up"}
-
-func (k EventKind) String() string {
-	if int(k) < len(kindNames) && k != 0 {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("event(%d)", uint8(k))
-}
 
 // Event is one change the monitor saw.
 type Event struct {

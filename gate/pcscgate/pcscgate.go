@@ -14,24 +14,13 @@ import (
 	"github.com/citypass/citypass/gate"
 )
 
-// kinds maps the monitor's event kinds to the gate's.
-var kinds = map[pcsc.EventKind]gate.EventKind{
-	pcsc.CardPresent:   gate.CardPresent,
-	pcsc.CardRemoved:   gate.CardRemoved,
-	pcsc.ReaderAdded:   gate.ReaderAdded,
-	pcsc.ReaderRemoved: gate.ReaderRemoved,
-	pcsc.ServiceDown:   gate.ServiceDown,
-	pcsc.ServiceUp:     gate.ServiceUp,
-}
-
-// Event returns the gate's view of a monitor event, false for a kind the
-// gate does not know (none today).
+// Event returns the gate's view of a monitor event (both name its kind
+// with cardio.ReaderEventKind), false for a kind the gate does not know.
 func Event(ev pcsc.Event) (gate.Event, bool) {
-	k, ok := kinds[ev.Kind]
-	if !ok {
+	if ev.Kind < gate.CardPresent || ev.Kind > gate.ServiceUp {
 		return gate.Event{}, false
 	}
-	out := gate.Event{Kind: k, Err: ev.Err, At: ev.At,
+	out := gate.Event{Kind: ev.Kind, Err: ev.Err, At: ev.At,
 		Presentation: gate.Presentation{Reader: ev.Reader, ATR: ev.ATR}}
 	if ev.Card != nil { // a nil *pcsc.Card must stay a nil Transmitter
 		out.Presentation.Card = ev.Card
