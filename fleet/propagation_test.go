@@ -77,13 +77,14 @@ func TestBlockPropagates(t *testing.T) {
 				return s
 			}
 		}
-		t.Fatalf("fleet status has no node %s", id)
-		return fleet.NodeStatus{}
+		return fleet.NodeStatus{} // not heard of yet
 	}
 	for i, n := range nodes {
 		venue := []string{"mucem", "musee-histoire", "beaux-arts"}[i] // limit once per venue
 		assert.True(t, tap(n, passes[0].Card, venue+"/main").Accept, "%s: the pass opens the gate before the block", n.ID)
 	}
+
+	eventually(ctx, t, "node 2 reports its state_as_of", func() bool { return !status(away.ID).StateAsOf.IsZero() })
 
 	// Node 2 is cut off; then the hub blocks card 0.
 	away.Partition(true)
