@@ -77,7 +77,7 @@ func CheckDate(d Date) error {
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse("2006-01-02", s)
 	if err != nil {
-		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", short(s))
+		return Date{}, fmt.Errorf("date %q: want YYYY-MM-DD", ShortText(s))
 	}
 	d := DateOf(t)
 	if err := CheckDate(d); err != nil {
@@ -107,7 +107,7 @@ const maxTimeLen = 40
 // otherwise.
 func ParseTime(s string, loc *time.Location) (t time.Time, note string, err error) {
 	if len(s) > maxTimeLen {
-		return time.Time{}, "", fmt.Errorf("time %q: want RFC 3339 (2026-11-27T10:00:00+01:00) or a local date-time (2026-11-27T10:00)", short(s))
+		return time.Time{}, "", fmt.Errorf("time %q: want RFC 3339 (2026-11-27T10:00:00+01:00) or a local date-time (2026-11-27T10:00)", ShortText(s))
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		if err := CheckInstant(t); err != nil {
@@ -210,13 +210,13 @@ func CheckIdent(s string) error {
 		return textErr("must not be empty")
 	}
 	if len(s) > MaxIdentLen {
-		return textErr("%q is longer than %d characters", short(s), MaxIdentLen)
+		return textErr("%q is longer than %d characters", ShortText(s), MaxIdentLen)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if !alnum && (i == 0 || c != '-' && c != '_' && c != '.') {
-			return textErr("%q: use letters, digits, '-', '_' or '.', starting with a letter or digit", short(s))
+			return textErr("%q: use letters, digits, '-', '_' or '.', starting with a letter or digit", ShortText(s))
 		}
 	}
 	return nil
@@ -236,17 +236,18 @@ func CheckText(what, s string, max int) error {
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return textErr("%s %q contains a control character (%U)", what, short(s), r)
+			return textErr("%s %q contains a control character (%U)", what, ShortText(s), r)
 		}
 	}
 	if strings.TrimSpace(s) != s {
-		return textErr("%s %q starts or ends with a space", what, short(s))
+		return textErr("%s %q starts or ends with a space", what, ShortText(s))
 	}
 	return nil
 }
 
-// short cuts s for an error message.
-func short(s string) string {
+// ShortText cuts a value quoted in an error message to 40 bytes, on a
+// character boundary, marking the cut with "…".
+func ShortText(s string) string {
 	const n = 40
 	if len(s) <= n {
 		return s

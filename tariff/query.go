@@ -63,7 +63,7 @@ func (e *ErrUnknownGate) Error() string {
 func SplitGate(gate string) (venue, name string, err error) {
 	v, g, ok := strings.Cut(gate, "/")
 	if !ok || CheckIdent(v) != nil || CheckIdent(g) != nil {
-		return "", "", textErr("gate %q: want VENUE/GATE, two ids of letters, digits, '-', '_' or '.'", short(gate))
+		return "", "", textErr("gate %q: want VENUE/GATE, two ids of letters, digits, '-', '_' or '.'", ShortText(gate))
 	}
 	return v, g, nil
 }
@@ -215,7 +215,7 @@ func (t *Tariff) PeriodOfDay(kind PeriodKind, d Date) (Period, error) {
 // ParsePeriod reads a period label: "2026-11-27" (day), "2026-W48" (ISO week)
 // or "2026-11" (month), in this tariff's zone and service days.
 func (t *Tariff) ParsePeriod(label string) (Period, error) {
-	bad := textErr("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", short(label))
+	bad := textErr("period %q: want YYYY-MM-DD, YYYY-Www or YYYY-MM", ShortText(label))
 	switch {
 	case len(label) == 10 && allDigits(label[:4]) && label[4] == '-' && allDigits(label[5:7]) && label[7] == '-' && allDigits(label[8:]):
 		d, err := ParseDate(label)

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/tariff"
@@ -183,7 +182,7 @@ func readReplay(r io.Reader, name string, loc *time.Location, warn io.Writer) ([
 		return nil, refused
 	}
 	if strings.Join(head, ",") != strings.Join(replayHeader, ",") {
-		problem(1, fmt.Errorf("header %q: want %q", shortText(strings.Join(head, ",")), strings.Join(replayHeader, ",")))
+		problem(1, fmt.Errorf("header %q: want %q", tariff.ShortText(strings.Join(head, ",")), strings.Join(replayHeader, ",")))
 		return nil, refused
 	}
 	var rows []replayRow
@@ -266,7 +265,7 @@ func parseReplayRow(rec []string, loc *time.Location, note func(string)) (engine
 	}
 	seq, err := strconv.ParseUint(strings.TrimSpace(rec[1]), 10, 64)
 	if err != nil || seq == 0 {
-		return t, fmt.Errorf("seq %q: want a whole number from 1", shortText(rec[1]))
+		return t, fmt.Errorf("seq %q: want a whole number from 1", tariff.ShortText(rec[1]))
 	}
 	t.ID.Seq = seq
 	at, warning, err := tariff.ParseTime(strings.TrimSpace(rec[2]), loc)
@@ -287,22 +286,9 @@ func parseReplayRow(rec []string, loc *time.Location, note func(string)) (engine
 	case "exit":
 		t.Direction = engine.Exit
 	default:
-		return t, fmt.Errorf("direction %q: want entry or exit", shortText(rec[5]))
+		return t, fmt.Errorf("direction %q: want entry or exit", tariff.ShortText(rec[5]))
 	}
 	return t, nil
-}
-
-// shortText cuts a value quoted in a message (on a character boundary).
-func shortText(s string) string {
-	const n = 40
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // limitedReader reads at most left bytes, then fails with a clear error
