@@ -243,10 +243,17 @@ func TestBenchCalibrateShape(t *testing.T) {
 	assert.Positive(t, s.ValueBytes)
 }
 
-// TestBenchQuick is the --quick smoke run of everything this machine can run.
+// TestBenchQuick is the --quick smoke run of everything this machine can
+// run but the fleet (TestBenchFleetQuick).
 func TestBenchQuick(t *testing.T) {
 	var progress bytes.Buffer
-	res, err := Run(context.Background(), Config{Quick: true, Child: testChild, Progress: &progress, TempDir: t.TempDir()})
+	var only []string
+	for _, w := range Workloads {
+		if w != WorkFleet {
+			only = append(only, w)
+		}
+	}
+	res, err := Run(context.Background(), Config{Quick: true, Only: only, Child: testChild, Progress: &progress, TempDir: t.TempDir()})
 	require.NoError(t, err)
 	t.Log(progress.String())
 	require.NotNil(t, res.Decide)
@@ -350,4 +357,40 @@ func TestBenchReconcileTimeLimit(t *testing.T) {
 	r := &Result{Reconcile: res}
 	r.Evaluate()
 	assert.False(t, r.Passed(), "a close that did not finish fails")
+}
+
+// TestBenchFleetQuick is the --quick smoke run of the fleet workload: a
+// hub child, nodes catching up, tapping online and joining, and the node
+// cost; every figure is reported and every target evaluated.
+func TestBenchFleetQuick(t *testing.T) {
+	var progress bytes.Buffer
+	res, err := Run(context.Background(), Config{Quick: true, Only: []string{WorkFleet}, Child: testChild, Progress: &progress, TempDir: t.TempDir()})
+	t.Log(progress.String())
+	require.NoError(t, err)
+	f := res.Fleet
+	require.NotNil(t, f)
+	assert.Equal(t, 8*500, f.CatchupTaps)
+	assert.Positive(t, f.CatchupTapsPerS)
+	assert.Positive(t, f.CatchupS)
+	assert.Positive(t, f.OnlineTaps)
+	assert.Positive(t, f.OnlineP50ms)
+	assert.GreaterOrEqual(t, f.OnlineP99ms, f.OnlineP50ms)
+	assert.GreaterOrEqual(t, f.OnlineMaxMs, f.OnlineP99ms)
+	assert.Equal(t, 20, f.RSSNodes)
+	assert.Positive(t, f.HubRSSMB)
+	assert.GreaterOrEqual(t, f.HubPeakRSSMB, f.HubRSSMB)
+	assert.Positive(t, f.CostP50us)
+	assert.Positive(t, f.CostSyncP50us)
+	assert.Positive(t, f.CostRatio)
+	assert.Equal(t, 300, f.CostTaps)
+	assert.Len(t, f.LoadAvg, MinRuns)
+	names := map[string]bool{}
+	for _, c := range res.Checks {
+		names[c.Name] = true
+	}
+	assert.Equal(t, map[string]bool{"fleet catch-up taps/s": true, "fleet online p99 ms": true, "fleet hub peak RSS MB": true, "fleet node gate1 p50 µs": true}, names)
+	var buf bytes.Buffer
+	require.NoError(t, res.WriteTable(&buf))
+	assert.Contains(t, buf.String(), "catch-up, 8 nodes × 500 taps")
+	t.Log("\n" + buf.String())
 }

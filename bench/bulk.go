@@ -127,20 +127,29 @@ type bulkSpec struct {
 	priceMinor int64
 }
 
-func (f *fixture) bulk(ctx context.Context, env Env, passes, per int, start time.Time) error {
-	prod, ok := f.t.Product(benchProduct)
+// newBulkSpec returns the spec of cards sold at base on tariff t with per
+// taps each.
+func newBulkSpec(t *tariff.Tariff, base time.Time, per int) (*bulkSpec, error) {
+	prod, ok := t.Product(benchProduct)
 	if !ok {
-		return fmt.Errorf("bench: sample tariff has no %s", benchProduct)
+		return nil, fmt.Errorf("bench: sample tariff has no %s", benchProduct)
 	}
-	venue, err := f.t.VenueOfGate(benchGate)
+	venue, err := t.VenueOfGate(benchGate)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	price, err := tariff.MinorUnits(prod.Price)
 	if err != nil {
+		return nil, err
+	}
+	return &bulkSpec{t: t, prod: prod, venue: venue, base: base, per: per, priceMinor: price}, nil
+}
+
+func (f *fixture) bulk(ctx context.Context, env Env, passes, per int, start time.Time) error {
+	spec, err := newBulkSpec(f.t, f.base, per)
+	if err != nil {
 		return err
 	}
-	spec := &bulkSpec{t: f.t, prod: prod, venue: venue, base: f.base, per: per, priceMinor: price}
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, bulkWorkers)
@@ -188,8 +197,8 @@ func (f *fixture) bulk(ctx context.Context, env Env, passes, per int, start time
 	return ctx.Err()
 }
 
-// card writes card i's sale and its per taps (decided by engine.Decide).
-func (s *bulkSpec) card(tx engine.Txn, i int, device string, seq *uint64) error {
+// sold returns card i's pass and card as sold, before any tap.
+func (s *bulkSpec) sold(i int) (engine.Pass, engine.Card) {
 	uid := cardUID(i)
 	id := fmt.Sprintf("BP%014d", i)
 	p := engine.Pass{
@@ -200,7 +209,32 @@ func (s *bulkSpec) card(tx engine.Txn, i int, device string, seq *uint64) error 
 	if s.prod.ActivateWithin > 0 {
 		p.ActivateBy = s.base.Add(s.prod.ActivateWithin)
 	}
-	c := engine.Card{UID: uid, Passes: []string{id}}
+	return p, engine.Card{UID: uid, Passes: []string{id}}
+}
+
+// tap returns the k-th tap (from 0) of card i by device, numbered seq.
+func (s *bulkSpec) tap(i, k int, device string, seq uint64) engine.Tap {
+	return engine.Tap{
+		ID: engine.TapID{Device: device, Seq: seq}, Card: cardUID(i), Gate: benchGate,
+		At: s.base.Add(time.Hour + time.Duration(k)*tapSpacing), Counter: uint32(k + 1), HasCounter: true,
+	}
+}
+
+// decide decides tap on pass p, card c and usage u as a gate would and
+// returns its journal record; the effects are applied to p, c and u.
+func (s *bulkSpec) decide(tap engine.Tap, p *engine.Pass, c *engine.Card, u *engine.Usage) (engine.TapRecord, error) {
+	d, eff := engine.Decide(&engine.Input{Tap: &tap, Tariff: s.t, Product: s.prod, Venue: s.venue, Pass: p, Card: c, Usage: u})
+	if !d.Accept {
+		return engine.TapRecord{}, fmt.Errorf("bench: bulk tap %s of card %s denied: %s", tap.ID, tap.Card, d.Reason)
+	}
+	eff.Apply(p, c, u)
+	return engine.TapRecord{Tap: tap, Venue: s.venue.ID, Pass: p.ID, Product: p.Product, TariffVersion: p.TariffVersion, Category: p.Category, Decision: d}, nil
+}
+
+// card writes card i's sale and its per taps (decided by engine.Decide).
+func (s *bulkSpec) card(tx engine.Txn, i int, device string, seq *uint64) error {
+	p, c := s.sold(i)
+	id := p.ID
 	var u engine.Usage
 	if err := tx.PutPosting(engine.Posting{ID: "sale/" + id, At: s.base, Kind: "sale", Ref: id, Lines: []engine.PostingLine{
 		{Account: engine.AccountSalesClearing, DebitMinor: s.priceMinor},
@@ -210,19 +244,13 @@ func (s *bulkSpec) card(tx engine.Txn, i int, device string, seq *uint64) error 
 	}
 	for k := 0; k < s.per; k++ {
 		*seq++
-		tap := engine.Tap{
-			ID: engine.TapID{Device: device, Seq: *seq}, Card: uid, Gate: benchGate,
-			At: s.base.Add(time.Hour + time.Duration(k)*tapSpacing), Counter: uint32(k + 1), HasCounter: true,
+		rec, err := s.decide(s.tap(i, k, device, *seq), &p, &c, &u)
+		if err != nil {
+			return err
 		}
-		d, eff := engine.Decide(&engine.Input{Tap: &tap, Tariff: s.t, Product: s.prod, Venue: s.venue, Pass: &p, Card: &c, Usage: &u})
-		if !d.Accept {
-			return fmt.Errorf("bench: bulk tap %d of card %s denied: %s", k, uid, d.Reason)
-		}
-		rec := engine.TapRecord{Tap: tap, Venue: s.venue.ID, Pass: id, Product: p.Product, TariffVersion: p.TariffVersion, Category: p.Category, Decision: d}
 		if err := tx.PutTap(&rec); err != nil {
 			return err
 		}
-		eff.Apply(&p, &c, &u)
 	}
 	if err := tx.PutPass(p); err != nil {
 		return err

@@ -27,6 +27,7 @@ const (
 	roleReconcile  = "reconcile"   // open a ledger, close a month, report rate and memory
 	roleRawScan    = "raw-scan"    // scan the journal keys with raw Pebble, report rate and memory
 	roleCardVpcd   = "card-vpcd"   // private pcscd + vpcd, time card reads over PC/SC
+	roleFleetHub   = "fleet-hub"   // run a fleet hub until SIGTERM, report its ingest
 )
 
 // childArgs are the flags of every role.
@@ -93,6 +94,8 @@ func RunChild(ctx context.Context, args []string, stdout io.Writer) error {
 		return childRawScan(ctx, a, stdout)
 	case roleCardVpcd:
 		return childCardVpcd(ctx, a, stdout)
+	case roleFleetHub:
+		return childFleetHub(ctx, a, stdout)
 	}
 	return fmt.Errorf("bench: child: unknown role %q", args[0])
 }
@@ -149,6 +152,10 @@ type child struct {
 	limitMB  float64
 	limitDur time.Duration
 	started  time.Time // when the watchdog started
+	// parentHWMMB is this process's VmHWM right after the child started:
+	// the kernel's peak of the child (rusage) is at least this (see
+	// waitJSON).
+	parentHWMMB float64
 }
 
 func startChild(env Env, args ...string) (*child, error) {
@@ -167,6 +174,9 @@ func startChild(env Env, args ...string) (*child, error) {
 	c.out = bufio.NewReader(out)
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench: starting child %s: %w", args[0], err)
+	}
+	if m, err := ReadMem(0); err == nil {
+		c.parentHWMMB = m.MB()
 	}
 	if args[0] != roleRawHold && args[0] != roleLedgerHold {
 		c.watchRSS(env.rssLimitMB(), env.timeLimit())
@@ -222,10 +232,15 @@ func (c *child) waitJSON(v any) error {
 		<-c.watch
 		// The kernel's peak of the exited child catches what the polls can
 		// miss: a child that passed the limit between two polls, or that was
-		// born and done within one.
+		// born and done within one. But the child ran on this process's
+		// memory until its exec (Go starts children with vfork), and Linux
+		// counts that memory's peak into the child's: a figure at or below
+		// this process's own peak may be ours, not the child's.
 		if ps := c.cmd.ProcessState; ps != nil {
 			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-				c.peakMB = max(c.peakMB, float64(ru.Maxrss)/1024) // Maxrss is in KiB on Linux
+				if mb := float64(ru.Maxrss) / 1024; mb > c.parentHWMMB { // Maxrss is in KiB on Linux
+					c.peakMB = max(c.peakMB, mb)
+				}
 			}
 		}
 		if c.killed || c.peakMB > c.limitMB {

@@ -20,6 +20,11 @@
 //	           then, reported apart with no target, revenue recognition of its passes
 //	recovery   ledger.Open + first read after SIGKILL of a process holding the big ledger
 //	card       median card-read time, NTAG 424 SUN and DESFire
+//	fleet      a hub (child process) and its nodes over NATS JetStream on
+//	           127.0.0.1: catch-up of nodes' offline taps (taps/s into the hub
+//	           ledger), online tap-to-hub-acknowledgement latency, the hub's RSS
+//	           with 500 nodes, and gate1's tap with a node's sync running vs not
+//	           (alternated blocks); see RunFleet
 //
 // The raw batch shape is measured, not assumed: CalibrateShape taps a small
 // ledger and diffs its keys, so the raw writers commit as many keys and
@@ -32,7 +37,8 @@
 // in NoSync group batches; see BuildLedger.
 //
 // Workloads whose RSS or crash behaviour must be attributable to one process
-// (scale, reconcile, recovery, and card reads over pcscd+vpcd) run their
+// (scale, reconcile, recovery, card reads over pcscd+vpcd, and the fleet's
+// hub) run their
 // measured phase in a child process, watched by the parent, which kills a
 // child whose VmRSS passes Env.ChildRSSLimitMB:
 // the caller supplies Config.Child, a function returning the command that

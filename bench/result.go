@@ -26,6 +26,7 @@ type Result struct {
 	// Recovery has the details behind RecoveryS.
 	Recovery *RecoveryResult `json:"recovery,omitempty"`
 	Card     *CardResult     `json:"card,omitempty"`
+	Fleet    *FleetResult    `json:"fleet,omitempty"`
 	Checks   []Check         `json:"checks"`
 	Meta     Meta            `json:"meta"`
 }
@@ -143,6 +144,14 @@ const (
 	TargetRecoverySeconds = 2.0    // recovery ≤ 2 s
 )
 
+// Targets of issue 15 (the fleet).
+const (
+	TargetFleetCatchupTapsPerS = 50_000.0 // catch-up ≥ 50,000 taps/s into the hub ledger
+	TargetFleetOnlineP99ms     = 1000.0   // tap to hub-durable p99 ≤ 1 s
+	TargetFleetCostRatio       = 1.1      // gate1 p50 with sync ≤ 1.1 × without
+	TargetFleetHubRSSMB        = 512.0    // hub RSS with 500 nodes ≤ 512 MB
+)
+
 // Evaluate fills r.Checks with every target whose figures r has.
 func (r *Result) Evaluate() {
 	r.Checks = r.Checks[:0]
@@ -172,6 +181,20 @@ func (r *Result) Evaluate() {
 	}
 	if r.RecoveryS != nil {
 		le("recovery s", *r.RecoveryS, TargetRecoverySeconds, "≤ 2 s")
+	}
+	if f := r.Fleet; f != nil {
+		if f.CatchupTaps > 0 {
+			ge("fleet catch-up taps/s", f.CatchupTapsPerS, TargetFleetCatchupTapsPerS, "≥ 50,000 taps/s")
+		}
+		if f.OnlineTaps > 0 {
+			le("fleet online p99 ms", f.OnlineP99ms, TargetFleetOnlineP99ms, "≤ 1 s")
+		}
+		if f.HubPeakRSSMB > 0 {
+			le("fleet hub peak RSS MB", f.HubPeakRSSMB, TargetFleetHubRSSMB, fmt.Sprintf("≤ 512 MB (%d nodes)", f.RSSNodes))
+		}
+		if f.CostTaps > 0 {
+			le("fleet node gate1 p50 µs", f.CostSyncP50us, TargetFleetCostRatio*f.CostP50us, "≤ 1.1 × without sync")
+		}
 	}
 }
 
@@ -243,6 +266,23 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if c.NTAG424VpcdUs > 0 {
 			row("card", "NTAG 424 SUN over vpcd", f(c.NTAG424VpcdUs, "µs"), "-", "-")
 			row("card", "DESFire over vpcd", f(c.DESFireVpcdUs, "µs"), "-", "-")
+		}
+	}
+	if fl := r.Fleet; fl != nil {
+		if fl.CatchupTaps > 0 {
+			row("fleet", fmt.Sprintf("catch-up, %d nodes × %d taps", fl.Nodes, fl.Backlog), f(fl.CatchupTapsPerS, "taps/s"), "-", "-")
+			row("fleet", "catch-up time", f(fl.CatchupS, "s"), "-", "-")
+		}
+		if fl.OnlineTaps > 0 {
+			row("fleet", fmt.Sprintf("online %.0f taps/s, tap to hub ack p50", fl.OnlineRate), f(fl.OnlineP50ms, "ms"), "-", "-")
+			row("fleet", "online p99 / max", f(fl.OnlineP99ms, "ms"), f(fl.OnlineMaxMs, "ms"), "-")
+		}
+		if fl.HubPeakRSSMB > 0 {
+			row("fleet", fmt.Sprintf("hub RSS, %d nodes / peak", fl.RSSNodes), f(fl.HubRSSMB, "MB"), f(fl.HubPeakRSSMB, "MB"), "-")
+		}
+		if fl.CostTaps > 0 {
+			row("fleet", "node gate1 p50, sync on / off", f(fl.CostSyncP50us, "µs"), f(fl.CostP50us, "µs"), fmt.Sprintf("%.2f", fl.CostRatio))
+			row("fleet", "node gate1 p99, sync on / off", f(fl.CostSyncP99us, "µs"), f(fl.CostP99us, "µs"), ratio(fl.CostSyncP99us, fl.CostP99us))
 		}
 	}
 	row()

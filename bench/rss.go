@@ -62,3 +62,35 @@ func parseStatus(b []byte) (Mem, error) {
 	}
 	return m, nil
 }
+
+// CPUSeconds returns the user and system CPU time the process pid (0: this
+// one) has used so far, from /proc/<pid>/stat.
+func CPUSeconds(pid int) (float64, error) {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("bench: reading CPU time: %w", err)
+	}
+	// The command (field 2) is in parentheses and may hold spaces: the
+	// fields counted from 3 start after its last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: malformed %s", path)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: malformed %s", path)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64) // field 14
+	stime, err2 := strconv.ParseFloat(f[12], 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bench: malformed %s", path)
+	}
+	return (utime + stime) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux.
+const clockTicks = 100

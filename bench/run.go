@@ -25,10 +25,11 @@ const (
 	WorkReconcile = "reconcile"
 	WorkRecovery  = "recovery"
 	WorkCard      = "card"
+	WorkFleet     = "fleet"
 )
 
 // Workloads lists every workload name in run order.
-var Workloads = []string{WorkDecide, WorkGate1, WorkGates, WorkScale, WorkReconcile, WorkRecovery, WorkCard}
+var Workloads = []string{WorkDecide, WorkGate1, WorkGates, WorkScale, WorkReconcile, WorkRecovery, WorkCard, WorkFleet}
 
 // MinRuns is the fewest runs a figure is the median of.
 const MinRuns = 3
@@ -106,6 +107,7 @@ type Config struct {
 	Gates  GatesConfig
 	Ledger LedgerConfig // the big and small ledgers of scale, reconcile and recovery
 	Card   CardConfig
+	Fleet  FleetConfig
 }
 
 // CheckOnly validates names for Config.Only.
@@ -222,6 +224,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if res.Card.VpcdNote != "" {
 			note(WorkCard, res.Card.VpcdNote)
+		}
+	}
+	if cfg.wants(WorkFleet) {
+		if env.Child == nil {
+			note(WorkFleet, "not run: needs a child process (Config.Child)")
+		} else {
+			e, err := sub(WorkFleet)
+			if err != nil {
+				return nil, err
+			}
+			fc := cfg.Fleet
+			fc.Quick = fc.Quick || cfg.Quick
+			if res.Fleet, err = RunFleet(ctx, e, fc); err != nil {
+				return nil, err
+			}
 		}
 	}
 	res.Evaluate()

@@ -24,8 +24,9 @@ func newBenchCmd(a *app) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure citypass against raw Pebble on this machine",
 		Long: "Runs the workloads of issue 7 (decide, gate1, gates, scale, reconcile, recovery, card),\n" +
-			"each beside its raw-Pebble baseline in the same run, the median of at least 3 runs,\n" +
-			"and prints PASS/FAIL per target. Data lives in a temporary directory removed afterwards.",
+			"each beside its raw-Pebble baseline in the same run, and of issue 15 (fleet: a hub and\n" +
+			"its nodes on 127.0.0.1), the median of at least 3 runs, and prints PASS/FAIL per target.\n" +
+			"Data lives in a temporary directory removed afterwards.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := bench.CheckOnly(cfg.Only); err != nil {
@@ -45,6 +46,10 @@ func newBenchCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.ProfileDir, "cpuprofile-dir", "", "write CPU profiles of the bench and of every measuring child process into `DIR`")
 	f.IntVar(&cfg.Ledger.Passes, "passes", 0, "`N` passes in the big ledger of scale/reconcile/recovery (default 1,000,000; --quick 2,000)")
 	f.IntVar(&cfg.Ledger.Taps, "taps", 0, "`N` taps in the big ledger, a multiple of --passes (default 10,000,000; --quick 20,000)")
+	f.IntVar(&cfg.Fleet.Nodes, "fleet-nodes", 0, "fleet: `N` nodes that catch up and tap online (default 200; --quick 8)")
+	f.IntVar(&cfg.Fleet.Backlog, "fleet-backlog", 0, "fleet: `N` offline taps per node, a multiple of 10 (default 5,000; --quick 500)")
+	f.IntVar(&cfg.Fleet.RSSNodes, "fleet-rss-nodes", 0, "fleet: `N` nodes connected when the hub's memory is read (default 500; --quick 20)")
+	f.StringSliceVar(&cfg.Fleet.Parts, "fleet-parts", nil, "fleet: run only these `PARTS`: catchup, online, rss, cost (default all)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "child",
 		Short:  "internal: the child process of the bench workloads",

@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/ledger"
+)
+
+// hubSpec is what the parent tells a fleet-hub child, in <dir>/hub.json:
+// the nodes it enrolls (id → NKey public key), where JetStream keeps its
+// store (default <dir>/jetstream), and the hub's tuning (zero: defaults).
+type hubSpec struct {
+	Nodes     map[string]string `json:"nodes"`
+	StoreDir  string            `json:"store_dir,omitempty"`
+	Workers   int               `json:"workers,omitempty"`
+	FetchMax  int               `json:"fetch_max,omitempty"`
+	FetchWait time.Duration     `json:"fetch_wait,omitempty"`
+}
+
+// hubReady is the child's first line: the URL nodes connect to.
+type hubReady struct {
+	URL string `json:"url"`
+}
+
+// hubReport is the child's last line, after SIGTERM: what its ingest did.
+type hubReport struct {
+	Uploads     uint64 `json:"uploads"`
+	Records     uint64 `json:"records"`
+	Repeats     uint64 `json:"repeats"`
+	Aliases     uint64 `json:"aliases"`
+	Quarantined uint64 `json:"quarantined"`
+	Gaps        uint64 `json:"gaps"`
+	Rejected    uint64 `json:"rejected"`
+	// HWMMB is the hub process's peak RSS (VmHWM) when it stopped.
+	HWMMB float64 `json:"hwm_mb"`
+}
+
+// childFleetHub is a hub as `citypass hub` runs it: the hub ledger in
+// <dir>/ledger (every commit synced), an embedded NATS server with
+// JetStream on 127.0.0.1 (a random port; every write fsynced) with the
+// enrolled nodes of <dir>/hub.json, the fleet's streams, and the hub's
+// ingest and report loops. It prints hubReady, serves until SIGTERM, then
+// stops and prints hubReport.
+func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+	defer stop()
+	b, err := os.ReadFile(filepath.Join(a.dir, "hub.json"))
+	if err != nil {
+		return fmt.Errorf("bench: fleet hub: %w", err)
+	}
+	var spec hubSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("bench: fleet hub: hub.json: %w", err)
+	}
+	if spec.StoreDir == "" {
+		spec.StoreDir = filepath.Join(a.dir, "jetstream")
+	}
+	l, err := ledger.Open(filepath.Join(a.dir, "ledger"), &ledger.Options{MustExist: true})
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = l.Close()
+		}
+	}()
+	op, opPub, err := natsio.NewCredentials("", nil, "")
+	if err != nil {
+		return err
+	}
+	srv, err := natsio.StartServer(natsio.ServerConfig{StoreDir: spec.StoreDir, Listen: "127.0.0.1:0", Operators: []string{opPub}, Nodes: spec.Nodes})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	op.Hub = []string{srv.ClientURL()}
+	conn, err := natsio.Connect(op, natsio.ConnectOptions{WaitConnected: true})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = conn.EnsureStreams(sctx, natsio.StreamOptions{})
+	cancel()
+	if err != nil {
+		return err
+	}
+	h, err := hub.Start(hub.Config{Ledger: l, Conn: conn, Workers: spec.Workers, FetchMax: spec.FetchMax, FetchWait: spec.FetchWait})
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(stdout).Encode(hubReady{URL: srv.ClientURL()}); err != nil {
+		h.Close()
+		return err
+	}
+	<-ctx.Done()
+	h.Close()
+	conn.Close()
+	srv.Shutdown()
+	closed = true
+	if err := l.Close(); err != nil {
+		return err
+	}
+	m, err := ReadMem(0)
+	if err != nil {
+		return err
+	}
+	s := &h.Stats
+	return json.NewEncoder(stdout).Encode(hubReport{
+		Uploads: s.Uploads.Load(), Records: s.Records.Load(), Repeats: s.Repeats.Load(), Aliases: s.Aliases.Load(),
+		Quarantined: s.Quarantined.Load(), Gaps: s.Gaps.Load(), Rejected: s.Rejected.Load(), HWMMB: m.MB(),
+	})
+}
+
+// hubChild is a running fleet-hub child seen from the parent.
+type hubChild struct {
+	c   *child
+	url string
+}
+
+// startHubChild writes spec to <dir>/hub.json (dir holds the hub ledger in
+// dir/ledger), starts the child and waits until it serves.
+func startHubChild(env Env, dir string, spec hubSpec) (*hubChild, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hub.json"), b, 0o600); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	c, err := startChild(env, roleFleetHub, "--dir", dir)
+	if err != nil {
+		return nil, err
+	}
+	line, err := c.out.ReadString('\n')
+	var ready hubReady
+	if err == nil {
+		err = json.Unmarshal([]byte(line), &ready)
+	}
+	if err != nil || ready.URL == "" {
+		_ = c.cmd.Process.Kill()
+		_ = c.waitJSON(new(hubReport))
+		return nil, fmt.Errorf("bench: fleet hub did not start: %v %q: %s", err, line, strings.TrimSpace(c.stderr.String()))
+	}
+	return &hubChild{c: c, url: ready.URL}, nil
+}
+
+// mem reads the hub process's VmRSS and VmHWM now.
+func (h *hubChild) mem() (Mem, error) { return ReadMem(h.c.cmd.Process.Pid) }
+
+// stop ends the hub (SIGTERM), returning its report and its peak RSS in
+// MiB: its own VmHWM at the end, or the watchdog's highest reading if that
+// is higher.
+func (h *hubChild) stop() (hubReport, float64, error) {
+	var rep hubReport
+	if err := h.c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return rep, 0, fmt.Errorf("bench: stopping the fleet hub: %w", err)
+	}
+	err := h.c.waitJSON(&rep)
+	return rep, max(rep.HWMMB, h.c.peakMB), err
+}
+
+// kill ends the hub at once (on an error path).
+func (h *hubChild) kill() {
+	_ = h.c.cmd.Process.Kill()
+	_ = h.c.waitJSON(new(hubReport))
+}
+
+// The hub is settled when it used under hubQuietCPU of a core for hubQuietFor;
+// settle gives up waiting after hubSettleMax.
+const (
+	hubQuietCPU  = 0.1
+	hubQuietFor  = 2 * time.Second
+	hubSettleMax = 3 * time.Minute
+)
+
+// settle waits until the hub process is quiet (its background work, such as
+// Pebble's compactions after a catch-up, done) and returns how long it took.
+func (h *hubChild) settle(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	const tick = 250 * time.Millisecond
+	last, err := CPUSeconds(h.c.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	quiet := time.Duration(0)
+	for quiet < hubQuietFor && time.Since(start) < hubSettleMax {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(tick):
+		}
+		cpu, err := CPUSeconds(h.c.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		if cpu-last < hubQuietCPU*tick.Seconds() {
+			quiet += tick
+		} else {
+			quiet = 0
+		}
+		last = cpu
+	}
+	return time.Since(start), nil
+}
