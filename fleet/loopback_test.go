@@ -87,3 +87,47 @@ func TestLoopbackTapsReachTheHub(t *testing.T) {
 	assert.True(t, rep.OK(), "%v", rep.Problems)
 	assert.Equal(t, 120, rep.Fleet.Origins)
 }
+
+// TestNodeWithoutStateDown: a node started with NoStateDown reports to the
+// hub but never loads or applies the hub's state, while a node beside it
+// does.
+func TestNodeWithoutStateDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{HeartbeatEvery: 100 * time.Millisecond}, natsio.StreamOptions{})
+	require.NoError(t, err)
+	defer h.Close()
+	passes, err := h.Sell(ctx, 2, "cp24-adult", time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	up := nodeCfg
+	up.NoStateDown = true
+	quiet, err := fleettest.StartLoopbackNode(h, "gate-up", up, nil, nil)
+	require.NoError(t, err)
+	defer quiet.Close()
+	full, err := fleettest.StartLoopbackNode(h, "gate-full", nodeCfg, nil, nil)
+	require.NoError(t, err)
+	defer full.Close()
+
+	require.NoError(t, quiet.Sync.WaitContact(ctx), "the uplink runs")
+	_, err = full.Ready(ctx)
+	require.NoError(t, err)
+	// Two heartbeats after the full node loaded the state, the other node
+	// would have had time to load it too.
+	asOf := full.Sync.State().AsOf.Add(200 * time.Millisecond)
+	require.NoError(t, full.Sync.WaitState(ctx, asOf))
+
+	assert.Zero(t, quiet.Sync.State(), "a node without the downlink has no state cursor")
+	cur, err := node.ReadStateCursor(quiet.Ledger)
+	require.NoError(t, err)
+	assert.Zero(t, cur)
+	has := func(l *ledger.Ledger) bool {
+		var found bool
+		require.NoError(t, l.View(ctx, func(r engine.Reader) error {
+			_, found, err = r.Pass(passes[0].ID)
+			return err
+		}))
+		return found
+	}
+	assert.False(t, has(quiet.Ledger), "the hub's passes never reached it")
+	assert.True(t, has(full.Ledger))
+}

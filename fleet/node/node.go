@@ -34,6 +34,13 @@ type Config struct {
 	ReportEvery time.Duration
 	// RequestTimeout bounds a publish or a report; default 5 s.
 	RequestTimeout time.Duration
+	// NoStateDown leaves out the state downlink: the node uploads and
+	// reports but does not follow the hub's state, which stays as it is in
+	// its ledger (state_as_of does not move). For benchmarks that run
+	// hundreds of nodes on one machine, where every node applying every
+	// change of the hub would charge them all to that machine's cores; a
+	// node in service always follows the state (default false).
+	NoStateDown bool
 	// OnTariffs is called after the hub's state brought tariff versions
 	// (a gate reloads its catalog); optional.
 	OnTariffs func()
@@ -149,15 +156,18 @@ func Start(cfg Config) (*Node, error) {
 	n.stop = stop
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(2)
+	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.uplink(ctx)
 	}()
-	go func() {
-		defer n.wg.Done()
-		n.downlink(ctx)
-	}()
+	if !cfg.NoStateDown {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.downlink(ctx)
+		}()
+	}
 	return n, nil
 }
 
