@@ -191,6 +191,8 @@ func TestBenchCheckOnly(t *testing.T) {
 	assert.Error(t, CheckOnly([]string{"gate2"}))
 	_, err := Run(context.Background(), Config{Only: []string{"nope"}})
 	assert.Error(t, err)
+	assert.NoError(t, CheckFleetParts([]string{"catchup", "block", "behind"}))
+	assert.Error(t, CheckFleetParts([]string{"blocks"}))
 }
 
 // TestBenchChildKill runs a raw holder child, kills it with SIGKILL and
@@ -383,14 +385,29 @@ func TestBenchFleetQuick(t *testing.T) {
 	assert.Positive(t, f.CostSyncP50us)
 	assert.Positive(t, f.CostRatio)
 	assert.Equal(t, 300, f.CostTaps)
+	assert.Equal(t, 20, f.BlockNodes)
+	assert.Equal(t, 20*2, f.BlockSamples, "every node denied every blocked card")
+	assert.Positive(t, f.BlockP50ms)
+	assert.GreaterOrEqual(t, f.BlockP99ms, f.BlockP50ms)
+	assert.GreaterOrEqual(t, f.BlockMaxMs, f.BlockP99ms)
+	assert.Positive(t, f.BlockHubRSSMB)
+	assert.GreaterOrEqual(t, f.BlockHubPeakRSSMB, f.BlockHubRSSMB)
+	assert.Equal(t, 2000, f.BehindUpdates)
+	assert.GreaterOrEqual(t, f.BehindMessages, uint64(2000), "one state message per sale at least")
+	assert.Positive(t, f.BehindS)
 	assert.Len(t, f.LoadAvg, MinRuns)
+	assert.Len(t, f.StateLoadAvg, 2*MinRuns)
 	names := map[string]bool{}
 	for _, c := range res.Checks {
 		names[c.Name] = true
 	}
-	assert.Equal(t, map[string]bool{"fleet catch-up taps/s": true, "fleet online p99 ms": true, "fleet hub peak RSS MB": true, "fleet node gate1 p50 µs": true}, names)
+	assert.Equal(t, map[string]bool{"fleet catch-up taps/s": true, "fleet online p99 ms": true, "fleet hub peak RSS MB": true,
+		"fleet hub peak RSS MB, nodes following state": true, "fleet node gate1 p50 µs": true,
+		"fleet block to every node p99 ms": true, "fleet node behind, current in s": true}, names)
 	var buf bytes.Buffer
 	require.NoError(t, res.WriteTable(&buf))
 	assert.Contains(t, buf.String(), "catch-up, 8 nodes × 500 taps")
+	assert.Contains(t, buf.String(), "block to 20 nodes")
+	assert.Contains(t, buf.String(), "node 2000 updates behind")
 	t.Log("\n" + buf.String())
 }

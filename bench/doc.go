@@ -23,8 +23,10 @@
 //	fleet      a hub (child process) and its nodes over NATS JetStream on
 //	           127.0.0.1: catch-up of nodes' offline taps (taps/s into the hub
 //	           ledger), online tap-to-hub-acknowledgement latency, the hub's RSS
-//	           with 500 nodes, and gate1's tap with a node's sync running vs not
-//	           (alternated blocks); see RunFleet
+//	           with 500 nodes, gate1's tap with a node's sync running vs not
+//	           (alternated blocks), a block at the hub until 500 nodes deny,
+//	           and a node 100,000 state updates behind until it is current;
+//	           see RunFleet
 //
 // The raw batch shape is measured, not assumed: CalibrateShape taps a small
 // ledger and diffs its keys, so the raw writers commit as many keys and
@@ -48,8 +50,8 @@
 //
 // Data lives in a temporary directory removed when Run returns. Results are
 // a Result value, printed as a table (WriteTable) or as one JSON object; the
-// targets of issue 7 are evaluated by Result.Checks. Library code prints
-// progress only to Config.Progress and never exits the process.
+// targets of issues 7, 15 and 16 are evaluated by Result.Checks. Library
+// code prints progress only to Config.Progress and never exits the process.
 //
 // Nothing here is safe for concurrent use unless said otherwise; Run owns
 // every goroutine it starts and stops them before returning.

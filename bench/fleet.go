@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,8 +50,16 @@ type FleetConfig struct {
 	HubWorkers, HubFetchMax int
 	HubFetchWait            time.Duration
 	NodeBatch               int
-	// Parts restricts a run to some of "catchup", "online", "rss" and
-	// "cost" (online and rss need catchup); empty runs all.
+	// BlockNodes follow the hub's state when Blocks cards are blocked at
+	// the hub, one after another, in each run; default 500 nodes, 3 blocks;
+	// Quick 20 nodes, 2 blocks.
+	BlockNodes, Blocks int
+	// BehindUpdates is how many state updates (sales at the hub, each its
+	// own revision) a node that was away catches up with; default 100,000,
+	// Quick 2,000.
+	BehindUpdates int
+	// Parts restricts a run to some of "catchup", "online", "rss", "cost",
+	// "block" and "behind" (online and rss need catchup); empty runs all.
 	Parts []string
 }
 
@@ -60,7 +69,12 @@ const (
 	fleetOnline  = "online"
 	fleetRSS     = "rss"
 	fleetCost    = "cost"
+	fleetBlock   = "block"
+	fleetBehind  = "behind"
 )
+
+// FleetParts lists the parts of workload fleet (FleetConfig.Parts).
+var FleetParts = []string{fleetCatchup, fleetOnline, fleetRSS, fleetCost, fleetBlock, fleetBehind}
 
 func (c FleetConfig) withDefaults() FleetConfig {
 	def := func(v *int, full, quick int) {
@@ -76,6 +90,9 @@ func (c FleetConfig) withDefaults() FleetConfig {
 	def(&c.RSSNodes, 500, 20)
 	def(&c.CostTaps, 3000, 300)
 	def(&c.CostBlock, 500, 100)
+	def(&c.BlockNodes, 500, 20)
+	def(&c.Blocks, 3, 2)
+	def(&c.BehindUpdates, 100_000, 2_000)
 	if c.OnlineRate <= 0 {
 		c.OnlineRate = 400
 		if c.Quick {
@@ -102,11 +119,21 @@ func (c FleetConfig) wants(part string) bool {
 		return true
 	}
 	for _, p := range c.Parts {
-		if p == part || (p != fleetCost && part == fleetCatchup) {
+		if p == part || (part == fleetCatchup && (p == fleetOnline || p == fleetRSS)) {
 			return true
 		}
 	}
 	return false
+}
+
+// CheckFleetParts validates names for FleetConfig.Parts.
+func CheckFleetParts(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(FleetParts, n) {
+			return fmt.Errorf("bench: unknown fleet part %q (have %s)", n, strings.Join(FleetParts, ", "))
+		}
+	}
+	return nil
 }
 
 // fleetTapsPerCard is how many offline taps each card of a node's backlog
@@ -150,18 +177,39 @@ type FleetResult struct {
 	CostSyncP99us float64 `json:"cost_sync_p99_us"`
 	CostTaps      int     `json:"cost_taps"`
 	CostHubStore  string  `json:"cost_hub_store,omitempty"`
-	// LoadAvg is /proc/loadavg's 1-minute figure at the start of each run.
-	LoadAvg []float64 `json:"loadavg"`
+	// Block: a card blocked at the hub while BlockNodes nodes follow its
+	// state; each node's time from the block's request until a tap of the
+	// card at the node is denied BLOCKED (p99 and max over the nodes and
+	// the run's blocks). BlockHubPeakRSSMB is that hub's peak RSS, its
+	// nodes each reading the state stream.
+	BlockNodes        int     `json:"block_nodes"`
+	BlockSamples      int     `json:"block_samples"`
+	BlockP50ms        float64 `json:"block_p50_ms"`
+	BlockP99ms        float64 `json:"block_p99_ms"`
+	BlockMaxMs        float64 `json:"block_max_ms"`
+	BlockHubRSSMB     float64 `json:"block_hub_rss_mb"`
+	BlockHubPeakRSSMB float64 `json:"block_hub_peak_rss_mb"`
+	// Behind: a node (its ledger on disk, synced) back after BehindUpdates
+	// state updates at the hub (BehindMessages stream messages); the time
+	// from its start until it has applied the stream's last message.
+	BehindUpdates  int     `json:"behind_updates"`
+	BehindMessages uint64  `json:"behind_messages"`
+	BehindS        float64 `json:"behind_s"`
+	// LoadAvg is /proc/loadavg's 1-minute figure at the start of each run
+	// of catch-up, online, memory and cost; StateLoadAvg at the start of
+	// each run of block, then of behind.
+	LoadAvg      []float64 `json:"loadavg"`
+	StateLoadAvg []float64 `json:"state_loadavg,omitempty"`
 	// BuildS is the time to build the hub ledger and the nodes' journals.
 	BuildS float64 `json:"build_s"`
 }
 
 // RunFleet measures a hub and its nodes over NATS JetStream on 127.0.0.1
 // (docs/fleet.md): the hub runs in a child process (its ledger on disk,
-// every commit synced; JetStream fsyncing every write), so that its memory
-// is its own; the nodes run in this process, each a ledger on an in-memory
-// file system with a nats.go connection and the node's uplink, as
-// fleettest's loopback harness runs them.
+// every commit synced, with the change log its publisher sends down;
+// JetStream fsyncing every write), so that its memory is its own; the
+// nodes run in this process, each a ledger with a nats.go connection and
+// the node's sync, as fleettest's loopback harness runs them.
 //
 // Each run: (1) catch-up: Nodes nodes, each holding Backlog taps journaled
 // offline, start at once; timed until the hub acknowledged every record.
@@ -169,6 +217,10 @@ type FleetResult struct {
 // hub's acknowledgement. (3) memory: RSSNodes−Nodes more nodes join and all
 // tap for RSSFor; the hub's VmRSS then, and its peak. (4) node cost: the
 // gate1 tap with and without a node's sync running, in alternated blocks.
+// Then, on hubs of their own: (5) block: BlockNodes nodes following the
+// hub's state until each denies a card blocked at the hub
+// (fleetBlockRuns); (6) behind: a node back after BehindUpdates state
+// updates, until it is current (fleetBehindRuns).
 func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Backlog%fleetTapsPerCard != 0 {
@@ -192,7 +244,7 @@ func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, erro
 	}
 	var rate, secs, p50, p99, pmax, rss, peak []float64
 	var cost50, sync50, cost99, sync99, ratios []float64
-	for run := 0; run < env.runs(); run++ {
+	for run := 0; run < env.runs() && (fx != nil || cfg.wants(fleetCost)); run++ {
 		load := loadAvg()
 		res.LoadAvg = append(res.LoadAvg, load)
 		env.logf("fleet run %d: load average %.2f", run+1, load)
@@ -236,6 +288,17 @@ func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, erro
 		res.CostP99us, res.CostSyncP99us = round(Median(cost99), 1), round(Median(sync99), 1)
 		res.CostRatio = round(res.CostSyncP50us/res.CostP50us, 3)
 		res.CostTaps = cfg.CostTaps
+	}
+	fx = nil // the node journals can go before the state parts
+	if cfg.wants(fleetBlock) {
+		if err := fleetBlockRuns(ctx, env, cfg, res); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.wants(fleetBehind) {
+		if err := fleetBehindRuns(ctx, env, cfg, res); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -429,8 +492,13 @@ func (fx *fleetFixture) open(nt *fleetNodeTemplate) (*fleetNode, error) {
 	return &fleetNode{t: nt, l: l, v: v, taps: nt.taps}, nil
 }
 
-// start connects the node to the hub and starts its sync (it returns at
-// once: the connection comes up in the background).
+// start connects the node to the hub and starts its uplink (it returns at
+// once: the connection comes up in the background). The node does not
+// follow the hub's state (node.Config.NoStateDown): hundreds of nodes each
+// applying every revision of the catch-up would charge them all to this
+// machine's two cores, where a city's nodes each have their own; the hub
+// still publishes every revision, and part "block" measures the state
+// going down to 500 nodes.
 func (n *fleetNode) start(url string, cfg FleetConfig) error {
 	c := n.creds
 	c.Hub = []string{url}
@@ -438,7 +506,7 @@ func (n *fleetNode) start(url string, cfg FleetConfig) error {
 	if n.conn, err = natsio.Connect(c, natsio.ConnectOptions{}); err != nil {
 		return err
 	}
-	n.sync, err = node.Start(node.Config{Ledger: n.l, Node: n.t.id, Conn: n.conn, BatchMax: cfg.NodeBatch})
+	n.sync, err = node.Start(node.Config{Ledger: n.l, Node: n.t.id, Conn: n.conn, BatchMax: cfg.NodeBatch, NoStateDown: true})
 	return err
 }
 
@@ -748,7 +816,9 @@ const fleetCostNode = "gate-cost"
 
 // fleetCostRun times gate1's tap (Validate on a ledger on disk, every
 // commit synced, 1000 passes; Quick 150) with the node's sync to a hub
-// running and without. Blocks of CostBlock taps alternate — with, without,
+// running and without. The sync is the whole of it: the uplink, and the
+// downlink applying the hub's revisions (the usage the hub merged from the
+// node's own uploads) and heartbeats. Blocks of CostBlock taps alternate — with, without,
 // without, with, … — so both sides meet the same machine; before a block
 // with sync the node's uplink starts and catches up with what the block
 // before journaled, so the block's taps run beside an uplink in its steady
@@ -825,6 +895,9 @@ func fleetCostRun(ctx context.Context, env Env, cfg FleetConfig, run int) (plain
 		if err == nil {
 			wctx, cancel := context.WithTimeout(ctx, time.Minute)
 			err = n.WaitAcked(wctx, last)
+			if err == nil {
+				err = n.WaitStream(wctx, 0) // the hub's state loaded (the first time)
+			}
 			cancel()
 		}
 		if err != nil {

@@ -12,16 +12,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/fleet/wire"
 	"github.com/citypass/citypass/ledger"
 )
 
 // hubSpec is what the parent tells a fleet-hub child, in <dir>/hub.json:
-// the nodes it enrolls (id → NKey public key), where JetStream keeps its
+// the nodes it enrolls (id → NKey public key), the parent's operator key
+// (for the bench's commands, benchSubject), where JetStream keeps its
 // store (default <dir>/jetstream), and the hub's tuning (zero: defaults).
 type hubSpec struct {
 	Nodes     map[string]string `json:"nodes"`
+	Operator  string            `json:"operator,omitempty"`
 	StoreDir  string            `json:"store_dir,omitempty"`
 	Workers   int               `json:"workers,omitempty"`
 	FetchMax  int               `json:"fetch_max,omitempty"`
@@ -47,11 +51,14 @@ type hubReport struct {
 }
 
 // childFleetHub is a hub as `citypass hub` runs it: the hub ledger in
-// <dir>/ledger (every commit synced), an embedded NATS server with
-// JetStream on 127.0.0.1 (a random port; every write fsynced) with the
-// enrolled nodes of <dir>/hub.json, the fleet's streams, and the hub's
-// ingest and report loops. It prints hubReady, serves until SIGTERM, then
-// stops and prints hubReport.
+// <dir>/ledger (every commit synced, with the change log that flows down to
+// the nodes), an embedded NATS server with JetStream on 127.0.0.1 (a
+// random port; every write fsynced) with the enrolled nodes of
+// <dir>/hub.json, the fleet's streams, and the hub's ingest, report,
+// snapshot and state publishing loops. It also answers the parent's
+// commands (benchSubject: a block, sales) as an operator would run them at
+// the hub. It prints hubReady, serves until SIGTERM, then stops and prints
+// hubReport.
 func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
@@ -66,7 +73,7 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if spec.StoreDir == "" {
 		spec.StoreDir = filepath.Join(a.dir, "jetstream")
 	}
-	l, err := ledger.Open(filepath.Join(a.dir, "ledger"), &ledger.Options{MustExist: true})
+	l, err := ledger.Open(filepath.Join(a.dir, "ledger"), &ledger.Options{MustExist: true, ChangeLog: true})
 	if err != nil {
 		return err
 	}
@@ -80,7 +87,11 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := natsio.StartServer(natsio.ServerConfig{StoreDir: spec.StoreDir, Listen: "127.0.0.1:0", Operators: []string{opPub}, Nodes: spec.Nodes})
+	ops := []string{opPub}
+	if spec.Operator != "" {
+		ops = append(ops, spec.Operator)
+	}
+	srv, err := natsio.StartServer(natsio.ServerConfig{StoreDir: spec.StoreDir, Listen: "127.0.0.1:0", Operators: ops, Nodes: spec.Nodes})
 	if err != nil {
 		return err
 	}
@@ -101,11 +112,18 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopCmds, err := serveBenchCommands(ctx, conn, l)
+	if err != nil {
+		h.Close()
+		return err
+	}
 	if err := json.NewEncoder(stdout).Encode(hubReady{URL: srv.ClientURL()}); err != nil {
+		stopCmds()
 		h.Close()
 		return err
 	}
 	<-ctx.Done()
+	stopCmds()
 	h.Close()
 	conn.Close()
 	srv.Shutdown()
@@ -122,6 +140,155 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 		Uploads: s.Uploads.Load(), Records: s.Records.Load(), Repeats: s.Repeats.Load(), Aliases: s.Aliases.Load(),
 		Quarantined: s.Quarantined.Load(), Gaps: s.Gaps.Load(), Rejected: s.Rejected.Load(), HWMMB: m.MB(),
 	})
+}
+
+// benchSubject is the subject of the parent's command verb to a fleet-hub
+// child (operator credentials only).
+func benchSubject(verb string) string { return "citypass.bench." + verb }
+
+// hubCommand is a command of the parent to a fleet-hub child: block Card
+// (verb "block"), or sell a pass onto each card of [From, From+N) (verb
+// "sell", each sale its own transaction, hence its own revision).
+type hubCommand struct {
+	Card string `json:"card,omitempty"`
+	From int    `json:"from,omitempty"`
+	N    int    `json:"n,omitempty"`
+}
+
+// hubCommandReply is the hub ledger's newest revision once the command is
+// durable.
+type hubCommandReply struct {
+	Rev uint64 `json:"rev"`
+}
+
+// serveBenchCommands answers hubCommands on l through the hub's own
+// validator paths (engine.Validator.Block and Sell, as `citypass pass
+// block` and `pass sell` run at the hub).
+func serveBenchCommands(ctx context.Context, conn *natsio.Conn, l *ledger.Ledger) (stop func(), err error) {
+	t, cat, err := sampleCatalog()
+	if err != nil {
+		return nil, err
+	}
+	v, err := engine.New(l, cat, nil)
+	if err != nil {
+		return nil, err
+	}
+	base := t.EffectiveFrom.Add(24 * time.Hour) // as openFixture
+	reply := func() ([]byte, error) {
+		rev, err := l.LastRev()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(hubCommandReply{Rev: rev})
+	}
+	var stops []func()
+	stop = func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for verb, fn := range map[string]func(hubCommand) error{
+		"block": func(c hubCommand) error { return v.Block(ctx, c.Card, engine.BlockStolen, base) },
+		"sell": func(c hubCommand) error {
+			f := &fixture{l: l, v: v, t: t, base: base, cards: make([]string, c.From+c.N)}
+			for i := c.From; i < c.From+c.N; i++ {
+				f.cards[i] = cardUID(i)
+			}
+			return f.sell(ctx, c.From, c.From+c.N, 16)
+		},
+	} {
+		s, err := conn.Serve(benchSubject(verb), func(_ string, data []byte) ([]byte, error) {
+			var c hubCommand
+			if err := json.Unmarshal(data, &c); err != nil {
+				return nil, err
+			}
+			if err := fn(c); err != nil {
+				return nil, err
+			}
+			return reply()
+		})
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		stops = append(stops, s)
+	}
+	return stop, nil
+}
+
+// hubOperator is the parent's operator connection to a fleet-hub child.
+type hubOperator struct {
+	creds natsio.Credentials
+	pub   string
+	conn  *natsio.Conn
+}
+
+func newHubOperator() (*hubOperator, error) {
+	c, pub, err := natsio.NewCredentials("", nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return &hubOperator{creds: c, pub: pub}, nil
+}
+
+// connect connects to the hub child's server.
+func (o *hubOperator) connect(url string) error {
+	c := o.creds
+	c.Hub = []string{url}
+	var err error
+	o.conn, err = natsio.Connect(c, natsio.ConnectOptions{WaitConnected: true})
+	return err
+}
+
+func (o *hubOperator) close() {
+	if o.conn != nil {
+		o.conn.Close()
+	}
+}
+
+// do runs a command at the hub and returns the hub ledger's revision once
+// it is durable.
+func (o *hubOperator) do(ctx context.Context, verb string, c hubCommand, timeout time.Duration) (uint64, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := o.conn.Request(rctx, benchSubject(verb), b)
+	if err != nil {
+		return 0, fmt.Errorf("bench: fleet hub %s: %w", verb, err)
+	}
+	var r hubCommandReply
+	if err := json.Unmarshal(out, &r); err != nil {
+		return 0, fmt.Errorf("bench: fleet hub %s: %w", verb, err)
+	}
+	return r.Rev, nil
+}
+
+// published waits until the hub has published revision rev on the state
+// stream and returns the stream's last sequence then.
+func (o *hubOperator) published(ctx context.Context, rev uint64) (uint64, error) {
+	for {
+		data, seq, ok, err := o.conn.LastState(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			b, err := wire.DecodeState(data)
+			if err != nil {
+				return 0, err
+			}
+			if b.Rev >= rev {
+				return seq, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("bench: the hub did not publish revision %d: %w", rev, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // hubChild is a running fleet-hub child seen from the parent.

@@ -152,6 +152,12 @@ const (
 	TargetFleetHubRSSMB        = 512.0    // hub RSS with 500 nodes ≤ 512 MB
 )
 
+// Targets of issue 16 (the fleet's state down).
+const (
+	TargetFleetBlockP99ms = 1000.0 // a block reaches every node: p99 ≤ 1 s
+	TargetFleetBehindS    = 5.0    // a node 6 h behind is current in ≤ 5 s
+)
+
 // Evaluate fills r.Checks with every target whose figures r has.
 func (r *Result) Evaluate() {
 	r.Checks = r.Checks[:0]
@@ -192,8 +198,17 @@ func (r *Result) Evaluate() {
 		if f.HubPeakRSSMB > 0 {
 			le("fleet hub peak RSS MB", f.HubPeakRSSMB, TargetFleetHubRSSMB, fmt.Sprintf("≤ 512 MB (%d nodes)", f.RSSNodes))
 		}
+		if f.BlockHubPeakRSSMB > 0 {
+			le("fleet hub peak RSS MB, nodes following state", f.BlockHubPeakRSSMB, TargetFleetHubRSSMB, fmt.Sprintf("≤ 512 MB (%d nodes)", f.BlockNodes))
+		}
 		if f.CostTaps > 0 {
 			le("fleet node gate1 p50 µs", f.CostSyncP50us, TargetFleetCostRatio*f.CostP50us, "≤ 1.1 × without sync")
+		}
+		if f.BlockSamples > 0 {
+			le("fleet block to every node p99 ms", f.BlockP99ms, TargetFleetBlockP99ms, fmt.Sprintf("≤ 1 s (%d nodes)", f.BlockNodes))
+		}
+		if f.BehindUpdates > 0 {
+			le("fleet node behind, current in s", f.BehindS, TargetFleetBehindS, fmt.Sprintf("≤ 5 s (%d updates)", f.BehindUpdates))
 		}
 	}
 }
@@ -283,6 +298,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if fl.CostTaps > 0 {
 			row("fleet", "node gate1 p50, sync on / off", f(fl.CostSyncP50us, "µs"), f(fl.CostP50us, "µs"), fmt.Sprintf("%.2f", fl.CostRatio))
 			row("fleet", "node gate1 p99, sync on / off", f(fl.CostSyncP99us, "µs"), f(fl.CostP99us, "µs"), ratio(fl.CostSyncP99us, fl.CostP99us))
+		}
+		if fl.BlockSamples > 0 {
+			row("fleet", fmt.Sprintf("block to %d nodes, denied p50", fl.BlockNodes), f(fl.BlockP50ms, "ms"), "-", "-")
+			row("fleet", "block p99 / max", f(fl.BlockP99ms, "ms"), f(fl.BlockMaxMs, "ms"), "-")
+			row("fleet", fmt.Sprintf("hub RSS, %d nodes following state / peak", fl.BlockNodes), f(fl.BlockHubRSSMB, "MB"), f(fl.BlockHubPeakRSSMB, "MB"), "-")
+		}
+		if fl.BehindUpdates > 0 {
+			row("fleet", fmt.Sprintf("node %d updates behind, current in", fl.BehindUpdates), f(fl.BehindS, "s"), "-", "-")
 		}
 	}
 	row()

@@ -24,11 +24,14 @@ func newBenchCmd(a *app) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure citypass against raw Pebble on this machine",
 		Long: "Runs the workloads of issue 7 (decide, gate1, gates, scale, reconcile, recovery, card),\n" +
-			"each beside its raw-Pebble baseline in the same run, and of issue 15 (fleet: a hub and\n" +
-			"its nodes on 127.0.0.1), the median of at least 3 runs, and prints PASS/FAIL per target.\n" +
+			"each beside its raw-Pebble baseline in the same run, and of issues 15 and 16 (fleet: a hub\n" +
+			"and its nodes on 127.0.0.1), the median of at least 3 runs, and prints PASS/FAIL per target.\n" +
 			"Data lives in a temporary directory removed afterwards.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bench.CheckFleetParts(cfg.Fleet.Parts); err != nil {
+				return withCode(exitUsage, err)
+			}
 			if err := bench.CheckOnly(cfg.Only); err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -49,7 +52,9 @@ func newBenchCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Fleet.Nodes, "fleet-nodes", 0, "fleet: `N` nodes that catch up and tap online (default 200; --quick 8)")
 	f.IntVar(&cfg.Fleet.Backlog, "fleet-backlog", 0, "fleet: `N` offline taps per node, a multiple of 10 (default 5,000; --quick 500)")
 	f.IntVar(&cfg.Fleet.RSSNodes, "fleet-rss-nodes", 0, "fleet: `N` nodes connected when the hub's memory is read (default 500; --quick 20)")
-	f.StringSliceVar(&cfg.Fleet.Parts, "fleet-parts", nil, "fleet: run only these `PARTS`: catchup, online, rss, cost (default all)")
+	f.IntVar(&cfg.Fleet.BlockNodes, "fleet-block-nodes", 0, "fleet: `N` nodes following the hub's state when a card is blocked (default 500; --quick 20)")
+	f.IntVar(&cfg.Fleet.BehindUpdates, "fleet-behind-updates", 0, "fleet: `N` state updates a node that was away catches up with (default 100,000; --quick 2,000)")
+	f.StringSliceVar(&cfg.Fleet.Parts, "fleet-parts", nil, "fleet: run only these `PARTS`: catchup, online, rss, cost, block, behind (default all)")
 	cmd.AddCommand(&cobra.Command{
 		Use:    "child",
 		Short:  "internal: the child process of the bench workloads",
