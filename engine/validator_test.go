@@ -417,22 +417,57 @@ func TestShowPassJSON(t *testing.T) {
 }
 
 // BenchmarkValidate measures the loop around Decide on the in-memory store:
-// duplicate check, card and pass resolution, decision, journal write.
+// duplicate check, card and pass resolution, decision, journal write. It
+// measures a steady state: the taps go round validatePasses active passes
+// and each pass takes at most validateEntries entries before a fresh store
+// with fresh passes replaces them (timer stopped), so a tap always finds a
+// pass with 1 to validateEntries+1 entries and a journal of bounded size,
+// whatever b.N is. (One pass taking every tap would grow its usage by an
+// entry an iteration, and the time per tap with it.)
 func BenchmarkValidate(b *testing.B) {
+	const (
+		validatePasses  = 1024
+		validateEntries = 8
+	)
 	cat, err := tariff.NewCatalog(fixtureTariff("paris"))
-	require.NoError(b, err)
-	v, err := engine.New(memstore.New(nil), cat, &engine.Options{Rand: newSeededRand(3)})
 	require.NoError(b, err)
 	ctx := context.Background()
 	sold := time.Date(2026, 11, 23, 8, 0, 0, 0, cat.Versions()[0].Location)
-	_, err = v.Sell(ctx, engine.SellRequest{Product: "multi", Card: "04B00001", At: sold})
-	require.NoError(b, err)
-	seq := uint64(0)
+	cards := make([]string, validatePasses)
+	for i := range cards {
+		cards[i] = fmt.Sprintf("04B0%06X", i)
+	}
+	tap := func(seq uint64, card string, at time.Time) engine.Tap {
+		return engine.Tap{ID: engine.TapID{Device: "bench", Seq: seq}, Card: card, Gate: "chateau-if/quai", At: at}
+	}
+	// fresh returns a validator whose passes are sold and activated (one
+	// entry each).
+	fresh := func() *engine.Validator {
+		v, err := engine.New(memstore.New(nil), cat, &engine.Options{Rand: newSeededRand(3)})
+		require.NoError(b, err)
+		for i, c := range cards {
+			_, err := v.Sell(ctx, engine.SellRequest{Product: "multi", Card: c, At: sold})
+			require.NoError(b, err)
+			r, err := v.Validate(ctx, tap(uint64(i+1), c, sold.Add(time.Hour)))
+			require.NoError(b, err)
+			require.True(b, r.Decision.Accept, r.Decision.Reason)
+		}
+		return v
+	}
+	v := fresh()
+	n := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		seq++
-		r, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: "bench", Seq: seq}, Card: "04B00001",
-			Gate: "chateau-if/quai", At: sold.Add(time.Hour + time.Duration(seq)*time.Millisecond)})
+		i := n % (validatePasses * validateEntries)
+		if i == 0 && n > 0 {
+			b.StopTimer()
+			v = fresh()
+			b.StartTimer()
+		}
+		n++
+		round := i / validatePasses // entries the pass took in this store so far, less its first
+		at := sold.Add(2*time.Hour + time.Duration(round)*time.Minute + time.Duration(i%validatePasses)*time.Millisecond)
+		r, err := v.Validate(ctx, tap(uint64(validatePasses+i+1), cards[i%validatePasses], at))
 		if err != nil || !r.Decision.Accept {
 			b.Fatal(err, r.Decision.Reason)
 		}
