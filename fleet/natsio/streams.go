@@ -23,6 +23,11 @@ type StreamOptions struct {
 	// StateMaxAge is how long state updates stay in the state stream; a node
 	// away longer loads a snapshot. Default 7 days.
 	StateMaxAge time.Duration
+	// StateMaxMsgs, when above 0, also bounds the state stream's messages
+	// (the oldest go first): a node whose place fell out loads a snapshot,
+	// as after StateMaxAge. Default 0: bounded by age alone. Tests use it to
+	// take the snapshot path in seconds.
+	StateMaxMsgs int64
 	// IngestAckWait is how long an upload handed to the hub's ingest may stay
 	// unacknowledged before it is delivered again; default 30 s.
 	IngestAckWait time.Duration
@@ -62,7 +67,7 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		{
 			Name: StateStream, Subjects: []string{StateSubject},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld,
-			MaxAge: o.StateMaxAge, Duplicates: time.Minute, Replicas: o.Replicas, AllowDirect: true,
+			MaxAge: o.StateMaxAge, MaxMsgs: o.StateMaxMsgs, Duplicates: time.Minute, Replicas: o.Replicas, AllowDirect: true,
 		},
 	}
 }
