@@ -16,6 +16,7 @@ import (
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
+	"github.com/citypass/citypass/internal/atomicfile"
 	"github.com/citypass/citypass/ledger"
 )
 
@@ -237,8 +238,9 @@ func ReadHubRuntime(dir string) (HubRuntime, bool, error) {
 	return r, true, nil
 }
 
-// WriteHubRuntime writes the running hub's file (mode 0600).
+// WriteHubRuntime writes the running hub's file (mode 0600) atomically, so
+// that a command reading it while the hub starts never sees half of it.
 func WriteHubRuntime(dir string, r HubRuntime) error {
 	b, _ := json.MarshalIndent(r, "", "  ")
-	return os.WriteFile(HubRuntimePath(dir), append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(HubRuntimePath(dir), append(b, '\n'), 0o600)
 }

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/citypass/citypass/internal/atomicfile"
 )
 
 // Credentials are what a node or the operator needs to reach the hub: the
@@ -78,33 +79,17 @@ func LoadCredentials(path string) (Credentials, error) {
 	return c, nil
 }
 
-// Save writes the credentials to path with mode 0600, atomically.
+// Save writes the credentials to path with mode 0600, atomically
+// (internal/atomicfile).
 func (c *Credentials) Save(path string) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".creds-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing credentials: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 func (c *Credentials) certPool() (*x509.CertPool, error) {
