@@ -41,13 +41,9 @@ func (a *app) fleetStatus() error {
 	if id.Role == fleet.Node {
 		return fmt.Errorf("fleet status is the hub's view: this data dir is node %s of the hub at %v", id.Node, id.Hub)
 	}
-	enrolled, err := datadir.EnrolledNodes(l)
+	ids, err := hub.EnrolledIDs(l)
 	if err != nil {
 		return err
-	}
-	ids := make([]string, len(enrolled))
-	for i, e := range enrolled {
-		ids[i] = e.Node
 	}
 	now := a.now()
 	st, err := hub.ReadStatus(a.ctx(), l, ids, now)

@@ -37,6 +37,7 @@ type gateFlags struct {
 	onAccept, onDeny  string
 	hookTimeout       time.Duration
 	metrics           string
+	logLevel          string
 	lang              string
 }
 
@@ -85,6 +86,7 @@ func newGateCmd(a *app) *cobra.Command {
 	c.Flags().StringVar(&f.onDeny, "on-deny", "", "shell `COMMAND` run after a deny or an unreadable card")
 	c.Flags().DurationVar(&f.hookTimeout, "hook-timeout", 2*time.Second, "longest run time of a hook (a `DURATION`)")
 	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464)")
+	logLevelFlag(c, &f.logLevel, "info")
 	c.Flags().StringVar(&f.lang, "lang", "", "language of the gate's messages, `LANG` en or fr (default: the tariff's)")
 	_ = c.MarkFlagRequired("reader")
 	_ = c.MarkFlagRequired("gate")
@@ -110,7 +112,13 @@ func (a *app) runGate(ctx context.Context, f gateFlags) error {
 // runGateOn runs the gate on the events of open; on a fleet node it syncs
 // with the hub in the same process until the gate stops.
 func (a *app) runGateOn(ctx context.Context, f gateFlags, open gateEvents) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	if f.logLevel == "" {
+		f.logLevel = "info"
+	}
+	log, err := newLog(a.stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
 	s, err := a.openSession()
 	if err != nil {
 		return err
@@ -214,16 +222,22 @@ func (a *app) startGateSync(ctx context.Context, s *session, reg *prometheus.Reg
 			log.Error("stopping the sync", "err", err)
 		}
 	}
-	err = gate.NewSyncMetrics(reg, func() gate.SyncStatus {
-		st := p.Node.Status()
-		return gate.SyncStatus{Acked: st.Acked, Backlog: st.Backlog(), Connected: st.Connected, StateAsOf: st.State.AsOf}
-	}, a.now)
-	if err != nil {
+	if err := registerSyncMetrics(reg, p, a.now); err != nil {
 		stop()
 		return nil, err
 	}
 	log.Info("syncing with the hub", "node", p.Identity.Node, "hub", p.Identity.Hub)
 	return stop, nil
+}
+
+// registerSyncMetrics registers the sync gauges of node process p
+// (gate.NewSyncMetrics) with reg; now is the node clock.
+func registerSyncMetrics(reg prometheus.Registerer, p *node.Process, now func() time.Time) error {
+	n := p.Node
+	return gate.NewSyncMetrics(reg, func() gate.SyncStatus {
+		st := n.Status()
+		return gate.SyncStatus{Acked: st.Acked, Backlog: st.Backlog(), Connected: st.Connected, StateAsOf: st.State.AsOf}
+	}, now)
 }
 
 // outcomeLine is the one line per presentation printed on stdout.

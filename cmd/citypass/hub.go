@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/citypass/citypass/datadir"
@@ -21,17 +21,26 @@ func init() { registerCommand("hub", newHubCmd) }
 func newHubCmd(a *app) *cobra.Command {
 	var listen, natsURLs, tlsCert, tlsKey string
 	var replicas int
+	var f obsFlags
 	c := localCmd(&cobra.Command{
 		Use:   "hub [--listen HOST:PORT] [--nats URLS --replicas N] [--tls-cert FILE --tls-key FILE]",
 		Short: "Run the back office of a fleet on this data dir: nodes' taps in, state down",
 		Long: `Run the hub: an embedded NATS JetStream server (or an existing cluster with --nats),
 the ingest of every node's taps into this ledger, and the service that runs every other
-citypass command on this data dir while the hub holds it. Stops on SIGINT or SIGTERM.`,
+citypass command on this data dir while the hub holds it. Stops on SIGINT or SIGTERM.
+Structured JSON logs on stderr (--log-level debug adds every upload applied and every
+node contact); --metrics ADDR serves Prometheus metrics on http://ADDR/metrics (ingest,
+per-node backlog, contact and clock, quarantined and at-risk records, the streams, the
+state publisher: docs/fleet.md, "Observing the hub").`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return a.runHub(hub.Options{Listen: listen, NATS: hub.SplitURLs(natsURLs), Replicas: replicas, TLSCert: tlsCert, TLSKey: tlsKey})
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return a.runHub(ctx, hub.Options{Listen: listen, NATS: hub.SplitURLs(natsURLs), Replicas: replicas, TLSCert: tlsCert, TLSKey: tlsKey}, f)
 		},
 	})
+	c.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464)")
+	logLevelFlag(c, &f.logLevel, "info")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:4222", "`HOST:PORT` nodes connect to; beyond loopback TLS is required")
 	c.Flags().StringVar(&natsURLs, "nats", "", "use an existing NATS cluster (comma-separated `URLS`) instead of the embedded server")
 	c.Flags().IntVar(&replicas, "replicas", 3, "`N` stream replicas on an existing cluster (--nats)")
@@ -57,16 +66,39 @@ citypass command on this data dir while the hub holds it. Stops on SIGINT or SIG
 	return c
 }
 
-func (a *app) runHub(o hub.Options) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+// obsFlags are the observability flags of the hub and of sync.
+type obsFlags struct {
+	metrics  string // --metrics ADDR; "" serves none
+	logLevel string // --log-level; "" is info
+}
+
+// runHub runs the hub on the data dir until ctx ends.
+func (a *app) runHub(ctx context.Context, o hub.Options, f obsFlags) error {
+	if f.logLevel == "" {
+		f.logLevel = "info"
+	}
+	log, err := newLog(a.stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
 	o.Data = a.dataOptions(false)
-	o.Log = slog.New(slog.NewJSONHandler(a.stderr, nil))
+	o.Log = log
 	p, err := hub.Open(ctx, a.dataDir, o)
 	if err != nil {
 		return a.dataHint(err)
 	}
 	defer p.Close()
+	if f.metrics != "" {
+		reg := prometheus.NewRegistry()
+		if err := p.RegisterMetrics(reg); err != nil {
+			return err
+		}
+		stopMetrics, err := serveMetrics(f.metrics, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	if err := p.ServeCommands(serveForwarded(func() *app {
 		return &app{dataDir: a.dataDir, now: a.now, shared: p.Data, hubProc: p}
 	})); err != nil {

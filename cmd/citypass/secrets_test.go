@@ -53,6 +53,19 @@ func (s secrets) add(what string, b []byte) {
 func readSecrets(t *testing.T, dir string) secrets {
 	t.Helper()
 	s := secrets{}
+	s.addDataKeys(t, dir)
+	for _, path := range []string{datadir.NodeCredsPath(dir), datadir.OperatorCredsPath(dir)} {
+		s.addCreds(t, path)
+	}
+	s.addKeyFiles(t, dir)
+	s.check(t)
+	return s
+}
+
+// addDataKeys adds the card master keys and the statement signing key of
+// data dir dir.
+func (s secrets) addDataKeys(t *testing.T, dir string) {
+	t.Helper()
 	keys, err := cardio.LoadKeys(datadir.CardKeysPath(dir))
 	require.NoError(t, err)
 	for name, k := range map[string]cardio.Key{"ntag-app": keys.NTAGApp, "sun-meta": keys.SUNMeta,
@@ -69,12 +82,20 @@ func readSecrets(t *testing.T, dir string) secrets {
 	ed := priv.(ed25519.PrivateKey)
 	s.add("statement signing key seed", ed.Seed())
 	s.add("statement signing private key", ed)
-	for _, path := range []string{datadir.NodeCredsPath(dir), datadir.OperatorCredsPath(dir)} {
-		c, err := natsio.LoadCredentials(path)
-		require.NoError(t, err)
-		s[c.Seed] = filepath.Base(path) + " NKey seed"
-		s.add(filepath.Base(path)+" NKey seed", []byte(c.Seed))
-	}
+}
+
+// addCreds adds the NKey seed of the fleet credentials file at path.
+func (s secrets) addCreds(t *testing.T, path string) {
+	t.Helper()
+	c, err := natsio.LoadCredentials(path)
+	require.NoError(t, err)
+	s[c.Seed] = filepath.Base(path) + " NKey seed"
+	s.add(filepath.Base(path)+" NKey seed", []byte(c.Seed))
+}
+
+// addKeyFiles adds each key and credentials file of dir's keys/ whole.
+func (s secrets) addKeyFiles(t *testing.T, dir string) {
+	t.Helper()
 	entries, err := os.ReadDir(datadir.KeysDir(dir))
 	require.NoError(t, err)
 	for _, e := range entries {
@@ -84,10 +105,26 @@ func readSecrets(t *testing.T, dir string) secrets {
 			s[strings.TrimSpace(string(b))] = "the file keys/" + e.Name()
 		}
 	}
+}
+
+// check fails when a spelling is too short to search for.
+func (s secrets) check(t *testing.T) {
+	t.Helper()
 	for k := range s {
 		require.GreaterOrEqual(t, len(k), 16, "a secret spelling too short to search for: %s", s[k])
 	}
-	return s
+}
+
+// assertNone fails for each secret that appears in text, which is what
+// name shows or writes.
+func (s secrets) assertNone(t *testing.T, name, text string) {
+	t.Helper()
+	require.NotEmpty(t, text, name)
+	for spelling, what := range s {
+		if strings.Contains(text, spelling) {
+			t.Errorf("%s appears in %s", what, name)
+		}
+	}
 }
 
 // TestNoKeyMaterialAnywhere makes a data dir with every kind of key (the

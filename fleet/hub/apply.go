@@ -12,12 +12,16 @@ import (
 
 // Applied is what ApplyBatch did with one batch.
 type Applied struct {
-	NodeEpoch   fleet.NodeEpoch // the node epoch's state after the batch
-	Gap         bool            // nothing applied: the batch starts above HighWater+1
-	Journaled   int
-	Aliases     int
-	Quarantined int
-	Repeats     int
+	NodeEpoch fleet.NodeEpoch // the node epoch's state after the batch
+	Gap       bool            // nothing applied: the batch starts above HighWater+1
+	// FirstContact: the batch is the first the hub hears of its node epoch.
+	FirstContact bool
+	Journaled    int
+	Aliases      int
+	Quarantined  int
+	Repeats      int
+	// Quarantine holds the records quarantined (Quarantined of them).
+	Quarantine []fleet.Quarantined
 }
 
 // ApplyBatch merges one upload into the hub ledger (fleet.Ingest) in one
@@ -38,7 +42,7 @@ func ApplyBatch(ctx context.Context, l *ledger.Ledger, b *fleet.Batch, now time.
 			return err
 		}
 		res := fleet.Ingest(b, v, now)
-		out.NodeEpoch, out.Gap = res.NodeEpoch, res.Gap
+		out.NodeEpoch, out.Gap, out.FirstContact = res.NodeEpoch, res.Gap, !v.Known
 		if res.Gap {
 			// Only the contact is recorded; the batch is redelivered later.
 			return tx.PutNodeEpoch(res.NodeEpoch)
@@ -75,6 +79,7 @@ func ApplyBatch(ctx context.Context, l *ledger.Ledger, b *fleet.Batch, now time.
 			}
 		}
 		out.Journaled, out.Aliases, out.Quarantined, out.Repeats = len(res.Journal), len(res.Aliases), len(res.Quarantine), res.Repeats
+		out.Quarantine = res.Quarantine
 		return tx.PutNodeEpoch(res.NodeEpoch)
 	})
 	if err != nil {

@@ -21,4 +21,11 @@
 // credentials, the embedded NATS server or an existing cluster, streams);
 // Enroll issues a node's credentials. A crash anywhere between apply and
 // acknowledgement is a repeat the next time, never a loss or a double.
+//
+// What the hub does is observable without reading its ledger by hand:
+// Stats counts the ingest's work; RegisterMetrics serves those counts,
+// fleet status (ReadStatus) and the streams' state to Prometheus, read at
+// each scrape; the loops log their events through Config.Log (docs/
+// fleet.md, "Observing the hub"). Nothing logged or measured carries key
+// material.
 package hub

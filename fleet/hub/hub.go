@@ -54,7 +54,13 @@ type Config struct {
 
 // Stats count what the ingest did since Start. Safe to read at any time.
 type Stats struct {
-	Uploads, Records, Repeats, Aliases, Quarantined, Gaps, Rejected atomic.Uint64
+	// Uploads received; of them Applied (durable and acknowledged),
+	// Gaps (delivered again later), Rejected (not decodable, dropped) and
+	// Failed (the ledger failed to apply them; delivered again).
+	Uploads, Applied, Gaps, Rejected, Failed atomic.Uint64
+	// Records of applied uploads: journaled, repeats of records held under
+	// the same origin, aliases of records held under another, quarantined.
+	Records, Repeats, Aliases, Quarantined atomic.Uint64
 }
 
 // Hub runs the back office's fleet loops: the ingest of uploads (a durable
@@ -105,10 +111,15 @@ func Start(cfg Config) (*Hub, error) {
 	h.pub = &publisher{h: h}
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	err := h.pub.start(sctx)
+	if err != nil {
+		err = fmt.Errorf("hub: starting the state publisher: %w", err)
+	} else if err = h.logHeld(sctx); err != nil {
+		err = fmt.Errorf("hub: reading fleet status: %w", err)
+	}
 	scancel()
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("hub: starting the state publisher: %w", err)
+		return nil, err
 	}
 	for verb, fn := range map[string]natsio.Handler{"report": h.serveReport, "snapshot": h.serveSnapshot} {
 		stop, err := cfg.Conn.Serve(natsio.HubSubject(verb, "*"), fn)
@@ -168,7 +179,7 @@ func (h *Hub) ingest(ctx context.Context) {
 			work[workerOf(u.MsgID(), len(work))] <- u
 		})
 		if err != nil && ctx.Err() == nil {
-			h.cfg.Log.Warn("fetching uploads", "err", err)
+			h.cfg.Log.Error("fetching uploads from the taps stream", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(h.cfg.RetryDelay):
@@ -206,6 +217,7 @@ func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
 	a, err := ApplyBatch(ctx, h.cfg.Ledger, b, h.cfg.Now())
 	if err != nil {
 		if ctx.Err() == nil {
+			h.Stats.Failed.Add(1)
 			h.cfg.Log.Error("applying upload", "msg_id", u.MsgID(), "err", err)
 			_ = u.Retry(h.cfg.RetryDelay)
 		}
@@ -214,19 +226,31 @@ func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
 	if h.cfg.FaultAfterApply != nil && h.cfg.FaultAfterApply(u.MsgID()) {
 		return
 	}
+	if a.FirstContact {
+		h.firstContact(b.Node, b.Epoch)
+	}
 	if a.Gap {
 		h.Stats.Gaps.Add(1)
+		h.cfg.Log.Debug("upload ahead of the records it follows: delivered again later", "node", b.Node, "epoch", epochHex(b.Epoch),
+			"first", b.First, "last", b.Last, "acknowledged", a.NodeEpoch.HighWater)
 		_ = u.Retry(h.cfg.RetryDelay)
 	} else {
+		h.Stats.Applied.Add(1)
 		h.Stats.Records.Add(uint64(a.Journaled))
 		h.Stats.Repeats.Add(uint64(a.Repeats))
 		h.Stats.Aliases.Add(uint64(a.Aliases))
 		h.Stats.Quarantined.Add(uint64(a.Quarantined))
-		if a.Quarantined > 0 {
-			h.cfg.Log.Warn("quarantined records", "node", b.Node, "epoch", b.Epoch, "count", a.Quarantined)
+		h.cfg.Log.Debug("upload applied", "node", b.Node, "epoch", epochHex(b.Epoch), "first", b.First, "last", b.Last,
+			"journaled", a.Journaled, "repeats", a.Repeats, "aliases", a.Aliases, "quarantined", a.Quarantined, "acknowledged", a.NodeEpoch.HighWater)
+		for i, q := range a.Quarantine {
+			if i == maxQuarantineLogged {
+				h.cfg.Log.Warn("more records quarantined (citypass fleet status lists them all)", "node", b.Node, "epoch", epochHex(b.Epoch), "count", len(a.Quarantine)-i)
+				break
+			}
+			h.cfg.Log.Warn("record quarantined", "node", b.Node, "epoch", epochHex(b.Epoch), "node_seq", q.Origin.NodeSeq, "tap", q.Record.ID.String(), "reason", q.Reason)
 		}
 		if err := u.Ack(ctx); err != nil && ctx.Err() == nil {
-			h.cfg.Log.Warn("acknowledging upload", "msg_id", u.MsgID(), "err", err)
+			h.cfg.Log.Error("acknowledging an upload to the taps stream", "msg_id", u.MsgID(), "err", err)
 		}
 	}
 	// The node learns the mark either way: after a gap it re-sends from it.
@@ -249,12 +273,14 @@ func (h *Hub) serveReport(subject string, data []byte) ([]byte, error) {
 	}
 	now := h.cfg.Now()
 	offset := now.Sub(r.NodeTime)
-	var ne fleet.NodeEpoch
+	var prev, ne fleet.NodeEpoch
+	var known bool
 	err := h.cfg.Ledger.UpdateFleet(context.Background(), func(tx ledger.FleetTxn) error {
 		cur, ok, err := tx.NodeEpoch(node, r.Epoch)
 		if err != nil {
 			return err
 		}
+		prev, known = cur, ok
 		if !ok {
 			cur = fleet.NodeEpoch{Node: node, Epoch: r.Epoch, FirstContact: now}
 		}
@@ -264,6 +290,7 @@ func (h *Hub) serveReport(subject string, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording the report of %s: %w", node, err)
 	}
+	h.logContact(prev, known, ne)
 	return wire.Marshal(wire.ReportReply{HubTime: now, Ack: wire.Ack{Epoch: r.Epoch, HighWater: ne.HighWater}, ClockOffset: offset}), nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
@@ -294,4 +296,24 @@ func (p *Process) EmbeddedServer() *natsio.Server {
 		return nil
 	}
 	return p.Server
+}
+
+// EnrolledIDs returns the ids of the nodes enrolled at the hub of l.
+func EnrolledIDs(l *ledger.Ledger) ([]string, error) {
+	enrolled, err := datadir.EnrolledNodes(l)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(enrolled))
+	for i, e := range enrolled {
+		ids[i] = e.Node
+	}
+	return ids, nil
+}
+
+// RegisterMetrics registers the hub's metrics (RegisterMetrics) with reg,
+// the enrolled nodes read from the data dir at each scrape.
+func (p *Process) RegisterMetrics(reg prometheus.Registerer) error {
+	l := p.Data.Ledger
+	return RegisterMetrics(reg, p.Hub, func() ([]string, error) { return EnrolledIDs(l) })
 }

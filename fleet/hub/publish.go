@@ -55,7 +55,7 @@ func (p *publisher) run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		if err := p.step(ctx); err != nil && ctx.Err() == nil {
-			p.h.cfg.Log.Warn("publishing state", "err", err)
+			p.h.cfg.Log.Error("publishing state to the state stream", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -95,6 +95,7 @@ func (p *publisher) step(ctx context.Context) error {
 			p.mu.Lock()
 			p.rev = c.Rev
 			p.mu.Unlock()
+			p.h.cfg.Log.Debug("state published", "rev", c.Rev, "items", len(c.Items))
 			from = c.Rev + 1
 			return nil
 		})
@@ -128,9 +129,20 @@ func (p *publisher) step(ctx context.Context) error {
 
 // position returns the newest revision published and its stream sequence.
 func (p *publisher) position() (rev, streamSeq uint64) {
+	st := p.state()
+	return st.rev, st.streamSeq
+}
+
+// publisherState is where the publisher stands.
+type publisherState struct {
+	rev, streamSeq uint64
+	beatAt         time.Time // hub time of the last heartbeat; zero before the first
+}
+
+func (p *publisher) state() publisherState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.rev, p.streamSeq
+	return publisherState{rev: p.rev, streamSeq: p.streamSeq, beatAt: p.beatAt}
 }
 
 func splitItems(items []ledger.StateItem) [][]ledger.StateItem {

@@ -185,3 +185,57 @@ func (c *Conn) ingestConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	c.ingest = cons
 	return cons, nil
 }
+
+// StreamState is where one of the fleet's streams stands, as the server
+// reports it.
+type StreamState struct {
+	Name      string
+	Msgs      uint64 // messages held
+	Bytes     uint64 // bytes held
+	FirstSeq  uint64 // sequence of the oldest message held (LastSeq+1 when none)
+	LastSeq   uint64 // sequence of the newest message ever stored
+	Consumers int
+}
+
+// IngestState is where the hub's ingest consumer stands in the taps stream.
+type IngestState struct {
+	// Pending counts uploads not yet delivered to the ingest.
+	Pending uint64
+	// AckPending counts uploads delivered and not yet acknowledged (being
+	// applied, or waiting to be delivered again after a gap).
+	AckPending int
+	// Redelivered counts uploads delivered more than once and still
+	// unacknowledged.
+	Redelivered int
+	// AckFloor is the stream sequence up to which every upload is
+	// acknowledged.
+	AckFloor uint64
+}
+
+// StreamStates asks the server where the taps and the state streams and
+// the ingest consumer stand (one request each, fresh from the server).
+func (c *Conn) StreamStates(ctx context.Context) ([]StreamState, IngestState, error) {
+	if err := c.check(); err != nil {
+		return nil, IngestState{}, err
+	}
+	var out []StreamState
+	var ing IngestState
+	for _, name := range []string{TapsStream, StateStream} {
+		s, err := c.js.Stream(ctx, name)
+		if err != nil {
+			return nil, ing, fmt.Errorf("natsio: stream %s: %w", name, err)
+		}
+		st := s.CachedInfo().State // fresh: Stream just asked the server
+		out = append(out, StreamState{Name: name, Msgs: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Consumers: st.Consumers})
+		if name != TapsStream {
+			continue
+		}
+		ci, err := s.Consumer(ctx, IngestConsumer)
+		if err != nil {
+			return nil, ing, fmt.Errorf("natsio: consumer %s: %w", IngestConsumer, err)
+		}
+		info := ci.CachedInfo()
+		ing = IngestState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered, AckFloor: info.AckFloor.Stream}
+	}
+	return out, ing, nil
+}
