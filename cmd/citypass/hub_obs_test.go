@@ -143,6 +143,7 @@ func TestCLIHubAndSyncMetricsAndLogs(t *testing.T) {
 		`citypass_hub_nodes 1`,
 		`citypass_hub_node_reported_seq{node="gate-1"} `,
 		`citypass_hub_node_last_contact_age_seconds{node="gate-1"} `,
+		`citypass_hub_node_staleness_seconds{node="gate-1"} `,
 		`citypass_hub_node_quarantined{node="gate-1"} 0`,
 		`citypass_hub_node_at_risk{node="gate-1"} 0`,
 		`citypass_hub_streams_up 1`,

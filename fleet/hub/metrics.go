@@ -23,7 +23,7 @@ type collector struct {
 
 	uploads, applied, records, repeats, aliases, quarantined, gaps, rejected, failed *prometheus.Desc
 
-	nodes, acked, reported, backlog, contactAge, offset, skewed, nodeQuarantined, atRisk, epochs *prometheus.Desc
+	nodes, acked, reported, backlog, staleness, contactAge, offset, skewed, nodeQuarantined, atRisk, epochs *prometheus.Desc
 
 	streamsUp, streamMsgs, streamBytes, streamFirst, streamLast, ingestPending, ingestUnacked *prometheus.Desc
 
@@ -58,6 +58,7 @@ func RegisterMetrics(reg prometheus.Registerer, h *Hub, enrolled func() ([]strin
 		acked:           d("node_acknowledged_seq", "The hub's high-water mark of the node's current epoch: every record up to it is durable at the hub.", "node"),
 		reported:        d("node_reported_seq", "The node's last journal seq as it last reported it.", "node"),
 		backlog:         d("node_backlog", "Records the node reported and the hub does not hold yet (its current epoch).", "node"),
+		staleness:       d("node_staleness_seconds", "Hub time minus the state_as_of the node last reported: how old the hub's state the node decides on is, at least (absent before it reported one).", "node"),
 		contactAge:      d("node_last_contact_age_seconds", "Hub time since the node's last upload or report (absent before the first).", "node"),
 		offset:          d("node_clock_offset_seconds", "Hub clock minus node clock at the node's last report (absent before the first).", "node"),
 		skewed:          d("node_clock_skewed", "1 when the node's clock offset exceeds 5 minutes.", "node"),
@@ -83,7 +84,7 @@ func RegisterMetrics(reg prometheus.Registerer, h *Hub, enrolled func() ([]strin
 
 func (c *collector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{c.uploads, c.applied, c.records, c.repeats, c.aliases, c.quarantined, c.gaps, c.rejected, c.failed,
-		c.nodes, c.acked, c.reported, c.backlog, c.contactAge, c.offset, c.skewed, c.nodeQuarantined, c.atRisk, c.epochs,
+		c.nodes, c.acked, c.reported, c.backlog, c.staleness, c.contactAge, c.offset, c.skewed, c.nodeQuarantined, c.atRisk, c.epochs,
 		c.streamsUp, c.streamMsgs, c.streamBytes, c.streamFirst, c.streamLast, c.ingestPending, c.ingestUnacked,
 		c.rev, c.pubRev, c.pubSeq, c.beatAge}
 }
@@ -128,6 +129,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.acked, float64(n.Acknowledged), n.Node)
 			gauge(c.reported, float64(n.LastReported), n.Node)
 			gauge(c.backlog, float64(n.Backlog), n.Node)
+			if !n.StateAsOf.IsZero() {
+				gauge(c.staleness, n.Staleness.Seconds(), n.Node)
+			}
 			if !n.LastContact.IsZero() {
 				gauge(c.contactAge, n.SinceContact.Seconds(), n.Node)
 			}

@@ -182,6 +182,8 @@ func TestHubMetricsAndLogs(t *testing.T) {
 	assert.Equal(t, 2.0, m["citypass_hub_nodes"], "gate-1 and gate-2, enrolled and never seen")
 	assert.Equal(t, float64(last), m[g1("citypass_hub_node_acknowledged_seq")])
 	assert.Zero(t, m[g1("citypass_hub_node_backlog")])
+	require.Contains(t, m, g1("citypass_hub_node_staleness_seconds"), "the node reported its state_as_of")
+	assert.Less(t, m[g1("citypass_hub_node_staleness_seconds")], 10.0)
 	assert.Contains(t, m, g1("citypass_hub_node_last_contact_age_seconds"))
 	assert.Less(t, m[g1("citypass_hub_node_last_contact_age_seconds")], 10.0)
 	assert.Less(t, m[g1("citypass_hub_node_clock_offset_seconds")], 1.0)
@@ -223,6 +225,7 @@ func TestHubMetricsAndLogs(t *testing.T) {
 	assert.InDelta(t, 600, m[g1("citypass_hub_node_clock_offset_seconds")], 5)
 	assert.Equal(t, 1.0, m[g1("citypass_hub_node_clock_skewed")])
 	assert.Equal(t, 2.0, m[g1("citypass_hub_node_epochs")])
+	assert.NotContains(t, m, g1("citypass_hub_node_staleness_seconds"), "the impostor reported no state_as_of")
 
 	var first engine.TapRecord
 	require.NoError(t, n.Ledger.Journal(ctx, 1, func(r *engine.TapRecord) error {
@@ -265,6 +268,7 @@ func TestHubMetricsAndLogs(t *testing.T) {
 	assert.Zero(t, m[g1("citypass_hub_node_backlog")])
 	assert.Equal(t, 4.0, m[g1("citypass_hub_node_at_risk")])
 	assert.Equal(t, 3.0, m[g1("citypass_hub_node_epochs")])
+	assert.Contains(t, m, g1("citypass_hub_node_staleness_seconds"))
 
 	// The log: JSON lines, one per event.
 	recs := logRecords(t, logs.String())
