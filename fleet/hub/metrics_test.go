@@ -27,6 +27,7 @@ import (
 	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/fleet/node"
 	"github.com/citypass/citypass/fleet/wire"
+	"github.com/citypass/citypass/ledger"
 )
 
 // syncBuffer is a log destination safe for the hub's goroutines.
@@ -293,6 +294,38 @@ func TestHubMetricsAndLogs(t *testing.T) {
 			if level != "" {
 				assert.Equal(t, level, r["level"], want.msg)
 			}
+		}
+	}
+}
+
+// BenchmarkScrape gathers the hub's metrics with 500 nodes of two epochs
+// each (one wiped, with records at risk): the cost of one Prometheus scrape,
+// ledger reads and JetStream requests included.
+func BenchmarkScrape(b *testing.B) {
+	h, err := fleettest.StartLoopbackHub(b.TempDir(), fleettest.SampleTOML(), hub.Config{}, natsio.StreamOptions{})
+	require.NoError(b, err)
+	defer h.Close()
+	now := time.Now()
+	require.NoError(b, h.Ledger.UpdateFleet(context.Background(), func(tx ledger.FleetTxn) error {
+		for i := range 500 {
+			id := fmt.Sprintf("bus-%03d", i)
+			for e := range uint64(2) {
+				ne := fleet.NodeEpoch{Node: id, Epoch: e + 1, HighWater: 900, Reported: 1000, FirstContact: now.Add(-time.Hour),
+					LastContact: now.Add(-time.Duration(2-e) * time.Minute), ClockKnown: true, ClockOffset: time.Second}
+				if err := tx.PutNodeEpoch(ne); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+	reg := prometheus.NewRegistry()
+	require.NoError(b, hub.RegisterMetrics(reg, h.Hub, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		mfs, err := reg.Gather()
+		if err != nil || len(mfs) == 0 {
+			b.Fatal(err)
 		}
 	}
 }
