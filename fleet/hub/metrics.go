@@ -9,6 +9,11 @@ import (
 	"github.com/citypass/citypass/fleet"
 )
 
+// maxQuarantinedSeries bounds the citypass_hub_quarantined_tap series of a
+// scrape (one per quarantined record, by node then tap id): a node restored
+// from an old disk can quarantine thousands; node_quarantined counts them all.
+const maxQuarantinedSeries = 100
+
 // scrapeTimeout bounds the ledger reads and the JetStream requests of one
 // scrape.
 const scrapeTimeout = 5 * time.Second
@@ -23,7 +28,7 @@ type collector struct {
 
 	uploads, applied, records, repeats, aliases, quarantined, gaps, rejected, failed *prometheus.Desc
 
-	nodes, acked, reported, backlog, staleness, contactAge, offset, skewed, nodeQuarantined, atRisk, epochs *prometheus.Desc
+	nodes, acked, reported, backlog, staleness, contactAge, offset, skewed, nodeQuarantined, quarantinedTap, atRisk, epochs *prometheus.Desc
 
 	streamsUp, streamMsgs, streamBytes, streamFirst, streamLast, ingestPending, ingestUnacked *prometheus.Desc
 
@@ -63,6 +68,7 @@ func RegisterMetrics(reg prometheus.Registerer, h *Hub, enrolled func() ([]strin
 		offset:          d("node_clock_offset_seconds", "Hub clock minus node clock at the node's last report (absent before the first).", "node"),
 		skewed:          d("node_clock_skewed", "1 when the node's clock offset exceeds 5 minutes.", "node"),
 		nodeQuarantined: d("node_quarantined", "Quarantined records of the node (their tap ids are in `citypass fleet status`).", "node"),
+		quarantinedTap:  d("quarantined_tap", "1 for each quarantined record, by node and tap id (the first 100 by node and tap id; node_quarantined counts them all).", "node", "tap"),
 		atRisk:          d("node_at_risk", "Records older epochs of the node reported and the hub never received (a wiped or replaced disk): maybe lost.", "node"),
 		epochs:          d("node_epochs", "Ledger epochs (incarnations) of the node the hub has seen.", "node"),
 
@@ -84,7 +90,7 @@ func RegisterMetrics(reg prometheus.Registerer, h *Hub, enrolled func() ([]strin
 
 func (c *collector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{c.uploads, c.applied, c.records, c.repeats, c.aliases, c.quarantined, c.gaps, c.rejected, c.failed,
-		c.nodes, c.acked, c.reported, c.backlog, c.staleness, c.contactAge, c.offset, c.skewed, c.nodeQuarantined, c.atRisk, c.epochs,
+		c.nodes, c.acked, c.reported, c.backlog, c.staleness, c.contactAge, c.offset, c.skewed, c.nodeQuarantined, c.quarantinedTap, c.atRisk, c.epochs,
 		c.streamsUp, c.streamMsgs, c.streamBytes, c.streamFirst, c.streamLast, c.ingestPending, c.ingestUnacked,
 		c.rev, c.pubRev, c.pubSeq, c.beatAge}
 }
@@ -124,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.nodes, err)
 	} else {
 		gauge(c.nodes, float64(len(st)))
+		taps := 0
 		for i := range st {
 			n := &st[i]
 			gauge(c.acked, float64(n.Acknowledged), n.Node)
@@ -140,6 +147,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(c.skewed, boolValue(n.ClockSkewed), n.Node)
 			gauge(c.nodeQuarantined, float64(len(n.Quarantined)), n.Node)
+			for _, tap := range n.Quarantined {
+				if taps == maxQuarantinedSeries {
+					break
+				}
+				taps++
+				gauge(c.quarantinedTap, 1, n.Node, tap)
+			}
 			gauge(c.atRisk, float64(n.AtRiskCount), n.Node)
 			gauge(c.epochs, float64(len(n.Epochs)), n.Node)
 		}

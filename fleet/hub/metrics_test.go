@@ -196,13 +196,16 @@ func TestHubMetricsAndLogs(t *testing.T) {
 	assert.Equal(t, 0.0, m[`citypass_hub_node_epochs{node="gate-2"}`])
 	assert.Equal(t, 1.0, m["citypass_hub_streams_up"])
 	taps, state := `{stream="CITYPASS_TAPS"}`, `{stream="CITYPASS_STATE"}`
-	assert.Equal(t, m["citypass_hub_uploads_received_total"]-m["citypass_hub_upload_gaps_total"], m["citypass_hub_stream_messages"+taps],
-		"one stream message per upload")
+	assert.GreaterOrEqual(t, m["citypass_hub_uploads_received_total"]-m["citypass_hub_upload_gaps_total"], m["citypass_hub_stream_messages"+taps],
+		"every upload in the stream delivered (some maybe twice)")
+	assert.Positive(t, m["citypass_hub_stream_messages"+taps])
 	assert.Equal(t, m["citypass_hub_stream_messages"+taps], m["citypass_hub_stream_last_seq"+taps])
 	assert.Equal(t, 1.0, m["citypass_hub_stream_first_seq"+taps])
 	assert.Positive(t, m["citypass_hub_stream_bytes"+taps])
 	assert.Positive(t, m["citypass_hub_stream_messages"+state])
-	assert.Equal(t, m["citypass_hub_stream_last_seq"+state], m["citypass_hub_state_published_stream_seq"])
+	// A heartbeat every 200 ms: the stream may hold one the publisher has
+	// not recorded yet when the scrape reads it.
+	assert.InDelta(t, m["citypass_hub_stream_last_seq"+state], m["citypass_hub_state_published_stream_seq"], 1)
 	assert.Zero(t, m["citypass_hub_ingest_pending_uploads"])
 	assert.Equal(t, float64(lastRev), m["citypass_hub_state_revision"])
 
@@ -244,6 +247,7 @@ func TestHubMetricsAndLogs(t *testing.T) {
 		return m[g1("citypass_hub_node_quarantined")] == 1
 	})
 	assert.Equal(t, 1.0, m["citypass_hub_taps_quarantined_total"])
+	assert.Equal(t, 1.0, m[`citypass_hub_quarantined_tap{node="gate-1",tap="`+first.ID.String()+`"}`], "the quarantined tap id: %v", m)
 	assert.Equal(t, 20.0, m["citypass_hub_taps_journaled_total"])
 	assert.Equal(t, 4.0, m[g1("citypass_hub_node_backlog")])
 
