@@ -326,13 +326,18 @@ func (r *PayablesReport) Table() Table {
 type VisitsRow struct {
 	Venue, VenueName, Partner, Day, Category string
 	Count                                    int
+	// OverLimit counts the row's entries beyond their pass's entry limit
+	// at the venue (over-use: two offline gates both admitted the pass),
+	// which statements list at 0; they are part of Count.
+	OverLimit int
 }
 
 // VisitsReport is visits by venue, day and category.
 type VisitsReport struct {
-	Options ReportOptions
-	Rows    []VisitsRow
-	Total   int
+	Options   ReportOptions
+	Rows      []VisitsRow
+	Total     int
+	OverLimit int // of Total
 }
 
 // Visits reports accepted entries with tap time in the range, streaming the journal.
@@ -351,9 +356,17 @@ func Visits(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptio
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: visits report: %w", err)
 	}
+	over := map[[3]string]int{}
+	err = overLimitEntries(ctx, l, cat, from, to, func(r *engine.TapRecord) {
+		over[[3]string{r.Venue, dayOf(cat, r.At), r.Category}]++
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: visits report: %w", err)
+	}
 	r := &VisitsReport{Options: opts}
 	for k, n := range counts {
-		row := VisitsRow{Venue: k[0], Day: k[1], Category: k[2], Count: n}
+		row := VisitsRow{Venue: k[0], Day: k[1], Category: k[2], Count: n, OverLimit: over[k]}
+		r.OverLimit += over[k]
 		if v, _, ok := cat.FindVenue(k[0], to, nil); ok {
 			row.VenueName, row.Partner = venueName(v), v.Partner
 		}
@@ -370,11 +383,11 @@ func Visits(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptio
 // Table renders the visits report.
 func (r *VisitsReport) Table() Table {
 	t := Table{Title: "Visits " + rangeLabel(r.Options), Columns: []Column{colText("venue"), colText("venue_name"),
-		colText("partner"), colText("day"), colText("category"), colCount("visits")}}
+		colText("partner"), colText("day"), colText("category"), colCount("visits"), colCount("over_limit")}}
 	for _, x := range r.Rows {
-		t.Rows = append(t.Rows, []string{x.Venue, x.VenueName, x.Partner, x.Day, x.Category, strconv.Itoa(x.Count)})
+		t.Rows = append(t.Rows, []string{x.Venue, x.VenueName, x.Partner, x.Day, x.Category, strconv.Itoa(x.Count), strconv.Itoa(x.OverLimit)})
 	}
-	t.Totals = []string{"TOTAL", "", "", "", "", strconv.Itoa(r.Total)}
+	t.Totals = []string{"TOTAL", "", "", "", "", strconv.Itoa(r.Total), strconv.Itoa(r.OverLimit)}
 	return t
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 )
 
@@ -50,14 +51,20 @@ func (a *app) fleetStatus() error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return json.NewEncoder(a.stdout).Encode(map[string]any{"hub_epoch": l.Epoch(), "role": id.Role, "at": now.UTC(), "nodes": st})
-	}
-	loc := time.UTC // times in the zone of the tariff in force, when the hub has one
+	// Over-use: entries beyond their pass's limit that offline nodes
+	// admitted, listed at 0 on statements.
+	loc, overLimit := time.UTC, 0 // times in the zone of the tariff in force, when the hub has one
 	if cat, err := datadir.LoadCatalog(l); err == nil {
 		loc = datadir.Location(cat, now)
+		if overLimit, err = reconcile.OverLimitCount(a.ctx(), l, cat, reconcile.ReportOptions{}); err != nil {
+			return err
+		}
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]any{"hub_epoch": l.Epoch(), "role": id.Role, "at": now.UTC(), "nodes": st, "over_limit": overLimit})
 	}
 	fmt.Fprintf(a.stdout, "%s (ledger epoch %016x): %d nodes\n", id.Role, l.Epoch(), len(st))
+
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tSTALENESS\tCLOCK\tQUARANTINED\tAT RISK")
 	for _, n := range st {
@@ -86,7 +93,13 @@ func (a *app) fleetStatus() error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
 			staleness, clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if overLimit > 0 {
+		fmt.Fprintf(a.stdout, "over-use: %d entries beyond their pass's limit at the venue, listed at 0 on statements (report visits shows where)\n", overLimit)
+	}
+	return nil
 }
 
 func fmtOffset(d time.Duration) string {
