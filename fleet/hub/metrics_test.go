@@ -127,7 +127,8 @@ next:
 // a node uploads, while an impostor epoch of the node reports seqs it never
 // sends, uploads a conflicting record and a clock ten minutes off, and
 // while a third epoch makes the second one's missing records at risk; and
-// reads the hub's JSON log for each event.
+// reads the hub's JSON log for each event; with JetStream gone the
+// scrape still answers, streams_up 0, and the ingest logs its error.
 func TestHubMetricsAndLogs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -274,6 +275,20 @@ func TestHubMetricsAndLogs(t *testing.T) {
 	assert.Equal(t, 4.0, m[g1("citypass_hub_node_at_risk")])
 	assert.Equal(t, 3.0, m[g1("citypass_hub_node_epochs")])
 	assert.Contains(t, m, g1("citypass_hub_node_staleness_seconds"))
+
+	// 5. JetStream gone: the scrape still answers, without the streams.
+	h.Server.Shutdown()
+	m = eventually(ctx, t, url, "the streams down", func(m map[string]float64) bool { return m["citypass_hub_streams_up"] == 0 })
+	assert.NotContains(t, m, "citypass_hub_stream_messages"+taps)
+	assert.Equal(t, 25.0, m["citypass_hub_taps_journaled_total"])
+	assert.Equal(t, float64(last), m[g1("citypass_hub_node_acknowledged_seq")])
+	for !strings.Contains(logs.String(), `"level":"ERROR","msg":"fetching uploads from the taps stream"`) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the ingest's stream error was never logged:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 
 	// The log: JSON lines, one per event.
 	recs := logRecords(t, logs.String())
