@@ -154,8 +154,9 @@ func eval[T any](t *testing.T, tb *tab, js string) T {
 func fleetFake(now time.Time) web.FleetStatus {
 	return func(context.Context) ([]web.FleetNode, error) {
 		return []web.FleetNode{
-			{Node: "mucem-g1", Epoch: "7f3a", LastContact: now.Add(-4 * time.Second), Acked: 120, Reported: 124, Backlog: 4, Staleness: 4 * time.Second},
-			{Node: "bus-83", Epoch: "19c2", LastContact: now.Add(-40 * time.Minute), Acked: 77, Reported: 90, Backlog: 13, Staleness: 40 * time.Minute, OverUse: 1},
+			{Node: "mucem-g1", Epoch: "7f3a", LastContact: now.Add(-4 * time.Second), Acked: 120, Reported: 124, Backlog: 4,
+				StateAsOf: now.Add(-4 * time.Second), Staleness: 4 * time.Second, ClockOffset: 12 * time.Millisecond, ClockKnown: true},
+			{Node: "bus-83", Epoch: "19c2", LastContact: now.Add(-40 * time.Minute), Acked: 77, Reported: 90, Backlog: 13, StateAsOf: now.Add(-40 * time.Minute), Staleness: 40 * time.Minute, AtRisk: 1},
 		}, nil
 	}
 }
@@ -241,6 +242,7 @@ func TestBrowserPages(t *testing.T) {
 		require.Len(t, rows, 2)
 		assert.True(t, strings.HasPrefix(rows[0], "deny "), "bus-83 is late: %q", rows[0])
 		assert.Contains(t, rows[1], "mucem-g1")
+		assert.Contains(t, rows[1], "4s (as of", "the node's staleness and its state_as_of")
 	})
 
 	t.Run("unknown card", func(t *testing.T) {

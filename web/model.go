@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -404,7 +405,8 @@ const timeLayout = tariff.TimeLayout
 
 // --- fleet ---
 
-// FleetNode is one node as the hub sees it (the fleet package fills it).
+// FleetNode is one node as the hub sees it (FleetNodes fills it from the
+// hub's fleet status).
 type FleetNode struct {
 	Node        string
 	Epoch       string
@@ -413,10 +415,32 @@ type FleetNode struct {
 	// and the highest it reported; Backlog is the difference.
 	Acked, Reported uint64
 	Backlog         uint64
-	Staleness       time.Duration // tap time − state_as_of at the node's last report
-	ClockOffset     time.Duration
-	Quarantined     int
-	OverUse         int
+	// StateAsOf is the node's state_as_of at its last report (zero: not
+	// reported yet); Staleness is how old that state is now.
+	StateAsOf   time.Time
+	Staleness   time.Duration
+	ClockOffset time.Duration
+	ClockKnown  bool // ClockOffset was measured
+	Quarantined int
+	// AtRisk counts the seqs of the node's older epochs (a wiped or
+	// replaced disk) that it reported and the hub never received.
+	AtRisk uint64
+}
+
+// FleetNodes turns the hub's fleet status (hub.ReadStatus) into the fleet
+// page's rows.
+func FleetNodes(st []fleet.NodeStatus) []FleetNode {
+	out := make([]FleetNode, 0, len(st))
+	for _, n := range st {
+		row := FleetNode{Node: n.Node, LastContact: n.LastContact, Acked: n.Acknowledged, Reported: n.LastReported,
+			Backlog: n.Backlog, StateAsOf: n.StateAsOf, Staleness: n.Staleness, ClockOffset: n.ClockOffset, ClockKnown: n.ClockKnown,
+			Quarantined: len(n.Quarantined), AtRisk: n.AtRiskCount}
+		if len(n.Epochs) > 0 {
+			row.Epoch = fmt.Sprintf("%016x", n.Epochs[0].Epoch)
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 // FleetStatus reads the fleet's nodes; nil on a standalone ledger.
@@ -431,7 +455,8 @@ type FleetView struct {
 type FleetNodeView struct {
 	Node, Epoch, LastContact, Ago, Staleness, ClockOffset string
 	Acked, Reported, Backlog                              uint64
-	Quarantined, OverUse                                  int
+	Quarantined                                           int
+	AtRisk                                                uint64
 	Late                                                  bool // no contact for over 2 heartbeats' worth (1 min)
 }
 
@@ -443,8 +468,13 @@ func BuildFleet(nodes []FleetNode, now time.Time, loc *time.Location) FleetView 
 	var v FleetView
 	for _, n := range nodes {
 		row := FleetNodeView{Node: n.Node, Epoch: n.Epoch, Acked: n.Acked, Reported: n.Reported, Backlog: n.Backlog,
-			Staleness: n.Staleness.Round(time.Second).String(), ClockOffset: n.ClockOffset.Round(time.Millisecond).String(),
-			Quarantined: n.Quarantined, OverUse: n.OverUse, LastContact: "never", Ago: "", Late: true}
+			Staleness: "?", ClockOffset: "?", Quarantined: n.Quarantined, AtRisk: n.AtRisk, LastContact: "never", Ago: "", Late: true}
+		if !n.StateAsOf.IsZero() {
+			row.Staleness = n.Staleness.Round(time.Second).String() + " (as of " + n.StateAsOf.In(loc).Format(timeLayout) + ")"
+		}
+		if n.ClockKnown {
+			row.ClockOffset = n.ClockOffset.Round(time.Millisecond).String()
+		}
 		if !n.LastContact.IsZero() {
 			row.LastContact = n.LastContact.In(loc).Format(timeLayout)
 			age := now.Sub(n.LastContact)

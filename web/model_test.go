@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
@@ -134,4 +135,32 @@ func TestReasonLabels(t *testing.T) {
 		assert.NotEmpty(t, web.ReasonLabels[r.String()], "reason %s has no label", r)
 	}
 	assert.Len(t, web.ReasonLabels, int(engine.ReasonStale), "a label for each reason but OK, none for a reason that does not exist")
+}
+
+// TestFleetNodes: the fleet page's rows come from the hub's fleet status
+// as `citypass fleet status` shows it: the current epoch, seqs, backlog,
+// the node's state_as_of and staleness, the clock offset when measured,
+// the quarantined taps and the seqs at risk; what was never reported is
+// "?".
+func TestFleetNodes(t *testing.T) {
+	now := time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)
+	rows := web.FleetNodes([]fleet.NodeStatus{
+		{Node: "gate-1", Epochs: []fleet.EpochStatus{{Epoch: 0x7f3a}, {Epoch: 0x11}}, LastContact: now.Add(-5 * time.Second),
+			Acknowledged: 10, LastReported: 12, Backlog: 2, ClockOffset: -30 * time.Millisecond, ClockKnown: true,
+			StateAsOf: now.Add(-8 * time.Second), Staleness: 8 * time.Second, Quarantined: []string{"gate-1#4", "gate-1#5"}, AtRiskCount: 3},
+		{Node: "bus-7", Epochs: []fleet.EpochStatus{}, Quarantined: []string{}},
+	})
+	require.Len(t, rows, 2)
+	assert.Equal(t, web.FleetNode{Node: "gate-1", Epoch: "0000000000007f3a", LastContact: now.Add(-5 * time.Second), Acked: 10, Reported: 12,
+		Backlog: 2, StateAsOf: now.Add(-8 * time.Second), Staleness: 8 * time.Second, ClockOffset: -30 * time.Millisecond, ClockKnown: true,
+		Quarantined: 2, AtRisk: 3}, rows[0])
+	v := web.BuildFleet(rows, now, time.UTC)
+	require.Len(t, v.Nodes, 2)
+	bus, gate := v.Nodes[0], v.Nodes[1]
+	assert.Equal(t, "8s (as of 2026-05-31 11:59:52 +00:00)", gate.Staleness)
+	assert.Equal(t, "-30ms", gate.ClockOffset)
+	assert.Equal(t, uint64(3), gate.AtRisk)
+	assert.Equal(t, "?", bus.Staleness, "never reported")
+	assert.Equal(t, "?", bus.ClockOffset, "never measured")
+	assert.Equal(t, "never", bus.LastContact)
 }

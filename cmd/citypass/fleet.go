@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/citypass/citypass/datadir"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
+	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 )
@@ -42,12 +44,8 @@ func (a *app) fleetStatus() error {
 	if id.Role == fleet.Node {
 		return fmt.Errorf("fleet status is the hub's view: this data dir is node %s of the hub at %v", id.Node, id.Hub)
 	}
-	ids, err := hub.EnrolledIDs(l)
-	if err != nil {
-		return err
-	}
 	now := a.now()
-	st, err := hub.ReadStatus(a.ctx(), l, ids, now)
+	st, err := readFleetStatus(a.ctx(), l, now)
 	if err != nil {
 		return err
 	}
@@ -100,6 +98,16 @@ func (a *app) fleetStatus() error {
 		fmt.Fprintf(a.stdout, "over-use: %d entries beyond their pass's limit at the venue, listed at 0 on statements (report visits shows where)\n", overLimit)
 	}
 	return nil
+}
+
+// readFleetStatus reads fleet status (hub.ReadStatus) from a hub's ledger
+// l at now, every enrolled node included.
+func readFleetStatus(ctx context.Context, l *ledger.Ledger, now time.Time) ([]fleet.NodeStatus, error) {
+	ids, err := hub.EnrolledIDs(l)
+	if err != nil {
+		return nil, err
+	}
+	return hub.ReadStatus(ctx, l, ids, now)
 }
 
 func fmtOffset(d time.Duration) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/ledger"
+	"github.com/citypass/citypass/tariff"
 )
 
 func init() { registerCommand("hub", newHubCmd) }
@@ -21,9 +22,9 @@ func init() { registerCommand("hub", newHubCmd) }
 func newHubCmd(a *app) *cobra.Command {
 	var listen, natsURLs, tlsCert, tlsKey string
 	var replicas int
-	var f obsFlags
+	f := obsFlags{dashboard: serveFlags{hub: true}}
 	c := localCmd(&cobra.Command{
-		Use:   "hub [--listen HOST:PORT] [--nats URLS --replicas N] [--tls-cert FILE --tls-key FILE]",
+		Use:   "hub [--listen HOST:PORT] [--nats URLS --replicas N] [--tls-cert FILE --tls-key FILE] [--dashboard HOST:PORT]",
 		Short: "Run the back office of a fleet on this data dir: nodes' taps in, state down",
 		Long: `Run the hub: an embedded NATS JetStream server (or an existing cluster with --nats),
 the ingest of every node's taps into this ledger, and the service that runs every other
@@ -31,7 +32,13 @@ citypass command on this data dir while the hub holds it. Stops on SIGINT or SIG
 Structured JSON logs on stderr (--log-level debug adds every upload applied and every
 node contact); --metrics ADDR serves Prometheus metrics on http://ADDR/metrics (ingest,
 per-node backlog, contact and clock, quarantined and at-risk records, the streams, the
-state publisher: docs/fleet.md, "Observing the hub").`,
+state publisher: docs/fleet.md, "Observing the hub").
+
+--dashboard HOST:PORT serves the read-only web dashboard (as ` + "`citypass serve`" + ` does) from
+inside the hub, with the fleet page: each node's last contact, acknowledged and reported
+seqs, backlog, staleness, clock offset, quarantined taps and seqs at risk. On 127.0.0.1 it
+needs nothing else; beyond loopback it needs --dashboard-token-file FILE (the first line is
+the token; give people http://HOST:PORT/?token=TOKEN).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -49,6 +56,9 @@ state publisher: docs/fleet.md, "Observing the hub").`,
 	_ = c.MarkFlagFilename("tls-cert")
 	_ = c.MarkFlagFilename("tls-key")
 	c.MarkFlagsRequiredTogether("tls-cert", "tls-key")
+	c.Flags().StringVar(&f.dashboard.listen, "dashboard", "", "serve the web dashboard on `HOST:PORT` (e.g. 127.0.0.1:8080)")
+	c.Flags().StringVar(&f.dashboard.tokenFile, "dashboard-token-file", "", "`FILE` whose first line is the dashboard's access token (required beyond loopback)")
+	_ = c.MarkFlagFilename("dashboard-token-file")
 
 	var node, out string
 	enroll := &cobra.Command{
@@ -70,6 +80,9 @@ state publisher: docs/fleet.md, "Observing the hub").`,
 type obsFlags struct {
 	metrics  string // --metrics ADDR; "" serves none
 	logLevel string // --log-level; "" is info
+	// dashboard is the hub's --dashboard and --dashboard-token-file
+	// (listen "" serves none).
+	dashboard serveFlags
 }
 
 // runHub runs the hub on the data dir until ctx ends.
@@ -80,6 +93,13 @@ func (a *app) runHub(ctx context.Context, o hub.Options, f obsFlags) error {
 	log, err := newLog(a.stderr, f.logLevel)
 	if err != nil {
 		return err
+	}
+	var token string
+	if f.dashboard.listen != "" {
+		f.dashboard.hub = true
+		if token, err = f.dashboard.check(); err != nil {
+			return err
+		}
 	}
 	o.Data = a.dataOptions(false)
 	o.Log = log
@@ -104,13 +124,48 @@ func (a *app) runHub(ctx context.Context, o hub.Options, f obsFlags) error {
 	})); err != nil {
 		return err
 	}
+	// The dashboard reads the hub's own open ledger (the hub holds it, so
+	// a separate citypass serve could not open it) and stops before the
+	// hub closes it.
+	var dashURL string
+	var dashDone chan error
+	if f.dashboard.listen != "" {
+		src := func(_ context.Context, fn func(*ledger.Ledger, *tariff.Catalog) error) error {
+			return fn(p.Data.Ledger, p.Data.Catalog())
+		}
+		ready := make(chan string, 1)
+		dashDone = make(chan error, 1)
+		go func() { dashDone <- a.serveDashboard(ctx, f.dashboard, token, src, hubFleetPage(src, a.now), ready) }()
+		select {
+		case addr := <-ready:
+			dashURL = "http://" + addr + "/"
+		case err := <-dashDone:
+			return err
+		}
+	}
 	if a.json {
-		_ = json.NewEncoder(a.stdout).Encode(map[string]any{"hub": a.dataDir, "urls": p.URLs, "epoch": p.Data.Ledger.Epoch()})
+		out := map[string]any{"hub": a.dataDir, "urls": p.URLs, "epoch": p.Data.Ledger.Epoch()}
+		if dashURL != "" {
+			out["dashboard"] = dashURL
+		}
+		_ = json.NewEncoder(a.stdout).Encode(out)
 	} else {
 		fmt.Fprintf(a.stdout, "hub on %s listening at %v (ledger epoch %016x); Ctrl-C stops it\n", a.dataDir, p.URLs, p.Data.Ledger.Epoch())
+		if dashURL != "" {
+			fmt.Fprintf(a.stdout, "citypass dashboard on %s\n", dashURL)
+		}
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-dashDone: // a nil channel without a dashboard
+		return fmt.Errorf("the dashboard stopped: %w", err)
+	}
 	fmt.Fprintln(a.stdout, "hub stopping")
+	if dashDone != nil {
+		if err := <-dashDone; err != nil {
+			return fmt.Errorf("stopping the dashboard: %w", err)
+		}
+	}
 	return nil
 }
 

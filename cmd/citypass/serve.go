@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citypass/citypass/datadir"
+	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/ledger"
 	"github.com/citypass/citypass/tariff"
 	"github.com/citypass/citypass/web"
@@ -28,6 +29,8 @@ func init() { registerCommand("serve", newServeCmd) }
 
 type serveFlags struct {
 	listen, tokenFile, tlsCert, tlsKey, clientCA string
+	// hub: the flags are hub's --dashboard and --dashboard-token-file.
+	hub bool
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -75,32 +78,84 @@ func (a *app) dataDirSource() web.Source {
 	}
 }
 
-// runServe serves until ctx ends. ready, when set, receives the address
-// listened on (tests listen on port 0).
-func (a *app) runServe(ctx context.Context, f serveFlags, ready chan<- string) error {
+// check validates the flags before anything is opened and returns the
+// access token (empty without --token-file).
+func (f serveFlags) check() (string, error) {
+	tokenFlag := "token-file"
+	if f.hub {
+		tokenFlag = "dashboard-token-file"
+	}
 	var token string
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return fmt.Errorf("--token-file: %w", err)
+			return "", fmt.Errorf("--%s: %w", tokenFlag, err)
 		}
 		token, _, _ = strings.Cut(string(b), "\n")
 		token = strings.TrimSpace(token)
 		if len(token) < 16 {
-			return usageErr("--token-file %s: the token must be at least 16 characters", f.tokenFile)
+			return "", usageErr("--%s %s: the token must be at least 16 characters", tokenFlag, f.tokenFile)
 		}
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usageErr("--tls-cert and --tls-key go together")
+		return "", usageErr("--tls-cert and --tls-key go together")
 	}
 	if f.clientCA != "" && f.tlsCert == "" {
-		return usageErr("--client-ca needs --tls-cert and --tls-key")
+		return "", usageErr("--client-ca needs --tls-cert and --tls-key")
 	}
 	if web.Exposed(f.listen) && token == "" && f.clientCA == "" {
-		return usageErr("--listen %s reaches beyond this computer: give --token-file FILE or --client-ca FILE (with --tls-cert and --tls-key)", f.listen)
+		if f.hub {
+			return "", usageErr("--dashboard %s reaches beyond this computer: give --dashboard-token-file FILE", f.listen)
+		}
+		return "", usageErr("--listen %s reaches beyond this computer: give --token-file FILE or --client-ca FILE (with --tls-cert and --tls-key)", f.listen)
 	}
+	return token, nil
+}
+
+// runServe serves the data dir's dashboard until ctx ends. On a hub's data
+// dir (while no hub runs on it: a running hub holds the ledger and serves
+// its own dashboard, hub --dashboard) it has the fleet page too. ready,
+// when set, receives the address listened on (tests listen on port 0).
+func (a *app) runServe(ctx context.Context, f serveFlags, ready chan<- string) error {
+	token, err := f.check()
+	if err != nil {
+		return err
+	}
+	src := a.dataDirSource()
+	var nodes web.FleetStatus
+	var role fleet.Role
+	// A data dir that cannot be read now gets no fleet page; each page
+	// says what is wrong with it.
+	if src(ctx, func(l *ledger.Ledger, _ *tariff.Catalog) error {
+		id, err := datadir.ReadIdentity(l)
+		role = id.Role
+		return err
+	}) == nil && role == fleet.Hub {
+		nodes = hubFleetPage(src, a.now)
+	}
+	return a.serveDashboard(ctx, f, token, src, nodes, ready)
+}
+
+// hubFleetPage is the dashboard's fleet page on a hub's ledger read
+// through src: fleet status, as `citypass fleet status` shows it.
+func hubFleetPage(src web.Source, now func() time.Time) web.FleetStatus {
+	return func(ctx context.Context) ([]web.FleetNode, error) {
+		var rows []web.FleetNode
+		err := src(ctx, func(l *ledger.Ledger, _ *tariff.Catalog) error {
+			st, err := readFleetStatus(ctx, l, now())
+			rows = web.FleetNodes(st)
+			return err
+		})
+		return rows, err
+	}
+}
+
+// serveDashboard serves the dashboard over src (and nodes, on a hub) as f
+// says (checked: f.check gave token) until ctx ends. ready, when set,
+// receives the address listened on.
+func (a *app) serveDashboard(ctx context.Context, f serveFlags, token string, src web.Source, nodes web.FleetStatus, ready chan<- string) error {
 	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
-	srv, err := web.New(web.Options{Source: a.dataDirSource(), Token: token, Now: a.now, Logger: log})
+	srv, err := web.New(web.Options{Source: src, Fleet: nodes, Token: token, Now: a.now, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -108,6 +163,9 @@ func (a *app) runServe(ctx context.Context, f serveFlags, ready chan<- string) e
 		WriteTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
+		if f.hub {
+			return fmt.Errorf("--dashboard %s: %w", f.listen, err)
+		}
 		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
 	scheme := "http"
@@ -134,7 +192,9 @@ func (a *app) runServe(ctx context.Context, f serveFlags, ready chan<- string) e
 		ln, scheme = tls.NewListener(ln, cfg), "https"
 	}
 	addr := ln.Addr().String()
-	fmt.Fprintf(a.stdout, "citypass dashboard on %s://%s/\n", scheme, addr)
+	if !f.hub { // the hub says it in its own line
+		fmt.Fprintf(a.stdout, "citypass dashboard on %s://%s/\n", scheme, addr)
+	}
 	if ready != nil {
 		ready <- addr
 	}
