@@ -20,7 +20,7 @@ import (
 type Shape struct {
 	Keys       int // keys per batch; default 2
 	KeyBytes   int // bytes per key; default 17 (table byte + two big-endian u64)
-	ValueBytes int // bytes per value; default 115 (≈ 230 B per batch, research/ledger.md §2)
+	ValueBytes int // bytes per value; default 115 (≈ 230 B per batch)
 }
 
 func (s Shape) withDefaults() Shape {

@@ -70,7 +70,7 @@ func TestClosePerVisitCapCrossing(t *testing.T) {
 }
 
 // TestOfflineDuplicatesPaidOnce: two offline devices both accepted the same
-// pass at a once-only venue 2 minutes apart (rules §5.5 #12); the venue is
+// pass at a once-only venue 2 minutes apart (docs/semantics.md, "Reconciliation"); the venue is
 // paid once, the second entry is listed at 0 as over_limit — also when it
 // arrives late, as an adjustment.
 func TestOfflineDuplicatesPaidOnce(t *testing.T) {

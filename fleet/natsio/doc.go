@@ -13,6 +13,6 @@
 // be able to stop while its server is unreachable.
 //
 // The pinned tests (pinned_test.go) assert JetStream behaviours the design
-// avoids depending on (research E3, E4), so an upgrade that changes them is
+// avoids depending on (E3 and E4 in docs/fleet.md, "Transport"), so an upgrade that changes them is
 // noticed.
 package natsio

@@ -1,6 +1,6 @@
 package natsio_test
 
-// Pinned regressions of research E3 and E4: how JetStream sourcing across a
+// Pinned regressions of E3 and E4 (docs/fleet.md, "Transport"): how JetStream sourcing across a
 // leaf link behaves when the origin stream's store goes back in time (E3),
 // and when a WorkQueue origin restarts during a partition (E4). The fleet
 // relies on neither (docs/fleet.md: Limits retention only, no sources or
@@ -31,7 +31,7 @@ import (
 
 // pinChanged starts every failure that means JetStream itself behaves
 // differently from what the design assumed.
-const pinChanged = "JetStream behaviour changed: re-read research E3/E4 and docs/fleet.md"
+const pinChanged = "JetStream behaviour changed: re-read E3/E4 in docs/fleet.md"
 
 const (
 	pinUser, pinPassword = "y", "p"
@@ -275,7 +275,7 @@ func pinSeqRange(first, n uint64) []uint64 {
 	return out
 }
 
-// TestPinnedE3RolledBackSourceIsSkipped pins research E3: when the store of a
+// TestPinnedE3RolledBackSourceIsSkipped pins E3: when the store of a
 // sourced Limits stream goes back in time (an older copy of it restored, as a
 // power cut losing an unsynced tail, or a restored backup, leaves it), the
 // stream reuses sequences the hub has already sourced, and the hub silently
@@ -327,11 +327,11 @@ func TestPinnedE3RolledBackSourceIsSkipped(t *testing.T) {
 		return got["edge1.taps.after"] == 200
 	})
 	t.Logf("%v after heal: hub %v, source %+v", time.Since(healed).Round(time.Millisecond), got, src)
-	require.True(t, arrived, "%s: after the rollback the hub sourced no message beyond the reused sequences within %v (hub: %v, source: %+v); research E3 saw it resume",
+	require.True(t, arrived, "%s: after the rollback the hub sourced no message beyond the reused sequences within %v (hub: %v, source: %+v); E3 saw it resume",
 		pinChanged, pinResumeMax, got, src)
 	require.Zero(t, got["edge1.taps.reused"], "%s: the hub now sources messages stored under reused sequences (hub: %v)", pinChanged, got)
 	require.EqualValues(t, 1000, got["edge1.taps.a"], "%s: the hub sourced the rolled-back stream again from its start (hub: %v)", pinChanged, got)
-	require.EqualValues(t, 1700, got[""], "%s: the hub holds %d of the 2200 messages published, want 1700: the 500 stored under reused sequences skipped, as research E3 saw", pinChanged, got[""])
+	require.EqualValues(t, 1700, got[""], "%s: the hub holds %d of the 2200 messages published, want 1700: the 500 stored under reused sequences skipped, as E3 saw", pinChanged, got[""])
 	require.NotNil(t, src)
 	require.Nil(t, src.Error, "%s: the source now reports the rollback: %v", pinChanged, src.Error)
 	require.Zero(t, src.Lag, "%s: the source now reports a lag", pinChanged)
@@ -339,10 +339,10 @@ func TestPinnedE3RolledBackSourceIsSkipped(t *testing.T) {
 }
 
 // pinResumeMax bounds the wait for a WorkQueue source to resume after a leaf
-// restart: the source retries every 10-20 s (research E3).
+// restart: the source retries every 10-20 s (E3).
 const pinResumeMax = 60 * time.Second
 
-// TestPinnedE4WorkQueueSourceResumesAfterRestart pins research E4 as
+// TestPinnedE4WorkQueueSourceResumesAfterRestart pins E4 as
 // nats-server v2.15.3 behaves. The scenario: a hub stream sources a leaf's
 // WorkQueue stream (through the durable AckFlowControl consumer the leaf
 // makes for it); during a partition the leaf holds a 10,000-message backlog
@@ -357,7 +357,7 @@ const pinResumeMax = 60 * time.Second
 // retention only, never WorkQueue, either way (docs/fleet.md).
 func TestPinnedE4WorkQueueSourceResumesAfterRestart(t *testing.T) {
 	t.Parallel()
-	f := newPinPair(t, "2m") // the server's default, as in research E4
+	f := newPinPair(t, "2m") // the server's default, as in E4
 	f.createStreams(jetstream.WorkQueuePolicy)
 
 	f.publish("a", 1000)
@@ -380,7 +380,7 @@ func TestPinnedE4WorkQueueSourceResumesAfterRestart(t *testing.T) {
 	leaf, _ := pinStreamCounts(t, f.leafJS, pinEdgeStream)
 	state := fmt.Sprintf("hub %v, source %+v; leaf %v, consumers %s", got, src, leaf, f.leafConsumers())
 	t.Logf("%v after heal: %s", time.Since(healed).Round(time.Millisecond), state)
-	require.True(t, resumed, "%s: the WorkQueue source stalls again after a leaf restart: the hub lacks the backlog %v after heal (%s); research E4 saw this stall on v2.15.2",
+	require.True(t, resumed, "%s: the WorkQueue source stalls again after a leaf restart: the hub lacks the backlog %v after heal (%s); E4 saw this stall on v2.15.2",
 		pinChanged, pinResumeMax, state)
 	require.EqualValues(t, backlog, got["edge1.taps.backlog"], "%s: the hub holds backlog messages twice (%s)", pinChanged, state)
 	require.EqualValues(t, 1000+backlog, got[""], "%s: (%s)", pinChanged, state)

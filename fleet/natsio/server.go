@@ -125,7 +125,7 @@ func serverOptions(cfg *ServerConfig) (*server.Options, error) {
 		StoreDir:   cfg.StoreDir,
 		// Every JetStream write is fsynced before it is acknowledged: the
 		// default (a sync every 2 minutes) loses acknowledged writes on an
-		// OS crash (research E2, Jepsen).
+		// OS crash (docs/fleet.md, "Transport").
 		SyncAlways:         true,
 		JetStreamMaxStore:  cfg.MaxStoreBytes,
 		MaxPayload:         8 << 20,

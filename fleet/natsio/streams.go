@@ -54,8 +54,8 @@ func (o *StreamOptions) withDefaults() StreamOptions {
 }
 
 // StreamConfigs returns the fleet's stream configurations: Limits
-// retention always (never WorkQueue: research E4), file storage, no
-// sources or mirrors (research E3).
+// retention always (never WorkQueue: E4), file storage, no
+// sources or mirrors (E3; both in docs/fleet.md, "Transport").
 func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 	o = o.withDefaults()
 	return []jetstream.StreamConfig{

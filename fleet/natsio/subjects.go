@@ -4,7 +4,8 @@ package natsio
 // ids are [a-z0-9][a-z0-9-]*, so they are single subject tokens.
 const (
 	// TapsStream holds every node's uploads (Limits retention, never
-	// WorkQueue: research E4). The hub's durable consumer IngestConsumer
+	// WorkQueue: E4 in docs/fleet.md, "Transport"). The hub's durable
+	// consumer IngestConsumer
 	// reads it.
 	TapsStream     = "CITYPASS_TAPS"
 	IngestConsumer = "ingest"

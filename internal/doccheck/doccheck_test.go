@@ -109,3 +109,31 @@ func TestCitationsOfDocsResolve(t *testing.T) {
 	require.Empty(t, problems)
 	require.Greater(t, n, 10, "the walk found too few citations to prove anything")
 }
+
+// outside names documents that are not in the repository: the product
+// spec and the research notes the project started from. Code cites
+// docs/*.md instead, which say the same in the repository's own words.
+var outside = regexp.MustCompile(`\bSPEC(\.md)?\s*§|\bSPEC\.md\b|\bresearch[/ ](§|E[0-9]|[a-z]+\.md)|\brules §`)
+
+// TestCodeCitesOnlyTheRepository: no Go, TOML or shell file cites a
+// document outside the repository.
+func TestCodeCitesOnlyTheRepository(t *testing.T) {
+	var problems []string
+	n := 0
+	for _, path := range sources(t) {
+		if filepath.Ext(path) == ".md" {
+			continue
+		}
+		n++
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		text := continuation.ReplaceAllString(string(b), " ")
+		for _, m := range outside.FindAllString(text, -1) {
+			rel, _ := filepath.Rel(root, path)
+			problems = append(problems, rel+": cites "+m+", which is not in the repository (cite docs/*.md)")
+		}
+	}
+	sort.Strings(problems)
+	require.Empty(t, problems)
+	require.Greater(t, n, 100, "the walk found too few files")
+}
