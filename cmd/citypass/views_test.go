@@ -36,6 +36,18 @@ func TestCLIOperatorViews(t *testing.T) {
 	assert.True(t, strings.Contains(page, "Dashboard 2026-11-21 to 2026-11-27"))
 	assert.False(t, strings.Contains(page, "<script"), "no script")
 	assert.False(t, regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(page), "nothing loaded from elsewhere")
+	// The only addresses in it are the SVG namespaces (names, never
+	// fetched); every reference is to the file itself or inline data.
+	for _, u := range regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^\s"'<>)]*`).FindAllString(page, -1) {
+		assert.Contains(t, []string{"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, u, "an address in the dashboard file")
+	}
+	for _, ref := range regexp.MustCompile(`(?i)(?:src|href|xlink:href)\s*=\s*["']?([^"' >]*)`).FindAllStringSubmatch(page, -1) {
+		assert.Regexp(t, `^(#|data:|$)`, ref[1], "a reference in the dashboard file")
+	}
+	for _, ref := range regexp.MustCompile(`(?i)url\(\s*['"]?([^'")]*)`).FindAllStringSubmatch(page, -1) {
+		assert.Regexp(t, `^(#|data:)`, ref[1], "a CSS or SVG url() in the dashboard file")
+	}
+	assert.NotContains(t, strings.ToLower(page), "@import")
 	_, stderr, code = cli(t, dir, "report", "dashboard", "--from", "2026-11-28", "--to", "2026-11-27", "--out", out)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "after")
