@@ -195,6 +195,7 @@ type FleetResult struct {
 	BehindUpdates  int     `json:"behind_updates"`
 	BehindMessages uint64  `json:"behind_messages"`
 	BehindS        float64 `json:"behind_s"`
+	BehindCPUS     float64 `json:"behind_cpu_s"` // this process's CPU time meanwhile
 	// LoadAvg is /proc/loadavg's 1-minute figure at the start of each run
 	// of catch-up, online, memory and cost; StateLoadAvg at the start of
 	// each run of block, then of behind.
@@ -510,14 +511,26 @@ func (n *fleetNode) start(url string, cfg FleetConfig) error {
 	return err
 }
 
-func (n *fleetNode) close() error {
+// stop ends the node's sync and connection.
+func (n *fleetNode) stop() error {
+	var err error
 	if n.sync != nil {
-		_ = n.sync.Close()
+		err = n.sync.Close()
+		n.sync = nil
 	}
 	if n.conn != nil {
 		n.conn.Close()
+		n.conn = nil
 	}
-	return n.l.Close()
+	return err
+}
+
+func (n *fleetNode) close() error {
+	err := n.stop()
+	if cerr := n.l.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // tap makes the node's next tap (its cards round-robin) and checks that it
@@ -664,6 +677,11 @@ func (fx *fleetFixture) run(ctx context.Context, env Env, cfg FleetConfig, run i
 		out.rssMB = float64(m.RSSBytes) / (1 << 20)
 		env.logf("fleet run %d: %d nodes connected and tapping (%d taps, p99 %.1f ms): hub RSS %.0f MB",
 			run+1, len(nodes), lat.Len(), millis(lat.P(99)), out.rssMB)
+	}
+	// The nodes go before the hub: a connection the server drops makes
+	// nats.go write its error to stderr.
+	if err := forEach(nodes, (*fleetNode).stop); err != nil {
+		return nil, err
 	}
 	stopped = true
 	rep, peak, err := h.stop()

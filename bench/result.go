@@ -305,7 +305,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			row("fleet", fmt.Sprintf("hub RSS, %d nodes following state / peak", fl.BlockNodes), f(fl.BlockHubRSSMB, "MB"), f(fl.BlockHubPeakRSSMB, "MB"), "-")
 		}
 		if fl.BehindUpdates > 0 {
-			row("fleet", fmt.Sprintf("node %d updates behind, current in", fl.BehindUpdates), f(fl.BehindS, "s"), "-", "-")
+			row("fleet", fmt.Sprintf("node %d updates behind, current in / CPU", fl.BehindUpdates), f(fl.BehindS, "s"), f(fl.BehindCPUS, "s"), "-")
 		}
 	}
 	row()

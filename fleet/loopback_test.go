@@ -131,3 +131,44 @@ func TestNodeWithoutStateDown(t *testing.T) {
 	assert.False(t, has(quiet.Ledger), "the hub's passes never reached it")
 	assert.True(t, has(full.Ledger))
 }
+
+// TestNodeFarBehindCatchesUp: a node cut off while the hub makes more
+// changes than several fetches of the state stream hold (256 messages
+// each) catches up with all of them after the heal and holds every pass and
+// card sold while it was away.
+func TestNodeFarBehindCatchesUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{HeartbeatEvery: 100 * time.Millisecond}, natsio.StreamOptions{})
+	require.NoError(t, err)
+	defer h.Close()
+	n, err := fleettest.StartLoopbackNode(h, "gate-away", nodeCfg, nil, nil)
+	require.NoError(t, err)
+	defer n.Close()
+	_, err = n.Ready(ctx)
+	require.NoError(t, err)
+
+	n.Partition(true)
+	const sales = 1100 // each its own revision and stream message
+	passes, err := h.Sell(ctx, sales, "cp24-adult", time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	rev, err := h.Ledger.LastRev()
+	require.NoError(t, err)
+	n.Partition(false)
+	for cur := n.Sync.State(); cur.Rev < rev; cur = n.Sync.State() {
+		require.NoError(t, n.Sync.WaitStream(ctx, cur.StreamSeq+1))
+	}
+	require.NoError(t, n.Ledger.View(ctx, func(r engine.Reader) error {
+		for _, p := range passes {
+			got, ok, err := r.Pass(p.ID)
+			require.NoError(t, err)
+			require.True(t, ok, "pass %s sold while the node was away", p.ID)
+			assert.Equal(t, p.Card, got.Card)
+			c, ok, err := r.Card(p.Card)
+			require.NoError(t, err)
+			require.True(t, ok, "card %s", p.Card)
+			assert.Contains(t, c.Passes, p.ID)
+		}
+		return nil
+	}))
+}
