@@ -193,12 +193,29 @@ func TestBrowserPages(t *testing.T) {
 			Text   string `json:"text"`
 			Marks  int    `json:"marks"`
 			Width  int    `json:"width"`
+			// The legend: each item's text, its swatch's color, whether
+			// that color is drawn in the SVG, and whether any two items
+			// overlap on the page.
+			Legend   []string `json:"legend"`
+			Drawn    []bool   `json:"drawn"`
+			Overlaps bool     `json:"overlaps"`
 		}
 		got := eval[[]chart](t, tb, `Array.from(document.querySelectorAll('figure.chart')).map(f => {
 			const svg = f.querySelector('svg');
+			const items = Array.from(f.querySelectorAll('ul.legend li'));
+			const painted = svg ? Array.from(svg.querySelectorAll('[fill],[stroke],[style]')).map(e =>
+				[e.getAttribute('fill'), e.getAttribute('stroke'), e.getAttribute('style')].join(' ')).join(' ').replace(/\s/g, '') : '';
+			const boxes = items.map(li => li.getBoundingClientRect());
+			let overlaps = false;
+			boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+				if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps = true;
+			}));
 			return {id: f.id, series: f.dataset.series, svg: !!svg, text: svg ? svg.textContent : '',
 				marks: svg ? svg.querySelectorAll('path').length : 0,
-				width: svg ? Math.round(svg.getBoundingClientRect().width) : 0};
+				width: svg ? Math.round(svg.getBoundingClientRect().width) : 0,
+				legend: items.map(li => li.innerText.trim()),
+				drawn: items.map(li => painted.includes(li.querySelector('.swatch').getAttribute('style').replace(/^background:\s*/, '').replace(/;$/, '').replace(/\s/g, ''))),
+				overlaps: overlaps};
 		})`)
 		require.Len(t, got, 4)
 		want := map[string][]string{
@@ -215,8 +232,13 @@ func TestBrowserPages(t *testing.T) {
 			assert.Greater(t, c.Marks, len(w), "chart %s draws its series", c.ID)
 			for _, s := range w {
 				assert.Contains(t, strings.Split(c.Series, "|"), s, "chart %s has series %s", c.ID, s)
-				assert.Contains(t, c.Text, s, "chart %s's legend names %s", c.ID, s)
+				assert.Contains(t, c.Legend, s, "chart %s's legend names %s", c.ID, s)
 			}
+			assert.Equal(t, strings.Split(c.Series, "|"), c.Legend, "chart %s: a legend item per series, in order", c.ID)
+			for i, drawn := range c.Drawn {
+				assert.True(t, drawn, "chart %s: the legend's color of %s is drawn in the SVG", c.ID, c.Legend[i])
+			}
+			assert.False(t, c.Overlaps, "chart %s: legend items overlap", c.ID)
 		}
 	})
 

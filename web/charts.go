@@ -59,6 +59,27 @@ func (c Chart) SeriesNames() []string {
 	return out
 }
 
+// chartTheme colors the series, in the SVG and in the legend.
+var chartTheme = charts.GetDefaultTheme()
+
+// LegendItem is a series' name and the CSS color it is drawn in.
+type LegendItem struct {
+	Name  string
+	Color template.CSS
+}
+
+// Legend returns the chart's legend. It is HTML beside the SVG, not text
+// inside it: the library places SVG text by its own font's metrics, and a
+// browser without that font draws wider text, so long series names ran
+// into each other.
+func (c Chart) Legend() []LegendItem {
+	out := make([]LegendItem, len(c.Series))
+	for i, s := range c.Series {
+		out[i] = LegendItem{Name: s.Name, Color: template.CSS(chartTheme.GetSeriesColor(i).String())}
+	}
+	return out
+}
+
 // Chart canvas size, in SVG user units.
 const (
 	chartWidth  = 760
@@ -80,8 +101,8 @@ func (c Chart) Draw() (template.HTML, error) {
 	for i, s := range c.Series {
 		values[i] = s.Values
 	}
-	legend := charts.LegendOption{SeriesNames: c.SeriesNames(), Offset: charts.OffsetCenter}
-	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: chartWidth, Height: chartHeight})
+	legend := charts.LegendOption{SeriesNames: c.SeriesNames(), Show: charts.Ptr(false)} // Legend draws it
+	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: chartWidth, Height: chartHeight, Theme: chartTheme})
 	var err error
 	switch c.Kind {
 	case ChartLine:
