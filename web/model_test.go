@@ -73,8 +73,13 @@ func TestBuildCharts(t *testing.T) {
 		svg, err := c.Draw()
 		require.NoError(t, err)
 		require.True(t, strings.Contains(string(svg), "<svg"), "chart %s draws an SVG", c.ID)
-		for _, name := range c.SeriesNames() {
-			assert.Contains(t, string(svg), name[:min(len(name), 10)], "chart %s names series %s", c.ID, name)
+		// The legend (HTML beside the SVG) names every series with the
+		// color the SVG draws it in.
+		legend := c.Legend()
+		require.Len(t, legend, len(c.Series), "chart %s", c.ID)
+		for i, item := range legend {
+			assert.Equal(t, c.Series[i].Name, item.Name, "chart %s", c.ID)
+			assert.Contains(t, string(svg), "fill:"+string(item.Color), "chart %s draws series %s in its legend's color", c.ID, item.Name)
 		}
 	}
 }
