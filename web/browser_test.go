@@ -177,7 +177,7 @@ func TestBrowserPages(t *testing.T) {
 	ts := newTestServer(t, f, "")
 	tb := newTab(t)
 
-	pages := []string{"/", "/charts?from=2026-05-25&to=2026-05-31", "/card?q=" + cardAlice, "/card?q=" + f.bob, "/fleet"}
+	pages := []string{"/", "/?day=2026-05-30", "/charts", "/charts?from=2026-05-25&to=2026-05-31", "/card", "/card?q=" + cardAlice, "/card?q=" + f.bob, "/fleet"}
 	for _, p := range pages {
 		assert.EqualValues(t, http.StatusOK, tb.open(t, ts.URL+p), "page %s", p)
 		assert.Empty(t, tb.errors(t), "console errors on %s", p)
