@@ -19,15 +19,17 @@ import (
 
 // overLimitEntries calls fn for every accepted entry with tap time in
 // [from, to) that is beyond its pass's entry limit at its venue, in no
-// particular order. It reads the journal by tap time twice over the range
+// particular order; each, when not nil, is called first for every
+// journaled tap with tap time in [from, to), ascending (a report reads the
+// range once for both). It reads the journal by tap time over the range
 // widened by the longest validity (the entries a limit counts are those of
-// one pass, so within one validity of each other): first counting the
-// entries of each pass and venue (fingerprints, 16 bytes a key), then, only
-// when some key has more entries than its limit, collecting the entries of
-// those keys alone, which it orders by journal seq. Memory grows with the
-// distinct pass-venues of the range and the over-used ones' entries, never
-// with its taps.
-func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, to time.Time, fn func(*engine.TapRecord)) error {
+// one pass, so within one validity of each other), counting the entries of
+// each pass and venue (fingerprints, 16 bytes a key); only when some key
+// has more entries than its limit does it read the range again, collecting
+// the entries of those keys alone, which it orders by journal seq. Memory
+// grows with the distinct pass-venues of the range and the over-used ones'
+// entries, never with its taps.
+func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, to time.Time, each, fn func(*engine.TapRecord)) error {
 	w := validityMax(cat)
 	lo, hi := from.Add(-w), to.Add(w)
 	if floor := time.Unix(0, 0); lo.Before(floor) {
@@ -64,6 +66,9 @@ func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, 
 	var counts fpCounts
 	over := map[fp]int32{} // keys with more entries than their limit → the limit
 	err := l.JournalBetween(ctx, lo, hi, func(rec *engine.TapRecord) error {
+		if each != nil && !rec.At.Before(from) && rec.At.Before(to) {
+			each(rec)
+		}
 		k, n, ok, err := key(rec)
 		if err != nil || !ok {
 			return err
@@ -111,7 +116,7 @@ func OverLimitCount(ctx context.Context, l Ledger, cat *tariff.Catalog, opts Rep
 		return 0, err
 	}
 	n := 0
-	if err := overLimitEntries(ctx, l, cat, from, to, func(*engine.TapRecord) { n++ }); err != nil {
+	if err := overLimitEntries(ctx, l, cat, from, to, nil, func(*engine.TapRecord) { n++ }); err != nil {
 		return 0, fmt.Errorf("reconcile: counting over-use: %w", err)
 	}
 	return n, nil

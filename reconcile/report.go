@@ -346,18 +346,12 @@ func Visits(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptio
 	if err != nil {
 		return nil, err
 	}
-	counts := map[[3]string]int{}
-	err = l.JournalBetween(ctx, from, to, func(r *engine.TapRecord) error {
+	counts, over := map[[3]string]int{}, map[[3]string]int{}
+	err = overLimitEntries(ctx, l, cat, from, to, func(r *engine.TapRecord) {
 		if countsAsVisit(r) {
 			counts[[3]string{r.Venue, dayOf(cat, r.At), r.Category}]++
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: visits report: %w", err)
-	}
-	over := map[[3]string]int{}
-	err = overLimitEntries(ctx, l, cat, from, to, func(r *engine.TapRecord) {
+	}, func(r *engine.TapRecord) {
 		over[[3]string{r.Venue, dayOf(cat, r.At), r.Category}]++
 	})
 	if err != nil {
