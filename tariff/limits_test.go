@@ -156,3 +156,30 @@ func FuzzParseDate(f *testing.F) {
 		require.Equal(t, s, d.String())
 	})
 }
+
+// FuzzParsePeriod: ParsePeriod (the --period of reconcile close, verify
+// and payout) never panics, and accepts only a period in range whose label
+// is the text given, of the kind its form says, ending after it starts
+// and containing its own start. Seeds in testdata/fuzz/FuzzParsePeriod.
+func FuzzParsePeriod(f *testing.F) {
+	for _, s := range []string{"2026-11", "2026-13", "2026-W48", "2026-W53", "2020-W53", "2026-11-27", "2026-02-30",
+		"2300-01", "1999-12-31", "2199-W52", "2026-W00", "2026-1a"} {
+		f.Add(s)
+	}
+	tf := SampleTariff()
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := tf.ParsePeriod(s)
+		if err != nil {
+			return
+		}
+		require.Equal(t, s, p.Label, "the label is the text given")
+		want := map[int]PeriodKind{10: PeriodDay, 8: PeriodWeek, 7: PeriodMonth}[len(s)]
+		require.Equal(t, want, p.Kind, "%q", s)
+		require.True(t, p.End.After(p.Start), "%q: %s – %s", s, p.Start, p.End)
+		require.NoError(t, CheckInstant(p.Start))
+		require.NoError(t, CheckInstant(p.End))
+		back, err := tf.PeriodOf(p.Kind, p.Start)
+		require.NoError(t, err)
+		require.Equal(t, p.Label, back.Label, "%q: the period of its own start", s)
+	})
+}
