@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -116,4 +117,48 @@ func TestTariffCheckUsageAndIO(t *testing.T) {
 	assert.Empty(t, out)
 	assert.Contains(t, errOut, missing)
 	assert.True(t, strings.HasPrefix(errOut, "citypass: "), errOut)
+}
+
+// TestCLITariffExport: tariff export prints the built-in sample, the one
+// init loads, as a file that tariff check accepts and that loads to the
+// sample tariff, with every key explained: a comment on the key's line or a
+// comment that names it (the comment above a section explains its keys).
+func TestCLITariffExport(t *testing.T) {
+	out, stderr, code := cli(t, t.TempDir(), "tariff", "export")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, string(tariff.Sample()), out)
+	path := filepath.Join(t.TempDir(), "my-tariff.toml")
+	require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
+	checked, stderr, code := cli(t, t.TempDir(), "tariff", "check", path)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, checked, "ok")
+	loaded, err := tariff.Load(path, []byte(out))
+	require.NoError(t, err)
+	assert.Equal(t, tariff.SampleTariff().ID, loaded.ID)
+	assert.Equal(t, len(tariff.SampleTariff().Products), len(loaded.Products))
+
+	keyLine := regexp.MustCompile(`^\s*(?:#\s*)?([a-z_]+)\s*=`)
+	table := regexp.MustCompile(`^\s*\[\[?([a-z_.]+)\]?\]`)
+	var comments strings.Builder
+	keys := map[string]bool{} // key → explained on its own line
+	for _, line := range strings.Split(out, "\n") {
+		code, comment, hasComment := strings.Cut(line, "#")
+		if hasComment {
+			comments.WriteString(" " + comment)
+		}
+		if m := keyLine.FindStringSubmatch(code); m != nil {
+			keys[m[1]] = keys[m[1]] || hasComment && strings.TrimSpace(comment) != ""
+		}
+		if m := table.FindStringSubmatch(code); m != nil {
+			name := m[1][strings.LastIndex(m[1], ".")+1:]
+			keys[name] = keys[name] || hasComment
+		}
+	}
+	require.Greater(t, len(keys), 30, "the sample's keys were found")
+	for k, onItsLine := range keys {
+		if onItsLine {
+			continue
+		}
+		assert.Regexp(t, `\b`+k, comments.String(), "key %s is explained in a comment", k)
+	}
 }
