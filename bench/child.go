@@ -156,6 +156,9 @@ type child struct {
 	// the kernel's peak of the child (rusage) is at least this (see
 	// waitJSON).
 	parentHWMMB float64
+	// ownPeak: the child reports its own VmHWM when it stops, and the
+	// kernel's figure is not taken (see waitJSON).
+	ownPeak bool
 }
 
 func startChild(env Env, args ...string) (*child, error) {
@@ -236,7 +239,15 @@ func (c *child) waitJSON(v any) error {
 		// memory until its exec (Go starts children with vfork), and Linux
 		// counts that memory's peak into the child's: a figure at or below
 		// this process's own peak may be ours, not the child's.
-		if ps := c.cmd.ProcessState; ps != nil {
+		// That comparison can still fail: this process's VmHWM read after
+		// the exec is its memory's recorded peak or its resident size now,
+		// and a resident size that had passed the recorded peak at the
+		// exec, then fell, is counted into the child's figure but not into
+		// ours (a fleet hub of 300 MB started by a parent of 2.6 GB that
+		// had just opened 500 node ledgers read as over 2 GB). A child
+		// that reports its own peak (ownPeak) is judged by that and the
+		// polls alone.
+		if ps := c.cmd.ProcessState; ps != nil && !c.ownPeak {
 			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 				if mb := float64(ru.Maxrss) / 1024; mb > c.parentHWMMB { // Maxrss is in KiB on Linux
 					c.peakMB = max(c.peakMB, mb)

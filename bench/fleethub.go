@@ -311,6 +311,7 @@ func startHubChild(env Env, dir string, spec hubSpec) (*hubChild, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.ownPeak = true // hubReport.HWMMB
 	line, err := c.out.ReadString('\n')
 	var ready hubReady
 	if err == nil {
@@ -329,14 +330,19 @@ func (h *hubChild) mem() (Mem, error) { return ReadMem(h.c.cmd.Process.Pid) }
 
 // stop ends the hub (SIGTERM), returning its report and its peak RSS in
 // MiB: its own VmHWM at the end, or the watchdog's highest reading if that
-// is higher.
+// is higher. A peak above the child RSS limit is ErrRSSLimit, as for a
+// child the watchdog killed.
 func (h *hubChild) stop() (hubReport, float64, error) {
 	var rep hubReport
 	if err := h.c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return rep, 0, fmt.Errorf("bench: stopping the fleet hub: %w", err)
 	}
 	err := h.c.waitJSON(&rep)
-	return rep, max(rep.HWMMB, h.c.peakMB), err
+	peak := max(rep.HWMMB, h.c.peakMB)
+	if err == nil && peak > h.c.limitMB {
+		err = fmt.Errorf("%w: the fleet hub reached %.0f MB (limit %.0f MB)", ErrRSSLimit, peak, h.c.limitMB)
+	}
+	return rep, peak, err
 }
 
 // kill ends the hub at once (on an error path).
