@@ -147,6 +147,57 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 	assert.GreaterOrEqual(t, rep.ProblemsTotal, 3)
 }
 
+// TestCheckOnANode: a fleet node's usage holds the visits it learnt from
+// the hub's state (other nodes' taps) beside its own: ledger check counts
+// them and still finds a local entry the usage lost.
+func TestCheckOnANode(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, wlSetup(ctx, l, 2))
+	var res wlResult
+	tap := wlTap("d", 1, 0, 2)
+	tap.Direction = engine.Entry
+	require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
+	require.True(t, res.Rec.Decision.Accept)
+	pass := res.Rec.Pass
+	setUsage := func(extra bool) {
+		require.NoError(t, l.update(ctx, func(t *txn) error {
+			u := engine.Usage{}
+			if extra {
+				u.Visits = append(u.Visits, engine.Visit{Tap: engine.TapID{Device: "other-node", Seq: 7}, At: res.Rec.At.Add(-time.Hour),
+					Venue: res.Rec.Venue, Gate: res.Rec.Gate})
+			}
+			return t.PutUsage(pass, u)
+		}))
+	}
+	// The hub's visit merged into the local usage.
+	require.NoError(t, l.update(ctx, func(t *txn) error {
+		u, err := t.Usage(pass)
+		if err != nil {
+			return err
+		}
+		u.Visits = append([]engine.Visit{{Tap: engine.TapID{Device: "other-node", Seq: 7}, At: res.Rec.At.Add(-time.Hour),
+			Venue: res.Rec.Venue, Gate: res.Rec.Gate}}, u.Visits...)
+		return t.PutUsage(pass, u)
+	}))
+	rep, err := Check(l)
+	require.NoError(t, err)
+	assert.False(t, rep.OK(), "a standalone ledger holds no visit its journal lacks")
+
+	require.NoError(t, l.PutMeta(ctx, fleet.StateMeta, []byte(`{"hub_epoch":1}`)))
+	rep, err = Check(l)
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%v", rep.Problems)
+	assert.Equal(t, 1, rep.HubVisits)
+
+	setUsage(true) // the local entry is gone: still a problem on a node
+	rep, err = Check(l)
+	require.NoError(t, err)
+	require.False(t, rep.OK())
+	assert.Contains(t, rep.Problems[0].Msg, "that usage does not count")
+}
+
 func TestRecordsTariffsMeta(t *testing.T) {
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
