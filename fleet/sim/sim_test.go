@@ -1,0 +1,76 @@
+package sim_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/fleet/sim"
+)
+
+var (
+	seeds     = flag.Int("sim.seeds", 0, "run the simulation for this many seeds (from -sim.first), 30 nodes, 2 hours, harsh faults")
+	firstSeed = flag.Uint64("sim.first", 1, "the first seed of -sim.seeds")
+	simNodes  = flag.Int("sim.nodes", 30, "nodes of each run of -sim.seeds")
+	simHours  = flag.Int("sim.hours", 2, "simulated hours of each run of -sim.seeds")
+)
+
+func runSim(t *testing.T, cfg sim.Config) *sim.Report {
+	t.Helper()
+	p, err := sim.NewPlan(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := sim.Run(ctx, p, sim.Options{Dir: t.TempDir()})
+	if err != nil {
+		_ = rep.WriteText(os.Stderr)
+	}
+	require.NoError(t, err, "seed %d", cfg.Seed)
+	return rep
+}
+
+// TestSimSmall runs a small simulated day (30 nodes, 2 hours, the default
+// faults) for two seeds, and the first seed twice: every invariant holds
+// and the same seed gives the same report.
+func TestSimSmall(t *testing.T) {
+	if *seeds > 0 {
+		t.Skip("-sim.seeds: TestSimSweep runs")
+	}
+	var first []byte
+	for i, seed := range []uint64{1, 2, 1} {
+		rep := runSim(t, sim.Config{Seed: seed, Nodes: 30, Sites: 6, Hours: 2})
+		t.Logf("seed %d: %d taps, %d offline, %d statements, wall %.1f s", seed, rep.Taps, rep.Offline, len(rep.Statements), rep.Timing.WallSeconds)
+		assert.Empty(t, rep.Violation)
+		assert.Positive(t, rep.Taps)
+		assert.Positive(t, rep.Offline, "seed %d: some taps are decided offline", seed)
+		assert.NotEmpty(t, rep.Statements)
+		det, err := json.Marshal(rep.Deterministic())
+		require.NoError(t, err)
+		switch i {
+		case 0:
+			first = det
+		case 2:
+			assert.JSONEq(t, string(first), string(det), "the same seed gives the same report")
+		}
+	}
+}
+
+// TestSimSweep is the long run: go test ./fleet/sim -sim.seeds=200.
+func TestSimSweep(t *testing.T) {
+	if *seeds == 0 {
+		t.Skip("run with -sim.seeds=N")
+	}
+	for s := range uint64(*seeds) {
+		seed := *firstSeed + s
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			runSim(t, sim.Config{Seed: seed, Nodes: *simNodes, Sites: max(1, *simNodes/5), Hours: *simHours, Faults: sim.FaultsHarsh})
+		})
+	}
+}
