@@ -265,7 +265,6 @@ func (p *closePlan) span() (start, end time.Time, ok bool) {
 // planClose decides, from the catalog and the stored statements alone,
 // which periods of which partners a close values.
 func planClose(cat *tariff.Catalog, closed map[string][]closedPeriod, opts CloseOptions, at time.Time, asOf uint64) (*closePlan, error) {
-	window := validityMax(cat)
 	plan := &closePlan{reclose: map[*sheet]bool{}}
 	var partners []string
 	var last func(tariff.Period) bool // more: whether a period is wanted
@@ -309,7 +308,7 @@ func planClose(cat *tariff.Catalog, closed map[string][]closedPeriod, opts Close
 		if plan.period != nil {
 			if st := storedFor(cs, plan.period.Label); st != nil {
 				// A re-close: the statement as it was, up to its data_as_of.
-				sh, err := newSheet(cat, partner, *plan.period, st, window)
+				sh, err := newSheet(cat, partner, *plan.period, st)
 				if err != nil {
 					return nil, err
 				}
@@ -346,7 +345,7 @@ func planClose(cat *tariff.Catalog, closed map[string][]closedPeriod, opts Close
 			continue
 		}
 		for _, p := range periods {
-			sh, err := newSheet(cat, partner, p, nil, window)
+			sh, err := newSheet(cat, partner, p, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -480,7 +479,7 @@ func (c *closer) spill(s *sheet) (*stmtfile.Writer, error) {
 // previous statement (which earlier periods have late taps), then all of
 // it up to the highest data_as_of, in journal order, into the valuation.
 func (c *closer) scan(scanned *progressCount) error {
-	c.val = newValuation(c.cat, c.plan.runs, validityMax(c.cat))
+	c.val = newValuation(c.cat, c.plan.runs, viewReader{ctx: c.ctx, l: c.l})
 	n := 0
 	for _, r := range c.plan.runs {
 		for _, sh := range r.sheets {

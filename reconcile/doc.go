@@ -10,9 +10,11 @@
 //  1. planClose (close.go) decides, from the catalog and the stored
 //     statements alone, which periods of which partners a close values.
 //  2. The valuation core (valuation.go) takes journal records in journal
-//     order and returns statement lines and running totals. It does no
-//     I/O and reads no clock; its one rule of over-use (countEntry) and
-//     its order of valuation are in one place.
+//     order and returns statement lines and running totals. It reads no
+//     clock and does no I/O of its own: the usage of a pass with limited
+//     entries comes through a small reader the loop hands it (passReader).
+//     Its one rule of over-use (countEntry) and its order of valuation are
+//     in one place.
 //  3. The close loop (closer) reads the journal into the core, hands the
 //     lines to the statement writers of package stmtfile (CSV formatting,
 //     hashing, page cache, atomic files, behind a file-system seam), signs
@@ -45,10 +47,16 @@
 //
 // Entry limits (countEntry): an accepted entry beyond its product's limit at
 // the venue (two offline devices both accepted it) is listed at 0 and marked
-// over_limit. Entries are counted in journal order over the pass's whole
-// validity, whatever period each was paid in: every book counts the entries
-// of the validity-wide window around its period, so a pass whose validity
-// spans a period's end is paid once, not once per period.
+// over_limit. The entries of a pass at a venue count over its whole
+// validity, whatever period each was paid in, in entry order: the batch of
+// the journal an entry was journaled in (the partner's statements'
+// data_as_of cut the journal into batches), then tap time, device, seq. So
+// entries that a close sees together are settled in canonical order
+// whatever order they were journaled in, and an entry journaled after a
+// statement never takes the place of one that statement judged. The close
+// reads a limited entry's pass usage (Ledger.View: every accepted entry of
+// the pass) and only for a pass with more entries at the venue than its
+// limit the journal seqs of those entries; unlimited entries read nothing.
 //
 // Every period is valued as one sequence in journal order: its flat fee,
 // then each accepted entry at the partner with tap time in the period, by
@@ -56,11 +64,11 @@
 // data_as_of; the partner's next statement lists, as adjustments, those of
 // its earlier periods journaled since. So an adjustment is valued exactly as
 // if it had been on the period's statement after everything journaled
-// before it (entry limits, distinct pass-days and the cap included), and
-// closing any statement again computes the same lines. Amounts are integer
-// minor units. Distinct pass-days and entry counts are kept by a 96-bit
-// fingerprint (two maphash sums under random per-process seeds) of pass id,
-// venue and service day instead of the ids themselves: exact unless two
+// before it (distinct pass-days and the cap included; entry limits in entry
+// order), and closing any statement again computes the same lines. Amounts
+// are integer minor units. Distinct pass-days are kept by a 96-bit
+// fingerprint (two maphash sums under random per-process seeds) of pass id
+// and service day instead of the ids themselves: exact unless two
 // different keys of one period share a fingerprint (for ten million keys,
 // a probability below 10^-16 per close, whatever the ids).
 //
@@ -134,13 +142,15 @@
 //     plus each earlier period that has late taps on the first statement,
 //     found by a shorter first pass over the journal since the previous
 //     statement) what is held is its paid amount and, only for
-//     per_pass_day contracts and limited includes, one 16-byte slot per
-//     pass-day or pass-venue(-day) count in an open-addressing table at
-//     most 3/4 full. That grows with the distinct pass-days of the period,
-//     not with its taps. Recognize holds one entry per pass already
-//     recognised and one batch of postings.
+//     per_pass_day contracts, one 16-byte slot per pass-day in an
+//     open-addressing table at most 3/4 full. That grows with the distinct
+//     pass-days of the period, not with its taps. Entry limits hold the
+//     usage of one pass at a time. Recognize holds one entry per pass
+//     already recognised and one batch of postings.
 //   - Cost: linear in the journal up to data_as_of, read once (twice for
-//     the part since the previous statement when there are late taps).
+//     the part since the previous statement when there are late taps),
+//     plus one read of a pass's usage per entry at a limited venue, and of
+//     the journal seqs of its entries there for a pass over its limit.
 //
 // # Matching, payouts, reports
 //

@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,6 +33,7 @@ type fakeLedger struct {
 	// ownedStrings set, their strings are the records' own, not views.
 	batch        int
 	ownedStrings bool
+	view         *fakeReader // View's index of the taps, rebuilt after a change
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -52,6 +55,7 @@ func (f *fakeLedger) tap(r engine.TapRecord) engine.TapRecord {
 	f.now = f.now.Add(time.Second)
 	r.RecordedAt = f.now
 	f.taps = append(f.taps, r)
+	f.view = nil
 	return r
 }
 
@@ -59,6 +63,7 @@ func (f *fakeLedger) putPass(p engine.Pass) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.passes[p.ID] = p
+	f.view = nil
 }
 
 func (f *fakeLedger) putPosting(p engine.Posting) error {
@@ -306,3 +311,45 @@ func (f *fakeLedger) Update(ctx context.Context, fn func(tx engine.Txn) error) e
 	f.updates++
 	return f.addPostingsLocked(tx.ps)
 }
+
+// View reads the fake: taps by id, passes, no cards, and usage derived
+// from the journal (every accepted entry of the pass, in canonical order),
+// as the real ledger keeps it.
+func (f *fakeLedger) View(ctx context.Context, fn func(r engine.Reader) error) error {
+	f.mu.Lock()
+	r := f.view
+	if r == nil {
+		r = &fakeReader{taps: map[engine.TapID]engine.TapRecord{}, passes: maps.Clone(f.passes), usage: map[string]engine.Usage{}}
+		for _, t := range f.taps {
+			r.taps[t.ID] = t
+			if t.Decision.Accept && t.Direction == engine.Entry && t.Pass != "" {
+				u := r.usage[t.Pass]
+				u.Visits = append(u.Visits, engine.Visit{Tap: t.ID, At: t.At, Venue: t.Venue, Gate: t.Gate})
+				r.usage[t.Pass] = u
+			}
+		}
+		for _, u := range r.usage {
+			slices.SortFunc(u.Visits, func(a, b engine.Visit) int { return engine.CompareVisits(&a, &b) })
+		}
+		f.view = r
+	}
+	f.mu.Unlock()
+	return fn(r)
+}
+
+type fakeReader struct {
+	taps   map[engine.TapID]engine.TapRecord
+	passes map[string]engine.Pass
+	usage  map[string]engine.Usage
+}
+
+func (r *fakeReader) Tap(id engine.TapID) (engine.TapRecord, bool, error) {
+	t, ok := r.taps[id]
+	return t, ok, nil
+}
+func (r *fakeReader) Pass(id string) (engine.Pass, bool, error) {
+	p, ok := r.passes[id]
+	return p, ok, nil
+}
+func (r *fakeReader) Card(string) (engine.Card, bool, error) { return engine.Card{}, false, nil }
+func (r *fakeReader) Usage(id string) (engine.Usage, error)  { return r.usage[id], nil }

@@ -3,7 +3,9 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/citypass/citypass/engine"
@@ -14,8 +16,8 @@ import (
 // pass's entry limit at a venue (two offline gates both admitted the pass),
 // by the rule statements apply (countEntry, docs/semantics.md,
 // "Reconciliation"): the entries of a pass at a venue — on one service day,
-// for once_per_day — count in journal order, the first N are within and the
-// rest are over_limit.
+// for once_per_day — count in entry order (entryOrder), the first N are
+// within and the rest are over_limit.
 
 // overLimitEntries calls fn for every accepted entry with tap time in
 // [from, to) that is beyond its pass's entry limit at its venue, in no
@@ -26,7 +28,9 @@ import (
 // one pass, so within one validity of each other), counting the entries of
 // each pass and venue (fingerprints, 16 bytes a key); only when some key
 // has more entries than its limit does it read the range again, collecting
-// the entries of those keys alone, which it orders by journal seq. Memory
+// the entries of those keys alone, which it puts in entry order under the
+// cuts of the statements stored now (a later close may cut the last batch
+// differently: the count is the statements' as of now). Memory
 // grows with the distinct pass-venues of the range and the over-used ones'
 // entries, never with its taps.
 func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, to time.Time, each, fn func(*engine.TapRecord)) error {
@@ -39,6 +43,9 @@ func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, 
 		hi = ceil
 	}
 	look := newLookups(cat)
+	// The venue of the last keyed entry (its partner's statements cut the
+	// journal into the batches of entry order).
+	var ven *tariff.Venue
 	// key returns the count key of an entry that counts towards a limit,
 	// and the limit.
 	key := func(rec *engine.TapRecord) (fp, int32, bool, error) {
@@ -49,7 +56,7 @@ func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, 
 		if err != nil {
 			return fp{}, 0, false, err
 		}
-		ven := look.findVenue(t, rec.Venue, rec.At)
+		ven = look.findVenue(t, rec.Venue, rec.At)
 		if ven == nil {
 			return fp{}, 0, false, nil
 		}
@@ -81,24 +88,41 @@ func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, 
 	if err != nil || len(over) == 0 {
 		return err
 	}
-	entries := map[fp][]engine.TapRecord{}
+	cuts := map[string][]uint64{} // partner → its statements' data_as_of, ascending
+	err = Statements(ctx, l, func(st *Statement) error {
+		cuts[st.Partner] = append(cuts[st.Partner], st.AsOfSeq)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cuts {
+		slices.Sort(c)
+	}
+	type entry struct {
+		rec   engine.TapRecord
+		order entryOrder
+	}
+	entries := map[fp][]entry{}
 	err = l.JournalBetween(ctx, lo, hi, func(rec *engine.TapRecord) error {
 		k, _, ok, err := key(rec)
 		if err != nil || !ok {
 			return err
 		}
 		if _, contested := over[k]; contested {
-			entries[k] = append(entries[k], *rec)
+			e := entry{rec: *rec}
+			e.order = entryOrder{batch: batchOf(cuts[ven.Partner], rec.JournalSeq), at: rec.At, tap: rec.ID}
+			entries[k] = append(entries[k], e)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for k, recs := range entries {
-		sort.Slice(recs, func(i, j int) bool { return recs[i].JournalSeq < recs[j].JournalSeq })
-		for i := int(over[k]); i < len(recs); i++ {
-			if r := &recs[i]; !r.At.Before(from) && r.At.Before(to) {
+	for k, es := range entries {
+		sort.Slice(es, func(i, j int) bool { return es[i].order.before(es[j].order) })
+		for i := int(over[k]); i < len(es); i++ {
+			if r := &es[i].rec; !r.At.Before(from) && r.At.Before(to) {
 				fn(r)
 			}
 		}
@@ -120,4 +144,124 @@ func OverLimitCount(ctx context.Context, l Ledger, cat *tariff.Catalog, opts Rep
 		return 0, fmt.Errorf("reconcile: counting over-use: %w", err)
 	}
 	return n, nil
+}
+
+// entryOrder is the order in which the entries of a pass at a venue count
+// towards its limit (docs/semantics.md, "Reconciliation"): first the batch
+// of the journal an entry was journaled in — the data_as_of of the
+// partner's statements cut the journal into batches, so what a statement
+// judged is never judged again — then, within a batch, canonical order:
+// tap time, device, seq (engine.CompareVisits). Two entries that reach the
+// hub before the same close are settled the same way whatever order they
+// arrived in.
+type entryOrder struct {
+	batch int
+	at    time.Time
+	tap   engine.TapID
+}
+
+func (a entryOrder) before(b entryOrder) bool {
+	if a.batch != b.batch {
+		return a.batch < b.batch
+	}
+	return engine.CompareVisits(&engine.Visit{Tap: a.tap, At: a.at}, &engine.Visit{Tap: b.tap, At: b.at}) < 0
+}
+
+// batchOf is the batch of journal seq under cuts (the partner's
+// statements' data_as_of, ascending): the index of the first cut at or
+// above seq, len(cuts) past them all.
+func batchOf(cuts []uint64, seq uint64) int {
+	return sort.Search(len(cuts), func(i int) bool { return cuts[i] >= seq })
+}
+
+// passReader reads what the limits of a close need beyond the journal: a
+// pass's usage (every accepted entry of the pass, from whatever node) and
+// the journal seq of a tap.
+type passReader interface {
+	Usage(passID string) (engine.Usage, error)
+	JournalSeq(id engine.TapID) (uint64, bool, error)
+}
+
+// limits judges a close's entries against their limits in entry order
+// through a passReader. Most entries are judged from their pass's usage
+// alone (no more visits at the venue than the limit: within); only a pass
+// with more reads its visits' journal seqs. It keeps the last pass's usage
+// and nothing else.
+type limits struct {
+	rd       passReader
+	look     *lookups
+	lastPass string
+	lastU    engine.Usage
+}
+
+// within reports whether rec, an accepted entry at venue ven limited to
+// lim, is within the limit: fewer than lim.N entries of its pass at the
+// venue (on its service day, for once_per_day) journaled up to asOf come
+// before it in entry order under cuts.
+func (o *limits) within(cuts []uint64, asOf uint64, rec *engine.TapRecord, ven *tariff.Venue, lim tariff.Limit, day int32) (bool, error) {
+	if rec.Pass != o.lastPass || o.lastPass == "" {
+		u, err := o.rd.Usage(rec.Pass)
+		if err != nil {
+			return false, fmt.Errorf("reading the usage of pass %s: %w", rec.Pass, err)
+		}
+		o.lastPass, o.lastU = strings.Clone(rec.Pass), u // rec's strings may view a reused buffer
+	}
+	n := max(lim.N, 1)
+	var same []engine.Visit
+	for _, v := range o.lastU.Visits {
+		if v.Venue != ven.ID {
+			continue
+		}
+		if lim.Kind == tariff.LimitOncePerDay {
+			t, err := versionAt(o.look.cat, v.At)
+			if err != nil {
+				return false, err
+			}
+			if o.look.serviceDay(t, v.At).num != day {
+				continue
+			}
+		}
+		same = append(same, v)
+	}
+	if len(same) <= n {
+		return true, nil
+	}
+	me := entryOrder{batch: batchOf(cuts, rec.JournalSeq), at: rec.At, tap: rec.ID}
+	ahead := 0
+	for _, v := range same {
+		if v.Tap == rec.ID {
+			continue
+		}
+		seq, ok, err := o.rd.JournalSeq(v.Tap)
+		if err != nil {
+			return false, fmt.Errorf("reading tap %s: %w", v.Tap, err)
+		}
+		if !ok || seq > asOf {
+			continue // not journaled by the statement's data_as_of
+		}
+		if (entryOrder{batch: batchOf(cuts, seq), at: v.At, tap: v.Tap}).before(me) {
+			ahead++
+		}
+	}
+	return ahead < n, nil
+}
+
+// viewReader is a passReader over a Ledger's View.
+type viewReader struct {
+	ctx context.Context
+	l   Ledger
+}
+
+func (r viewReader) Usage(passID string) (u engine.Usage, err error) {
+	err = r.l.View(r.ctx, func(rd engine.Reader) error { u, err = rd.Usage(passID); return err })
+	return u, err
+}
+
+func (r viewReader) JournalSeq(id engine.TapID) (seq uint64, ok bool, err error) {
+	err = r.l.View(r.ctx, func(rd engine.Reader) error {
+		rec, found, err := rd.Tap(id)
+		seq, ok = rec.JournalSeq, found
+		return err
+	})
+	return seq, ok, err
 }

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -85,4 +86,67 @@ func TestVisitsCountOverUseAsStatements(t *testing.T) {
 			assert.Contains(t, sb.String(), "over_limit")
 		}
 	}
+}
+
+// TestOverUseInCanonicalOrder: of two entries of a pass at a venue limited
+// once, a close pays the earlier by tap time (then device, seq) whatever
+// order they were journaled in; an entry journaled after a statement
+// covered the other never takes its place: it goes onto the next statement
+// as an adjustment over_limit at 0, and the venue is paid once.
+func TestOverUseInCanonicalOrder(t *testing.T) {
+	early, late := local(2026, 11, 30, 10, 0), local(2026, 11, 30, 10, 5)
+	lines := func(t *testing.T, dir, id string) map[string]map[string]string {
+		t.Helper()
+		out := map[string]map[string]string{}
+		require.NoError(t, eachCSVLine([]byte(statementCSV(t, dir, id)), func(r map[string]string) error {
+			out[r["tap_device"]] = maps.Clone(r)
+			return nil
+		}))
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		journal []string // devices in journal order: g1 taps early, g2 late
+	}{
+		{"early journaled first", []string{"g1", "g2"}},
+		{"late journaled first", []string{"g2", "g1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newFakeLedger()
+			for _, dev := range tc.journal {
+				at := map[string]time.Time{"g1": early, "g2": late}[dev]
+				l.tap(visit(dev, 1, at, "A1", "P1", "adult", "mucem/"+dev))
+			}
+			dir := t.TempDir()
+			res := closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), dir)
+			assert.Equal(t, "8.00", formatMoney(res.Statements[0].Net))
+			ls := lines(t, dir, "mucem-2026-11")
+			assert.Equal(t, "8.00", ls["g1"]["amount"], "the earlier entry is paid")
+			assert.Equal(t, "", ls["g1"]["note"])
+			assert.Equal(t, "0.00", ls["g2"]["amount"])
+			assert.Equal(t, NoteOverLimit, ls["g2"]["note"])
+			// Closing again writes the same files.
+			closeP(t, l, "2026-11", "mucem", local(2026, 12, 3, 0, 0), dir)
+			_, err := Verify(dir, testSigner(t, 1).PublicKey())
+			require.NoError(t, err)
+		})
+	}
+	t.Run("the earlier entry journaled after the close", func(t *testing.T) {
+		l := newFakeLedger()
+		l.tap(visit("g2", 1, late, "A1", "P1", "adult", "mucem/g2"))
+		dir := t.TempDir()
+		closeP(t, l, "2026-11", "mucem", local(2026, 12, 2, 0, 0), dir)
+		assert.Equal(t, "8.00", lines(t, dir, "mucem-2026-11")["g2"]["amount"], "paid on November's statement")
+		l.tap(visit("g1", 1, early, "A1", "P1", "adult", "mucem/g1"))
+		closeP(t, l, "2026-12", "mucem", local(2027, 1, 2, 0, 0), dir)
+		adj := lines(t, dir, "mucem-2026-12")["g1"]
+		assert.Equal(t, KindAdjustment, adj["kind"])
+		assert.Equal(t, "0.00", adj["amount"], "it never takes the place of the entry November paid")
+		assert.Equal(t, NoteOverLimit, adj["note"])
+		// Both statements again: the same bytes.
+		closeP(t, l, "2026-11", "mucem", local(2027, 1, 3, 0, 0), dir)
+		closeP(t, l, "2026-12", "mucem", local(2027, 1, 3, 0, 0), dir)
+		_, err := Verify(dir, testSigner(t, 1).PublicKey())
+		require.NoError(t, err)
+	})
 }

@@ -25,6 +25,11 @@ type Ledger interface {
 	// JournalBetween calls fn for every journaled tap with At in [from, to),
 	// ascending At.
 	JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error
+	// View runs fn against a consistent read of taps, passes, cards and
+	// usage (engine.Store's reads). A close reads the usage of passes with
+	// limited entries through it, and the journal seqs of the visits of a
+	// pass over its limit.
+	View(ctx context.Context, fn func(r engine.Reader) error) error
 	// LastJournalSeq is the highest JournalSeq assigned so far (0: empty).
 	LastJournalSeq() (uint64, error)
 	// Passes calls fn for every pass.

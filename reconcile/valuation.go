@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,13 +15,15 @@ import (
 
 // This file is the valuation core of a close: journal records in, in the
 // order they are handed over (journal order), statement lines and totals
-// out. It does no I/O and reads no clock; Close is the loop around it that
-// reads the journal, writes the lines and stores the statements.
+// out. It reads no clock and does no I/O of its own (entry limits read a
+// pass's usage through the passReader it is given); Close is the loop
+// around it that reads the journal, writes the lines and stores the
+// statements.
 //
 // Every partner period being valued has a book: what has been paid for it
-// (the cap bounds it) and the distinct pass-days and entry counts that
-// per_pass_day and entry limits need, kept as 96-bit fingerprints in
-// open-addressing tables (no lines, no pass id strings).
+// (the cap bounds it) and the distinct pass-days that per_pass_day needs,
+// kept as 96-bit fingerprints in an open-addressing table (no lines, no
+// pass id strings).
 
 // book is the running state of one partner period in valuation order.
 type book struct {
@@ -30,19 +33,13 @@ type book struct {
 	capMinor int64
 	paid     int64
 	days     fpCounts // fingerprint(pass, service day) → 1: pass-days paid (per_pass_day)
-	entries  fpCounts // fingerprint(pass, venue, service day or noDay) → entries within the limit
-	// lo, hi bound the tap times whose entries count towards this period's
-	// limits per validity: the period widened by the longest validity, so
-	// an entry of a validity that spans the period's start or end counts
-	// here whichever period it was paid in.
-	lo, hi time.Time
 }
 
 // noDay is the day of an entry count over a whole validity.
 const noDay = int32(-1 << 31)
 
-func newBook(p tariff.Period, gov *tariff.Contract, window time.Duration) (*book, error) {
-	b := &book{p: p, gov: gov, lo: p.Start.Add(-window), hi: p.End.Add(window)}
+func newBook(p tariff.Period, gov *tariff.Contract) (*book, error) {
+	b := &book{p: p, gov: gov}
 	if gov != nil && gov.HasCap {
 		m, err := toMinor(gov.Cap)
 		if err != nil {
@@ -95,15 +92,17 @@ type partnerRun struct {
 	closed   []closedPeriod // the partner's statements before the first sheet, oldest first
 	sheets   []*sheet       // by period
 	// late holds the books of earlier periods that have taps journaled
-	// since prevAsOf (noted by noteLate), by period label; books holds
-	// every book of the run by period start (for limits per validity).
-	late  map[string]*book
-	books []*book
-	last  *sheet // the sheet of the last visit (taps come in runs)
+	// since prevAsOf (noted by noteLate), by period label.
+	late map[string]*book
+	last *sheet // the sheet of the last visit (taps come in runs)
+	// cuts are the data_as_of of the partner's statements before the
+	// sheets, then asOf: they cut the journal into the batches of entry
+	// order (countEntry).
+	cuts []uint64
 }
 
 // newSheet prepares a sheet for partner's period p.
-func newSheet(cat *tariff.Catalog, partner string, p tariff.Period, stored *Statement, window time.Duration) (*sheet, error) {
+func newSheet(cat *tariff.Catalog, partner string, p tariff.Period, stored *Statement) (*sheet, error) {
 	gov, tv, atStart, ok := governing(cat, partner, p)
 	if !ok {
 		return nil, fmt.Errorf("%w: partner %s has no contract in force for %s", ErrNoStatement, partner, p.Label)
@@ -114,7 +113,7 @@ func newSheet(cat *tariff.Catalog, partner string, p tariff.Period, stored *Stat
 	}
 	s := &sheet{id: id, p: p, gov: gov, tv: tv, stored: stored}
 	var err error
-	if s.book, err = newBook(p, gov, window); err != nil {
+	if s.book, err = newBook(p, gov); err != nil {
 		return nil, err
 	}
 	if gov.Model == tariff.ModelFlat && atStart {
@@ -139,9 +138,9 @@ func (s *sheet) feeLine() stmtfile.Line {
 // values them. Records must come in journal order; every method is pure.
 type valuation struct {
 	cat     *tariff.Catalog
-	window  time.Duration
 	runs    map[string]*partnerRun
 	look    *lookups
+	limits  *limits
 	maxAsOf uint64
 	// The run of the last routed venue's partner (consecutive taps mostly
 	// share their venue).
@@ -149,15 +148,19 @@ type valuation struct {
 	lastRun   *partnerRun
 }
 
-func newValuation(cat *tariff.Catalog, runs []*partnerRun, window time.Duration) *valuation {
-	v := &valuation{cat: cat, window: window, runs: map[string]*partnerRun{}, look: newLookups(cat)}
+func newValuation(cat *tariff.Catalog, runs []*partnerRun, rd passReader) *valuation {
+	v := &valuation{cat: cat, runs: map[string]*partnerRun{}, look: newLookups(cat)}
+	v.limits = &limits{rd: rd, look: v.look}
 	for _, r := range runs {
 		v.runs[r.partner] = r
 		v.maxAsOf = max(v.maxAsOf, r.asOf)
-		for _, s := range r.sheets {
-			r.books = append(r.books, s.book)
-		}
 		r.late = map[string]*book{}
+		r.cuts = r.cuts[:0]
+		for _, c := range r.closed {
+			r.cuts = append(r.cuts, c.st.AsOfSeq)
+		}
+		slices.Sort(r.cuts)
+		r.cuts = append(r.cuts, r.asOf)
 	}
 	return v
 }
@@ -229,7 +232,7 @@ func (v *valuation) noteLate(rec *engine.TapRecord) error {
 		return nil
 	}
 	gov, _, atStart, _ := governing(v.cat, r.partner, p)
-	b, err := newBook(p, gov, v.window)
+	b, err := newBook(p, gov)
 	if err != nil {
 		return err
 	}
@@ -241,10 +244,6 @@ func (v *valuation) noteLate(rec *engine.TapRecord) error {
 		b.pay(fee)
 	}
 	r.late[p.Label] = b
-	i := sort.Search(len(r.books), func(i int) bool { return !r.books[i].p.Start.Before(p.Start) })
-	r.books = append(r.books, nil)
-	copy(r.books[i+1:], r.books[i:])
-	r.books[i] = b
 	return nil
 }
 
@@ -283,7 +282,7 @@ func (v *valuation) value(rec *engine.TapRecord, ln *stmtfile.Line) (*sheet, err
 	}
 	day := v.look.serviceDay(t, at)
 	*ln = stmtfile.Line{Rec: rec, ServiceDay: day.label}
-	within, err := v.countEntry(r, b, rec, ven, day)
+	within, err := v.countEntry(r, rec, ven, day)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -316,40 +315,20 @@ func (v *valuation) value(rec *engine.TapRecord, ln *stmtfile.Line) (*sheet, err
 // countEntry applies the entry limits, the one rule of over-use: an
 // accepted entry of a pass at a venue is within its product's limit when
 // fewer than N entries of the same pass at the venue (on the same service
-// day, for once_per_day) came before it in valuation order, whatever
-// period they were paid in. Entries beyond are listed at 0, over_limit:
-// two offline devices both accepted them, and the venue is paid once.
-// Valuation order is journal order: an entry is judged on what was
-// journaled before it, so a statement never changes what an earlier one
-// paid. Every book whose window holds the tap counts it; the result is own
-// book's (b, nil when the tap's period is not being valued).
-func (v *valuation) countEntry(r *partnerRun, b *book, rec *engine.TapRecord, ven *tariff.Venue, day *svcDay) (bool, error) {
+// day, for once_per_day) come before it in entry order (entryOrder: the
+// journal's batches between the partner's statements, then tap time,
+// device, seq), whatever period they were paid in. Entries beyond are
+// listed at 0, over_limit: two offline devices both accepted them, and the
+// venue is paid once. Entries journaled after an earlier statement never
+// come before those it covered, so a statement never changes what an
+// earlier one paid; those a close sees together are settled in canonical
+// order, whatever order they reached the hub in.
+func (v *valuation) countEntry(r *partnerRun, rec *engine.TapRecord, ven *tariff.Venue, day *svcDay) (bool, error) {
 	lim, ok := v.look.limitFor(rec, ven)
 	if !ok {
 		return true, nil
 	}
-	n := int32(max(lim.N, 1))
-	if lim.Kind == tariff.LimitOncePerDay {
-		if b == nil {
-			return true, nil
-		}
-		k := v.look.fingerprint(day.num, rec.Pass, ven.ID)
-		return b.entries.addBelow(k, n), nil
-	}
-	k := v.look.fingerprint(noDay, rec.Pass, ven.ID)
-	within := true
-	at := rec.At
-	for _, o := range r.books {
-		if o.lo.After(at) {
-			break
-		}
-		if at.Before(o.hi) {
-			if ok := o.entries.addBelow(k, n); o == b {
-				within = ok
-			}
-		}
-	}
-	return within, nil
+	return v.limits.within(r.cuts, r.asOf, rec, ven, lim, day.num)
 }
 
 // svcDay caches the service day of the last tap per tariff version: the
