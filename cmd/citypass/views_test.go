@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/citypass/citypass/tariff"
 )
 
 // TestCLIOperatorViews: report dashboard writes one self-contained HTML
@@ -101,4 +103,26 @@ func TestCLIRefundSaysAmountAndTime(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.True(t, strings.HasPrefix(stdout, "refunded EUR 44.00 for pass "+pass+" at 2026-11-27T12:00:00+01:00\n"), stdout)
 	assert.Contains(t, stdout, "  refunded EUR 44.00 at 2026-11-27T12:00:00+01:00")
+}
+
+// TestCLIGateLanguageFromTariff: a tariff with gate_language = "fr" makes
+// the messages French where no --lang is given, and --lang still chooses.
+func TestCLIGateLanguageFromTariff(t *testing.T) {
+	sample := string(tariff.Sample())
+	require.Contains(t, sample, `# gate_language = "fr"`)
+	path := filepath.Join(t.TempDir(), "fr.toml")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(sample, `# gate_language = "fr"`, `gate_language = "fr"`, 1)), 0o644))
+	dir := filepath.Join(t.TempDir(), "data")
+	_, stderr, code := cli(t, dir, "init", "--tariff", path)
+	require.Equal(t, 0, code, stderr)
+	sell(t, dir, "cp24-adult", "04A30001")
+	out, stderr, code := cli(t, dir, "tap", "--card", "04A30001", "--gate", "mucem/g1", "--at", "2026-11-27T10:00")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "Bienvenue.", "the tariff's language")
+	out, _, code = cli(t, dir, "tap", "--card", "04A30001", "--gate", "mucem/g1", "--at", "2026-11-27T10:05")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "Déjà utilisé ici.")
+	out, _, code = cli(t, dir, "tap", "--card", "04A30001", "--gate", "mucem/g1", "--at", "2026-11-27T10:06", "--lang", "en")
+	assert.Equal(t, 3, code)
+	assert.Contains(t, out, "Already used here.", "--lang chooses")
 }
