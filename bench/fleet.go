@@ -224,6 +224,9 @@ type FleetResult struct {
 // updates, until it is current (fleetBehindRuns).
 func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, error) {
 	cfg = cfg.withDefaults()
+	if err := CheckFleetParts(cfg.Parts); err != nil {
+		return nil, err
+	}
 	if cfg.Backlog%fleetTapsPerCard != 0 {
 		return nil, fmt.Errorf("bench: fleet: a backlog of %d is not a multiple of %d taps per card", cfg.Backlog, fleetTapsPerCard)
 	}
