@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/citypass/citypass/demo"
+	"github.com/citypass/citypass/fleet/sim"
 )
 
 func init() { registerCommand("demo", newDemoCmd) }
@@ -24,13 +25,16 @@ func newDemoCmd(a *app) *cobra.Command {
 	var cfg demo.Config
 	cmd := localCmd(&cobra.Command{
 		Use:   "demo",
-		Short: "A day in the city: sell passes, tap virtual cards at gates, close, verify and pay the statements",
+		Short: "A day in the city: sell passes, tap virtual cards at gates, close, verify and pay the statements; then a fleet day",
 		Long: "Plays Sunday 31 May 2026 in Marseille on the built-in sample tariff: about 2,000 passes sold onto\n" +
 			"freshly personalized virtual NTAG 424 DNA (and DESFire) cards, their holders' taps read by the real\n" +
 			"card code at 22 concurrent gates, decided by the engine and journaled durably in the ledger; then\n" +
 			"the statements of every partner closed, verified and paid out (pain.001), and a finance summary.\n" +
 			"The data dir is laid out as `citypass init` makes it and is kept, so every other command works on\n" +
 			"it with --data. The same --seed gives the same decisions and byte-identical statements.\n" +
+			"Then a fleet day (" + strconv.Itoa(demo.FleetHours) + " simulated hours): a hub and " + strconv.Itoa(demo.FleetNodes) + " nodes at " + strconv.Itoa(demo.FleetSites) + " sites on loopback, each node deciding taps\n" +
+			"on its own ledger, one site cut off and healed, the month closed at the hub and checked against a\n" +
+			"standalone ledger fed the same taps (citypass sim has the whole city).\n" +
 			"With --pcsc a private pcscd is started and a museum gate and a bus validator each get a turnstile\n" +
 			"with a real PC/SC reader: about " + strconv.Itoa(demo.PCSCTapsPerReader) + " of each one's taps are read by inserting the visitor's virtual\n" +
 			"card through vpcd, as the production gate reads it (about 0.8 s a tap: pcscd polls every 400 ms).",
@@ -53,8 +57,20 @@ func newDemoCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Then the fleet: a hub and a few sites, a partition healed.
+			fleet, err := demo.FleetDay(ctx, cfg.Seed, a.stderr)
+			if fleet != nil && !a.json {
+				if werr := demo.WriteFleetSummary(a.stdout, fleet); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				return err
+			}
 			if a.json {
-				return json.NewEncoder(a.stdout).Encode(demoJSON(s))
+				j := demoJSON(s)
+				j.Fleet = fleet
+				return json.NewEncoder(a.stdout).Encode(j)
 			}
 			return nil
 		},
@@ -97,6 +113,7 @@ type demoSummaryJSON struct {
 	PayoutTotal   string              `json:"payout_total"`
 	Balanced      bool                `json:"trial_balance_balanced"`
 	Files         []string            `json:"files"`
+	Fleet         *sim.Report         `json:"fleet"` // the fleet day (fleet/sim's report)
 }
 
 func demoJSON(s *demo.Summary) demoSummaryJSON {

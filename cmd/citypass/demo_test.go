@@ -25,6 +25,22 @@ func TestCLIDemo(t *testing.T) {
 		Statements []struct{ ID string } `json:"statements"`
 		Verified   int                   `json:"statements_verified"`
 		Balanced   bool                  `json:"trial_balance_balanced"`
+		Fleet      struct {
+			Nodes      int    `json:"nodes"`
+			Sales      int    `json:"sales"`
+			Taps       int    `json:"taps"`
+			Offline    int    `json:"offline"`
+			Violation  string `json:"violation"`
+			Invariants []string
+			Faults     []struct {
+				Kind     string  `json:"kind"`
+				CatchUpS float64 `json:"catch_up_s"`
+			} `json:"faults"`
+			Statements []struct {
+				ID     string `json:"id"`
+				Visits int    `json:"visits"`
+			} `json:"statements"`
+		} `json:"fleet"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
 	assert.Equal(t, dir, s.Data)
@@ -36,6 +52,22 @@ func TestCLIDemo(t *testing.T) {
 	assert.Len(t, s.Statements, 11)
 	assert.Equal(t, 11, s.Verified)
 	assert.True(t, s.Balanced)
+	// The fleet day: a hub and its nodes, one site cut off and healed, the
+	// month closed at the hub, every invariant held.
+	assert.Equal(t, 6, s.Fleet.Nodes)
+	assert.Empty(t, s.Fleet.Violation)
+	assert.NotEmpty(t, s.Fleet.Invariants)
+	assert.Positive(t, s.Fleet.Sales)
+	assert.Positive(t, s.Fleet.Taps)
+	assert.Positive(t, s.Fleet.Offline, "the partitioned site decides offline")
+	require.Len(t, s.Fleet.Faults, 1)
+	assert.Equal(t, "partition", s.Fleet.Faults[0].Kind)
+	assert.Positive(t, s.Fleet.Faults[0].CatchUpS, "the site caught up once healed")
+	visits := 0
+	for _, st := range s.Fleet.Statements {
+		visits += st.Visits
+	}
+	assert.Positive(t, visits, "statements with visits closed at the hub")
 
 	// The data dir is a citypass data dir: the statements verify with the
 	// command partners are told to use, and the ledger checks clean.

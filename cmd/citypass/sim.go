@@ -62,7 +62,7 @@ func newSimCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Nodes, "nodes", 500, "`N` nodes (gates, validators, buses)")
 	f.IntVar(&cfg.Sites, "sites", 0, "`N` sites the nodes stand at, a site cut off as a whole (default 20, at most --nodes)")
 	f.IntVar(&cfg.Hours, "hours", 24, "`N` simulated hours")
-	f.StringVar(&faults, "faults", "default", "the fault `MIX`: a usual day's, none (load only) or harsh (three times as many, longer)")
+	f.StringVar(&faults, "faults", "default", "the fault `MIX`: a usual day's, none (load only), harsh (three times as many, longer) or partition (one site cut off, then healed)")
 	f.BoolVar(&cluster, "cluster", false, "run the hub on an embedded 3-server JetStream cluster")
 	f.StringVar(&disk, "disk", "", "keep the hub's ledger, JetStream store and statements in `DIR` (default: a temporary directory, removed)")
 	return cmd

@@ -18,6 +18,9 @@ const (
 	FaultsNone    Profile = "none"    // load only: sales, taps, blocks and the close
 	FaultsDefault Profile = "default" // a day of a real network (see Plan)
 	FaultsHarsh   Profile = "harsh"   // three times the faults, longer outages
+	// FaultsPartition cuts one site off for a while, then heals it: the
+	// demo's fleet day.
+	FaultsPartition Profile = "partition"
 )
 
 // Config sizes a simulated day. The zero value of a field takes the
@@ -79,8 +82,8 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: %d sites: want 1 to the number of nodes (%d)", ErrConfig, c.Sites, c.Nodes)
 	case c.Hours < 1 || c.Hours > HoursMax:
 		return c, fmt.Errorf("%w: %d hours: want 1 to %d", ErrConfig, c.Hours, HoursMax)
-	case c.Faults != FaultsNone && c.Faults != FaultsDefault && c.Faults != FaultsHarsh:
-		return c, fmt.Errorf("%w: faults %q: want none, default or harsh", ErrConfig, c.Faults)
+	case c.Faults != FaultsNone && c.Faults != FaultsDefault && c.Faults != FaultsHarsh && c.Faults != FaultsPartition:
+		return c, fmt.Errorf("%w: faults %q: want none, default, harsh or partition", ErrConfig, c.Faults)
 	case c.Tick < time.Minute || c.Tick > time.Hour:
 		return c, fmt.Errorf("%w: tick %s: want 1m to 1h", ErrConfig, c.Tick)
 	}
@@ -251,7 +254,8 @@ func NewPlan(c Config) (*Plan, error) {
 		t := at(from, d)
 		return c.Start.Add(t.Sub(c.Start).Truncate(c.Tick))
 	}
-	if c.Faults != FaultsNone {
+	full := c.Faults == FaultsDefault || c.Faults == FaultsHarsh
+	if full {
 		buses := nodesAt(func(n NodeSpec) bool { return n.Venue == "rtm-bus" })
 		outages := times * max(1, c.Nodes/25)
 		for k := range outages {
@@ -273,6 +277,8 @@ func NewPlan(c Config) (*Plan, error) {
 			add(ev{At: from, Kind: LinkDown, Node: i, Fault: f})
 			add(ev{At: from.Add(d), Kind: LinkUp, Node: i, Fault: f})
 		}
+	}
+	if full || c.Faults == FaultsPartition {
 		for range times {
 			site := rng.IntN(c.Sites)
 			nodes := nodesAt(func(n NodeSpec) bool { return n.Site == site && !taken[nodesIndex(p, n)] })
@@ -293,6 +299,8 @@ func NewPlan(c Config) (*Plan, error) {
 				add(ev{At: from.Add(d), Kind: LinkUp, Node: i, Fault: f})
 			}
 		}
+	}
+	if full {
 		for range times {
 			// The wiped node: cut off, it taps, reports its last seq on a
 			// link that works once more, and its disk dies before the taps
@@ -344,7 +352,7 @@ func NewPlan(c Config) (*Plan, error) {
 		add(ev{At: sold, Kind: Sell, Card: i, Fault: -1})
 	}
 	blocked := map[int]time.Time{}
-	if c.Faults != FaultsNone {
+	if full {
 		for range times * max(1, nCards/200) {
 			i := rng.IntN(nCards)
 			if _, ok := blocked[i]; ok {

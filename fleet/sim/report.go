@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-
-	"github.com/citypass/citypass/bench"
 )
 
 // Report is what a run did and measured. Everything but Timing and the
@@ -123,8 +120,10 @@ type FaultResult struct {
 	At     time.Time `json:"at"`
 	Until  time.Time `json:"until,omitzero"`
 	Detail string    `json:"detail"`
-	Effect string    `json:"effect"`
-	Taps   int       `json:"offline_taps"`
+	// Venue is where an outage or a partition struck.
+	Venue  string `json:"venue,omitempty"`
+	Effect string `json:"effect"`
+	Taps   int    `json:"offline_taps"`
 	// CatchUpS is the slowest catch-up after it, real seconds (timing).
 	CatchUpS float64 `json:"catch_up_s"`
 }
@@ -374,10 +373,12 @@ func processCPU() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// peakRSSMB is the process's peak resident size (the kernel's maxrss, in
+// KiB on Linux).
 func peakRSSMB() float64 {
-	m, err := bench.ReadMem(os.Getpid())
-	if err != nil {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return m.MB()
+	return float64(ru.Maxrss) / 1024
 }

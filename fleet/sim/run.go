@@ -211,7 +211,11 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.cat = r.hub.Validator.Catalog()
 	for _, f := range p.Faults {
-		r.faults = append(r.faults, FaultResult{Kind: f.Kind, At: f.At, Until: f.Until, Detail: f.Detail})
+		fr := FaultResult{Kind: f.Kind, At: f.At, Until: f.Until, Detail: f.Detail}
+		if f.Kind == "outage" || f.Kind == "partition" {
+			fr.Venue = p.Nodes[f.Nodes[0]].Venue
+		}
+		r.faults = append(r.faults, fr)
 	}
 	r.progress("sim: seed %d, %d nodes at %d sites, %d simulated hours, faults %s: starting the hub and the nodes", c.Seed, c.Nodes, c.Sites, c.Hours, c.Faults)
 	for i, spec := range p.Nodes {
@@ -519,7 +523,7 @@ func (r *runner) barrier(ctx context.Context, end time.Time) error {
 		}
 		deadline := time.Now().Add(r.opts.WaitMax)
 		for {
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := n.Sync.WaitAcked(wctx, last)
 			cancel()
 			if err == nil {
