@@ -269,6 +269,18 @@ func (l *Ledger) Passes(ctx context.Context, fn func(*engine.Pass) error) error 
 	})
 }
 
+// Usages calls fn for every pass's usage, by pass id, from one snapshot.
+// The usage is fn's to keep.
+func (l *Ledger) Usages(ctx context.Context, fn func(passID string, u *engine.Usage) error) error {
+	return l.scan(ctx, []byte{pUsage}, []byte{pUsage + 1}, func(k, v []byte) error {
+		u, err := decodeUsage(k, v)
+		if err != nil {
+			return err
+		}
+		return fn(string(k[1:]), &u)
+	})
+}
+
 // Cards calls fn for every known card, by uid (bindings, revocations, the
 // block list, last counters).
 func (l *Ledger) Cards(ctx context.Context, fn func(*engine.Card) error) error {

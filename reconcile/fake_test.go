@@ -353,3 +353,17 @@ func (r *fakeReader) Pass(id string) (engine.Pass, bool, error) {
 }
 func (r *fakeReader) Card(string) (engine.Card, bool, error) { return engine.Card{}, false, nil }
 func (r *fakeReader) Usage(id string) (engine.Usage, error)  { return r.usage[id], nil }
+
+func (f *fakeLedger) Usages(ctx context.Context, fn func(passID string, u *engine.Usage) error) error {
+	var us map[string]engine.Usage
+	if err := f.View(ctx, func(r engine.Reader) error { us = r.(*fakeReader).usage; return nil }); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(us)) {
+		u := us[id].Clone()
+		if err := fn(id, &u); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,11 +33,25 @@ func realLedger(t *testing.T) *ledger.Ledger {
 	return l
 }
 
+// putTaps journals recs and, as the engine does, adds each accepted entry
+// to its pass's usage.
 func putTaps(t *testing.T, l *ledger.Ledger, recs ...engine.TapRecord) {
 	t.Helper()
 	require.NoError(t, l.Update(context.Background(), func(tx engine.Txn) error {
 		for i := range recs {
-			if err := tx.PutTap(&recs[i]); err != nil {
+			r := &recs[i]
+			if err := tx.PutTap(r); err != nil {
+				return err
+			}
+			if !r.Decision.Accept || r.Direction != engine.Entry || r.Pass == "" {
+				continue
+			}
+			u, err := tx.Usage(r.Pass)
+			if err != nil {
+				return err
+			}
+			u.Add(engine.Visit{Tap: r.ID, At: r.At, Venue: r.Venue, Gate: r.Gate})
+			if err := tx.PutUsage(r.Pass, u); err != nil {
 				return err
 			}
 		}
@@ -149,4 +165,85 @@ func TestRealLedgerLifecycle(t *testing.T) {
 	vis, err := Visits(ctx, l, cat, ReportOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 7, vis.Total)
+}
+
+// TestCloseRefusesAUsageMissingAnEntry: on a real ledger whose usage of a
+// pass over its limit at a venue misses one of its entries there (ledger
+// check reports such a ledger), the close does not judge the pass's limit
+// on it: it fails with ErrUsageMismatch naming the pass and the entry, and
+// stores nothing.
+func TestCloseRefusesAUsageMissingAnEntry(t *testing.T) {
+	ctx := context.Background()
+	l := realLedger(t)
+	putTaps(t, l, visit("g1", 1, local(2026, 11, 2, 10, 0), "A1", "P1", "adult", "mucem/main"),
+		visit("g3", 1, local(2026, 11, 2, 10, 9), "A1", "P1", "adult", "mucem/side"))
+	rec := visit("g2", 1, local(2026, 11, 2, 10, 5), "A1", "P1", "adult", "mucem/side")
+	require.NoError(t, l.Update(ctx, func(tx engine.Txn) error { return tx.PutTap(&rec) })) // journaled, not in the usage
+	_, err := Close(ctx, l, testCatalog(t), testSigner(t, 1), CloseOptions{Period: "2026-11", Partner: "mucem", At: local(2026, 12, 2, 0, 0), OutDir: t.TempDir()})
+	require.ErrorIs(t, err, ErrUsageMismatch)
+	assert.Contains(t, err.Error(), "pass P1 lacks its entry g2#1")
+	n := 0
+	require.NoError(t, Statements(ctx, l, func(*Statement) error { n++; return nil }))
+	assert.Zero(t, n)
+}
+
+// BenchmarkCloseOnLedger closes a month of 20 000 entries on a real
+// ledger, one per pass but one in a hundred a second entry (over-use), at a
+// venue limited once per pass (mucem: each entry reads its pass's usage,
+// and the over-used ones their entries' journal seqs) and at an unlimited
+// one (transit: no read);
+// taps/op is the journal records the close reads. The first close stores
+// the statement, the next ones close it again (the same valuation).
+func BenchmarkCloseOnLedger(b *testing.B) {
+	for _, gate := range []string{"mucem/main", "rtm-metro/vieux-port"} {
+		b.Run(gate, func(b *testing.B) {
+			const taps = 20000
+			l, err := ledger.Open(b.TempDir(), &ledger.Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			ctx := context.Background()
+			start := local(2026, 11, 1, 6, 0)
+			step := 29 * 24 * time.Hour / taps
+			err = l.Update(ctx, func(tx engine.Txn) error {
+				for i := range taps {
+					p := i
+					if i%100 == 99 {
+						p = i - 1 // one entry in a hundred is over-use: a second offline gate admitted the pass
+					}
+					pass := fmt.Sprintf("P%d", p)
+					r := visit("d", uint64(i+1), start.Add(time.Duration(i)*step), "C1", pass, "adult", gate)
+					if err := tx.PutTap(&r); err != nil {
+						return err
+					}
+					u, err := tx.Usage(pass)
+					if err != nil {
+						return err
+					}
+					u.Add(engine.Visit{Tap: r.ID, At: r.At, Venue: r.Venue, Gate: r.Gate})
+					if err := tx.PutUsage(pass, u); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			venue, _, _ := strings.Cut(gate, "/")
+			partner := map[string]string{"mucem": "mucem", "rtm-metro": "rtm"}[venue]
+			cat, s := testCatalog(b), testSigner(b, 1)
+			dir := b.TempDir()
+			b.ReportAllocs()
+			for b.Loop() {
+				// The first close stores the statement; the next ones
+				// close it again, valuing the same entries the same way.
+				if _, err := Close(ctx, l, cat, s, CloseOptions{Period: "2026-11", Partner: partner, At: local(2026, 12, 2, 0, 0), OutDir: dir}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(taps, "taps/op")
+		})
+	}
 }

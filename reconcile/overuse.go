@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -174,24 +175,73 @@ func batchOf(cuts []uint64, seq uint64) int {
 	return sort.Search(len(cuts), func(i int) bool { return cuts[i] >= seq })
 }
 
+// ErrUsageMismatch: a pass's usage does not hold an accepted entry the
+// journal holds (ledger check reports it), so its entry limits cannot be
+// judged.
+var ErrUsageMismatch = errors.New("reconcile: a pass's usage does not match the journal")
+
 // passReader reads what the limits of a close need beyond the journal: a
 // pass's usage (every accepted entry of the pass, from whatever node) and
 // the journal seq of a tap.
 type passReader interface {
 	Usage(passID string) (engine.Usage, error)
 	JournalSeq(id engine.TapID) (uint64, bool, error)
+	Usages(fn func(passID string, u *engine.Usage) error) error
 }
 
 // limits judges a close's entries against their limits in entry order
-// through a passReader. Most entries are judged from their pass's usage
-// alone (no more visits at the venue than the limit: within); only a pass
-// with more reads its visits' journal seqs. It keeps the last pass's usage
-// and nothing else.
+// through a passReader. At the first limited entry it reads every pass's
+// usage once, in key order, and keeps the (pass, venue) pairs with more
+// than one entry at a venue that some product limits ("crowded"): an
+// entry of any other pair is alone at its venue, so within. Only a crowded
+// pair's entry reads its pass's usage, and only one over its limit the
+// journal seqs of its visits there. It keeps the crowded pairs (a
+// fingerprint each: over-use, and passes allowed more than once at a venue
+// that used it) and the last pass's usage.
 type limits struct {
 	rd       passReader
 	look     *lookups
+	limited  map[string]bool // venue ids that an include of some product limits
+	crowded  map[fp]struct{} // nil until loaded
 	lastPass string
 	lastU    engine.Usage
+}
+
+// newLimits returns the limits of a close under cat, reading through rd.
+func newLimits(cat *tariff.Catalog, look *lookups, rd passReader) *limits {
+	o := &limits{rd: rd, look: look, limited: map[string]bool{}}
+	vs := cat.Versions()
+	for _, t := range vs {
+		for i := range t.Products {
+			p := &t.Products[i]
+			for _, tv := range vs { // a pass's product meets venues of every version
+				for j := range tv.Venues {
+					v := &tv.Venues[j]
+					if in, ok := p.IncludeFor(v); ok && in.Limit.Kind != tariff.LimitUnlimited && in.Limit.Kind != "" {
+						o.limited[v.ID] = true
+					}
+				}
+			}
+		}
+	}
+	return o
+}
+
+// load finds the crowded pairs.
+func (o *limits) load() error {
+	o.crowded = map[fp]struct{}{}
+	n := map[string]int{}
+	return o.rd.Usages(func(passID string, u *engine.Usage) error {
+		clear(n)
+		for _, v := range u.Visits {
+			if o.limited[v.Venue] {
+				if n[v.Venue]++; n[v.Venue] == 2 {
+					o.crowded[o.look.fingerprint(noDay, passID, v.Venue)] = struct{}{}
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // within reports whether rec, an accepted entry at venue ven limited to
@@ -199,6 +249,14 @@ type limits struct {
 // venue (on its service day, for once_per_day) journaled up to asOf come
 // before it in entry order under cuts.
 func (o *limits) within(cuts []uint64, asOf uint64, rec *engine.TapRecord, ven *tariff.Venue, lim tariff.Limit, day int32) (bool, error) {
+	if o.crowded == nil {
+		if err := o.load(); err != nil {
+			return false, fmt.Errorf("reading the passes' usage: %w", err)
+		}
+	}
+	if _, ok := o.crowded[o.look.fingerprint(noDay, rec.Pass, ven.ID)]; !ok {
+		return true, nil // the only entry of its pass at the venue
+	}
 	if rec.Pass != o.lastPass || o.lastPass == "" {
 		u, err := o.rd.Usage(rec.Pass)
 		if err != nil {
@@ -208,7 +266,9 @@ func (o *limits) within(cuts []uint64, asOf uint64, rec *engine.TapRecord, ven *
 	}
 	n := max(lim.N, 1)
 	var same []engine.Visit
+	mine := false
 	for _, v := range o.lastU.Visits {
+		mine = mine || v.Tap == rec.ID
 		if v.Venue != ven.ID {
 			continue
 		}
@@ -222,6 +282,12 @@ func (o *limits) within(cuts []uint64, asOf uint64, rec *engine.TapRecord, ven *
 			}
 		}
 		same = append(same, v)
+	}
+	if !mine {
+		// A usage that misses a journaled entry would hide the others:
+		// never value on it.
+		return false, fmt.Errorf("%w: the usage of pass %s lacks its entry %s (journal seq %d): run citypass ledger check",
+			ErrUsageMismatch, rec.Pass, rec.ID, rec.JournalSeq)
 	}
 	if len(same) <= n {
 		return true, nil
@@ -255,6 +321,10 @@ type viewReader struct {
 func (r viewReader) Usage(passID string) (u engine.Usage, err error) {
 	err = r.l.View(r.ctx, func(rd engine.Reader) error { u, err = rd.Usage(passID); return err })
 	return u, err
+}
+
+func (r viewReader) Usages(fn func(passID string, u *engine.Usage) error) error {
+	return r.l.Usages(r.ctx, fn)
 }
 
 func (r viewReader) JournalSeq(id engine.TapID) (seq uint64, ok bool, err error) {

@@ -30,6 +30,10 @@ type Ledger interface {
 	// limited entries through it, and the journal seqs of the visits of a
 	// pass over its limit.
 	View(ctx context.Context, fn func(r engine.Reader) error) error
+	// Usages calls fn for every pass's usage, by pass id. A close reads it
+	// once, and only when it meets an entry at a limited venue, to find the
+	// passes with more than one entry at such a venue.
+	Usages(ctx context.Context, fn func(passID string, u *engine.Usage) error) error
 	// LastJournalSeq is the highest JournalSeq assigned so far (0: empty).
 	LastJournalSeq() (uint64, error)
 	// Passes calls fn for every pass.

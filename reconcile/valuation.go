@@ -150,7 +150,7 @@ type valuation struct {
 
 func newValuation(cat *tariff.Catalog, runs []*partnerRun, rd passReader) *valuation {
 	v := &valuation{cat: cat, runs: map[string]*partnerRun{}, look: newLookups(cat)}
-	v.limits = &limits{rd: rd, look: v.look}
+	v.limits = newLimits(cat, v.look, rd)
 	for _, r := range runs {
 		v.runs[r.partner] = r
 		v.maxAsOf = max(v.maxAsOf, r.asOf)
