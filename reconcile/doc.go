@@ -53,10 +53,12 @@
 // data_as_of cut the journal into batches), then tap time, device, seq. So
 // entries that a close sees together are settled in canonical order
 // whatever order they were journaled in, and an entry journaled after a
-// statement never takes the place of one that statement judged. The close
-// reads a limited entry's pass usage (Ledger.View: every accepted entry of
-// the pass) and only for a pass with more entries at the venue than its
-// limit the journal seqs of those entries; unlimited entries read nothing.
+// statement never takes the place of one that statement judged. At its
+// first limited entry a close reads every pass's usage once (Ledger.Usages:
+// every accepted entry of each pass) and keeps the passes with more than
+// one entry at a limited venue; only their entries there read the pass's
+// usage and, over the limit, the journal seqs of its entries (Ledger.View).
+// A close that meets no limited entry reads no usage.
 //
 // Every period is valued as one sequence in journal order: its flat fee,
 // then each accepted entry at the partner with tap time in the period, by
@@ -144,13 +146,15 @@
 //     statement) what is held is its paid amount and, only for
 //     per_pass_day contracts, one 16-byte slot per pass-day in an
 //     open-addressing table at most 3/4 full. That grows with the distinct
-//     pass-days of the period, not with its taps. Entry limits hold the
-//     usage of one pass at a time. Recognize holds one entry per pass
-//     already recognised and one batch of postings.
+//     pass-days of the period, not with its taps. Entry limits hold a
+//     fingerprint per pass with more than one entry at a limited venue,
+//     and the usage of one pass at a time. Recognize holds one entry per
+//     pass already recognised and one batch of postings.
 //   - Cost: linear in the journal up to data_as_of, read once (twice for
 //     the part since the previous statement when there are late taps),
-//     plus one read of a pass's usage per entry at a limited venue, and of
-//     the journal seqs of its entries there for a pass over its limit.
+//     plus, when there are limited entries, one read of every pass's usage
+//     and, for the passes with several entries at a limited venue, a read
+//     of the usage per such entry.
 //
 // # Matching, payouts, reports
 //
