@@ -78,33 +78,67 @@ func (p *publisher) step(ctx context.Context) error {
 	from := p.rev + 1
 	p.mu.Unlock()
 	epoch := p.h.cfg.Ledger.Epoch()
-	for from <= last && ctx.Err() == nil {
-		var pubErr error
-		err := p.h.cfg.Ledger.Changes(ctx, from, 64, func(c *ledger.Change) error {
-			for _, part := range splitItems(c.Items) {
-				b := &wire.StateBatch{HubEpoch: epoch, Rev: c.Rev, Items: part}
-				seq, err := p.h.cfg.Conn.PublishState(ctx, fmt.Sprintf("%016x:rev:%d:%s", epoch, c.Rev, partID(part)), wire.EncodeState(b))
-				if err != nil {
-					pubErr = err
-					return err
-				}
-				p.mu.Lock()
-				p.streamSeq = seq
-				p.mu.Unlock()
-			}
-			p.mu.Lock()
-			p.rev = c.Rev
-			p.mu.Unlock()
-			p.h.cfg.Log.Debug("state published", "rev", c.Rev, "items", len(c.Items))
-			from = c.Rev + 1
-			return nil
-		})
-		if pubErr != nil {
-			return pubErr
-		}
+	// Consecutive revisions go down together, up to maxStateBytes a
+	// message: every message is a synced JetStream write, and a busy hub
+	// commits a revision per upload. A revision larger than that is split
+	// into several messages of its own.
+	var (
+		pending           []ledger.StateItem
+		pendingBytes      int
+		firstRev, lastRev uint64
+	)
+	publish := func(items []ledger.StateItem, first, rev uint64) error {
+		b := &wire.StateBatch{HubEpoch: epoch, Rev: rev, Items: items}
+		seq, err := p.h.cfg.Conn.PublishState(ctx, fmt.Sprintf("%016x:rev:%d-%d:%s", epoch, first, rev, partID(items)), wire.EncodeState(b))
 		if err != nil {
 			return err
 		}
+		p.mu.Lock()
+		p.streamSeq, p.rev = seq, rev
+		p.mu.Unlock()
+		p.h.cfg.Log.Debug("state published", "revs", fmt.Sprintf("%d-%d", first, rev), "items", len(items))
+		return nil
+	}
+	flush := func() error {
+		if lastRev == 0 {
+			return nil
+		}
+		err := publish(pending, firstRev, lastRev)
+		pending, pendingBytes, firstRev, lastRev = nil, 0, 0, 0
+		return err
+	}
+	for from <= last && ctx.Err() == nil {
+		err := p.h.cfg.Ledger.Changes(ctx, from, 64, func(c *ledger.Change) error {
+			size := itemsBytes(c.Items)
+			if lastRev != 0 && pendingBytes+size > maxStateBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			from = c.Rev + 1
+			if size > maxStateBytes {
+				for _, part := range splitItems(c.Items) {
+					if err := publish(part, c.Rev, c.Rev); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if lastRev == 0 {
+				firstRev = c.Rev
+			}
+			// The items are the caller's to keep (Changes reads copies).
+			pending = append(pending, c.Items...)
+			pendingBytes += size
+			lastRev = c.Rev
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if from <= last {
 		return ctx.Err()
@@ -143,6 +177,15 @@ func (p *publisher) state() publisherState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return publisherState{rev: p.rev, streamSeq: p.streamSeq, beatAt: p.beatAt}
+}
+
+// itemsBytes is the size splitItems counts for items.
+func itemsBytes(items []ledger.StateItem) int {
+	n := 0
+	for _, it := range items {
+		n += len(it.ID) + len(it.Value) + 16
+	}
+	return n
 }
 
 func splitItems(items []ledger.StateItem) [][]ledger.StateItem {
