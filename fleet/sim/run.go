@@ -171,11 +171,18 @@ func Run(ctx context.Context, p *Plan, o Options) (*Report, error) {
 		r.rep.Violation = v.Error()
 	}
 	if r.hub != nil {
+		// Nodes stop at once: each may wait out a fetch of the hub's state.
+		var wg sync.WaitGroup
 		for _, n := range r.nodes {
 			if n != nil && n.LoopbackNode != nil {
-				_ = n.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_ = n.Close()
+				}()
 			}
 		}
+		wg.Wait()
 		_ = r.hub.Close()
 	}
 	return r.rep, err
@@ -523,7 +530,7 @@ func (r *runner) barrier(ctx context.Context, end time.Time) error {
 		}
 		deadline := time.Now().Add(r.opts.WaitMax)
 		for {
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err := n.Sync.WaitAcked(wctx, last)
 			cancel()
 			if err == nil {

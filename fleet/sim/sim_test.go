@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,44 +23,62 @@ var (
 	simHours  = flag.Int("sim.hours", 2, "simulated hours of each run of -sim.seeds")
 )
 
-func runSim(t *testing.T, cfg sim.Config) *sim.Report {
-	t.Helper()
+// simulate plans and runs cfg; on a failure it prints the report.
+func simulate(t *testing.T, cfg sim.Config) (*sim.Report, error) {
 	p, err := sim.NewPlan(cfg)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := sim.Run(ctx, p, sim.Options{Dir: t.TempDir()})
-	if err != nil {
+	if err != nil && rep != nil {
 		_ = rep.WriteText(os.Stderr)
 	}
+	return rep, err
+}
+
+func runSim(t *testing.T, cfg sim.Config) *sim.Report {
+	t.Helper()
+	rep, err := simulate(t, cfg)
 	require.NoError(t, err, "seed %d", cfg.Seed)
 	return rep
 }
 
 // TestSimSmall runs a small simulated day (30 nodes, 2 hours, the default
-// faults) for two seeds, and the first seed twice: every invariant holds
-// and the same seed gives the same report.
+// faults) for two seeds, and the first seed twice, all at once (the runs
+// mostly wait on the network): every invariant holds and the same seed
+// gives the same report.
 func TestSimSmall(t *testing.T) {
 	if *seeds > 0 {
 		t.Skip("-sim.seeds: TestSimSweep runs")
 	}
-	var first []byte
-	for i, seed := range []uint64{1, 2, 1} {
-		rep := runSim(t, sim.Config{Seed: seed, Nodes: 30, Sites: 6, Hours: 2})
-		t.Logf("seed %d: %d taps, %d offline, %d statements, wall %.1f s", seed, rep.Taps, rep.Offline, len(rep.Statements), rep.Timing.WallSeconds)
+	runs := []uint64{1, 2, 1}
+	reps := make([]*sim.Report, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, seed := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], errs[i] = simulate(t, sim.Config{Seed: seed, Nodes: 30, Sites: 6, Hours: 2})
+		}()
+	}
+	wg.Wait()
+	var dets [][]byte
+	for i, rep := range reps {
+		require.NoError(t, errs[i], "seed %d", runs[i])
+		t.Logf("seed %d: %d taps, %d offline, %d statements, wall %.1f s", runs[i], rep.Taps, rep.Offline, len(rep.Statements), rep.Timing.WallSeconds)
 		assert.Empty(t, rep.Violation)
 		assert.Positive(t, rep.Taps)
-		assert.Positive(t, rep.Offline, "seed %d: some taps are decided offline", seed)
+		assert.Positive(t, rep.Offline, "seed %d: some taps are decided offline", runs[i])
 		assert.NotEmpty(t, rep.Statements)
 		det, err := json.Marshal(rep.Deterministic())
 		require.NoError(t, err)
-		switch i {
-		case 0:
-			first = det
-		case 2:
-			assert.JSONEq(t, string(first), string(det), "the same seed gives the same report")
-		}
+		dets = append(dets, det)
 	}
+	assert.JSONEq(t, string(dets[0]), string(dets[2]), "the same seed gives the same report")
+	assert.NotEqual(t, string(dets[0]), string(dets[1]), "another seed, another day")
 }
 
 // TestSimSweep is the long run: go test ./fleet/sim -sim.seeds=200.
