@@ -55,6 +55,10 @@ type NodeStatus struct {
 	Quarantined []string      `json:"quarantined"` // tap ids
 	AtRisk      []SeqRange    `json:"at_risk"`     // of older epochs
 	AtRiskCount uint64        `json:"at_risk_count"`
+	// OverLimit counts this node's accepted entries beyond their pass's
+	// limit at the venue (admitted offline; statements list them at 0),
+	// filled by the hub (hub.CountOverUse), not by BuildStatus.
+	OverLimit int `json:"over_limit"`
 }
 
 // BuildStatus assembles fleet status at hub time now from the hub's node

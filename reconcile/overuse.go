@@ -131,20 +131,26 @@ func overLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, from, 
 	return nil
 }
 
-// OverLimitCount counts the accepted entries with tap time in the range
-// (all time for empty options) beyond their pass's entry limit at the
-// venue: the over-use that statements list at 0, marked over_limit. The
-// visits report shows where it happened.
-func OverLimitCount(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptions) (int, error) {
+// OverLimitEntries calls fn for every accepted entry with tap time in the
+// range (all time for empty options) beyond its pass's entry limit at the
+// venue: the over-use that statements list at 0, marked over_limit.
+func OverLimitEntries(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptions, fn func(*engine.TapRecord)) error {
 	from, to, err := opts.bounds(cat)
 	if err != nil {
-		return 0, err
+		return err
 	}
+	if err := overLimitEntries(ctx, l, cat, from, to, nil, fn); err != nil {
+		return fmt.Errorf("reconcile: finding over-use: %w", err)
+	}
+	return nil
+}
+
+// OverLimitCount counts OverLimitEntries. The visits report shows where
+// they happened.
+func OverLimitCount(ctx context.Context, l Ledger, cat *tariff.Catalog, opts ReportOptions) (int, error) {
 	n := 0
-	if err := overLimitEntries(ctx, l, cat, from, to, nil, func(*engine.TapRecord) { n++ }); err != nil {
-		return 0, fmt.Errorf("reconcile: counting over-use: %w", err)
-	}
-	return n, nil
+	err := OverLimitEntries(ctx, l, cat, opts, func(*engine.TapRecord) { n++ })
+	return n, err
 }
 
 // entryOrder is the order in which the entries of a pass at a venue count

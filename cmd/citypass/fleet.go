@@ -14,7 +14,6 @@ import (
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/hub"
 	"github.com/citypass/citypass/ledger"
-	"github.com/citypass/citypass/reconcile"
 	"github.com/citypass/citypass/tariff"
 )
 
@@ -54,7 +53,7 @@ func (a *app) fleetStatus() error {
 	loc, overLimit := time.UTC, 0 // times in the zone of the tariff in force, when the hub has one
 	if cat, err := datadir.LoadCatalog(l); err == nil {
 		loc = datadir.Location(cat, now)
-		if overLimit, err = reconcile.OverLimitCount(a.ctx(), l, cat, reconcile.ReportOptions{}); err != nil {
+		if overLimit, err = hub.CountOverUse(a.ctx(), l, cat, st); err != nil {
 			return err
 		}
 	}
@@ -64,7 +63,7 @@ func (a *app) fleetStatus() error {
 	fmt.Fprintf(a.stdout, "%s (ledger epoch %016x): %d nodes\n", id.Role, l.Epoch(), len(st))
 
 	tw := tabwriter.NewWriter(a.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tSTALENESS\tCLOCK\tQUARANTINED\tAT RISK")
+	fmt.Fprintln(tw, "NODE\tEPOCH\tLAST CONTACT\tACKED\tREPORTED\tBACKLOG\tSTALENESS\tCLOCK\tQUARANTINED\tAT RISK\tOVER-USE")
 	for _, n := range st {
 		epoch, contact := "-", "never"
 		if len(n.Epochs) > 0 {
@@ -88,8 +87,8 @@ func (a *app) fleetStatus() error {
 		for _, r := range n.AtRisk {
 			risk = append(risk, fmt.Sprintf("%d-%d", r.First, r.Last))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
-			staleness, clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\n", n.Node, epoch, contact, n.Acknowledged, n.LastReported, n.Backlog,
+			staleness, clock, orDash(strings.Join(n.Quarantined, " ")), orDash(strings.Join(risk, " ")), n.OverLimit)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

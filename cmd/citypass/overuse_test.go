@@ -19,7 +19,7 @@ import (
 
 // TestCLIOverUseCounted: at a hub that received two nodes' entries of one
 // pass at mucem (limit once: both nodes were offline), fleet status counts
-// one entry of over-use, and report visits shows it in its over_limit
+// one entry of over-use, the later node's, and report visits shows it in its over_limit
 // column on the venue's and day's row. The November close is refused while
 // both nodes, last heard of before November ended, may hold more taps of
 // it (exit 1, naming them); --allow-lagging closes, and the statement lists
@@ -58,9 +58,19 @@ func TestCLIOverUseCounted(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	var st struct {
 		OverLimit int `json:"over_limit"`
+		Nodes     []struct {
+			Node      string `json:"node"`
+			OverLimit int    `json:"over_limit"`
+		} `json:"nodes"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
 	assert.Equal(t, 1, st.OverLimit)
+	// Each node's own: gate-b's entry came second at the venue.
+	perNode := map[string]int{}
+	for _, n := range st.Nodes {
+		perNode[n.Node] = n.OverLimit
+	}
+	assert.Equal(t, map[string]int{"gate-a": 0, "gate-b": 1}, perNode)
 
 	out, stderr, code = cli(t, dir, "report", "visits", "--from", "2026-11-27", "--to", "2026-11-27", "--format", "csv")
 	require.Equal(t, exitOK, code, stderr)
