@@ -320,12 +320,18 @@ func (r *runner) checkReplay(ctx context.Context, through tariff.Date) error {
 			default:
 				r.rep.OverUse.OfflineDenied++
 			}
-			if rec.Direction == engine.Entry {
+			// A visit more at the hub when the node accepted what the
+			// replay denied, one less the other way round; both denying
+			// (for different reasons) changes no count.
+			d := 0
+			switch {
+			case got.Accept && !want.Accept:
+				d = 1
+			case !got.Accept && want.Accept:
+				d = -1
+			}
+			if rec.Direction == engine.Entry && d != 0 {
 				if ven, _, ok := r.cat.FindVenue(venueOf(rec.Gate), rec.At, nil); ok {
-					d := 1
-					if !got.Accept {
-						d = -1
-					}
 					diff[ven.Partner+"|"+ServiceDay(rec.At).String()] += d
 					r.rep.OverUse.partners[ven.Partner] = true
 				}
