@@ -30,6 +30,8 @@ type hubSpec struct {
 	Workers   int               `json:"workers,omitempty"`
 	FetchMax  int               `json:"fetch_max,omitempty"`
 	FetchWait time.Duration     `json:"fetch_wait,omitempty"`
+	// RevisionsPerMessage: hub.Config's (part behind: 1).
+	RevisionsPerMessage int `json:"revisions_per_message,omitempty"`
 }
 
 // hubReady is the child's first line: the URL nodes connect to.
@@ -108,7 +110,7 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h, err := hub.Start(hub.Config{Ledger: l, Conn: conn, Workers: spec.Workers, FetchMax: spec.FetchMax, FetchWait: spec.FetchWait})
+	h, err := hub.Start(hub.Config{Ledger: l, Conn: conn, Workers: spec.Workers, FetchMax: spec.FetchMax, FetchWait: spec.FetchWait, RevisionsPerMessage: spec.RevisionsPerMessage})
 	if err != nil {
 		return err
 	}

@@ -280,7 +280,9 @@ func fleetBehindRuns(ctx context.Context, env Env, cfg FleetConfig, res *FleetRe
 	if n.creds, pub, err = natsio.NewCredentials(n.id, nil, ""); err != nil {
 		return err
 	}
-	h, err := fleetStateHub(ctx, env, hubDir, hubSpec{Nodes: map[string]string{n.id: pub}, Operator: op.pub})
+	// The updates of hours come one to a state message: the bench makes
+	// them in seconds, which the hub would otherwise send together.
+	h, err := fleetStateHub(ctx, env, hubDir, hubSpec{Nodes: map[string]string{n.id: pub}, Operator: op.pub, RevisionsPerMessage: 1})
 	if err != nil {
 		return err
 	}

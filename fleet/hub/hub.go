@@ -41,6 +41,11 @@ type Config struct {
 	// HeartbeatEvery is the longest time between two heartbeats of the
 	// state stream; default 10 s.
 	HeartbeatEvery time.Duration
+	// RevisionsPerMessage bounds how many revisions one state message
+	// carries; 0: as many as the publisher finds in a round, up to 2 MiB.
+	// 1 sends each revision alone, as a hub whose changes come seconds
+	// apart does (the bench's node away for hours).
+	RevisionsPerMessage int
 	// PublishPoll is how often the publisher looks for new revisions;
 	// default 100 ms.
 	PublishPoll time.Duration

@@ -110,7 +110,8 @@ func (p *publisher) step(ctx context.Context) error {
 	for from <= last && ctx.Err() == nil {
 		err := p.h.cfg.Ledger.Changes(ctx, from, 64, func(c *ledger.Change) error {
 			size := itemsBytes(c.Items)
-			if lastRev != 0 && pendingBytes+size > maxStateBytes {
+			full := p.h.cfg.RevisionsPerMessage > 0 && lastRev != 0 && lastRev-firstRev+1 >= uint64(p.h.cfg.RevisionsPerMessage)
+			if lastRev != 0 && (full || pendingBytes+size > maxStateBytes) {
 				if err := flush(); err != nil {
 					return err
 				}
