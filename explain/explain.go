@@ -110,7 +110,7 @@ func lockedSentence(e *ledger.LockedError) string {
 // finds them in the source).
 var packagePrefixes = []string{"engine: ", "ledger: ", "reconcile: ", "stmtfile: ", "tariff: ", "cardio: ",
 	"pcsc: ", "pcscd: ", "vpcd: ", "virtual: ", "datadir: ", "gate: ", "web: ", "history: ", "memstore: ", "demo: ", "bench: ",
-	"fleet: ", "hub: ", "node: ", "natsio: ", "wire: ", "netproxy: ", "fleettest: ", "pcsctest: "}
+	"fleet: ", "hub: ", "node: ", "natsio: ", "wire: ", "netproxy: ", "fleettest: ", "pcsctest: ", "sim: "}
 
 // dropPrefix removes the package prefixes left in msg (errors the phrases
 // did not cover) where a clause starts: at the start and after ": " or
