@@ -471,14 +471,10 @@ func (fx *fleetFixture) buildNode(ctx context.Context, nt *fleetNodeTemplate) er
 
 // fleetNode is a running node of a fleet run.
 type fleetNode struct {
-	t     *fleetNodeTemplate
-	l     *ledger.Ledger
-	v     *engine.Validator
-	conn  *natsio.Conn
-	sync  *node.Node
-	next  int // next card (index into t.cards) to tap
-	taps  int // taps per card done (all cards of a round alike)
-	creds natsio.Credentials
+	syncedNode
+	t    *fleetNodeTemplate
+	next int // next card (index into t.cards) to tap
+	taps int // taps per card done (all cards of a round alike)
 }
 
 // open opens a copy of the node's template ledger.
@@ -493,7 +489,7 @@ func (fx *fleetFixture) open(nt *fleetNodeTemplate) (*fleetNode, error) {
 		_ = l.Close()
 		return nil, err
 	}
-	return &fleetNode{t: nt, l: l, v: v, taps: nt.taps}, nil
+	return &fleetNode{syncedNode: syncedNode{id: nt.id, l: l, v: v}, t: nt, taps: nt.taps}, nil
 }
 
 // start connects the node to the hub and starts its uplink (it returns at
@@ -504,40 +500,9 @@ func (fx *fleetFixture) open(nt *fleetNodeTemplate) (*fleetNode, error) {
 // still publishes every revision, and part "block" measures the state
 // going down to 500 nodes.
 func (n *fleetNode) start(url string, cfg FleetConfig) error {
-	c := n.creds
-	c.Hub = []string{url}
-	var err error
-	if n.conn, err = natsio.Connect(c, natsio.ConnectOptions{}); err != nil {
-		return err
-	}
-	n.sync, err = node.Start(node.Config{Ledger: n.l, Node: n.t.id, Conn: n.conn, BatchMax: cfg.NodeBatch, NoStateDown: true})
-	return err
+	return n.syncedNode.start(url, node.Config{BatchMax: cfg.NodeBatch, NoStateDown: true})
 }
 
-// stop ends the node's sync and connection.
-func (n *fleetNode) stop() error {
-	var err error
-	if n.sync != nil {
-		err = n.sync.Close()
-		n.sync = nil
-	}
-	if n.conn != nil {
-		n.conn.Close()
-		n.conn = nil
-	}
-	return err
-}
-
-func (n *fleetNode) close() error {
-	err := n.stop()
-	if cerr := n.l.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// tap makes the node's next tap (its cards round-robin) and checks that it
-// was accepted and journaled as seq.
 func (n *fleetNode) tap(ctx context.Context, spec *bulkSpec, seq uint64) error {
 	if n.taps >= maxTapsPerCard {
 		return fmt.Errorf("bench: node %s: its cards would be tapped past their validity", n.t.id)

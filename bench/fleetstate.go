@@ -44,49 +44,10 @@ func fleetStateHub(ctx context.Context, env Env, dir string, spec hubSpec) (*hub
 
 // stateNode is a node of parts block and behind: its ledger, a validator,
 // and its whole sync (uplink and state downlink).
-type stateNode struct {
-	id    string
-	l     *ledger.Ledger
-	v     *engine.Validator
-	creds natsio.Credentials
-	conn  *natsio.Conn
-	sync  *node.Node
-}
+type stateNode struct{ syncedNode }
 
-func (n *stateNode) start(url string) error {
-	c := n.creds
-	c.Hub = []string{url}
-	var err error
-	if n.conn, err = natsio.Connect(c, natsio.ConnectOptions{}); err != nil {
-		return err
-	}
-	n.sync, err = node.Start(node.Config{Ledger: n.l, Node: n.id, Conn: n.conn})
-	return err
-}
+func (n *stateNode) start(url string) error { return n.syncedNode.start(url, node.Config{}) }
 
-// stop ends the node's sync and connection (the node goes offline).
-func (n *stateNode) stop() error {
-	var err error
-	if n.sync != nil {
-		err = n.sync.Close()
-		n.sync = nil
-	}
-	if n.conn != nil {
-		n.conn.Close()
-		n.conn = nil
-	}
-	return err
-}
-
-func (n *stateNode) close() error {
-	err := n.stop()
-	if cerr := n.l.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// waitRev waits until the node has applied the hub's revision rev.
 func (n *stateNode) waitRev(ctx context.Context, rev uint64) error {
 	for {
 		cur := n.sync.State()
@@ -136,7 +97,7 @@ func fleetBlockRuns(ctx context.Context, env Env, cfg FleetConfig, res *FleetRes
 		}
 	}()
 	for i := range cfg.BlockNodes {
-		n := &stateNode{id: fleetNodeID(i)}
+		n := &stateNode{syncedNode{id: fleetNodeID(i)}}
 		if n.l, err = ledger.Open("/node", &ledger.Options{FS: vfs.NewMem()}); err != nil {
 			return err
 		}
@@ -275,7 +236,7 @@ func fleetBehindRuns(ctx context.Context, env Env, cfg FleetConfig, res *FleetRe
 	if err != nil {
 		return err
 	}
-	n := &stateNode{id: fleetNodeID(0)}
+	n := &stateNode{syncedNode{id: fleetNodeID(0)}}
 	var pub string
 	if n.creds, pub, err = natsio.NewCredentials(n.id, nil, ""); err != nil {
 		return err
@@ -350,7 +311,7 @@ func fleetBehindRuns(ctx context.Context, env Env, cfg FleetConfig, res *FleetRe
 		if err := checkpoint(offline, copyDir); err != nil {
 			return err
 		}
-		n := &stateNode{id: n.id, creds: n.creds}
+		n := &stateNode{syncedNode{id: n.id, creds: n.creds}}
 		if n.l, err = ledger.Open(copyDir, &ledger.Options{MustExist: true}); err != nil {
 			return err
 		}
