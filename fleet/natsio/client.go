@@ -36,8 +36,8 @@ type ConnectOptions struct {
 	// after MaxPingsOut unanswered checks it drops the link and reconnects.
 	// Defaults 5 s and 2: a link that died without a reset (a blackholed
 	// route, a mobile network that dropped the flow) is noticed within
-	// about 15 s; nats.go's defaults (2 min, 2) took over 4 minutes, during
-	// which a node neither uploaded nor took the hub's state.
+	// about 15 s, and the node reconnects (nats.go's own defaults, 2 min
+	// and 2, leave it silent for over 4 minutes).
 	PingInterval time.Duration
 	MaxPingsOut  int
 	// WaitConnected makes Connect fail when the hub cannot be reached now;

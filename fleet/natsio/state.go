@@ -63,11 +63,10 @@ type StateMsg struct {
 
 // StateReader reads the state stream in order from a sequence. It holds an
 // ephemeral pull consumer that it recreates, from the sequence after the
-// last message it returned, whenever a fetch fails or a delivery is missing
-// (what nats.go's ordered consumer does, but every step here honours the
-// caller's context: the ordered consumer's re-creation retries forever and
-// cannot be abandoned, so a node's sync could not stop while its server was
-// unreachable).
+// last message it returned, whenever a fetch fails or a delivery is missing;
+// every step honours the caller's context, so a node's sync stops even
+// while its server is unreachable (nats.go's ordered consumer retries its
+// re-creation without a context).
 type StateReader struct {
 	c    *Conn
 	next uint64 // stream sequence of the next message to return
