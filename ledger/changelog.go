@@ -61,13 +61,10 @@ func isStateKey(k []byte) bool {
 	return false
 }
 
-// noteChange records a state key written by the transaction (ChangeLog).
+// noteChange records a state key the transaction writes for the first time
+// (ChangeLog; putObj calls it only for a key not among t.ops yet, so each
+// key is noted once, in the order of its first write).
 func (t *txn) noteChange(key []byte) {
-	for _, k := range t.changed {
-		if string(k) == string(key) {
-			return
-		}
-	}
 	t.changed = append(t.changed, key)
 }
 

@@ -423,12 +423,13 @@ func (t *txn) put(key, val []byte) { t.putObj(key, val, nil) }
 // putObj is put that also hands the writer cache val's decoded form obj,
 // which nobody else may hold.
 func (t *txn) putObj(key, val []byte, obj any) {
-	if t.l.opts.ChangeLog && isStateKey(key) {
-		t.noteChange(key)
-	}
 	if i, ok := t.find(key); ok {
+		// Written before in this transaction, so already noted as changed.
 		t.ops[i].val, t.ops[i].obj = val, obj
 		return
+	}
+	if t.l.opts.ChangeLog && isStateKey(key) {
+		t.noteChange(key)
 	}
 	t.ops = append(t.ops, op{key: key, val: val, obj: obj})
 	if t.idx != nil {
