@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"sort"
 )
 
 // FleetReport is what ledger check found of the fleet's records (at a hub).
@@ -40,58 +41,72 @@ func (c *checker) checkFleet(ctx context.Context, journal map[uint64]bool) error
 		}
 		return counts[k]
 	}
-	err := scanSnap(ctx, c.s, []byte{pOrigin}, []byte{pOrigin + 1}, func(k, v []byte) error {
+	// Index runs first (origins.go), by node epoch in node seq order, so
+	// the origins and the quarantine are checked against them.
+	idx := map[[2]any][]*indexRun{}
+	err := scanSnap(ctx, c.s, []byte{pOriginIdx}, []byte{pOriginIdx + 1}, func(k, v []byte) error {
 		c.rep.Values++
-		o, err := decodeOrigin(k, v)
+		r, err := decodeIndexRun(k, v)
 		if err != nil {
 			return c.corrupt(err)
 		}
-		c.rep.Fleet.Origins++
-		seq, ok := parseJournalKey(append([]byte{pJournal}, k[1:]...))
-		if !ok {
-			c.problem("fleet", k, "malformed origin key")
-			return nil
+		key := [2]any{r.node, r.epoch}
+		runs := idx[key]
+		if n := len(runs); n > 0 && runs[n-1].firstNodeSeq+runs[n-1].count > r.firstNodeSeq {
+			c.problem("fleet", k, "node seqs %d-%d are also in the run from %d", r.firstNodeSeq, r.firstNodeSeq+r.count-1, runs[n-1].firstNodeSeq)
 		}
-		if !journal[seq] {
-			c.problem("fleet", k, "origin of journal seq %d, which does not exist", seq)
+		idx[key] = append(runs, r)
+		for j := r.firstJournal; j-r.firstJournal < r.count; j++ {
+			if !journal[j] {
+				c.problem("fleet", k, "points at journal seq %d, which does not exist", j)
+				break
+			}
 		}
-		count(o.Node, o.Epoch).origins++
-		ik := nodeSeqKey(pOriginIdx, o.Node, o.Epoch, o.NodeSeq)
-		iv, ok, err := snapReader{s: c.s}.get(ik)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			c.problem("fleet", k, "node %s epoch %d seq %d is not indexed", o.Node, o.Epoch, o.NodeSeq)
-			return nil
-		}
-		if got, err := decodeU64(ik, iv, kindOriginIdx); err != nil {
-			return c.corrupt(err)
-		} else if got != seq {
-			c.problem("fleet", ik, "points at journal seq %d, the origin record says %d", got, seq)
-		}
+		ec := count(r.node, r.epoch)
+		ec.idx += r.count
+		ec.maxIdx = max(ec.maxIdx, r.firstNodeSeq+r.count-1)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = scanSnap(ctx, c.s, []byte{pOriginIdx}, []byte{pOriginIdx + 1}, func(k, v []byte) error {
-		c.rep.Values++
-		node, epoch, nseq, ok := parseNodeKey(k)
-		if !ok {
-			c.problem("fleet", k, "malformed node record key")
-			return nil
+	held := func(node string, epoch, s uint64) (uint64, bool) {
+		runs := idx[[2]any{node, epoch}]
+		i := sort.Search(len(runs), func(i int) bool { return runs[i].firstNodeSeq > s })
+		if i == 0 {
+			return 0, false
 		}
-		seq, err := decodeU64(k, v, kindOriginIdx)
+		return runs[i-1].journalSeq(node, epoch, s)
+	}
+	var next uint64 // the first journal seq after the last origin run
+	err = scanSnap(ctx, c.s, []byte{pOrigin}, []byte{pOrigin + 1}, func(k, v []byte) error {
+		c.rep.Values++
+		r, err := decodeOriginRun(k, v)
 		if err != nil {
 			return c.corrupt(err)
 		}
-		if !journal[seq] {
-			c.problem("fleet", k, "points at journal seq %d, which does not exist", seq)
+		if r.firstJournal < next {
+			c.problem("fleet", k, "journal seqs %d-%d are also in the origin run before", r.firstJournal, r.firstJournal+r.count()-1)
 		}
-		ec := count(node, epoch)
-		ec.idx++
-		ec.maxIdx = max(ec.maxIdx, nseq)
+		next = r.firstJournal + r.count()
+		c.rep.Fleet.Origins += int(r.count())
+		count(r.node, r.epoch).origins += r.count()
+		for i := range r.count() {
+			seq, nseq := r.firstJournal+i, r.firstNodeSeq+i
+			if !journal[seq] {
+				c.problem("fleet", k, "origin of journal seq %d, which does not exist", seq)
+				break
+			}
+			got, ok := held(r.node, r.epoch, nseq)
+			if !ok {
+				c.problem("fleet", k, "node %s epoch %d seq %d is not indexed", r.node, r.epoch, nseq)
+				break
+			}
+			if got != seq {
+				c.problem("fleet", nodeSeqKey(pOriginIdx, r.node, r.epoch, nseq), "points at journal seq %d, the origin record says %d", got, seq)
+				break
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -116,9 +131,7 @@ func (c *checker) checkFleet(ctx context.Context, journal map[uint64]bool) error
 		}
 		ec.lastQ, ec.lastQSet = q.Origin.NodeSeq, true
 		ec.qSeqs++
-		if _, ok, err := (snapReader{s: c.s}).get(nodeSeqKey(pOriginIdx, q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq)); err != nil {
-			return err
-		} else if ok {
+		if _, ok := held(q.Origin.Node, q.Origin.Epoch, q.Origin.NodeSeq); ok {
 			ec.qBoth++
 		}
 		return nil

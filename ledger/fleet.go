@@ -17,8 +17,8 @@ import (
 // The fleet's records (docs/fleet.md). At the hub: where each record came
 // from, what is known of each node epoch, and quarantined records.
 //
-//	0x23 <journal seq:8>                          fleet.Origin of a journal record from a node
-//	0x24 <node> 0x00 <epoch:8> <node seq:8>       journal seq holding that node record (its own, or the same tap from elsewhere)
+//	0x23 <first journal seq:8>                    origin run: fleet.Origin of consecutive journal records from a node (origins.go)
+//	0x24 <node> 0x00 <epoch:8> <first node seq:8> index run: journal seqs holding consecutive node records (their own, or the same tap from elsewhere)
 //	0x60 <node> 0x00 <epoch:8>                    fleet.NodeEpoch
 //	0x61 <node> 0x00 <epoch:8> <node seq:8> <crc:4>  fleet.Quarantined (crc: CRC-32C of the record, so several contents of one seq are all kept)
 const (
@@ -30,10 +30,12 @@ const (
 
 // Value kinds of the fleet's records. Persisted; never renumber.
 const (
-	kindOrigin      byte = 15
-	kindOriginIdx   byte = 16
+	kindOrigin      byte = 15 // retired: one record's origin (schema 2; read by the upgrade)
+	kindOriginIdx   byte = 16 // retired: one node record's journal seq (schema 2; read by the upgrade)
 	kindNodeEpoch   byte = 17
 	kindQuarantined byte = 18
+	kindOriginRun   byte = 21 // origins.go
+	kindIndexRun    byte = 22 // origins.go
 )
 
 func nodeEpochKey(p byte, node string, epoch uint64) []byte {
@@ -93,12 +95,7 @@ func (d *dec) origin() fleet.Origin {
 	return o
 }
 
-func encodeOrigin(o *fleet.Origin) []byte {
-	e := newEnc(kindOrigin, 64)
-	e.origin(o)
-	return e.finish()
-}
-
+// decodeOrigin reads a schema-2 origin (kindOrigin), for the upgrade.
 func decodeOrigin(key, v []byte) (fleet.Origin, error) {
 	d, err := openValue(key, v, kindOrigin)
 	if err != nil {
@@ -243,23 +240,18 @@ func (t *txn) PutNodeEpoch(ne fleet.NodeEpoch) error {
 
 func (t *txn) Held(node string, epoch, nodeSeq uint64) ([]engine.TapRecord, error) {
 	var out []engine.TapRecord
-	k := nodeSeqKey(pOriginIdx, node, epoch, nodeSeq)
-	v, ok, err := t.get(k)
+	seq, ok, err := t.heldSeq(node, epoch, nodeSeq)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		seq, err := decodeU64(k, v, kindOriginIdx)
-		if err != nil {
-			return nil, err
-		}
 		jk := journalKey(seq)
 		jv, ok, err := t.get(jk)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, &CorruptionError{Key: k, Reason: fmt.Sprintf("points at journal seq %d, which does not exist", seq)}
+			return nil, &CorruptionError{Key: nodeSeqKey(pOriginIdx, node, epoch, nodeSeq), Reason: fmt.Sprintf("node seq %d is held as journal seq %d, which does not exist", nodeSeq, seq)}
 		}
 		rec, err := decodeTap(jk, jv)
 		if err != nil {
@@ -315,25 +307,19 @@ func (t *txn) scanPrefix(p []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
-func (t *txn) TapOrigin(journalSeq uint64) (fleet.Origin, bool, error) {
-	k := originKey(journalSeq)
-	v, ok, err := t.get(k)
-	if err != nil || !ok {
-		return fleet.Origin{}, false, err
-	}
-	o, err := decodeOrigin(k, v)
-	return o, err == nil, err
-}
+func (t *txn) TapOrigin(journalSeq uint64) (fleet.Origin, bool, error) { return t.originAt(journalSeq) }
 
 func (t *txn) PutForeignTap(rec *engine.TapRecord, o fleet.Origin) error {
 	if err := fleet.CheckNodeID(o.Node); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if o.NodeSeq == 0 || o.NodeSeq == ^uint64(0) {
+		return fmt.Errorf("%w: node %s record seq %d", ErrInvalid, o.Node, o.NodeSeq)
+	}
 	if err := t.putTap(rec, true); err != nil {
 		return err
 	}
-	t.put(originKey(rec.JournalSeq), encodeOrigin(&o))
-	t.put(nodeSeqKey(pOriginIdx, o.Node, o.Epoch, o.NodeSeq), encodeU64(kindOriginIdx, rec.JournalSeq))
+	t.addOrigin(rec.JournalSeq, &o)
 	return nil
 }
 
@@ -350,7 +336,13 @@ func (t *txn) PutAlias(node string, epoch, nodeSeq uint64, tap engine.TapID) err
 	if err != nil {
 		return err
 	}
-	t.put(nodeSeqKey(pOriginIdx, node, epoch, nodeSeq), encodeU64(kindOriginIdx, seq))
+	if err := fleet.CheckNodeID(node); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if nodeSeq == 0 || nodeSeq == ^uint64(0) {
+		return fmt.Errorf("%w: node %s record seq %d", ErrInvalid, node, nodeSeq)
+	}
+	t.idxRuns = append(t.idxRuns, indexRun{node: node, epoch: epoch, firstNodeSeq: nodeSeq, firstJournal: seq, count: 1})
 	return nil
 }
 
@@ -391,12 +383,34 @@ func (l *Ledger) Quarantine(ctx context.Context, fn func(*fleet.Quarantined) err
 // Origins calls fn for the origin of every journal record from fromSeq on
 // that came from a node, in journal order.
 func (l *Ledger) Origins(ctx context.Context, fromSeq uint64, fn func(journalSeq uint64, o *fleet.Origin) error) error {
-	return l.scan(ctx, originKey(fromSeq), []byte{pOrigin + 1}, func(k, v []byte) error {
-		o, err := decodeOrigin(k, v)
+	ref, err := l.acquire()
+	if err != nil {
+		return err
+	}
+	defer ref.release()
+	lo := originKey(fromSeq)
+	if fromSeq < ^uint64(0) {
+		// The run holding fromSeq may start before it.
+		r, err := originRunAt(ref.s, fromSeq)
 		if err != nil {
 			return err
 		}
-		return fn(binary.BigEndian.Uint64(k[1:]), &o)
+		if r != nil {
+			lo = originKey(r.firstJournal)
+		}
+	}
+	return scanSnap(ctx, ref.s, lo, []byte{pOrigin + 1}, func(k, v []byte) error {
+		r, err := decodeOriginRun(k, v)
+		if err != nil {
+			return err
+		}
+		for j := max(fromSeq, r.firstJournal); j-r.firstJournal < r.count(); j++ {
+			o, _ := r.origin(j)
+			if err := fn(j, &o); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -408,11 +422,5 @@ func (l *Ledger) Origin(journalSeq uint64) (fleet.Origin, bool, error) {
 		return fleet.Origin{}, false, err
 	}
 	defer ref.release()
-	k := originKey(journalSeq)
-	v, ok, err := snapReader{s: ref.s}.get(k)
-	if err != nil || !ok {
-		return fleet.Origin{}, false, err
-	}
-	o, err := decodeOrigin(k, v)
-	return o, err == nil, err
+	return originOf(ref.s, journalSeq)
 }

@@ -29,7 +29,7 @@ const (
 
 // schemaVersion is the key layout version written by this release; Open
 // upgrades a ledger of an earlier version (migrate.go).
-const schemaVersion = 2
+const schemaVersion = 3
 
 var (
 	keySchema      = append([]byte{pSchema}, "schema"...)

@@ -262,8 +262,12 @@ type Ledger struct {
 	inflight atomic.Int64
 	group    map[string][]byte // the current group's writes, for its later transactions
 	groupOps []op              // the current group's writes in order (runGroup's buffer)
-	tx       txn               // the transaction being run (newTxn)
-	cache    writerCache
+	// groupRuns and groupIdx are the current group's origin and index runs
+	// (origins.go), for its later transactions.
+	groupRuns []*originRun
+	groupIdx  []indexRun
+	tx        txn // the transaction being run (newTxn)
+	cache     writerCache
 	// devHW holds, per device, a seq at or above every seq journaled for
 	// it, committed or in the current group (possibly higher: a failed
 	// transaction's PutTap still raised it, which costs a read, never a

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -92,6 +93,8 @@ func (l *Ledger) rand() io.Reader {
 //
 //	1 → 2: usage becomes the set of a pass's visits (engine.Usage), rebuilt
 //	       from the journal's accepted entries; the ledger gets an epoch.
+//	2 → 3: a hub's origins and origin index are kept by run (origins.go):
+//	       each record's origin and index entry becomes a run of one.
 func (l *Ledger) upgrade(from uint64) error {
 	if from > schemaVersion {
 		return fmt.Errorf("ledger: schema version %d is newer than this release's %d: upgrade citypass", from, schemaVersion)
@@ -102,6 +105,11 @@ func (l *Ledger) upgrade(from uint64) error {
 	if from == 1 {
 		if err := l.upgradeUsage(); err != nil {
 			return fmt.Errorf("ledger: upgrading schema 1 to 2: %w", err)
+		}
+	}
+	if from <= 2 {
+		if err := l.upgradeOrigins(); err != nil {
+			return fmt.Errorf("ledger: upgrading schema 2 to 3: %w", err)
 		}
 	}
 	v, closer, err := l.db.Get(keyEpoch)
@@ -162,4 +170,85 @@ func (l *Ledger) upgradeUsage() error {
 	_ = b.Set(keyCreated, encodeU64(kindCounter, uint64(l.opts.Now().UnixNano())), nil)
 	_ = b.Set(keySchema, encodeU64(kindSchema, 2), nil)
 	return l.apply(func() error { return b.Commit(pebble.Sync) })
+}
+
+// upgradeBatchKeys bounds the keys one synced batch of upgradeOrigins
+// rewrites.
+const upgradeBatchKeys = 16384
+
+// upgradeOrigins rewrites every schema-2 origin (kindOrigin, one per
+// journal record from a node) as an origin run of one record and every
+// origin index entry (kindOriginIdx) as an index run of one, under the same
+// keys, in synced batches of at most upgradeBatchKeys; the last batch
+// raises the schema version to 3. A value already rewritten is skipped, so
+// a crash mid-way redoes only what is left.
+func (l *Ledger) upgradeOrigins() error {
+	rewrite := func(p byte, conv func(k, v []byte) ([]byte, error)) error {
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{p}, UpperBound: []byte{p + 1}})
+		if err != nil {
+			return err
+		}
+		b := l.db.NewBatch()
+		commit := func() error {
+			err := l.apply(func() error { return b.Commit(pebble.Sync) })
+			_ = b.Close()
+			b = l.db.NewBatch()
+			return err
+		}
+		for it.First(); it.Valid() && err == nil; it.Next() {
+			var v []byte
+			if v, err = it.ValueAndErr(); err != nil {
+				break
+			}
+			var nv []byte
+			if nv, err = conv(it.Key(), v); err != nil || nv == nil {
+				continue
+			}
+			if err = b.Set(it.Key(), nv, nil); err == nil && b.Count() >= upgradeBatchKeys {
+				err = commit()
+			}
+		}
+		if err == nil {
+			err = commit()
+		}
+		_ = b.Close()
+		return errors.Join(err, it.Close())
+	}
+	err := rewrite(pOrigin, func(k, v []byte) ([]byte, error) {
+		if len(v) > 0 && v[0] == kindOriginRun {
+			return nil, nil // rewritten before a crash
+		}
+		o, err := decodeOrigin(k, v)
+		if err != nil {
+			return nil, err
+		}
+		seq, ok := parseJournalKey(append([]byte{pJournal}, k[1:]...))
+		if !ok {
+			return nil, &CorruptionError{Key: bytes.Clone(k), Reason: "malformed origin key"}
+		}
+		return encodeOriginRun(&originRun{firstJournal: seq, node: o.Node, epoch: o.Epoch, firstNodeSeq: o.NodeSeq,
+			uploadedAt: o.UploadedAt, clockOffset: o.ClockOffset, clockKnown: o.ClockKnown,
+			recordedAt: []time.Time{o.NodeRecordedAt}}), nil
+	})
+	if err != nil {
+		return err
+	}
+	err = rewrite(pOriginIdx, func(k, v []byte) ([]byte, error) {
+		if len(v) > 0 && v[0] == kindIndexRun {
+			return nil, nil
+		}
+		seq, err := decodeU64(k, v, kindOriginIdx)
+		if err != nil {
+			return nil, err
+		}
+		node, epoch, nseq, ok := parseNodeKey(k)
+		if !ok {
+			return nil, &CorruptionError{Key: bytes.Clone(k), Reason: "malformed origin index key"}
+		}
+		return encodeIndexRun(&indexRun{node: node, epoch: epoch, firstNodeSeq: nseq, firstJournal: seq, count: 1}), nil
+	})
+	if err != nil {
+		return err
+	}
+	return l.apply(func() error { return l.db.Set(keySchema, encodeU64(kindSchema, 3), pebble.Sync) })
 }

@@ -167,6 +167,8 @@ func (l *Ledger) runGroup(group []*request) {
 		clear(l.devHW)
 	}
 	clear(l.group)
+	clear(l.groupRuns)
+	l.groupRuns, l.groupIdx = l.groupRuns[:0], l.groupIdx[:0]
 	ops := l.groupOps[:0] // every write of the group, in order
 	defer func() {
 		clear(ops) // keeps no value alive until the next group
@@ -185,12 +187,16 @@ func (l *Ledger) runGroup(group []*request) {
 			p.errs[i] = err
 			continue
 		}
+		t.finishRuns()
 		if l.opts.ChangeLog {
 			t.logChanges()
 		}
 		// Only later transactions of the group read l.group: the last one
 		// (the only one, at a lone gate) skips building it.
 		later := i < len(group)-1
+		if later {
+			l.keepRuns(t)
+		}
 		for _, o := range t.ops {
 			if err := b.Set(o.key, o.val, nil); err != nil {
 				// Only a misuse of the batch fails here; nothing is committed.
@@ -224,11 +230,10 @@ func (l *Ledger) runGroup(group []*request) {
 			// exactly batches 1..l.commits.
 			p.snap = l.newSnap()
 			for _, o := range ops { // in order: the last write of a key wins
-				if k := o.key[0]; k != pJournal && k != pTime && k != pTapID && k != pPosting {
-					// Journal records, indexes and postings are written
-					// once and rarely read again by the writer.
-					l.cache.put(o.key, o.val, o.obj)
+				if writeOnce(o.key[0]) {
+					continue
 				}
+				l.cache.put(o.key, o.val, o.obj)
 			}
 		}
 	}
@@ -377,6 +382,10 @@ type txn struct {
 	idx  map[string]int
 	// changed lists the state keys written (Options.ChangeLog).
 	changed [][]byte
+	// runs and idxRuns are the origin runs and the aliases' index runs the
+	// transaction wrote (origins.go); finishRuns stores them.
+	runs    []*originRun
+	idxRuns []indexRun
 	// miss is the last key get found absent in the database: PutTap after
 	// Tap (the engine's idempotency check) then costs no second lookup.
 	miss []byte
@@ -513,6 +522,22 @@ func readDecoded[T any](t *txn, key []byte, decode func(key, v []byte) (*T, erro
 		e.obj = obj
 	}
 	return obj, true, nil
+}
+
+// writeOnce reports whether keys of prefix p are written once and rarely
+// read again by the writer (journal records, their indexes and origins,
+// postings, quarantined records, change-log records): the writer cache
+// does not keep what it commits of them, so they do not push out the hot
+// records it is for. A hub's upload writes two origin keys per record and
+// a change record of ~1,500 keys: cached, they filled the cache every few
+// uploads and emptied it of the passes, cards and usage the next upload
+// reads.
+func writeOnce(p byte) bool {
+	switch p {
+	case pJournal, pTime, pTapID, pPosting, pOrigin, pOriginIdx, pQuarantine, pChange:
+		return true
+	}
+	return false
 }
 
 // writerCache holds values the writer read from or committed to the
