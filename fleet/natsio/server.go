@@ -183,6 +183,7 @@ func NodePermissions(node string) *server.Permissions {
 			"$JS.API.CONSUMER.DELETE." + StateStream + ".>",
 			"$JS.API.CONSUMER.INFO." + StateStream + ".>",
 			"$JS.API.CONSUMER.MSG.NEXT." + StateStream + ".>",
+			"$JS.ACK." + StateStream + ".>",
 			"$JS.API.STREAM.INFO." + StateStream,
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{

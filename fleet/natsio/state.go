@@ -84,6 +84,17 @@ var ErrStateGap = errors.New("natsio: the state stream no longer holds the next 
 // nobody fetches from it (a node that went away leaves nothing behind).
 const stateReaderIdle = 2 * time.Minute
 
+// The reader acknowledges what it receives (the last message of each
+// fetch, which acknowledges those before it): a message the server sent
+// that never reached the reader (its fetch had ended on the client's side
+// first) is sent again after stateAckWait. Without that, a lost message
+// that was the stream's last would go unnoticed until the next one came
+// (the reader sees a missing delivery only when the one after it arrives).
+var (
+	stateAckWait       = 10 * time.Second
+	stateMaxAckPending = 4096
+)
+
 // ReadState opens a reader of the state stream from sequence from (1 or 0:
 // the first message).
 func (c *Conn) ReadState(ctx context.Context, from uint64) (*StateReader, error) {
@@ -101,7 +112,9 @@ func (r *StateReader) open(ctx context.Context) error {
 	cons, err := r.c.js.CreateOrUpdateConsumer(ctx, StateStream, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       r.next,
-		AckPolicy:         jetstream.AckNonePolicy,
+		AckPolicy:         jetstream.AckAllPolicy,
+		AckWait:           stateAckWait,
+		MaxAckPending:     stateMaxAckPending,
 		InactiveThreshold: stateReaderIdle,
 		MemoryStorage:     true,
 		Replicas:          1,
@@ -185,6 +198,11 @@ func (r *StateReader) take(b jetstream.MessageBatch, out []StateMsg) ([]StateMsg
 		r.delivered, r.next = m.delivery, m.Seq+1
 		out = append(out, m.StateMsg)
 	}
+	if n := len(msgs); n > 0 {
+		// Best effort: an acknowledgement lost only brings the messages
+		// again, which the delivery check above turns into a new consumer.
+		_ = msgs[n-1].msg.Ack()
+	}
 	if err != nil {
 		r.drop()
 	}
@@ -194,6 +212,7 @@ func (r *StateReader) take(b jetstream.MessageBatch, out []StateMsg) ([]StateMsg
 type delivered struct {
 	StateMsg
 	delivery uint64
+	msg      jetstream.Msg
 }
 
 // drain appends the messages of b to out; a fetch that ended without
@@ -206,7 +225,7 @@ func drain(b jetstream.MessageBatch, out []delivered) ([]delivered, error) {
 			bad = cmp.Or(bad, err)
 			continue
 		}
-		out = append(out, delivered{StateMsg{Seq: md.Sequence.Stream, Data: m.Data()}, md.Sequence.Consumer})
+		out = append(out, delivered{StateMsg{Seq: md.Sequence.Stream, Data: m.Data()}, md.Sequence.Consumer, m})
 	}
 	if bad != nil {
 		return out, fmt.Errorf("natsio: reading the state stream: %w", bad)

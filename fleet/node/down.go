@@ -28,12 +28,19 @@ type StateCursor = fleet.StateCursor
 func ReadStateCursor(l *ledger.Ledger) (StateCursor, error) { return datadir.ReadStateCursor(l) }
 
 // downlink keeps the node's copy of the hub's state current: it loads a
-// snapshot when it has none (or its position fell out of the stream's
-// retention, or the hub ledger changed), then applies the state stream in
-// order, each fetch in one synced ledger transaction with the cursor.
+// snapshot when it has none (or the stream no longer holds what follows its
+// place, or the hub ledger changed), then applies the state stream in
+// order, each fetch in one synced ledger transaction with the cursor. It
+// learns that its place fell out of the stream's retention from the reader
+// (natsio.ErrStateGap), not by asking the stream's bounds at every
+// reconnection: after a hub restart every node reconnects at once, and
+// each request more to the hub's JetStream API is one more to time out.
 func (n *Node) downlink(ctx context.Context) {
 	var r *natsio.StateReader
 	defer func() { closeReader(r) }()
+	// behind: the stream no longer holds the message after the node's
+	// place (the reader found a gap), so the node needs a snapshot.
+	behind := false
 	for ctx.Err() == nil {
 		if !n.cfg.Conn.Connected() {
 			r = closeReader(r)
@@ -44,10 +51,11 @@ func (n *Node) downlink(ctx context.Context) {
 		}
 		cur := n.cursor()
 		if r == nil {
-			need, err := n.needSnapshot(ctx, cur)
-			if err == nil && need {
+			var err error
+			if cur.HubEpoch == 0 || behind {
 				err = n.loadSnapshot(ctx)
 				cur = n.cursor()
+				behind = behind && err != nil
 			}
 			if err == nil {
 				r, err = n.cfg.Conn.ReadState(ctx, cur.StreamSeq+1)
@@ -67,10 +75,11 @@ func (n *Node) downlink(ctx context.Context) {
 		}
 		if err != nil {
 			n.cfg.Log.Debug("state downlink", "err", err)
-			r = closeReader(r) // the next round checks whether a snapshot is needed
+			r = closeReader(r)
 			if errors.Is(err, errOtherHub) {
 				n.setCursor(StateCursor{}) // start over from a snapshot
 			}
+			behind = behind || errors.Is(err, natsio.ErrStateGap)
 			if !sleep(ctx, n.cfg.Poll) {
 				return
 			}
@@ -110,21 +119,6 @@ func (n *Node) setCursor(c StateCursor) {
 	close(n.stateChanged)
 	n.stateChanged = make(chan struct{})
 	n.mu.Unlock()
-}
-
-// needSnapshot: no state yet, or the stream no longer holds what follows
-// the cursor.
-func (n *Node) needSnapshot(ctx context.Context, cur StateCursor) (bool, error) {
-	if cur.HubEpoch == 0 {
-		return true, nil
-	}
-	rctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	first, _, err := n.cfg.Conn.StateBounds(rctx)
-	if err != nil {
-		return false, err
-	}
-	return first > cur.StreamSeq+1, nil
 }
 
 // loadSnapshot copies the hub's whole state, a page at a time, then sets
