@@ -645,6 +645,7 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, d.Validate())
 	assert.Equal(t, 4096, d.QueueLen)
 	assert.Equal(t, time.Second, d.DiskFullRetry)
+	assert.Equal(t, int64(DefaultMemTableSize), d.MemTableSize)
 	assert.GreaterOrEqual(t, d.JournalDecoders, 1)
 	assert.LessOrEqual(t, d.JournalDecoders, 3)
 	set := &Options{QueueLen: 7, JournalDecoders: 5, DiskFullRetry: time.Minute}
@@ -664,6 +665,7 @@ func TestOptions(t *testing.T) {
 		"QueueLen":               {QueueLen: -1},
 		"GroupMax":               {GroupMax: 1 << 20},
 		"CacheSizeBytes":         {CacheSizeBytes: -5},
+		"MemTableSize":           {MemTableSize: 4 << 10},
 		"DeviceSeqsMax":          {DeviceSeqsMax: -1},
 		"JournalBatchLen":        {JournalBatchLen: 1 << 17},
 		"JournalBatchesInFlight": {JournalBatchesInFlight: -2},

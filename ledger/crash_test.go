@@ -173,6 +173,10 @@ func crashSeed(seed uint64) (int, error) {
 					errc <- fmt.Errorf("tap %s: %w", tap.ID, err)
 					return
 				}
+				if err := checkLastJournalSeq(l); err != nil {
+					errc <- fmt.Errorf("after tap %s: %w", tap.ID, err)
+					return
+				}
 				// The clone is taken under mu, after the acknowledgement
 				// is recorded: every tap in p.acked was synced before it.
 				mu.Lock()
@@ -220,6 +224,9 @@ func verifyClone(clone *vfs.MemFS, acked map[engine.TapID]engine.TapRecord, allo
 	if err := wlVerify(l, acked, allowed); err != nil {
 		return err
 	}
+	if err := checkLastJournalSeq(l); err != nil {
+		return fmt.Errorf("reopened: %w", err)
+	}
 	if !tapAfter {
 		return nil
 	}
@@ -227,6 +234,9 @@ func verifyClone(clone *vfs.MemFS, acked map[engine.TapID]engine.TapRecord, allo
 	var res wlResult
 	if err := l.Update(ctx, wlTxn(wlTap("after", 1, 0, wlCards), wlLimit, &res)); err != nil {
 		return fmt.Errorf("tap after recovery: %w", err)
+	}
+	if err := checkLastJournalSeq(l); err != nil {
+		return fmt.Errorf("after the tap after recovery: %w", err)
 	}
 	rep, err := Check(l)
 	if err != nil {
@@ -245,4 +255,26 @@ func TestCrashSeedReplays(t *testing.T) {
 		require.NoError(t, err, "seed %d", seed)
 		require.Equal(t, clonesPerRun, n)
 	}
+}
+
+// checkLastJournalSeq: the highest journal seq LastJournalSeq keeps with
+// the read snapshot (without reading the store) is the one the store holds.
+func checkLastJournalSeq(l *Ledger) error {
+	ref, err := l.acquire()
+	if err != nil {
+		return err
+	}
+	defer ref.release()
+	k, err := lastKey(ref.s, []byte{pJournal}, []byte{pJournal + 1})
+	if err != nil {
+		return err
+	}
+	var stored uint64
+	if k != nil {
+		stored, _ = parseJournalKey(k)
+	}
+	if ref.lastJournal != stored {
+		return fmt.Errorf("LastJournalSeq keeps %d, the store's last journal seq is %d", ref.lastJournal, stored)
+	}
+	return nil
 }

@@ -53,6 +53,10 @@ type Logger interface {
 // without Options.CacheSizeBytes (the bench's raw baselines use it too).
 const DefaultCacheSizeBytes = 32 << 20
 
+// DefaultMemTableSize is the memtable of a ledger opened without
+// Options.MemTableSize (Pebble's own default).
+const DefaultMemTableSize = 4 << 20
+
 // Options configure Open. The zero value is safe: every field documents its
 // default. Open copies the struct.
 type Options struct {
@@ -101,6 +105,11 @@ type Options struct {
 	GroupMax int
 	// CacheSizeBytes is Pebble's block cache; default DefaultCacheSizeBytes.
 	CacheSizeBytes int64
+	// MemTableSize is Pebble's memtable, which is also about how large its
+	// log grows before a new one starts; default DefaultMemTableSize. A
+	// ledger that takes little (a simulated node among hundreds in one
+	// process, each a log in memory) is cheaper with 256 KiB.
+	MemTableSize int64
 	// WriterCacheBytes bounds the writer's cache of hot records (cards,
 	// passes, usage, balances); default 4 MiB; negative disables it.
 	WriterCacheBytes int
@@ -163,6 +172,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.CacheSizeBytes == 0 {
 		o.CacheSizeBytes = DefaultCacheSizeBytes
 	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
 	if o.DeviceSeqsMax == 0 {
 		o.DeviceSeqsMax = 1 << 16
 	}
@@ -191,6 +203,7 @@ func (o *Options) Validate() error {
 		{"QueueLen", int64(o.QueueLen), 1, 1 << 20},
 		{"GroupMax", int64(o.GroupMax), 1, 1 << 16},
 		{"CacheSizeBytes", o.CacheSizeBytes, 1, 1 << 40},
+		{"MemTableSize", o.MemTableSize, 64 << 10, 1 << 30},
 		{"DeviceSeqsMax", int64(o.DeviceSeqsMax), 1, 1 << 24},
 		{"JournalBatchLen", int64(o.JournalBatchLen), 1, 1 << 16},
 		{"JournalBatchesInFlight", int64(o.JournalBatchesInFlight), 1, 1 << 10},
@@ -383,6 +396,7 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		FS:                 pfs,
 		ReadOnly:           o.ReadOnly,
 		Cache:              cache,
+		MemTableSize:       uint64(o.MemTableSize),
 		FormatMajorVersion: FormatMajorVersion,
 		ErrorIfNotExists:   o.MustExist,
 		Logger:             &pebbleLogger{l: l},
@@ -571,8 +585,7 @@ func (l *Ledger) init() error {
 			l.epoch, _ = decodeU64(keyEpoch, v, kindCounter)
 			_ = closer.Close()
 		}
-		releaseAll(l.publish(l.newSnap()))
-		return nil
+		return l.publishOpened()
 	}
 	v, closer, err := l.db.Get(keySchema)
 	switch {
@@ -597,12 +610,9 @@ func (l *Ledger) init() error {
 	if err := l.apply(func() error { return l.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("ledger: syncing WAL on open: %w", err)
 	}
-	releaseAll(l.publish(l.newSnap()))
-	seq, err := l.LastJournalSeq()
-	if err != nil {
+	if err := l.publishOpened(); err != nil {
 		return err
 	}
-	l.lastSeq = seq
 	if l.lastRev, err = l.loadLastRev(); err != nil {
 		return err
 	}
@@ -770,6 +780,11 @@ type snapRef struct {
 	l    *Ledger
 	s    *pebble.Snapshot
 	refs atomic.Int32
+	// lastJournal is the highest journal seq s holds (0: none), so that
+	// LastJournalSeq, which an uploader polls, reads no store; or
+	// lastJournalErr, why a read-only open could not read it.
+	lastJournal    uint64
+	lastJournalErr error
 }
 
 func (r *snapRef) release() {
@@ -779,10 +794,37 @@ func (r *snapRef) release() {
 }
 
 // newSnap takes a snapshot of everything committed so far (one reference).
+// Called by the writer (or by Open before it runs): l.lastSeq is then the
+// highest journal seq committed.
 func (l *Ledger) newSnap() *snapRef {
-	r := &snapRef{l: l, s: l.db.NewSnapshot()}
+	r := &snapRef{l: l, s: l.db.NewSnapshot(), lastJournal: l.lastSeq}
 	r.refs.Store(1)
 	return r
+}
+
+// publishOpened publishes the first read snapshot of a store just opened,
+// with the highest journal seq read from the store itself, and starts the
+// writer's numbering after it. A read-only open goes on when that read
+// fails (a damaged store is opened read-only to be checked): its
+// LastJournalSeq returns the error.
+func (l *Ledger) publishOpened() error {
+	r := l.newSnap()
+	k, err := lastKey(r.s, []byte{pJournal}, []byte{pJournal + 1})
+	if err == nil && k != nil {
+		seq, ok := parseJournalKey(k)
+		if !ok {
+			err = &CorruptionError{Key: k, Reason: "malformed journal key"}
+		}
+		r.lastJournal = seq
+	}
+	if err != nil && !l.opts.ReadOnly {
+		r.release()
+		return err
+	}
+	r.lastJournalErr = err
+	l.lastSeq = r.lastJournal
+	releaseAll(l.publish(r))
+	return nil
 }
 
 // retireBatch is how many replaced read snapshots are kept before they are

@@ -213,15 +213,7 @@ func (l *Ledger) LastJournalSeq() (uint64, error) {
 		return 0, err
 	}
 	defer ref.release()
-	k, err := lastKey(ref.s, []byte{pJournal}, []byte{pJournal + 1})
-	if err != nil || k == nil {
-		return 0, err
-	}
-	seq, ok := parseJournalKey(k)
-	if !ok {
-		return 0, &CorruptionError{Key: k, Reason: "malformed journal key"}
-	}
-	return seq, nil
+	return ref.lastJournal, ref.lastJournalErr
 }
 
 // DeviceHighWater returns the highest durable tap seq journaled for device
