@@ -238,6 +238,9 @@ type LoopbackNode struct {
 	mu        sync.Mutex
 }
 
+// nodeMemTableSize is a loopback node ledger's memtable.
+const nodeMemTableSize = 256 << 10
+
 // StartLoopbackNode starts node id against h through a fresh proxy; clock
 // is its clock (nil: time.Now).
 func StartLoopbackNode(h *LoopbackHub, id string, cfg node.Config, clock func() time.Time, epochRand io.Reader) (*LoopbackNode, error) {
@@ -266,7 +269,10 @@ func StartLoopbackNode(h *LoopbackHub, id string, cfg node.Config, clock func() 
 
 func (n *LoopbackNode) open(epochRand io.Reader) error {
 	var err error
-	n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand, Now: n.Clock})
+	// Hundreds of nodes share one process, each ledger's log in memory
+	// and copied whole at each sync (the crashable file system keeps what
+	// was synced): a small memtable keeps the log short.
+	n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand, Now: n.Clock, MemTableSize: nodeMemTableSize})
 	if err != nil {
 		return err
 	}
