@@ -199,7 +199,7 @@ func serveBenchCommands(ctx context.Context, conn *natsio.Conn, l *ledger.Ledger
 			return f.sell(ctx, c.From, c.From+c.N, 16)
 		},
 	} {
-		s, err := conn.Serve(benchSubject(verb), func(_ string, data []byte) ([]byte, error) {
+		s, err := conn.Serve(benchSubject(verb), 1, func(_ string, data []byte) ([]byte, error) {
 			var c hubCommand
 			if err := json.Unmarshal(data, &c); err != nil {
 				return nil, err

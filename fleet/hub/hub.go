@@ -126,8 +126,13 @@ func Start(cfg Config) (*Hub, error) {
 		cancel()
 		return nil, err
 	}
-	for verb, fn := range map[string]natsio.Handler{"report": h.serveReport, "snapshot": h.serveSnapshot} {
-		stop, err := cfg.Conn.Serve(natsio.HubSubject(verb, "*"), fn)
+	// Reports commit (a node's contact) and share commits when answered
+	// together; a snapshot page reads up to 2,000 records.
+	for verb, s := range map[string]struct {
+		fn       natsio.Handler
+		parallel int
+	}{"report": {h.serveReport, 64}, "snapshot": {h.serveSnapshot, 4}} {
+		stop, err := cfg.Conn.Serve(natsio.HubSubject(verb, "*"), s.parallel, s.fn)
 		if err != nil {
 			h.Close()
 			return nil, err

@@ -228,9 +228,19 @@ type Handler func(subject string, data []byte) ([]byte, error)
 
 // Serve answers requests on subject (wildcards allowed) with h, in queue
 // group "hub" so that several hub processes may serve together, until stop
-// is called. Requests are answered one at a time per Serve.
-func (c *Conn) Serve(subject string, h Handler) (stop func(), err error) {
-	sub, err := c.nc.QueueSubscribe(subject, "hub", func(m *nats.Msg) {
+// is called. Up to parallel requests (at least 1) are answered at once: a
+// handler that commits to a ledger then shares its commits with the others
+// (after a hub restart every node reports at once, and one synced commit
+// per report, one after another, left reports waiting past their timeout).
+// Stop answers no more requests and waits for those being answered.
+func (c *Conn) Serve(subject string, parallel int, h Handler) (stop func(), err error) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		slots   = make(chan struct{}, max(parallel, 1))
+	)
+	answer := func(m *nats.Msg) {
 		out, err := h(m.Subject, m.Data)
 		reply := nats.NewMsg(m.Reply)
 		if err != nil {
@@ -239,11 +249,31 @@ func (c *Conn) Serve(subject string, h Handler) (stop func(), err error) {
 			reply.Data = out
 		}
 		_ = m.RespondMsg(reply)
+	}
+	sub, err := c.nc.QueueSubscribe(subject, "hub", func(m *nats.Msg) {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		running.Add(1)
+		mu.Unlock()
+		slots <- struct{}{} // waits while parallel requests are being answered
+		go func() {
+			defer func() { <-slots; running.Done() }()
+			answer(m)
+		}()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsio: serving %s: %w", subject, err)
 	}
-	return func() { _ = sub.Drain() }, nil
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		_ = sub.Unsubscribe()
+		running.Wait()
+	}, nil
 }
 
 // Flush waits until the server has processed everything sent so far.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,7 +73,7 @@ func TestUploadReachesTheIngestConsumer(t *testing.T) {
 	require.NoError(t, ups[0].Ack(ctx))
 
 	// Request/reply with the hub's services in the node's own name.
-	stop, err := op.Serve(natsio.HubSubject("report", "*"), func(subject string, data []byte) ([]byte, error) {
+	stop, err := op.Serve(natsio.HubSubject("report", "*"), 1, func(subject string, data []byte) ([]byte, error) {
 		if string(data) == "fail" {
 			return nil, errors.New("no such node")
 		}
@@ -86,6 +88,41 @@ func TestUploadReachesTheIngestConsumer(t *testing.T) {
 	var re *natsio.RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "no such node", re.Msg)
+}
+
+// TestServeAnswersInParallel: Serve answers up to its parallel requests at
+// once (each handler here waits until all four are in), and its stop waits
+// for the handlers that are answering.
+func TestServeAnswersInParallel(t *testing.T) {
+	h := startHub(t, "gate-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	op := connect(t, h.operator)
+	node := connect(t, h.nodes["gate-1"])
+	const n = 4
+	var in sync.WaitGroup
+	in.Add(n)
+	var done atomic.Int32
+	stop, err := op.Serve(natsio.HubSubject("report", "*"), n, func(_ string, data []byte) ([]byte, error) {
+		in.Done()
+		in.Wait()
+		done.Add(1)
+		return data, nil
+	})
+	require.NoError(t, err)
+	var asked sync.WaitGroup
+	for i := range n {
+		asked.Add(1)
+		go func() {
+			defer asked.Done()
+			out, err := node.Request(ctx, natsio.HubSubject("report", "gate-1"), []byte{byte(i)})
+			assert.NoError(t, err)
+			assert.Equal(t, []byte{byte(i)}, out)
+		}()
+	}
+	asked.Wait()
+	stop()
+	assert.Equal(t, int32(n), done.Load())
 }
 
 // TestNodesAreConfined: a node cannot publish another node's taps, ask
