@@ -81,8 +81,9 @@ type StateReader struct {
 var ErrStateGap = errors.New("natsio: the state stream no longer holds the next message")
 
 // stateReaderIdle is how long the server keeps a reader's consumer once
-// nobody fetches from it (a node that went away leaves nothing behind).
-const stateReaderIdle = 2 * time.Minute
+// nobody fetches from it (a node that went away leaves nothing behind; a
+// reading node fetches at least every few seconds).
+const stateReaderIdle = 30 * time.Second
 
 // The reader acknowledges what it receives (the last message of each
 // fetch, which acknowledges those before it): a message the server sent

@@ -53,6 +53,9 @@ func (o *StreamOptions) withDefaults() StreamOptions {
 	return c
 }
 
+// stateMaxConsumers bounds the state stream's consumers.
+const stateMaxConsumers = 100_000
+
 // StreamConfigs returns the fleet's stream configurations: Limits
 // retention always (never WorkQueue: E4), file storage, no
 // sources or mirrors (E3; both in docs/fleet.md, "Transport").
@@ -68,6 +71,10 @@ func StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 			Name: StateStream, Subjects: []string{StateSubject},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Discard: jetstream.DiscardOld,
 			MaxAge: o.StateMaxAge, MaxMsgs: o.StateMaxMsgs, Duplicates: time.Minute, Replicas: o.Replicas, AllowDirect: true,
+			// Every reading node has a consumer of its own, and one it
+			// gave up lingers until idle: the server's default of 1,000
+			// a stream would stop a city's fleet from reading.
+			MaxConsumers: stateMaxConsumers,
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/citypass/citypass/datadir"
@@ -41,6 +42,17 @@ func (n *Node) downlink(ctx context.Context) {
 	// behind: the stream no longer holds the message after the node's
 	// place (the reader found a gap), so the node needs a snapshot.
 	behind := false
+	// After a failure the node waits before it asks again, twice as long
+	// after each failure in a row (from Poll up to downlinkBackoffMax),
+	// each wait drawn between half and all of it: after a hub restart every
+	// node asks at once, and asking again at a fixed pace kept the hub's
+	// JetStream API busy with requests that timed out.
+	backoff := time.Duration(0)
+	failed := func(err error) bool {
+		n.cfg.Log.Debug("state downlink", "err", err)
+		backoff = min(max(2*backoff, n.cfg.Poll), downlinkBackoffMax)
+		return sleep(ctx, backoff/2+rand.N(backoff/2+1))
+	}
 	for ctx.Err() == nil {
 		if !n.cfg.Conn.Connected() {
 			r = closeReader(r)
@@ -61,9 +73,8 @@ func (n *Node) downlink(ctx context.Context) {
 				r, err = n.cfg.Conn.ReadState(ctx, cur.StreamSeq+1)
 			}
 			if err != nil {
-				n.cfg.Log.Debug("state downlink", "err", err)
 				r = nil
-				if !sleep(ctx, n.cfg.ResendAfter/4) {
+				if !failed(err) {
 					return
 				}
 				continue
@@ -73,19 +84,23 @@ func (n *Node) downlink(ctx context.Context) {
 		if err == nil && len(msgs) > 0 {
 			err = n.applyStream(ctx, msgs)
 		}
-		if err != nil {
-			n.cfg.Log.Debug("state downlink", "err", err)
-			r = closeReader(r)
-			if errors.Is(err, errOtherHub) {
-				n.setCursor(StateCursor{}) // start over from a snapshot
-			}
-			behind = behind || errors.Is(err, natsio.ErrStateGap)
-			if !sleep(ctx, n.cfg.Poll) {
-				return
-			}
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		r = closeReader(r)
+		if errors.Is(err, errOtherHub) {
+			n.setCursor(StateCursor{}) // start over from a snapshot
+		}
+		behind = behind || errors.Is(err, natsio.ErrStateGap)
+		if !failed(err) {
+			return
 		}
 	}
 }
+
+// downlinkBackoffMax bounds the downlink's wait after failures in a row.
+const downlinkBackoffMax = 5 * time.Second
 
 func closeReader(r *natsio.StateReader) *natsio.StateReader {
 	if r != nil {

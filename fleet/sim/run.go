@@ -132,8 +132,8 @@ type wipedEpoch struct {
 }
 
 // nodeCfg: ReportEvery and ResendAfter are node-clock durations in the
-// uplink (the simulated clock: a report every simulated minute), and
-// ResendAfter/4 is also the downlink's real pause after a failed read.
+// uplink (the simulated clock: a report every simulated minute); Poll is
+// also where the downlink's real pause after a failed read starts.
 var nodeCfg = node.Config{Poll: 20 * time.Millisecond, ResendAfter: 4 * time.Second, ReportEvery: time.Minute, RequestTimeout: 3 * time.Second}
 
 // Run plays p on loopback: an embedded hub and a LoopbackNode per node,
