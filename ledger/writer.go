@@ -386,6 +386,9 @@ type txn struct {
 	// transaction wrote (origins.go); finishRuns stores them.
 	runs    []*originRun
 	idxRuns []indexRun
+	// pre holds what Prefetch read from the database (a nil val with ok
+	// false: absent), for the transaction's later reads.
+	pre map[string]prefetched
 	// miss is the last key get found absent in the database: PutTap after
 	// Tap (the engine's idempotency check) then costs no second lookup.
 	miss []byte
@@ -487,6 +490,9 @@ func (t *txn) read(key []byte) ([]byte, *cacheEntry, bool, error) {
 	}
 	if t.miss != nil && bytes.Equal(t.miss, key) {
 		return nil, nil, false, nil
+	}
+	if pv, ok := t.pre[string(key)]; ok {
+		return pv.val, nil, pv.ok, nil
 	}
 	v, closer, err := t.l.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {

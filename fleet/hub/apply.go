@@ -94,6 +94,20 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 	if err != nil {
 		return nil, err
 	}
+	var passes, cards []string
+	for i := range b.Records {
+		if r := &b.Records[i]; r.JournalSeq > ne.HighWater {
+			if r.Pass != "" {
+				passes = append(passes, r.Pass)
+			}
+			if r.Card != "" {
+				cards = append(cards, r.Card)
+			}
+		}
+	}
+	if err := tx.Prefetch(passes, cards); err != nil {
+		return nil, err
+	}
 	v := &fleet.IngestView{NodeEpoch: ne, Known: known,
 		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: map[engine.TapID]fleet.Stored{},
 		Passes: map[string]engine.Pass{}, Cards: map[string]engine.Card{}, Usage: map[string]engine.Usage{}}
