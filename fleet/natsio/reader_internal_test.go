@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startReaderServer starts a server with the streams and an operator
-// connection to it.
-func startReaderServer(t *testing.T, ctx context.Context) *Conn {
+// readerPastFirst starts a server with the streams, publishes one state
+// message and returns an operator connection and a reader that has read it.
+func readerPastFirst(t *testing.T, ctx context.Context) (*Conn, *StateReader) {
 	t.Helper()
 	op, opPub, err := NewCredentials("", nil, "")
 	require.NoError(t, err)
@@ -23,7 +23,14 @@ func startReaderServer(t *testing.T, ctx context.Context) *Conn {
 	require.NoError(t, err)
 	t.Cleanup(conn.Close)
 	require.NoError(t, conn.EnsureStreams(ctx, StreamOptions{Replicas: 1}))
-	return conn
+	_, err = conn.PublishState(ctx, "m1", []byte{1})
+	require.NoError(t, err)
+	r, err := conn.ReadState(ctx, 1)
+	require.NoError(t, err)
+	t.Cleanup(r.Close)
+	m, _ := readUntil(t, ctx, r, 3)
+	require.Equal(t, uint64(1), m.Seq)
+	return conn, r
 }
 
 // readUntil calls r.Next until it returns a message or rounds pass, and
@@ -52,17 +59,10 @@ func readUntil(t *testing.T, ctx context.Context, r *StateReader, rounds int) (S
 func TestStateReaderOutlivesItsConsumer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn := startReaderServer(t, ctx)
-	_, err := conn.PublishState(ctx, "m1", []byte{1})
-	require.NoError(t, err)
-	r, err := conn.ReadState(ctx, 1)
-	require.NoError(t, err)
-	defer r.Close()
-	m, _ := readUntil(t, ctx, r, 3)
-	require.Equal(t, uint64(1), m.Seq)
+	conn, r := readerPastFirst(t, ctx)
 
 	require.NoError(t, conn.js.DeleteConsumer(ctx, StateStream, r.cons.CachedInfo().Name))
-	_, err = conn.PublishState(ctx, "m2", []byte{2})
+	_, err := conn.PublishState(ctx, "m2", []byte{2})
 	require.NoError(t, err)
 	m, errs := readUntil(t, ctx, r, 5)
 	require.Equal(t, StateMsg{Seq: 2, Data: []byte{2}}, m)
@@ -71,23 +71,17 @@ func TestStateReaderOutlivesItsConsumer(t *testing.T) {
 
 // TestStateReaderGetsALostLastMessage: the server sends the stream's last
 // message to a fetch that already ended on the client's side (here: a pull
-// on the reader's consumer from another subscription), so the reader never sees it, and
-// no later message arrives to show the missing delivery (a simulated hub
-// whose clock waits for every node publishes nothing more). The reader
-// still gets it: unacknowledged, it is sent again after the ack wait.
+// on the reader's consumer from another subscription), so the reader never
+// sees it, and no later message arrives to show the missing delivery (a
+// simulated hub whose clock waits for every node publishes nothing more).
+// The reader still gets it: unacknowledged, it is sent again after the ack
+// wait.
 func TestStateReaderGetsALostLastMessage(t *testing.T) {
 	defer func(w time.Duration) { stateAckWait = w }(stateAckWait)
 	stateAckWait = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn := startReaderServer(t, ctx)
-	_, err := conn.PublishState(ctx, "m1", []byte{1})
-	require.NoError(t, err)
-	r, err := conn.ReadState(ctx, 1)
-	require.NoError(t, err)
-	defer r.Close()
-	m, _ := readUntil(t, ctx, r, 3)
-	require.Equal(t, uint64(1), m.Seq)
+	conn, r := readerPastFirst(t, ctx)
 
 	name := r.cons.CachedInfo().Name
 	next := fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", StateStream, name)
@@ -107,6 +101,6 @@ func TestStateReaderGetsALostLastMessage(t *testing.T) {
 		require.NoError(t, ctx.Err())
 		time.Sleep(10 * time.Millisecond)
 	}
-	m, _ = readUntil(t, ctx, r, 10)
+	m, _ := readUntil(t, ctx, r, 10)
 	require.Equal(t, StateMsg{Seq: 2, Data: []byte{2}}, m)
 }
