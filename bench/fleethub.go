@@ -75,7 +75,9 @@ func childFleetHub(ctx context.Context, a childArgs, stdout io.Writer) error {
 	if spec.StoreDir == "" {
 		spec.StoreDir = filepath.Join(a.dir, "jetstream")
 	}
-	l, err := ledger.Open(filepath.Join(a.dir, "ledger"), &ledger.Options{MustExist: true, ChangeLog: true})
+	lo := ledger.Options{MustExist: true}
+	hub.LedgerOptions(&lo)
+	l, err := ledger.Open(filepath.Join(a.dir, "ledger"), &lo)
 	if err != nil {
 		return err
 	}

@@ -666,6 +666,7 @@ func TestOptions(t *testing.T) {
 		"GroupMax":               {GroupMax: 1 << 20},
 		"CacheSizeBytes":         {CacheSizeBytes: -5},
 		"MemTableSize":           {MemTableSize: 4 << 10},
+		"L0Tables":               {L0Tables: 1},
 		"DeviceSeqsMax":          {DeviceSeqsMax: -1},
 		"JournalBatchLen":        {JournalBatchLen: 1 << 17},
 		"JournalBatchesInFlight": {JournalBatchesInFlight: -2},

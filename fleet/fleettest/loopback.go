@@ -95,7 +95,9 @@ func (h *LoopbackHub) start() error {
 		h.Operator.Hub = []string{h.Server.ClientURL()}
 	}
 	if h.Ledger == nil {
-		if h.Ledger, err = ledger.Open(h.Dir, &ledger.Options{ChangeLog: true}); err != nil {
+		var lo ledger.Options
+		hub.LedgerOptions(&lo)
+		if h.Ledger, err = ledger.Open(h.Dir, &lo); err != nil {
 			return err
 		}
 	}

@@ -164,3 +164,17 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 	}
 	return v, nil
 }
+
+// LedgerL0Tables is the hub ledger's ledger.Options.L0Tables: its ingest
+// commits uploads of up to 1,000 records whose reads it prefetches, and
+// spends less CPU per record when Pebble compacts its recent writes less
+// often (bench/README.md, "Where the catch-up's time goes").
+const LedgerL0Tables = 16
+
+// LedgerOptions sets on o what the hub's ledger needs, wherever it is
+// opened: the change log (the hub's changes flow down to the nodes) and
+// LedgerL0Tables.
+func LedgerOptions(o *ledger.Options) {
+	o.ChangeLog = true
+	o.L0Tables = LedgerL0Tables
+}

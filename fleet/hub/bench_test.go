@@ -193,7 +193,9 @@ func BenchmarkApplyBatch(b *testing.B) {
 		b.StopTimer()
 		dir := filepath.Join(b.TempDir(), "hub")
 		require.NoError(b, os.CopyFS(dir, os.DirFS(tmpl)))
-		l, err := ledger.Open(dir, &ledger.Options{MustExist: true, ChangeLog: true})
+		lo := ledger.Options{MustExist: true}
+		hub.LedgerOptions(&lo)
+		l, err := ledger.Open(dir, &lo)
 		require.NoError(b, err)
 		cpu0, io0 := rusageCPU(b), writeBytes(b)
 		b.StartTimer()

@@ -74,7 +74,7 @@ func Open(ctx context.Context, dir string, o Options) (*Process, error) {
 	if do.Ledger != nil {
 		lo = *do.Ledger
 	}
-	lo.ChangeLog = true // the hub's changes flow down to the nodes
+	LedgerOptions(&lo)
 	do.Ledger = &lo
 	d, err := datadir.Open(ctx, dir, &do)
 	if err != nil {
