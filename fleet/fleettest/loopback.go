@@ -240,8 +240,12 @@ type LoopbackNode struct {
 	mu        sync.Mutex
 }
 
-// nodeMemTableSize is a loopback node ledger's memtable.
-const nodeMemTableSize = 256 << 10
+// nodeMemTableSize is a loopback node ledger's memtable, and
+// nodeCacheBytes its block cache and its writer's cache.
+const (
+	nodeMemTableSize = 256 << 10
+	nodeCacheBytes   = 256 << 10
+)
 
 // StartLoopbackNode starts node id against h through a fresh proxy; clock
 // is its clock (nil: time.Now).
@@ -271,10 +275,13 @@ func StartLoopbackNode(h *LoopbackHub, id string, cfg node.Config, clock func() 
 
 func (n *LoopbackNode) open(epochRand io.Reader) error {
 	var err error
-	// Hundreds of nodes share one process, each ledger's log in memory
-	// and copied whole at each sync (the crashable file system keeps what
-	// was synced): a small memtable keeps the log short.
-	n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand, Now: n.Clock, MemTableSize: nodeMemTableSize})
+	// Hundreds of nodes share one process, each ledger's files in memory
+	// (a block cache in front of them saves nothing) and its log copied
+	// whole at each sync (the crashable file system keeps what was synced):
+	// a small memtable keeps the log short, and small caches keep 500
+	// copies of the city's state from holding gigabytes more.
+	n.Ledger, err = ledger.Open("/node", &ledger.Options{FS: n.FS, Rand: epochRand, Now: n.Clock,
+		MemTableSize: nodeMemTableSize, CacheSizeBytes: nodeCacheBytes, WriterCacheBytes: nodeCacheBytes})
 	if err != nil {
 		return err
 	}
