@@ -23,5 +23,6 @@
 // never received of the old epoch shows as at risk.
 //
 // The node owns its ledger and its taps subject; it only reads the state
-// stream.
+// stream, through a consumer of its own whose deliveries it acknowledges
+// (so that a message lost on the way comes again).
 package node
