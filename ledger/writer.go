@@ -534,10 +534,9 @@ func readDecoded[T any](t *txn, key []byte, decode func(key, v []byte) (*T, erro
 // read again by the writer (journal records, their indexes and origins,
 // postings, quarantined records, change-log records): the writer cache
 // does not keep what it commits of them, so they do not push out the hot
-// records it is for. A hub's upload writes two origin keys per record and
-// a change record of ~1,500 keys: cached, they filled the cache every few
-// uploads and emptied it of the passes, cards and usage the next upload
-// reads.
+// records it is for (a hub's upload commits a change record naming ~1,500
+// keys beside its journal records, while the next upload reads passes,
+// cards and usage).
 func writeOnce(p byte) bool {
 	switch p {
 	case pJournal, pTime, pTapID, pPosting, pOrigin, pOriginIdx, pQuarantine, pChange:

@@ -230,8 +230,8 @@ type Handler func(subject string, data []byte) ([]byte, error)
 // group "hub" so that several hub processes may serve together, until stop
 // is called. Up to parallel requests (at least 1) are answered at once: a
 // handler that commits to a ledger then shares its commits with the others
-// (after a hub restart every node reports at once, and one synced commit
-// per report, one after another, left reports waiting past their timeout).
+// (after a hub restart every node reports at once, each report a synced
+// commit).
 // Stop answers no more requests and waits for those being answered.
 func (c *Conn) Serve(subject string, parallel int, h Handler) (stop func(), err error) {
 	var (

@@ -45,8 +45,8 @@ func (n *Node) downlink(ctx context.Context) {
 	// After a failure the node waits before it asks again, twice as long
 	// after each failure in a row (from Poll up to downlinkBackoffMax),
 	// each wait drawn between half and all of it: after a hub restart every
-	// node asks at once, and asking again at a fixed pace kept the hub's
-	// JetStream API busy with requests that timed out.
+	// node asks at once, and the waits spread their requests to the hub's
+	// JetStream API out instead of repeating them in step.
 	backoff := time.Duration(0)
 	failed := func(err error) bool {
 		n.cfg.Log.Debug("state downlink", "err", err)
