@@ -110,16 +110,24 @@ func TestCorruptValueIsReported(t *testing.T) {
 	assert.True(t, kinds["checksum"], "%v", rep.Problems)
 }
 
-func TestCheckFindsInconsistencies(t *testing.T) {
-	ctx := context.Background()
+// ledgerWithOneEntry opens a ledger in memory (closed when the test ends)
+// with the workload's set-up and one accepted entry tap.
+func ledgerWithOneEntry(t *testing.T, ctx context.Context) (*Ledger, wlResult) {
+	t.Helper()
 	l := openMem(t, vfs.NewMem())
-	defer l.Close()
+	t.Cleanup(func() { _ = l.Close() })
 	require.NoError(t, wlSetup(ctx, l, 2))
 	var res wlResult
 	tap := wlTap("d", 1, 0, 2)
 	tap.Direction = engine.Entry
 	require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
 	require.True(t, res.Rec.Decision.Accept)
+	return l, res
+}
+
+func TestCheckFindsInconsistencies(t *testing.T) {
+	ctx := context.Background()
+	l, res := ledgerWithOneEntry(t, ctx)
 	// Usage that disagrees with the journal, a tap naming an unknown pass,
 	// and a balance off by one, each written through the writer.
 	require.NoError(t, l.update(ctx, func(t *txn) error {
@@ -152,14 +160,7 @@ func TestCheckFindsInconsistencies(t *testing.T) {
 // them and still finds a local entry the usage lost.
 func TestCheckOnANode(t *testing.T) {
 	ctx := context.Background()
-	l := openMem(t, vfs.NewMem())
-	defer l.Close()
-	require.NoError(t, wlSetup(ctx, l, 2))
-	var res wlResult
-	tap := wlTap("d", 1, 0, 2)
-	tap.Direction = engine.Entry
-	require.NoError(t, l.Update(ctx, wlTxn(tap, wlLimit, &res)))
-	require.True(t, res.Rec.Decision.Accept)
+	l, res := ledgerWithOneEntry(t, ctx)
 	pass := res.Rec.Pass
 	setUsage := func(extra bool) {
 		require.NoError(t, l.update(ctx, func(t *txn) error {
