@@ -210,10 +210,10 @@ type FleetTxn interface {
 	// PutStoredTariff stores another ledger's tariff version (a node's copy
 	// of the hub's).
 	PutStoredTariff(st StoredTariff) error
-	// Prefetch reads passes (with their usage) and cards the transaction
-	// is about to read in one ordered pass over the store; the reads that
-	// follow return the same, at less cost.
-	Prefetch(passIDs, cardUIDs []string) error
+	// Prefetch reads passes (with their usage), cards and tap ids the
+	// transaction is about to read in one ordered pass over the store; the
+	// reads that follow return the same, at less cost.
+	Prefetch(passIDs, cardUIDs []string, taps []engine.TapID) error
 }
 
 var _ FleetTxn = (*txn)(nil)

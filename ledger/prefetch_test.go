@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/citypass/citypass/engine"
+	"github.com/citypass/citypass/fleet"
 )
 
 // TestPrefetchReadsTheSame: after Prefetch a transaction reads what it
@@ -29,7 +30,7 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 			require.NoError(t, wlSetup(ctx, l, wlCards))
 			require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
 				// Prefetched, then written: the write is read.
-				require.NoError(t, tx.Prefetch([]string{wlPass(4)}, []string{wlCard(4)}))
+				require.NoError(t, tx.Prefetch([]string{wlPass(4)}, []string{wlCard(4)}, nil))
 				c4 := engine.Card{UID: wlCard(4), Passes: []string{wlPass(4)}, LastCounter: 9, HasCounter: true}
 				require.NoError(t, tx.PutCard(c4))
 				got4, ok, err := tx.Card(wlCard(4))
@@ -41,7 +42,7 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 				require.True(t, ok)
 				p.Channel = "changed in this transaction"
 				require.NoError(t, tx.PutPass(p))
-				require.NoError(t, tx.Prefetch([]string{wlPass(1), wlPass(2), "nope"}, []string{wlCard(2), "nope"}))
+				require.NoError(t, tx.Prefetch([]string{wlPass(1), wlPass(2), "nope"}, []string{wlCard(2), "nope"}, nil))
 				got, ok, err := tx.Pass(wlPass(1))
 				require.NoError(t, err)
 				require.True(t, ok)
@@ -67,7 +68,7 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					assert.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
-						if err := tx.Prefetch([]string{wlPass(3)}, []string{wlCard(3)}); err != nil {
+						if err := tx.Prefetch([]string{wlPass(3)}, []string{wlCard(3)}, nil); err != nil {
 							return err
 						}
 						c, _, err := tx.Card(wlCard(3))
@@ -100,4 +101,92 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 			}))
 		})
 	}
+}
+
+// TestPrefetchTapIDs: a prefetched tap id reads as the store holds it (a
+// journaled tap, an absent one), and a tap the transaction journals after
+// the prefetch reads as journaled and conflicts with a second one.
+func TestPrefetchTapIDs(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }})
+	require.NoError(t, err)
+	defer l.Close()
+	rec := func(seq uint64) (engine.TapRecord, fleet.Origin) {
+		return engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "n-g", Seq: seq}, Card: "05AA", Gate: "g", At: wlEpoch},
+				RecordedAt: wlEpoch, Decision: engine.Decision{Reason: engine.ReasonInvalid}},
+			fleet.Origin{Node: "n", Epoch: 1, NodeSeq: seq, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}
+	}
+	held, o := rec(1)
+	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error { return tx.PutForeignTap(&held, o) }))
+	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
+		id1, id2 := engine.TapID{Device: "n-g", Seq: 1}, engine.TapID{Device: "n-g", Seq: 2}
+		require.NoError(t, tx.Prefetch(nil, nil, []engine.TapID{id2, id1, id1, {Device: "other", Seq: 1}}))
+		got, ok, err := tx.Tap(id1)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, held, got)
+		_, ok, err = tx.Tap(id2)
+		require.NoError(t, err)
+		assert.False(t, ok)
+		r2, o2 := rec(2)
+		require.NoError(t, tx.PutForeignTap(&r2, o2))
+		got, ok, err = tx.Tap(id2)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, r2, got)
+		again, o2 := rec(2)
+		o2.NodeSeq = 3
+		assert.ErrorIs(t, tx.PutForeignTap(&again, o2), ErrTapConflict)
+		first, o1 := rec(1)
+		o1.NodeSeq = 4
+		assert.ErrorIs(t, tx.PutForeignTap(&first, o1), ErrTapConflict)
+		return nil
+	}))
+}
+
+// TestPrefetchTapRuns: tap ids read as the store holds them whether their
+// device's ids are read with one scan of their range (dense) or one by one
+// (sparse), next to a device whose id extends another's.
+func TestPrefetchTapRuns(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }})
+	require.NoError(t, err)
+	defer l.Close()
+	journaled := map[engine.TapID]bool{}
+	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
+		n := uint64(0)
+		for _, id := range []engine.TapID{{Device: "n-g", Seq: 1}, {Device: "n-g", Seq: 5}, {Device: "n-g2", Seq: 3},
+			{Device: "n-h", Seq: 1}, {Device: "n-h", Seq: 900}} {
+			n++
+			r := engine.TapRecord{Tap: engine.Tap{ID: id, Card: "05AA", Gate: "g", At: wlEpoch}, RecordedAt: wlEpoch,
+				Decision: engine.Decision{Reason: engine.ReasonInvalid}}
+			if err := tx.PutForeignTap(&r, fleet.Origin{Node: "n", Epoch: 1, NodeSeq: n, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}); err != nil {
+				return err
+			}
+			journaled[id] = true
+		}
+		return nil
+	}))
+	var want []engine.TapID
+	for s := uint64(1); s <= 10; s++ {
+		want = append(want, engine.TapID{Device: "n-g", Seq: s})
+	}
+	want = append(want, engine.TapID{Device: "n-h", Seq: 5000}, engine.TapID{Device: "n-h", Seq: 900}, engine.TapID{Device: "n-h", Seq: 1},
+		engine.TapID{Device: "n-g2", Seq: 3}, engine.TapID{Device: "n-g2", Seq: 4})
+	runs := tapRuns(want)
+	require.Len(t, runs, 3)
+	assert.True(t, runs[0].dense(), "n-g")
+	assert.False(t, runs[2].dense(), "n-h")
+	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
+		require.NoError(t, tx.Prefetch(nil, nil, want))
+		for _, id := range want {
+			got, ok, err := tx.Tap(id)
+			require.NoError(t, err)
+			require.Equal(t, journaled[id], ok, "tap %s", id)
+			if ok {
+				assert.Equal(t, id, got.ID)
+			}
+		}
+		return nil
+	}))
 }

@@ -95,8 +95,10 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 		return nil, err
 	}
 	var passes, cards []string
+	var taps []engine.TapID
 	for i := range b.Records {
 		if r := &b.Records[i]; r.JournalSeq > ne.HighWater {
+			taps = append(taps, r.ID)
 			if r.Pass != "" {
 				passes = append(passes, r.Pass)
 			}
@@ -105,12 +107,13 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 			}
 		}
 	}
-	if err := tx.Prefetch(passes, cards); err != nil {
+	if err := tx.Prefetch(passes, cards, taps); err != nil {
 		return nil, err
 	}
 	v := &fleet.IngestView{NodeEpoch: ne, Known: known,
-		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: map[engine.TapID]fleet.Stored{},
-		Passes: map[string]engine.Pass{}, Cards: map[string]engine.Card{}, Usage: map[string]engine.Usage{}}
+		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: make(map[engine.TapID]fleet.Stored, len(taps)),
+		Passes: make(map[string]engine.Pass, len(passes)), Cards: make(map[string]engine.Card, len(cards)),
+		Usage: make(map[string]engine.Usage, len(passes))}
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.JournalSeq <= ne.HighWater {
