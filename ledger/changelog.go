@@ -133,16 +133,66 @@ type Change struct {
 // LastRev returns the newest durable revision of the change log.
 func (l *Ledger) LastRev() (uint64, error) { return l.loadLastRev() }
 
+// changesReadMax bounds the keys Changes reads at once: it gathers the
+// revisions of up to about that many keys, reads their values in key
+// order, then hands the revisions out.
+var changesReadMax = 1 << 16
+
 // Changes calls fn for each revision from fromRev on, in order, with the
-// changed records' current values, reading one snapshot; it stops after max
-// revisions (max <= 0: no limit).
+// changed records' current values (as of one durable point), and stops
+// after max revisions (max <= 0: no limit). The newest revisions come from
+// memory (recentChanges), older ones from one snapshot of the store. The
+// items' values are read-only.
 func (l *Ledger) Changes(ctx context.Context, fromRev uint64, max int, fn func(*Change) error) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	if kept, ok := l.recent.changes(fromRev, max); ok {
+		for _, c := range kept {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return l.storedChanges(ctx, fromRev, max, fn)
+}
+
+// storedChanges is Changes reading the store.
+func (l *Ledger) storedChanges(ctx context.Context, fromRev uint64, max int, fn func(*Change) error) error {
 	ref, err := l.acquire()
 	if err != nil {
 		return err
 	}
 	defer ref.release()
-	r := snapReader{s: ref.s}
+	var (
+		revs  []uint64
+		keyed [][][]byte // keyed[i]: the keys revs[i] changed
+		nkeys int
+	)
+	// emit reads the gathered revisions' values, one read per distinct key
+	// in key order, and calls fn for each revision.
+	emit := func() error {
+		all := make([][]byte, 0, nkeys)
+		for _, keys := range keyed {
+			all = append(all, keys...)
+		}
+		vals := make(map[string][]byte, len(all))
+		if err := readInOrder(ref.s, sortedUnique(all), func(k, v []byte, _ bool) { vals[string(k)] = v }); err != nil {
+			return err
+		}
+		for i, keys := range keyed {
+			c := &Change{Rev: revs[i], Items: make([]StateItem, len(keys))}
+			for j, sk := range keys {
+				c.Items[j] = StateItem{Kind: StateKind(sk[0]), ID: string(sk[1:]), Value: vals[string(sk)]}
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		revs, keyed, nkeys = revs[:0], keyed[:0], 0
+		return nil
+	}
 	n := 0
 	err = scanSnap(ctx, ref.s, changeKey(fromRev), []byte{pChange + 1}, func(k, v []byte) error {
 		if max > 0 && n >= max {
@@ -153,21 +203,19 @@ func (l *Ledger) Changes(ctx context.Context, fromRev uint64, max int, fn func(*
 		if err != nil {
 			return err
 		}
-		c := &Change{Rev: binary.BigEndian.Uint64(k[1:])}
-		for _, sk := range keys {
-			val, ok, err := r.get(sk)
-			if err != nil {
+		if nkeys > 0 && nkeys+len(keys) > changesReadMax {
+			if err := emit(); err != nil {
 				return err
 			}
-			if !ok {
-				val = nil
-			}
-			c.Items = append(c.Items, StateItem{Kind: StateKind(sk[0]), ID: string(sk[1:]), Value: val})
 		}
-		return fn(c)
+		revs, keyed, nkeys = append(revs, binary.BigEndian.Uint64(k[1:])), append(keyed, keys), nkeys+len(keys)
+		return nil
 	})
 	if err == errStopScan {
 		err = nil
+	}
+	if err == nil && len(revs) > 0 {
+		err = emit()
 	}
 	return err
 }

@@ -282,6 +282,10 @@ type Ledger struct {
 	epoch   uint64    // see Epoch; set by Open
 	created time.Time // see Created; set by Open
 
+	// recent keeps the newest durable revisions for Changes (ChangeLog); it
+	// has its own lock.
+	recent *recentChanges
+
 	// Writer-owned state.
 	lastRev uint64 // last change-log revision (Options.ChangeLog)
 	lastSeq uint64 // last assigned journal seq
@@ -631,6 +635,9 @@ func (l *Ledger) init() error {
 	}
 	if err := l.publishOpened(); err != nil {
 		return err
+	}
+	if l.opts.ChangeLog {
+		l.recent = newRecentChanges(recentChangesBytes)
 	}
 	if l.lastRev, err = l.loadLastRev(); err != nil {
 		return err

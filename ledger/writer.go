@@ -153,6 +153,9 @@ type pending struct {
 	// anything else), holds exactly batches 1..commits; nil when the group
 	// committed nothing. The syncer publishes it once they are synced.
 	snap *snapRef
+	// changes are the change-log revisions the group wrote, for
+	// Ledger.recent once they are durable.
+	changes []recentRev
 }
 
 func (l *Ledger) runGroup(group []*request) {
@@ -188,8 +191,11 @@ func (l *Ledger) runGroup(group []*request) {
 			continue
 		}
 		t.finishRuns()
-		if l.opts.ChangeLog {
+		if l.opts.ChangeLog && len(t.changed) > 0 {
 			t.logChanges()
+			if l.recent != nil {
+				p.changes = append(p.changes, t.revision(l.lastRev))
+			}
 		}
 		// Only later transactions of the group read l.group: the last one
 		// (the only one, at a lone gate) skips building it.
@@ -251,6 +257,7 @@ func (l *Ledger) runGroup(group []*request) {
 		// Synced (or, empty, read only synced data): publish and answer.
 		var retired []*snapRef
 		if p.snap != nil {
+			l.recent.add(p.changes)
 			retired = l.publish(p.snap)
 		}
 		for i, r := range p.reqs {
@@ -320,6 +327,9 @@ func (l *Ledger) syncer() {
 		ferr := l.Err()
 		var retired []*snapRef
 		if snap != nil && ferr == nil {
+			for _, q := range batch {
+				l.recent.add(q.changes)
+			}
 			retired = l.publish(snap)
 		}
 		for _, q := range batch {
