@@ -172,12 +172,14 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 // commits uploads of up to 1,000 records whose reads it prefetches, and
 // spends less CPU per record when Pebble compacts its recent writes less
 // often (bench/README.md, "Where the catch-up's time goes").
-const LedgerL0Tables = 16
+const LedgerL0Tables = 32
 
 // LedgerOptions sets on o what the hub's ledger needs, wherever it is
-// opened: the change log (the hub's changes flow down to the nodes) and
-// LedgerL0Tables.
+// opened: the change log (the hub's changes flow down to the nodes),
+// LedgerL0Tables and the fastest table compression (the ingest is bound by
+// the CPU of its flushes and compactions).
 func LedgerOptions(o *ledger.Options) {
 	o.ChangeLog = true
 	o.L0Tables = LedgerL0Tables
+	o.FastestCompression = true
 }
