@@ -109,6 +109,7 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 		res.Quarantine = append(res.Quarantine, Quarantined{Origin: origin(r), Record: *r, Reason: why})
 		ne.Quarantined++
 	}
+	res.Journal = make([]Foreign, 0, len(b.Records))
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.JournalSeq <= ne.HighWater {

@@ -177,7 +177,7 @@ func (l *Ledger) runGroup(group []*request) {
 		clear(ops) // keeps no value alive until the next group
 		l.groupOps = ops[:0]
 	}()
-	b := l.db.NewBatch()
+	b := l.db.NewBatch(pebble.WithMaxRetainedSizeBytes(batchRetainBytes))
 	defer b.Close()
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
@@ -390,6 +390,9 @@ type txn struct {
 	seq0 uint64 // l.lastSeq before fn: restored when fn fails
 	ops  []op   // fn's writes in order
 	idx  map[string]int
+	// keptIdx is an empty map newTxn kept from an earlier transaction,
+	// which putObj uses as idx when it needs one.
+	keptIdx map[string]int
 	// changed lists the state keys written (Options.ChangeLog).
 	changed [][]byte
 	// runs and idxRuns are the origin runs and the aliases' index runs the
@@ -405,21 +408,34 @@ type txn struct {
 }
 
 // newTxn resets the writer's txn for the next transaction, keeping its ops
-// buffer (cleared, so no value of the last transaction stays reachable)
-// unless a big transaction grew it. Writer only.
+// buffer and key index (cleared, so no value of the last transaction stays
+// reachable) unless a transaction grew them past maxKeptOps. Writer only.
 func (l *Ledger) newTxn() *txn {
 	t := &l.tx
-	ops := t.ops
+	ops, idx := t.ops, t.idx
+	if idx == nil {
+		idx = t.keptIdx
+	}
 	if cap(ops) > maxKeptOps {
 		ops = nil
 	}
 	clear(ops)
-	*t = txn{l: l, seq0: l.lastSeq, ops: ops[:0]}
+	if len(idx) > maxKeptOps {
+		idx = nil
+	}
+	clear(idx)
+	*t = txn{l: l, seq0: l.lastSeq, ops: ops[:0], keptIdx: idx}
 	return t
 }
 
-// maxKeptOps bounds the ops buffer newTxn keeps (a tap writes five or six).
-const maxKeptOps = 64
+// batchRetainBytes is the largest batch buffer Pebble keeps for reuse
+// after a group's commit: a hub's group of uploads writes a few MB, which a
+// kept buffer holds without growing a new one for every group.
+const batchRetainBytes = 4 << 20
+
+// maxKeptOps bounds the ops buffer and key index newTxn keeps: a tap
+// writes five or six keys, a hub's upload of 1,000 records about 4,000.
+const maxKeptOps = 8192
 
 type op struct {
 	key, val []byte
@@ -457,7 +473,10 @@ func (t *txn) putObj(key, val []byte, obj any) {
 	if t.idx != nil {
 		t.idx[string(key)] = len(t.ops) - 1
 	} else if len(t.ops) > txnIndexAfter {
-		t.idx = make(map[string]int, 2*len(t.ops))
+		t.idx, t.keptIdx = t.keptIdx, nil
+		if t.idx == nil {
+			t.idx = make(map[string]int, 2*len(t.ops))
+		}
 		for i, o := range t.ops {
 			t.idx[string(o.key)] = i
 		}

@@ -41,7 +41,11 @@ var ErrBadState = errors.New("wire: bad state message")
 //	"CPS1" ‖ hub_epoch ‖ rev ‖ flags (1: beat, 2: more) ‖ hub_time ‖
 //	stream_seq ‖ n ‖ n × (kind ‖ len ‖ id ‖ len ‖ value) ‖ CRC-32C
 func EncodeState(b *StateBatch) []byte {
-	out := append([]byte(nil), stateMagic...)
+	size := len(stateMagic) + 64
+	for _, it := range b.Items {
+		size += 1 + 2*binary.MaxVarintLen32 + len(it.ID) + len(it.Value)
+	}
+	out := append(make([]byte, 0, size), stateMagic...)
 	out = binary.AppendUvarint(out, b.HubEpoch)
 	out = binary.AppendUvarint(out, b.Rev)
 	var flags byte
