@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"github.com/citypass/citypass/datadir"
@@ -239,6 +240,10 @@ func (n *Node) apply(ctx context.Context, items []ledger.StateItem, cur StateCur
 	return nil
 }
 
+// mergeInto merges one hub record into the node's ledger. A record the
+// merge leaves as the node holds it (the hub's copy of what the node
+// uploaded, or older) is not written again: most of what flows down to a
+// busy node is its own taps' cards and usage coming back.
 func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
 	switch {
 	case v.Tariff != nil:
@@ -252,7 +257,11 @@ func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
 		if ok {
 			lp = &local
 		}
-		return tx.PutPass(fleet.MergePass(*v.Pass, lp))
+		merged := fleet.MergePass(*v.Pass, lp)
+		if ok && unchanged(merged, local) {
+			return nil
+		}
+		return tx.PutPass(merged)
 	case v.Card != nil:
 		local, ok, err := tx.Card(v.Card.UID)
 		if err != nil {
@@ -262,13 +271,26 @@ func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
 		if ok {
 			lc = &local
 		}
-		return tx.PutCard(fleet.MergeCard(*v.Card, lc))
+		merged := fleet.MergeCard(*v.Card, lc)
+		if ok && unchanged(merged, local) {
+			return nil
+		}
+		return tx.PutCard(merged)
 	case v.Usage != nil:
 		local, err := tx.Usage(id)
 		if err != nil {
 			return err
 		}
-		return tx.PutUsage(id, fleet.MergeUsage(*v.Usage, &local))
+		merged := fleet.MergeUsage(*v.Usage, &local)
+		if len(local.Visits) > 0 && unchanged(merged, local) {
+			return nil
+		}
+		return tx.PutUsage(id, merged)
 	}
 	return nil
 }
+
+// unchanged reports whether a merged record equals the node's. Both come
+// from the ledger's decoders, so equal records are deeply equal; a false
+// "changed" would only cost a write.
+func unchanged[T any](merged, local T) bool { return reflect.DeepEqual(merged, local) }
