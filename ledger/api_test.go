@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -330,6 +331,47 @@ func TestJournalBetweenAndFrom(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.ErrorIs(t, l.View(cctx, func(engine.Reader) error { return nil }), context.Canceled)
+}
+
+// TestJournalRaw: JournalRaw hands out, from its seq on, each record as
+// EncodeTapRecord encodes what Journal reads, and a damaged record as
+// corruption.
+func TestJournalRaw(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewMem()
+	l := openMem(t, fs)
+	require.NoError(t, wlSetup(ctx, l, 4))
+	for s := uint64(1); s <= 6; s++ {
+		var res wlResult
+		require.NoError(t, l.Update(ctx, wlTxn(wlTap("d", s, 0, 4), wlLimit, &res)))
+	}
+	var want [][]byte
+	var wantSeqs []uint64
+	require.NoError(t, l.Journal(ctx, 2, func(r *engine.TapRecord) error {
+		want, wantSeqs = append(want, EncodeTapRecord(r)), append(wantSeqs, r.JournalSeq)
+		return nil
+	}))
+	require.Len(t, want, 5)
+	var got [][]byte
+	var seqs []uint64
+	require.NoError(t, l.JournalRaw(ctx, 2, func(seq uint64, raw []byte) error {
+		got, seqs = append(got, bytes.Clone(raw)), append(seqs, seq)
+		return nil
+	}))
+	assert.Equal(t, want, got)
+	assert.Equal(t, wantSeqs, seqs)
+	for i, raw := range got {
+		r, err := DecodeTapRecord(raw)
+		require.NoError(t, err)
+		assert.Equal(t, seqs[i], r.JournalSeq)
+	}
+	// A record whose bytes changed fails its frame.
+	require.NoError(t, l.db.Set(journalKey(4), append(bytes.Clone(got[2][:len(got[2])-1]), got[2][len(got[2])-1]^1), pebble.Sync))
+	require.NoError(t, l.Close())
+	l = openMem(t, fs)
+	defer l.Close()
+	var corrupt *CorruptionError
+	assert.ErrorAs(t, l.JournalRaw(ctx, 1, func(uint64, []byte) error { return nil }), &corrupt)
 }
 
 // TestJournalBatches: the pipelined batched scan gives exactly Journal's

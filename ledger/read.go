@@ -170,6 +170,24 @@ func (l *Ledger) Journal(ctx context.Context, fromSeq uint64, fn func(*engine.Ta
 	})
 }
 
+// JournalRaw calls fn for every journal record from fromSeq on, in seq
+// order, from one snapshot, with the record as the ledger stores it: the
+// bytes EncodeTapRecord writes and DecodeTapRecord reads, its frame
+// verified. raw is valid only during the call. A node's uplink copies
+// records into its uploads so, without decoding them.
+func (l *Ledger) JournalRaw(ctx context.Context, fromSeq uint64, fn func(seq uint64, raw []byte) error) error {
+	return l.scan(ctx, journalKey(fromSeq), []byte{pJournal + 1}, func(k, v []byte) error {
+		seq, ok := parseJournalKey(k)
+		if !ok {
+			return &CorruptionError{Key: k, Reason: "malformed journal key"}
+		}
+		if _, err := openFrame(k, v, kindTap); err != nil {
+			return err
+		}
+		return fn(seq, v)
+	})
+}
+
 // JournalBetween calls fn for every journaled tap whose time At is in
 // [from, to), by At ascending (ties by journal seq), from one snapshot.
 func (l *Ledger) JournalBetween(ctx context.Context, from, to time.Time, fn func(*engine.TapRecord) error) error {

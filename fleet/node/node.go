@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/fleet"
 	"github.com/citypass/citypass/fleet/natsio"
 	"github.com/citypass/citypass/fleet/wire"
@@ -379,11 +378,20 @@ func (n *Node) push(ctx context.Context) error {
 		if from > last {
 			return nil
 		}
-		b := &fleet.Batch{Node: n.cfg.Node, Epoch: n.epoch, First: from, SentAt: n.cfg.Now(), ClockOffset: offset, ClockKnown: known,
-			Records: make([]engine.TapRecord, 0, min(uint64(n.cfg.BatchMax), last-from+1))}
-		err := n.cfg.Ledger.Journal(ctx, from, func(r *engine.TapRecord) error {
-			b.Records = append(b.Records, *r)
-			if len(b.Records) >= n.cfg.BatchMax {
+		b := &fleet.Batch{Node: n.cfg.Node, Epoch: n.epoch, First: from, SentAt: n.cfg.Now(), ClockOffset: offset, ClockKnown: known}
+		// The records go up as the journal stores them (an upload's record
+		// is the journal's encoding), copied into one buffer, neither
+		// decoded nor encoded again.
+		want := min(uint64(n.cfg.BatchMax), last-from+1)
+		buf := make([]byte, 0, 256*want)
+		ends := make([]int, 0, want)
+		err := n.cfg.Ledger.JournalRaw(ctx, from, func(seq uint64, raw []byte) error {
+			if next := from + uint64(len(ends)); seq != next {
+				return fmt.Errorf("journal record %d where %d was expected", seq, next)
+			}
+			buf = append(buf, raw...)
+			ends = append(ends, len(buf))
+			if len(ends) >= n.cfg.BatchMax {
 				return errBatchFull
 			}
 			return nil
@@ -391,12 +399,17 @@ func (n *Node) push(ctx context.Context) error {
 		if err != nil && !errors.Is(err, errBatchFull) {
 			return fmt.Errorf("reading the journal from %d: %w", from, err)
 		}
-		if len(b.Records) == 0 {
+		if len(ends) == 0 {
 			return nil
 		}
-		b.Last = b.First + uint64(len(b.Records)) - 1
+		records := make([][]byte, len(ends))
+		start := 0
+		for i, end := range ends {
+			records[i], start = buf[start:end], end
+		}
+		b.Last = b.First + uint64(len(records)) - 1
 		pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, wire.UploadID(b), wire.EncodeUpload(b))
+		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, wire.UploadID(b), wire.EncodeUploadRecords(b, records))
 		cancel()
 		if err != nil {
 			return err

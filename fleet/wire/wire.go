@@ -47,7 +47,22 @@ func UploadID(b *fleet.Batch) string {
 // with uvarint lengths and numbers, varint nanoseconds, and each record as
 // ledger.EncodeTapRecord writes it.
 func EncodeUpload(b *fleet.Batch) []byte {
-	out := append([]byte(nil), uploadMagic...)
+	records := make([][]byte, len(b.Records))
+	for i := range b.Records {
+		records[i] = ledger.EncodeTapRecord(&b.Records[i])
+	}
+	return EncodeUploadRecords(b, records)
+}
+
+// EncodeUploadRecords encodes an upload of b's header (Node to
+// ClockOffset; b.Records is not read) and records, each as
+// ledger.EncodeTapRecord writes it (as ledger.JournalRaw hands them out).
+func EncodeUploadRecords(b *fleet.Batch, records [][]byte) []byte {
+	size := len(uploadMagic) + len(b.Node) + 8*binary.MaxVarintLen64 + 4
+	for _, r := range records {
+		size += binary.MaxVarintLen32 + len(r)
+	}
+	out := append(make([]byte, 0, size), uploadMagic...)
 	out = binary.AppendUvarint(out, uint64(len(b.Node)))
 	out = append(out, b.Node...)
 	out = binary.AppendUvarint(out, b.Epoch)
@@ -60,9 +75,8 @@ func EncodeUpload(b *fleet.Batch) []byte {
 		out = append(out, 0)
 	}
 	out = binary.AppendVarint(out, int64(b.ClockOffset))
-	out = binary.AppendUvarint(out, uint64(len(b.Records)))
-	for i := range b.Records {
-		r := ledger.EncodeTapRecord(&b.Records[i])
+	out = binary.AppendUvarint(out, uint64(len(records)))
+	for _, r := range records {
 		out = binary.AppendUvarint(out, uint64(len(r)))
 		out = append(out, r...)
 	}
