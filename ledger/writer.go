@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/batchrepr"
 
 	"github.com/citypass/citypass/engine"
 	"github.com/citypass/citypass/tariff"
@@ -177,8 +179,6 @@ func (l *Ledger) runGroup(group []*request) {
 		clear(ops) // keeps no value alive until the next group
 		l.groupOps = ops[:0]
 	}()
-	b := l.db.NewBatch(pebble.WithMaxRetainedSizeBytes(batchRetainBytes))
-	defer b.Close()
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			p.errs[i] = err
@@ -199,22 +199,29 @@ func (l *Ledger) runGroup(group []*request) {
 		}
 		// Only later transactions of the group read l.group: the last one
 		// (the only one, at a lone gate) skips building it.
-		later := i < len(group)-1
-		if later {
+		if i < len(group)-1 {
 			l.keepRuns(t)
-		}
-		for _, o := range t.ops {
-			if err := b.Set(o.key, o.val, nil); err != nil {
-				// Only a misuse of the batch fails here; nothing is committed.
-				p.errs[i] = fmt.Errorf("ledger: building batch: %w", err)
-				l.fail(p.errs[i])
-				break
-			}
-			if later {
+			for _, o := range t.ops {
 				l.group[string(o.key)] = o.val
 			}
 		}
 		ops = append(ops, t.ops...)
+	}
+	// The batch is built once every transaction has run, at its final size:
+	// grown write by write, it would copy a hub's group of uploads
+	// (megabytes) several times over.
+	size := batchrepr.HeaderLen
+	for _, o := range ops {
+		size += len(o.key) + len(o.val) + batchRecordOverhead
+	}
+	b := l.db.NewBatchWithSize(size, pebble.WithMaxRetainedSizeBytes(batchRetainBytes))
+	defer b.Close()
+	for _, o := range ops {
+		if err := b.Set(o.key, o.val, nil); err != nil {
+			// Only a misuse of the batch fails here; nothing is committed.
+			l.fail(fmt.Errorf("ledger: building batch: %w", err))
+			break
+		}
 	}
 	// A lone request with nothing in flight and nothing queued (one gate)
 	// commits with pebble.Sync and is answered here: every earlier batch
@@ -432,6 +439,10 @@ func (l *Ledger) newTxn() *txn {
 // after a group's commit: a hub's group of uploads writes a few MB, which a
 // kept buffer holds without growing a new one for every group.
 const batchRetainBytes = 4 << 20
+
+// batchRecordOverhead bounds what a batch adds to a write's key and
+// value: its kind and two uvarint lengths.
+const batchRecordOverhead = 1 + 2*binary.MaxVarintLen32
 
 // maxKeptOps bounds the ops buffer and key index newTxn keeps: a tap
 // writes five or six keys, a hub's upload of 1,000 records about 4,000.
