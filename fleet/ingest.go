@@ -17,8 +17,9 @@ type Stored struct {
 
 // IngestView is what the hub ledger holds that one batch touches, read by
 // the ingest loop inside the transaction that will store the result. Ingest
-// takes ownership of the maps and updates them as it goes, so a record later
-// in the batch sees the effects of earlier ones.
+// takes ownership of the maps and updates the state ones (ByNodeSeq,
+// Passes, Cards, Usage) as it goes, so a record later in the batch sees the
+// effects of earlier ones; it keeps the batch's own tap ids apart.
 type IngestView struct {
 	// NodeEpoch is the hub's state of the batch's node epoch; Known false
 	// on first contact.
@@ -110,6 +111,9 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 		ne.Quarantined++
 	}
 	res.Journal = make([]Foreign, 0, len(b.Records))
+	// journaled indexes this batch's records in res.Journal by tap id: a
+	// later record of the batch with the same id meets it as held.
+	journaled := make(map[engine.TapID]int, len(b.Records))
 	for i := range b.Records {
 		r := &b.Records[i]
 		if r.JournalSeq <= ne.HighWater {
@@ -133,7 +137,11 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 		if r.At.After(ne.LastTapAt) {
 			ne.LastTapAt = r.At
 		}
-		if held, ok := v.ByTapID[r.ID]; ok {
+		held, ok := v.ByTapID[r.ID]
+		if j, in := journaled[r.ID]; in && !ok {
+			held, ok = Stored{Record: res.Journal[j].Record, Origin: res.Journal[j].Origin, HasOrigin: true}, true
+		}
+		if ok {
 			if SameRecord(&held.Record, r) {
 				res.Aliases = append(res.Aliases, Alias{NodeSeq: r.JournalSeq, Tap: r.ID})
 				ne.Duplicates++
@@ -148,9 +156,8 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 				continue
 			}
 		}
-		o := origin(r)
-		res.Journal = append(res.Journal, Foreign{Record: *r, Origin: o})
-		v.ByTapID[r.ID] = Stored{Record: *r, Origin: o, HasOrigin: true}
+		journaled[r.ID] = len(res.Journal)
+		res.Journal = append(res.Journal, Foreign{Record: *r, Origin: origin(r)})
 		ne.Records++
 		applyEffects(r, v, &res)
 	}

@@ -111,7 +111,7 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 		return nil, err
 	}
 	v := &fleet.IngestView{NodeEpoch: ne, Known: known,
-		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: make(map[engine.TapID]fleet.Stored, len(taps)),
+		ByNodeSeq: map[uint64][]engine.TapRecord{}, ByTapID: map[engine.TapID]fleet.Stored{},
 		Passes: make(map[string]engine.Pass, len(passes)), Cards: make(map[string]engine.Card, len(cards)),
 		Usage: make(map[string]engine.Usage, len(passes))}
 	for i := range b.Records {
