@@ -121,7 +121,7 @@ type Options struct {
 	// times as many. Default DefaultL0Tables (Pebble's own). More tables
 	// mean fewer rewrites of the levels below and dearer reads: a hub's
 	// ledger, which takes uploads of 1,000 records whose reads it prefetches,
-	// spends less CPU per record with 32 (bench/README.md).
+	// spends less CPU per record with 64 (bench/README.md).
 	L0Tables int
 	// FastestCompression compresses the store's tables with Pebble's
 	// fastest compression (MinLZ; Snappy on arm64, where MinLZ has no

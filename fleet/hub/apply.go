@@ -172,7 +172,7 @@ func readView(tx ledger.FleetTxn, b *fleet.Batch) (*fleet.IngestView, error) {
 // commits uploads of up to 1,000 records whose reads it prefetches, and
 // spends less CPU per record when Pebble compacts its recent writes less
 // often (bench/README.md, "Where the catch-up's time goes").
-const LedgerL0Tables = 32
+const LedgerL0Tables = 64
 
 // LedgerOptions sets on o what the hub's ledger needs, wherever it is
 // opened: the change log (the hub's changes flow down to the nodes),
