@@ -112,9 +112,7 @@ func TestPrefetchTapIDs(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close()
 	rec := func(seq uint64) (engine.TapRecord, fleet.Origin) {
-		return engine.TapRecord{Tap: engine.Tap{ID: engine.TapID{Device: "n-g", Seq: seq}, Card: "05AA", Gate: "g", At: wlEpoch},
-				RecordedAt: wlEpoch, Decision: engine.Decision{Reason: engine.ReasonInvalid}},
-			fleet.Origin{Node: "n", Epoch: 1, NodeSeq: seq, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}
+		return foreignTap(engine.TapID{Device: "n-g", Seq: seq}, seq)
 	}
 	held, o := rec(1)
 	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error { return tx.PutForeignTap(&held, o) }))
@@ -154,13 +152,10 @@ func TestPrefetchTapRuns(t *testing.T) {
 	defer l.Close()
 	journaled := map[engine.TapID]bool{}
 	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
-		n := uint64(0)
-		for _, id := range []engine.TapID{{Device: "n-g", Seq: 1}, {Device: "n-g", Seq: 5}, {Device: "n-g2", Seq: 3},
+		for n, id := range []engine.TapID{{Device: "n-g", Seq: 1}, {Device: "n-g", Seq: 5}, {Device: "n-g2", Seq: 3},
 			{Device: "n-h", Seq: 1}, {Device: "n-h", Seq: 900}} {
-			n++
-			r := engine.TapRecord{Tap: engine.Tap{ID: id, Card: "05AA", Gate: "g", At: wlEpoch}, RecordedAt: wlEpoch,
-				Decision: engine.Decision{Reason: engine.ReasonInvalid}}
-			if err := tx.PutForeignTap(&r, fleet.Origin{Node: "n", Epoch: 1, NodeSeq: n, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}); err != nil {
+			r, o := foreignTap(id, uint64(n+1))
+			if err := tx.PutForeignTap(&r, o); err != nil {
 				return err
 			}
 			journaled[id] = true
@@ -189,4 +184,12 @@ func TestPrefetchTapRuns(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// foreignTap is a node's denied tap id, uploaded as node "n"'s record
+// nodeSeq.
+func foreignTap(id engine.TapID, nodeSeq uint64) (engine.TapRecord, fleet.Origin) {
+	return engine.TapRecord{Tap: engine.Tap{ID: id, Card: "05AA", Gate: "g", At: wlEpoch}, RecordedAt: wlEpoch,
+			Decision: engine.Decision{Reason: engine.ReasonInvalid}},
+		fleet.Origin{Node: "n", Epoch: 1, NodeSeq: nodeSeq, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}
 }
