@@ -710,6 +710,7 @@ func TestOptions(t *testing.T) {
 		"CacheSizeBytes":         {CacheSizeBytes: -5},
 		"MemTableSize":           {MemTableSize: 4 << 10},
 		"L0Tables":               {L0Tables: 1},
+		"MemTables":              {MemTables: 1},
 		"DeviceSeqsMax":          {DeviceSeqsMax: -1},
 		"JournalBatchLen":        {JournalBatchLen: 1 << 17},
 		"JournalBatchesInFlight": {JournalBatchesInFlight: -2},

@@ -58,6 +58,9 @@ const DefaultCacheSizeBytes = 32 << 20
 // Options.MemTableSize (Pebble's own default).
 const DefaultMemTableSize = 4 << 20
 
+// DefaultMemTables is Options.MemTables of a ledger opened without it.
+const DefaultMemTables = 2
+
 // DefaultL0Tables is Options.L0Tables of a ledger opened without it
 // (Pebble's own L0 compaction threshold).
 const DefaultL0Tables = 4
@@ -115,6 +118,11 @@ type Options struct {
 	// ledger that takes little (a simulated node among hundreds in one
 	// process, each a log in memory) is cheaper with 256 KiB.
 	MemTableSize int64
+	// MemTables is how many full memtables may wait for their flush before
+	// writes stall; default DefaultMemTables (Pebble's own). A ledger that
+	// takes bursts of large transactions (a hub's catch-up) stalls less
+	// with 4 while flushes share the CPU with compactions.
+	MemTables int
 	// L0Tables is how many overlapping tables of recent writes (Pebble's
 	// L0 sublevels, through which every read passes) Pebble lets pile up
 	// before it compacts them into the levels below; writes stall at three
@@ -197,6 +205,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.L0Tables == 0 {
 		o.L0Tables = DefaultL0Tables
 	}
+	if o.MemTables == 0 {
+		o.MemTables = DefaultMemTables
+	}
 	if o.DeviceSeqsMax == 0 {
 		o.DeviceSeqsMax = 1 << 16
 	}
@@ -227,6 +238,7 @@ func (o *Options) Validate() error {
 		{"CacheSizeBytes", o.CacheSizeBytes, 1, 1 << 40},
 		{"MemTableSize", o.MemTableSize, 64 << 10, 1 << 30},
 		{"L0Tables", int64(o.L0Tables), 2, 256},
+		{"MemTables", int64(o.MemTables), 2, 16},
 		{"DeviceSeqsMax", int64(o.DeviceSeqsMax), 1, 1 << 24},
 		{"JournalBatchLen", int64(o.JournalBatchLen), 1, 1 << 16},
 		{"JournalBatchesInFlight", int64(o.JournalBatchesInFlight), 1, 1 << 10},
@@ -420,10 +432,11 @@ func Open(dir string, opts *Options) (*Ledger, error) {
 		pfs = readOnlyFS{pfs}
 	}
 	po := &pebble.Options{
-		FS:           pfs,
-		ReadOnly:     o.ReadOnly,
-		Cache:        cache,
-		MemTableSize: uint64(o.MemTableSize),
+		FS:                          pfs,
+		ReadOnly:                    o.ReadOnly,
+		Cache:                       cache,
+		MemTableSize:                uint64(o.MemTableSize),
+		MemTableStopWritesThreshold: o.MemTables,
 		// The stall thresholds keep Pebble's own ratio (4 and 12).
 		L0CompactionThreshold: o.L0Tables,
 		L0StopWritesThreshold: 3 * o.L0Tables,

@@ -182,4 +182,11 @@ func LedgerOptions(o *ledger.Options) {
 	o.ChangeLog = true
 	o.L0Tables = LedgerL0Tables
 	o.FastestCompression = true
+	o.MemTables = LedgerMemTables
 }
+
+// LedgerMemTables is the hub ledger's ledger.Options.MemTables: in a
+// catch-up its writes can fill Pebble's default two memtables faster than
+// a flush, sharing the CPU with compactions, empties one, and the writer
+// would stall (bench/README.md).
+const LedgerMemTables = 4
