@@ -35,8 +35,7 @@ func testChangesRead(t *testing.T, kept string) {
 	if kept == "newest" {
 		recentChangesBytes = 400 // a few of the revisions below
 	}
-	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, ChangeLog: true})
-	require.NoError(t, err)
+	l := openMemWith(t, vfs.NewMem(), &Options{ChangeLog: true})
 	defer l.Close()
 	if kept == "none" {
 		l.recent = nil
@@ -137,8 +136,7 @@ func TestChangesFollowWrites(t *testing.T) {
 	ctx := context.Background()
 	defer func(n int) { recentChangesBytes = n }(recentChangesBytes)
 	recentChangesBytes = 3000
-	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, ChangeLog: true})
-	require.NoError(t, err)
+	l := openMemWith(t, vfs.NewMem(), &Options{ChangeLog: true})
 	defer l.Close()
 	const cards = 20
 	require.NoError(t, wlSetup(ctx, l, cards))

@@ -108,8 +108,7 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 // the prefetch reads as journaled and conflicts with a second one.
 func TestPrefetchTapIDs(t *testing.T) {
 	ctx := context.Background()
-	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }})
-	require.NoError(t, err)
+	l := openMem(t, vfs.NewMem())
 	defer l.Close()
 	rec := func(seq uint64) (engine.TapRecord, fleet.Origin) {
 		return foreignTap(engine.TapID{Device: "n-g", Seq: seq}, seq)
@@ -147,8 +146,7 @@ func TestPrefetchTapIDs(t *testing.T) {
 // (sparse), next to a device whose id extends another's.
 func TestPrefetchTapRuns(t *testing.T) {
 	ctx := context.Background()
-	l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }})
-	require.NoError(t, err)
+	l := openMem(t, vfs.NewMem())
 	defer l.Close()
 	journaled := map[engine.TapID]bool{}
 	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
