@@ -212,15 +212,16 @@ type FleetResult struct {
 // nodes run in this process, each a ledger with a nats.go connection and
 // the node's sync, as fleettest's loopback harness runs them.
 //
-// Each run: (1) catch-up: Nodes nodes, each holding Backlog taps journaled
-// offline, start at once; timed until the hub acknowledged every record.
-// (2) online: the same nodes tap at OnlineRate; each tap's latency to the
-// hub's acknowledgement. (3) memory: RSSNodes−Nodes more nodes join and all
-// tap for RSSFor; the hub's VmRSS then, and its peak. (4) node cost: the
-// gate1 tap with and without a node's sync running, in alternated blocks.
-// Then, on hubs of their own: (5) block: BlockNodes nodes following the
+// First, each run of (0) node cost: the gate1 tap with and without a
+// node's sync running, in alternated blocks, before the node journals
+// below fill this process. Then each run: (1) catch-up: Nodes nodes, each
+// holding Backlog taps journaled offline, start at once; timed until the
+// hub acknowledged every record. (2) online: the same nodes tap at
+// OnlineRate; each tap's latency to the hub's acknowledgement. (3) memory:
+// RSSNodes−Nodes more nodes join and all tap for RSSFor; the hub's VmRSS
+// then, and its peak. Then, on hubs of their own: (4) block: BlockNodes nodes following the
 // hub's state until each denies a card blocked at the hub
-// (fleetBlockRuns); (6) behind: a node back after BehindUpdates state
+// (fleetBlockRuns); (5) behind: a node back after BehindUpdates state
 // updates, until it is current (fleetBehindRuns).
 func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, error) {
 	cfg = cfg.withDefaults()
@@ -237,6 +238,27 @@ func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, erro
 		return nil, errNoChild
 	}
 	res := &FleetResult{Nodes: cfg.Nodes, Backlog: cfg.Backlog, OnlineRate: cfg.OnlineRate, RSSNodes: cfg.RSSNodes}
+	var cost50, sync50, cost99, sync99, ratios []float64
+	// The node cost runs first, before the other parts' node journals are
+	// built: a gate's process holds its own ledger, not the 1.5 GB of 500
+	// other nodes' journals that every GC during its taps would mark.
+	for run := 0; run < env.runs() && cfg.wants(fleetCost); run++ {
+		load := loadAvg()
+		if !cfg.wants(fleetCatchup) {
+			res.LoadAvg = append(res.LoadAvg, load)
+		}
+		env.logf("fleet cost run %d: load average %.2f", run+1, load)
+		plain, synced, store, err := fleetCostRun(ctx, env, cfg, run)
+		if err != nil {
+			return nil, err
+		}
+		res.CostHubStore = store
+		cost50, sync50 = append(cost50, us(plain.P(50))), append(sync50, us(synced.P(50)))
+		cost99, sync99 = append(cost99, us(plain.P(99))), append(sync99, us(synced.P(99)))
+		ratios = append(ratios, us(synced.P(50))/us(plain.P(50)))
+		env.logf("fleet run %d: node cost: tap p50 %.0f µs with sync, %.0f µs without (%.3f); p99 %.0f / %.0f µs",
+			run+1, us(synced.P(50)), us(plain.P(50)), ratios[len(ratios)-1], us(synced.P(99)), us(plain.P(99)))
+	}
 	var fx *fleetFixture
 	if cfg.wants(fleetCatchup) {
 		var err error
@@ -247,38 +269,23 @@ func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, erro
 		res.BuildS = round(time.Since(start).Seconds(), 1)
 	}
 	var rate, secs, p50, p99, pmax, rss, peak []float64
-	var cost50, sync50, cost99, sync99, ratios []float64
-	for run := 0; run < env.runs() && (fx != nil || cfg.wants(fleetCost)); run++ {
+	for run := 0; run < env.runs() && fx != nil; run++ {
 		load := loadAvg()
 		res.LoadAvg = append(res.LoadAvg, load)
 		env.logf("fleet run %d: load average %.2f", run+1, load)
-		if fx != nil {
-			r, err := fx.run(ctx, env, cfg, run)
-			if err != nil {
-				return nil, err
-			}
-			rate, secs = append(rate, r.catchupRate), append(secs, r.catchupS)
-			if cfg.wants(fleetOnline) {
-				p50, p99, pmax = append(p50, r.online.P(50).Seconds()*1e3), append(p99, r.online.P(99).Seconds()*1e3), append(pmax, r.online.P(100).Seconds()*1e3)
-				res.OnlineTaps = r.online.Len()
-			}
-			if cfg.wants(fleetRSS) {
-				rss = append(rss, r.rssMB)
-			}
-			peak = append(peak, r.peakMB)
+		r, err := fx.run(ctx, env, cfg, run)
+		if err != nil {
+			return nil, err
 		}
-		if cfg.wants(fleetCost) {
-			plain, synced, store, err := fleetCostRun(ctx, env, cfg, run)
-			if err != nil {
-				return nil, err
-			}
-			res.CostHubStore = store
-			cost50, sync50 = append(cost50, us(plain.P(50))), append(sync50, us(synced.P(50)))
-			cost99, sync99 = append(cost99, us(plain.P(99))), append(sync99, us(synced.P(99)))
-			ratios = append(ratios, us(synced.P(50))/us(plain.P(50)))
-			env.logf("fleet run %d: node cost: tap p50 %.0f µs with sync, %.0f µs without (%.3f); p99 %.0f / %.0f µs",
-				run+1, us(synced.P(50)), us(plain.P(50)), ratios[len(ratios)-1], us(synced.P(99)), us(plain.P(99)))
+		rate, secs = append(rate, r.catchupRate), append(secs, r.catchupS)
+		if cfg.wants(fleetOnline) {
+			p50, p99, pmax = append(p50, r.online.P(50).Seconds()*1e3), append(p99, r.online.P(99).Seconds()*1e3), append(pmax, r.online.P(100).Seconds()*1e3)
+			res.OnlineTaps = r.online.Len()
 		}
+		if cfg.wants(fleetRSS) {
+			rss = append(rss, r.rssMB)
+		}
+		peak = append(peak, r.peakMB)
 	}
 	if fx != nil {
 		res.CatchupTaps = cfg.Nodes * cfg.Backlog
