@@ -396,10 +396,9 @@ type txn struct {
 	l    *Ledger
 	seq0 uint64 // l.lastSeq before fn: restored when fn fails
 	ops  []op   // fn's writes in order
-	idx  map[string]int
-	// keptIdx is an empty map newTxn kept from an earlier transaction,
-	// which putObj uses as idx when it needs one.
-	keptIdx map[string]int
+	// idx indexes ops by key once there are more than txnIndexAfter of
+	// them (indexed); newTxn keeps the map, emptied, for the next.
+	idx map[string]int
 	// changed lists the state keys written (Options.ChangeLog).
 	changed [][]byte
 	// runs and idxRuns are the origin runs and the aliases' index runs the
@@ -420,9 +419,6 @@ type txn struct {
 func (l *Ledger) newTxn() *txn {
 	t := &l.tx
 	ops, idx := t.ops, t.idx
-	if idx == nil {
-		idx = t.keptIdx
-	}
 	if cap(ops) > maxKeptOps {
 		ops = nil
 	}
@@ -431,7 +427,7 @@ func (l *Ledger) newTxn() *txn {
 		idx = nil
 	}
 	clear(idx)
-	*t = txn{l: l, seq0: l.lastSeq, ops: ops[:0], keptIdx: idx}
+	*t = txn{l: l, seq0: l.lastSeq, ops: ops[:0], idx: idx}
 	return t
 }
 
@@ -481,12 +477,12 @@ func (t *txn) putObj(key, val []byte, obj any) {
 		t.noteChange(key)
 	}
 	t.ops = append(t.ops, op{key: key, val: val, obj: obj})
-	if t.idx != nil {
-		t.idx[string(key)] = len(t.ops) - 1
-	} else if len(t.ops) > txnIndexAfter {
-		t.idx, t.keptIdx = t.keptIdx, nil
+	switch n := len(t.ops); {
+	case n > txnIndexAfter+1:
+		t.idx[string(key)] = n - 1
+	case n == txnIndexAfter+1: // the index starts: every write so far
 		if t.idx == nil {
-			t.idx = make(map[string]int, 2*len(t.ops))
+			t.idx = make(map[string]int, 2*n)
 		}
 		for i, o := range t.ops {
 			t.idx[string(o.key)] = i
@@ -494,8 +490,11 @@ func (t *txn) putObj(key, val []byte, obj any) {
 	}
 }
 
+// indexed reports whether t.idx indexes t.ops (see putObj).
+func (t *txn) indexed() bool { return len(t.ops) > txnIndexAfter }
+
 func (t *txn) find(key []byte) (int, bool) {
-	if t.idx != nil {
+	if t.indexed() {
 		i, ok := t.idx[string(key)]
 		return i, ok
 	}
