@@ -384,14 +384,15 @@ func (n *Node) push(ctx context.Context) error {
 		// decoded nor encoded again.
 		want := min(uint64(n.cfg.BatchMax), last-from+1)
 		buf := make([]byte, 0, 256*want)
-		ends := make([]int, 0, want)
+		records := make([][]byte, 0, want)
 		err := n.cfg.Ledger.JournalRaw(ctx, from, func(seq uint64, raw []byte) error {
-			if next := from + uint64(len(ends)); seq != next {
+			if next := from + uint64(len(records)); seq != next {
 				return fmt.Errorf("journal record %d where %d was expected", seq, next)
 			}
-			buf = append(buf, raw...)
-			ends = append(ends, len(buf))
-			if len(ends) >= n.cfg.BatchMax {
+			start := len(buf)
+			buf = append(buf, raw...) // records already cut keep the old array
+			records = append(records, buf[start:len(buf):len(buf)])
+			if len(records) >= n.cfg.BatchMax {
 				return errBatchFull
 			}
 			return nil
@@ -399,13 +400,8 @@ func (n *Node) push(ctx context.Context) error {
 		if err != nil && !errors.Is(err, errBatchFull) {
 			return fmt.Errorf("reading the journal from %d: %w", from, err)
 		}
-		if len(ends) == 0 {
+		if len(records) == 0 {
 			return nil
-		}
-		records := make([][]byte, len(ends))
-		start := 0
-		for i, end := range ends {
-			records[i], start = buf[start:end], end
 		}
 		b.Last = b.First + uint64(len(records)) - 1
 		pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
