@@ -212,17 +212,17 @@ type FleetResult struct {
 // nodes run in this process, each a ledger with a nats.go connection and
 // the node's sync, as fleettest's loopback harness runs them.
 //
-// First, each run of (0) node cost: the gate1 tap with and without a
-// node's sync running, in alternated blocks, before the node journals
-// below fill this process. Then each run: (1) catch-up: Nodes nodes, each
-// holding Backlog taps journaled offline, start at once; timed until the
-// hub acknowledged every record. (2) online: the same nodes tap at
-// OnlineRate; each tap's latency to the hub's acknowledgement. (3) memory:
-// RSSNodes−Nodes more nodes join and all tap for RSSFor; the hub's VmRSS
-// then, and its peak. Then, on hubs of their own: (4) block: BlockNodes nodes following the
-// hub's state until each denies a card blocked at the hub
-// (fleetBlockRuns); (5) behind: a node back after BehindUpdates state
-// updates, until it is current (fleetBehindRuns).
+// First every run of (1) node cost: the gate1 tap with and without a
+// node's sync running, in alternated blocks, before the node journals of
+// the next parts fill this process. Then each run: (2) catch-up: Nodes
+// nodes, each holding Backlog taps journaled offline, start at once; timed
+// until the hub acknowledged every record. (3) online: the same nodes tap
+// at OnlineRate; each tap's latency to the hub's acknowledgement. (4)
+// memory: RSSNodes−Nodes more nodes join and all tap for RSSFor; the hub's
+// VmRSS then, and its peak. Then, on hubs of their own: (5) block:
+// BlockNodes nodes following the hub's state until each denies a card
+// blocked at the hub (fleetBlockRuns); (6) behind: a node back after
+// BehindUpdates state updates, until it is current (fleetBehindRuns).
 func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, error) {
 	cfg = cfg.withDefaults()
 	if err := CheckFleetParts(cfg.Parts); err != nil {
