@@ -52,6 +52,33 @@ func newFleetProcs(t *testing.T) *fleetProcs {
 
 // start runs citypass args and waits until its output shows ready.
 func (ps *fleetProcs) start(name, ready string, args ...string) *fleetProc {
+	ps.t.Helper()
+	p, ok := ps.try(name, ready, args...)
+	require.True(ps.t, ok, name+" exited before it was ready\ncitypass %v:\n%s", args, p.out.String())
+	return p
+}
+
+// startOnPort is start for a process that binds a port it has bound before
+// (a restarted hub): while the port was free the system may have lent it to
+// an outgoing connection for a moment, so a start that fails to open its
+// listener is tried again.
+func (ps *fleetProcs) startOnPort(name, ready string, args ...string) *fleetProc {
+	ps.t.Helper()
+	for attempt := 0; ; attempt++ {
+		p, ok := ps.try(name, ready, args...)
+		if ok {
+			return p
+		}
+		out := p.out.String()
+		require.True(ps.t, strings.Contains(out, "could not open a listener") && attempt < 40,
+			name+" exited before it was ready\ncitypass %v:\n%s", args, out)
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// try runs citypass args and waits until its output shows ready (true) or
+// it exits (false).
+func (ps *fleetProcs) try(name, ready string, args ...string) (*fleetProc, bool) {
 	t := ps.t
 	t.Helper()
 	cmd := exec.Command(ps.bin, args...)
@@ -71,12 +98,12 @@ func (ps *fleetProcs) start(name, ready string, args ...string) *fleetProc {
 	for !strings.Contains(p.out.String(), ready) {
 		select {
 		case <-p.done:
-			require.FailNow(t, name+" exited before it was ready", "citypass %v:\n%s", args, p.out.String())
+			return p, false
 		case <-time.After(10 * time.Millisecond):
 		}
 		require.True(t, time.Now().Before(deadline), "%s not ready after 30 s:\n%s", name, p.out.String())
 	}
-	return p
+	return p, true
 }
 
 // kill sends SIGKILL to p's process group and waits until p has exited.
@@ -164,7 +191,7 @@ func TestFleetProcessesKilled(t *testing.T) {
 	must("--data", hubDir, "init")
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startHub := func() *fleetProc {
-		return ps.start("hub", "hub on ", "--data", hubDir, "hub", "--listen", listen)
+		return ps.startOnPort("hub", "hub on ", "--data", hubDir, "hub", "--listen", listen)
 	}
 	hub := startHub()
 

@@ -87,9 +87,17 @@ func (h *LoopbackHub) loadValidator() error {
 func (h *LoopbackHub) start() error {
 	var err error
 	if h.Members == nil {
-		h.Server, err = natsio.StartServer(natsio.ServerConfig{StoreDir: h.StoreDir, Listen: h.Listen, Operators: []string{h.opPub}, Nodes: h.nodes})
-		if err != nil {
-			return err
+		// A restart binds the port the nodes know; while it was free, the
+		// system may have lent it to an outgoing connection for a moment.
+		for wait := 0; ; wait++ {
+			h.Server, err = natsio.StartServer(natsio.ServerConfig{StoreDir: h.StoreDir, Listen: h.Listen, Operators: []string{h.opPub}, Nodes: h.nodes})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, natsio.ErrListen) || wait == 40 {
+				return err
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 		h.Listen = h.Server.ClientURL()[len("nats://"):]
 		h.Operator.Hub = []string{h.Server.ClientURL()}
@@ -144,29 +152,17 @@ func StartLoopbackCluster(dir string, t []byte, cfg hub.Config, so natsio.Stream
 	if h.Operator, h.opPub, err = natsio.NewCredentials("", nil, ""); err != nil {
 		return nil, err
 	}
-	// Every member routes to every member: a JetStream cluster needs its
-	// routes configured, so the route ports are chosen first.
-	routes := make([]string, n)
-	listens := make([]string, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+	// A route port is chosen before its server binds it, so another
+	// process may take it in between: the cluster is then started again on
+	// fresh ports and a fresh store.
+	for attempt := 0; ; attempt++ {
+		err := h.startMembers(n, filepath.Join(h.StoreDir, fmt.Sprint(attempt)))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, natsio.ErrListen) || attempt == 4 {
 			return nil, err
 		}
-		listens[i] = ln.Addr().String()
-		routes[i] = "nats-route://" + listens[i]
-		ln.Close()
-	}
-	for i := range n {
-		cc := &natsio.ClusterConfig{Name: "citypass-hub", Listen: listens[i], Routes: routes}
-		s, err := natsio.StartServer(natsio.ServerConfig{Name: fmt.Sprintf("hub-%d", i), StoreDir: filepath.Join(h.StoreDir, fmt.Sprint(i)),
-			Listen: "127.0.0.1:0", Operators: []string{h.opPub}, Nodes: h.nodes, Cluster: cc})
-		if err != nil {
-			return nil, err
-		}
-		h.Members = append(h.Members, s)
-		h.MemberListens = append(h.MemberListens, s.ClientURL()[len("nats://"):])
-		h.Operator.Hub = append(h.Operator.Hub, s.ClientURL())
 	}
 	h.Server, h.Listen = h.Members[0], h.MemberListens[0]
 	if err := h.start(); err != nil {
@@ -176,6 +172,41 @@ func StartLoopbackCluster(dir string, t []byte, cfg hub.Config, so natsio.Stream
 		return nil, err
 	}
 	return h, h.loadValidator()
+}
+
+// startMembers starts n cluster members, their stores under storeDir; on an
+// error it shuts down those it started.
+func (h *LoopbackHub) startMembers(n int, storeDir string) error {
+	// Every member routes to every member: a JetStream cluster needs its
+	// routes configured, so the route ports are chosen first.
+	routes := make([]string, n)
+	listens := make([]string, n)
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		listens[i] = ln.Addr().String()
+		routes[i] = "nats-route://" + listens[i]
+		ln.Close()
+	}
+	h.Members, h.MemberListens, h.Operator.Hub = nil, nil, nil
+	for i := range n {
+		cc := &natsio.ClusterConfig{Name: "citypass-hub", Listen: listens[i], Routes: routes}
+		s, err := natsio.StartServer(natsio.ServerConfig{Name: fmt.Sprintf("hub-%d", i), StoreDir: filepath.Join(storeDir, fmt.Sprint(i)),
+			Listen: "127.0.0.1:0", Operators: []string{h.opPub}, Nodes: h.nodes, Cluster: cc})
+		if err != nil {
+			for _, m := range h.Members {
+				m.Shutdown()
+			}
+			h.Members, h.MemberListens, h.Operator.Hub = nil, nil, nil
+			return err
+		}
+		h.Members = append(h.Members, s)
+		h.MemberListens = append(h.MemberListens, s.ClientURL()[len("nats://"):])
+		h.Operator.Hub = append(h.Operator.Hub, s.ClientURL())
+	}
+	return nil
 }
 
 // KillMember shuts member i of a cluster down for good.

@@ -80,15 +80,86 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsio: starting server: %w", err)
 	}
-	if cfg.Logger != nil {
-		s.SetLoggerV2(cfg.Logger, false, false, false)
-	}
+	logs := &fatalCatcher{next: cfg.Logger, fatal: make(chan string, 1)}
+	s.SetLoggerV2(logs, false, false, false)
 	s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
-		s.Shutdown()
-		return nil, fmt.Errorf("natsio: server %s did not become ready (listen %s)", opts.ServerName, cfg.Listen)
+	// A listener that cannot bind (a route port taken since it was chosen)
+	// makes the server log a fatal error and never become ready: that is
+	// reported at once rather than after the whole wait.
+	deadline := time.Now().Add(30 * time.Second)
+	for !s.ReadyForConnections(100 * time.Millisecond) {
+		select {
+		case msg := <-logs.fatal:
+			s.Shutdown()
+			return nil, &listenError{server: opts.ServerName, msg: msg}
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Shutdown()
+			return nil, fmt.Errorf("natsio: server %s did not become ready (listen %s)", opts.ServerName, cfg.Listen)
+		}
 	}
 	return &Server{s: s, cfg: cfg}, nil
+}
+
+// ErrListen reports that an embedded server could not open one of its
+// listeners (most often: the port is in use); test with errors.Is.
+var ErrListen = errors.New("natsio: a listener could not be opened")
+
+type listenError struct{ server, msg string }
+
+func (e *listenError) Error() string {
+	return fmt.Sprintf("natsio: server %s could not open a listener: %s", e.server, e.msg)
+}
+
+func (e *listenError) Unwrap() error { return ErrListen }
+
+// fatalCatcher passes the server's log on to next (when set) and keeps its
+// first fatal message: nats-server's own loggers exit the process on a
+// fatal error, which an embedded server must not do.
+type fatalCatcher struct {
+	next  server.Logger
+	fatal chan string
+}
+
+func (l *fatalCatcher) Noticef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Noticef(format, v...)
+	}
+}
+
+func (l *fatalCatcher) Warnf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Warnf(format, v...)
+	}
+}
+
+func (l *fatalCatcher) Errorf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+}
+
+func (l *fatalCatcher) Debugf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Debugf(format, v...)
+	}
+}
+
+func (l *fatalCatcher) Tracef(format string, v ...any) {
+	if l.next != nil {
+		l.next.Tracef(format, v...)
+	}
+}
+
+func (l *fatalCatcher) Fatalf(format string, v ...any) {
+	if l.next != nil {
+		l.next.Errorf(format, v...)
+	}
+	select {
+	case l.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
 }
 
 func serverOptions(cfg *ServerConfig) (*server.Options, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,6 +170,28 @@ func TestNodesAreConfined(t *testing.T) {
 func TestNonLoopbackNeedsTLS(t *testing.T) {
 	_, err := natsio.StartServer(natsio.ServerConfig{StoreDir: t.TempDir(), Listen: "0.0.0.0:0"})
 	require.ErrorIs(t, err, natsio.ErrInsecureListen)
+}
+
+// TestTakenPortFailsAtOnce: a client or route port already in use makes
+// StartServer fail with ErrListen at once, naming the port, rather than
+// wait out its whole readiness timeout.
+func TestTakenPortFailsAtOnce(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	addr := taken.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	for name, cfg := range map[string]natsio.ServerConfig{
+		"client": {StoreDir: t.TempDir(), Listen: addr},
+		"route": {StoreDir: t.TempDir(), Listen: "127.0.0.1:0",
+			Cluster: &natsio.ClusterConfig{Name: "c", Listen: addr, Routes: []string{"nats-route://" + addr}}},
+	} {
+		start := time.Now()
+		_, err := natsio.StartServer(cfg)
+		require.ErrorIs(t, err, natsio.ErrListen, name)
+		assert.Contains(t, err.Error(), port, name)
+		assert.Less(t, time.Since(start), 10*time.Second, "%s: the failure is reported before the 30 s readiness wait ends", name)
+	}
 }
 
 func TestExecStreamsOutputAndInput(t *testing.T) {
