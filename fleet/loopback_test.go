@@ -88,6 +88,42 @@ func TestLoopbackTapsReachTheHub(t *testing.T) {
 	assert.Equal(t, 120, rep.Fleet.Origins)
 }
 
+// TestBusyGateUploadsAPollAtATime: taps journaled while the uplink waits
+// for its next poll go up together; a hub's acknowledgement does not wake
+// the uplink to send the few taps made during the round trip.
+func TestBusyGateUploadsAPollAtATime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, err := fleettest.StartLoopbackHub(t.TempDir(), fleettest.SampleTOML(), hub.Config{}, natsio.StreamOptions{})
+	require.NoError(t, err)
+	defer h.Close()
+	passes, err := h.Sell(ctx, 50, "cp24-adult", time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	cfg := nodeCfg
+	cfg.Poll = 200 * time.Millisecond
+	n, err := fleettest.StartLoopbackNode(h, "gate-busy", cfg, nil, nil)
+	require.NoError(t, err)
+	defer n.Close()
+	v, err := n.Ready(ctx)
+	require.NoError(t, err)
+	before := h.Hub.Stats.Uploads.Load()
+	start := time.Now()
+	const taps = 100
+	for i := range taps {
+		_, err := v.Validate(ctx, engine.Tap{ID: engine.TapID{Device: n.ID}, Card: passes[i%len(passes)].Card, Gate: "rtm-bus/83", At: time.Now()})
+		require.NoError(t, err)
+		time.Sleep(4 * time.Millisecond) // a busy gate's pace, slower than a round trip to the hub
+	}
+	last, err := n.Ledger.LastJournalSeq()
+	require.NoError(t, err)
+	require.NoError(t, n.Sync.WaitAcked(ctx, last))
+	polls := int(time.Since(start)/cfg.Poll) + 1
+	uploads := int(h.Hub.Stats.Uploads.Load() - before)
+	t.Logf("%d taps in %d polls went up in %d uploads", taps, polls, uploads)
+	assert.LessOrEqual(t, uploads, polls+1, "%d taps in %d polls went up in %d uploads", taps, polls, uploads)
+	assertHubHolds(t, h, n)
+}
+
 // TestNodeWithoutStateDown: a node started with NoStateDown reports to the
 // hub but never loads or applies the hub's state, while a node beside it
 // does.

@@ -85,7 +85,7 @@ type Node struct {
 	asOf         time.Time     // state_as_of as last stored in the ledger
 	stateChanged chan struct{} // closed and replaced when state moves
 	contact      chan struct{} // closed at the first answered report
-	kick         chan struct{} // wakes the uplink (ack, reconnect)
+	kick         chan struct{} // wakes the uplink (Rewind)
 	lastAck      time.Time     // node time acked last moved (or a resend began)
 	// published is the highest seq the stream took from this node since it
 	// started (at least the saved cursor): the hub's acknowledgements count
@@ -227,8 +227,9 @@ func (n *Node) onAck(data []byte) {
 	n.advance(a)
 }
 
-// advance takes the hub's mark of an epoch; a mark below what was sent
-// after a gap makes the uplink re-send from it.
+// advance takes the hub's mark of an epoch (from an acknowledgement or a
+// report's reply); when the mark stays below what was sent for ResendAfter,
+// the uplink re-sends from it.
 func (n *Node) advance(a wire.Ack) {
 	if a.Epoch != n.epoch {
 		return
@@ -254,10 +255,9 @@ func (n *Node) advance(a wire.Ack) {
 		n.st.Sent = n.st.Acked
 	}
 	n.mu.Unlock()
-	select {
-	case n.kick <- struct{}{}:
-	default:
-	}
+	// The uplink is not woken: new records and re-sends wait for its next
+	// poll, so a busy gate uploads a poll's worth of taps at a time instead
+	// of one small upload per round trip to the hub.
 }
 
 func (n *Node) saveCursor(ctx context.Context) error {
