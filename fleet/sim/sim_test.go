@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -78,6 +79,15 @@ func TestSimSmall(t *testing.T) {
 		dets = append(dets, det)
 	}
 	assert.JSONEq(t, string(dets[0]), string(dets[2]), "the same seed gives the same report")
+	// A 2-hour day has outages, none of 6 hours: the report says so rather
+	// than print a percentile of nothing.
+	rep := reps[0]
+	assert.Positive(t, rep.Timing.Outages)
+	assert.Zero(t, rep.Timing.Outages6h)
+	var text bytes.Buffer
+	require.NoError(t, rep.WriteText(&text))
+	assert.Contains(t, text.String(), "no 6 h outage in this run")
+	assert.NotContains(t, text.String(), "after a 6 h outage")
 	assert.NotEqual(t, string(dets[0]), string(dets[1]), "another seed, another day")
 }
 
