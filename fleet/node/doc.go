@@ -3,8 +3,10 @@
 //   - uplink: it uploads the node ledger's journal to the hub in batches,
 //     read from the ledger's durable snapshots, and advances its cursor
 //     (meta fleet.uplink) only on the hub's acknowledgement, never beyond
-//     what it published; after a reconnection or a hub report it re-sends
-//     from the hub's mark;
+//     what the stream confirmed it stored (a mark the hub sends before that
+//     confirmation arrives counts once it does); it looks for new records
+//     every poll; after a reconnection, or while the hub's mark stays below
+//     what was sent, it re-sends from the mark;
 //   - downlink: it loads a snapshot of the hub's state when it has none (or
 //     its position fell out of the state stream's retention, or the hub's
 //     ledger changed), then applies the state stream in order, each fetch in

@@ -90,8 +90,13 @@ type Node struct {
 	// published is the highest seq the stream took from this node since it
 	// started (at least the saved cursor): the hub's acknowledgements count
 	// only up to it.
-	published   uint64
-	warnedAhead bool
+	published uint64
+	// publishing is the last seq of the upload being published (0: none),
+	// and early the highest mark the hub sent for it meanwhile: the hub
+	// may apply and acknowledge an upload before the stream's reply to
+	// its publish reaches the node.
+	publishing, early uint64
+	warnedAhead       bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -235,16 +240,27 @@ func (n *Node) advance(a wire.Ack) {
 		return
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	// The hub can only acknowledge what this node uploaded: its mark may be
 	// higher when this ledger was restored from an old copy and the hub
 	// holds other records under the seqs given again. Those must go up (the
 	// hub quarantines them), so the mark counts only up to what was sent.
-	hw := min(a.HighWater, n.published)
-	if a.HighWater > n.published && !n.warnedAhead {
+	if a.HighWater > n.published && n.publishing > n.published {
+		n.early = max(n.early, min(a.HighWater, n.publishing))
+	}
+	if a.HighWater > max(n.published, n.publishing) && !n.warnedAhead {
 		n.warnedAhead = true
 		n.cfg.Log.Warn("the hub holds more of this epoch than this node uploaded since it started: a ledger restored from an old copy? re-sending from the node's own mark",
 			"hub_high_water", a.HighWater, "uploaded", n.published)
 	}
+	n.takeMark(min(a.HighWater, n.published))
+	// The uplink is not woken: new records and re-sends wait for its next
+	// poll, so a busy gate uploads a poll's worth of taps at a time instead
+	// of one small upload per round trip to the hub.
+}
+
+// takeMark moves acked up to hw (n.mu held).
+func (n *Node) takeMark(hw uint64) {
 	if hw > n.st.Acked {
 		n.st.Acked = hw
 		n.lastAck = n.cfg.Now()
@@ -254,10 +270,34 @@ func (n *Node) advance(a wire.Ack) {
 	if n.st.Sent < n.st.Acked {
 		n.st.Sent = n.st.Acked
 	}
+}
+
+// beginPublish notes that the upload from..last is being published.
+func (n *Node) beginPublish(last uint64) {
+	n.mu.Lock()
+	n.publishing, n.early = last, 0
 	n.mu.Unlock()
-	// The uplink is not woken: new records and re-sends wait for its next
-	// poll, so a busy gate uploads a poll's worth of taps at a time instead
-	// of one small upload per round trip to the hub.
+}
+
+// endPublish records the outcome of publishing from..last: once the stream
+// holds it, it counts as sent, and a mark the hub sent for it meanwhile
+// counts too.
+func (n *Node) endPublish(from, last uint64, stored bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	early := n.early
+	n.publishing, n.early = 0, 0
+	if !stored {
+		return
+	}
+	n.published = max(n.published, last)
+	if n.st.Sent == from-1 {
+		if n.st.Sent == n.st.Acked {
+			n.lastAck = n.cfg.Now() // the wait for an acknowledgement starts
+		}
+		n.st.Sent = last
+	}
+	n.takeMark(min(early, n.published))
 }
 
 func (n *Node) saveCursor(ctx context.Context) error {
@@ -405,20 +445,13 @@ func (n *Node) push(ctx context.Context) error {
 		}
 		b.Last = b.First + uint64(len(records)) - 1
 		pctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		n.beginPublish(b.Last)
 		err = n.cfg.Conn.PublishUpload(pctx, n.cfg.Node, wire.UploadID(b), wire.EncodeUploadRecords(b, records))
 		cancel()
+		n.endPublish(b.First, b.Last, err == nil)
 		if err != nil {
 			return err
 		}
-		n.mu.Lock()
-		n.published = max(n.published, b.Last)
-		if n.st.Sent == from-1 {
-			if n.st.Sent == n.st.Acked {
-				n.lastAck = n.cfg.Now() // the wait for an acknowledgement starts
-			}
-			n.st.Sent = b.Last
-		}
-		n.mu.Unlock()
 	}
 	return ctx.Err()
 }
@@ -446,7 +479,7 @@ func (n *Node) WaitState(ctx context.Context, asOf time.Time) error {
 // for tests of re-sends after the stream's duplicate window.
 func (n *Node) Rewind() {
 	n.mu.Lock()
-	n.st.Acked, n.st.Sent, n.published = 0, 0, 0
+	n.st.Acked, n.st.Sent, n.published, n.early = 0, 0, 0, 0
 	n.lastAck = n.cfg.Now()
 	n.mu.Unlock()
 	select {
