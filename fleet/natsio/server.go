@@ -80,7 +80,10 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsio: starting server: %w", err)
 	}
-	logs := &fatalCatcher{next: cfg.Logger, fatal: make(chan string, 1)}
+	logs := &fatalCatcher{Logger: cfg.Logger, fatal: make(chan string, 1)}
+	if logs.Logger == nil {
+		logs.Logger = quietLogger{}
+	}
 	s.SetLoggerV2(logs, false, false, false)
 	s.Start()
 	// A listener that cannot bind (a route port taken since it was chosen)
@@ -114,48 +117,26 @@ func (e *listenError) Error() string {
 
 func (e *listenError) Unwrap() error { return ErrListen }
 
-// fatalCatcher passes the server's log on to next (when set) and keeps its
-// first fatal message: nats-server's own loggers exit the process on a
-// fatal error, which an embedded server must not do.
+// fatalCatcher passes the server's log on to Logger and keeps its first
+// fatal message: nats-server's own loggers exit the process on a fatal
+// error, which an embedded server must not do.
 type fatalCatcher struct {
-	next  server.Logger
+	server.Logger
 	fatal chan string
 }
 
-func (l *fatalCatcher) Noticef(format string, v ...any) {
-	if l.next != nil {
-		l.next.Noticef(format, v...)
-	}
-}
+// quietLogger drops the server's log when no Logger is configured.
+type quietLogger struct{}
 
-func (l *fatalCatcher) Warnf(format string, v ...any) {
-	if l.next != nil {
-		l.next.Warnf(format, v...)
-	}
-}
-
-func (l *fatalCatcher) Errorf(format string, v ...any) {
-	if l.next != nil {
-		l.next.Errorf(format, v...)
-	}
-}
-
-func (l *fatalCatcher) Debugf(format string, v ...any) {
-	if l.next != nil {
-		l.next.Debugf(format, v...)
-	}
-}
-
-func (l *fatalCatcher) Tracef(format string, v ...any) {
-	if l.next != nil {
-		l.next.Tracef(format, v...)
-	}
-}
+func (quietLogger) Noticef(string, ...any) {}
+func (quietLogger) Warnf(string, ...any)   {}
+func (quietLogger) Fatalf(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any)  {}
+func (quietLogger) Debugf(string, ...any)  {}
+func (quietLogger) Tracef(string, ...any)  {}
 
 func (l *fatalCatcher) Fatalf(format string, v ...any) {
-	if l.next != nil {
-		l.next.Errorf(format, v...)
-	}
+	l.Errorf(format, v...)
 	select {
 	case l.fatal <- fmt.Sprintf(format, v...):
 	default:
