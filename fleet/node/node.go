@@ -272,7 +272,7 @@ func (n *Node) takeMark(hw uint64) {
 	}
 }
 
-// beginPublish notes that the upload from..last is being published.
+// beginPublish notes that an upload ending at seq last is being published.
 func (n *Node) beginPublish(last uint64) {
 	n.mu.Lock()
 	n.publishing, n.early = last, 0
