@@ -152,22 +152,41 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(d.confDir, 0o755); err != nil {
 		return nil, fmt.Errorf("pcscd: %w", err)
 	}
-	port, err := freePortPair()
-	if err != nil {
-		return nil, err
-	}
-	d.port = port
-	conf := fmt.Sprintf("FRIENDLYNAME \"%s\"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s\nCHANNELID    0x%X\n",
-		o.FriendlyName, port, DriverPath, port)
-	if err := os.WriteFile(filepath.Join(d.confDir, "vpcd"), []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("pcscd: %w", err)
-	}
-	if err := d.start(ctx); err != nil {
-		return nil, err
+	// The ports are free when chosen, but another process may take one
+	// before vpcd binds it: its slot is then never listed, and pcscd starts
+	// again on another pair.
+	for attempt := 1; ; attempt++ {
+		port, err := pickPortPair()
+		if err != nil {
+			return nil, err
+		}
+		d.port = port
+		conf := fmt.Sprintf("FRIENDLYNAME \"%s\"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s\nCHANNELID    0x%X\n",
+			o.FriendlyName, port, DriverPath, port)
+		if err := os.WriteFile(filepath.Join(d.confDir, "vpcd"), []byte(conf), 0o644); err != nil {
+			return nil, fmt.Errorf("pcscd: %w", err)
+		}
+		err = d.start(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.As(err, new(notListedError)) || attempt == startAttempts || ctx.Err() != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return d, nil
 }
+
+// startAttempts bounds Start's tries on fresh ports.
+const startAttempts = 3
+
+// pickPortPair chooses the vpcd ports of a start; a variable for tests.
+var pickPortPair = freePortPair
+
+// notListedError reports a pcscd that ran but did not list every slot in
+// time.
+type notListedError struct{ error }
 
 // Reader returns the PC/SC name of a slot (0 or 1).
 func (d *Daemon) Reader(slot int) string {
@@ -290,8 +309,8 @@ func (d *Daemon) start(ctx context.Context) error {
 				why = ctx.Err().Error()
 			}
 			serr := d.Stop()
-			return errors.Join(fmt.Errorf("pcscd: readers %q not listed (%s; last: %v, %q); log:\n%s",
-				want, why, err, names, tail(d.Log(), 4000)), serr)
+			return errors.Join(notListedError{fmt.Errorf("pcscd: readers %q not listed (%s; last: %v, %q); log:\n%s",
+				want, why, err, names, tail(d.Log(), 4000))}, serr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -384,7 +403,7 @@ func tail(s string, n int) string {
 
 // freePortPair finds a port p such that p and p+1 are free on all
 // interfaces (vpcd binds 0.0.0.0). Another process may still take them
-// before pcscd does; the readiness wait would then fail loudly.
+// before pcscd does; Start then tries another pair.
 func freePortPair() (int, error) {
 	for range 50 {
 		l0, err := net.Listen("tcp4", "0.0.0.0:0")
