@@ -257,11 +257,7 @@ func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
 		if ok {
 			lp = &local
 		}
-		merged := fleet.MergePass(*v.Pass, lp)
-		if ok && unchanged(merged, local) {
-			return nil
-		}
-		return tx.PutPass(merged)
+		return putIfChanged(fleet.MergePass(*v.Pass, lp), local, ok, tx.PutPass)
 	case v.Card != nil:
 		local, ok, err := tx.Card(v.Card.UID)
 		if err != nil {
@@ -271,26 +267,24 @@ func mergeInto(tx ledger.FleetTxn, id string, v ledger.StateValue) error {
 		if ok {
 			lc = &local
 		}
-		merged := fleet.MergeCard(*v.Card, lc)
-		if ok && unchanged(merged, local) {
-			return nil
-		}
-		return tx.PutCard(merged)
+		return putIfChanged(fleet.MergeCard(*v.Card, lc), local, ok, tx.PutCard)
 	case v.Usage != nil:
 		local, err := tx.Usage(id)
 		if err != nil {
 			return err
 		}
-		merged := fleet.MergeUsage(*v.Usage, &local)
-		if len(local.Visits) > 0 && unchanged(merged, local) {
-			return nil
-		}
-		return tx.PutUsage(id, merged)
+		return putIfChanged(fleet.MergeUsage(*v.Usage, &local), local, len(local.Visits) > 0,
+			func(u engine.Usage) error { return tx.PutUsage(id, u) })
 	}
 	return nil
 }
 
-// unchanged reports whether a merged record equals the node's. Both come
-// from the ledger's decoders, so equal records are deeply equal; a false
-// "changed" would only cost a write.
-func unchanged[T any](merged, local T) bool { return reflect.DeepEqual(merged, local) }
+// putIfChanged writes merged with put unless the node held a record
+// (held) equal to it. Both come from the ledger's decoders, so equal
+// records are deeply equal; a false "changed" would only cost a write.
+func putIfChanged[T any](merged, local T, held bool, put func(T) error) error {
+	if held && reflect.DeepEqual(merged, local) {
+		return nil
+	}
+	return put(merged)
+}
