@@ -240,8 +240,8 @@ func RunFleet(ctx context.Context, env Env, cfg FleetConfig) (*FleetResult, erro
 	res := &FleetResult{Nodes: cfg.Nodes, Backlog: cfg.Backlog, OnlineRate: cfg.OnlineRate, RSSNodes: cfg.RSSNodes}
 	var cost50, sync50, cost99, sync99, ratios []float64
 	// The node cost runs first, before the other parts' node journals are
-	// built: a gate's process holds its own ledger, not the 1.5 GB of 500
-	// other nodes' journals that every GC during its taps would mark.
+	// built: a gate's process holds its own ledger, not the other nodes'
+	// journals (gigabytes) that every GC during its taps would mark.
 	for run := 0; run < env.runs() && cfg.wants(fleetCost); run++ {
 		load := loadAvg()
 		if !cfg.wants(fleetCatchup) {
