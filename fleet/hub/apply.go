@@ -176,17 +176,32 @@ const LedgerL0Tables = 64
 
 // LedgerOptions sets on o what the hub's ledger needs, wherever it is
 // opened: the change log (the hub's changes flow down to the nodes),
-// LedgerL0Tables and the fastest table compression (the ingest is bound by
-// the CPU of its flushes and compactions).
+// LedgerMemTableSize, LedgerMemTables, LedgerL0Tables and the fastest
+// table compression (the ingest is bound by the CPU of its flushes and
+// compactions).
 func LedgerOptions(o *ledger.Options) {
 	o.ChangeLog = true
 	o.L0Tables = LedgerL0Tables
 	o.FastestCompression = true
+	o.MemTableSize = LedgerMemTableSize
 	o.MemTables = LedgerMemTables
 }
+
+// LedgerMemTableSize is the hub ledger's ledger.Options.MemTableSize. In a
+// catch-up the writer commits a group of up to 8 uploads as one batch of a
+// few MB (4 MB of keys and values at most in the bench's catch-up), and
+// Pebble flushes a batch larger than about half its memtable on its own,
+// together with the memtable it cuts short. With a 4 MB memtable most
+// groups did so, and a catch-up left hundreds of small tables in L0, which
+// every read of the ingest goes through and which Pebble soon compacts.
+// With 32 MB a group fits, and a catch-up of a million taps ends with a
+// few dozen larger L0 tables, compacted later (bench/README.md, "The hub's
+// memtable").
+const LedgerMemTableSize = 32 << 20
 
 // LedgerMemTables is the hub ledger's ledger.Options.MemTables: in a
 // catch-up its writes can fill Pebble's default two memtables faster than
 // a flush, sharing the CPU with compactions, empties one, and the writer
-// would stall (bench/README.md).
+// would stall (bench/README.md). Four of LedgerMemTableSize bound the
+// memtables at 128 MB.
 const LedgerMemTables = 4
