@@ -621,11 +621,15 @@ func (fx *fleetFixture) run(ctx context.Context, env Env, cfg FleetConfig, run i
 		env.logf("fleet run %d: the hub settled (its CPU under %.0f %% for %s) in %.1f s", run+1, hubQuietCPU*100, hubQuietFor, settled.Seconds())
 	}
 	if cfg.wants(fleetOnline) {
+		hubCPU0, _ := CPUSeconds(h.c.cmd.Process.Pid)
+		onlineStart := time.Now()
 		if out.online, err = fx.online(ctx, catchup, cfg.OnlineRate, cfg.OnlineFor); err != nil {
 			return nil, err
 		}
-		env.logf("fleet run %d: online, %d nodes at %.0f taps/s for %s: %d taps, tap to hub acknowledgement p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-			run+1, len(catchup), cfg.OnlineRate, cfg.OnlineFor, out.online.Len(), millis(out.online.P(50)), millis(out.online.P(99)), millis(out.online.P(100)))
+		hubCPU, _ := CPUSeconds(h.c.cmd.Process.Pid)
+		env.logf("fleet run %d: online, %d nodes at %.0f taps/s for %s: %d taps, tap to hub acknowledgement p50 %.1f ms, p99 %.1f ms, max %.1f ms; hub CPU %.2f of a core",
+			run+1, len(catchup), cfg.OnlineRate, cfg.OnlineFor, out.online.Len(), millis(out.online.P(50)), millis(out.online.P(99)), millis(out.online.P(100)),
+			(hubCPU-hubCPU0)/time.Since(onlineStart).Seconds())
 	}
 
 	if cfg.wants(fleetRSS) {

@@ -22,13 +22,35 @@ type prefetched struct {
 // prefetchMax bounds the keys one transaction prefetches.
 const prefetchMax = 1 << 16
 
+// prefetchOrderedMin is the fewest keys Prefetch reads through an
+// iterator. An iterator's seek positions every table the key's range
+// overlaps, a data block in each; a point read skips the tables whose bloom
+// filter rules the key out. Seeks in key order pay off when many keys
+// share blocks (an upload of hundreds of records); a few keys (an online
+// node's upload of a tap or two) are cheaper read one by one, as the
+// transaction's reads do without a prefetch. A variable for tests.
+var prefetchOrderedMin = 64
+
 // Prefetch reads the passes passIDs (with their usage), the cards cardUIDs
 // and the tap ids taps that the transaction will read, in key order
 // through database iterators, and keeps them for the transaction's reads.
 // Keys the transaction's group or the writer cache hold are not read (they
-// are read from there). Prefetching changes no result, only the cost of
-// the reads that follow.
+// are read from there), nor are tap ids above their device's known
+// high-water mark (Tap knows them new without a read). Fewer than
+// prefetchOrderedMin keys are left to the transaction's point reads.
+// Prefetching changes no result, only the cost of the reads that follow.
 func (t *txn) Prefetch(passIDs, cardUIDs []string, taps []engine.TapID) error {
+	unknown := taps[:0:0]
+	for _, id := range taps {
+		fresh, err := t.tapIsNew(id)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			unknown = append(unknown, id)
+		}
+	}
+	taps = unknown
 	keys := make([][]byte, 0, 2*len(passIDs)+len(cardUIDs))
 	add := func(k []byte) {
 		if _, ok := t.find(k); ok {
@@ -53,14 +75,17 @@ func (t *txn) Prefetch(passIDs, cardUIDs []string, taps []engine.TapID) error {
 		add(strKey(pCard, uid))
 	}
 	runs := tapRuns(taps)
+	dense := 0 // the dense runs' tap ids, read by range
 	for _, r := range runs {
-		if !r.dense() {
-			for _, seq := range r.seqs {
-				add(tapIDKey(r.device, seq))
-			}
+		if r.dense() {
+			dense += len(r.seqs)
+			continue
+		}
+		for _, seq := range r.seqs {
+			add(tapIDKey(r.device, seq))
 		}
 	}
-	if len(t.pre)+len(keys)+len(taps) > prefetchMax {
+	if n := len(keys) + dense; n < prefetchOrderedMin || len(t.pre)+n > prefetchMax {
 		return nil // the reads go to the database one by one
 	}
 	if t.pre == nil {

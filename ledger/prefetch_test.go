@@ -21,8 +21,13 @@ import (
 // commits, lose none), the writer cache's and the store's values, and
 // absent records as absent.
 func TestPrefetchReadsTheSame(t *testing.T) {
-	for _, cache := range []int{0, -1} { // the default writer cache, and none
-		t.Run(fmt.Sprintf("writer-cache-%d", cache), func(t *testing.T) {
+	for _, c := range []struct{ cache, orderedMin int }{
+		{0, 1}, {-1, 1}, // the default writer cache and none, every key prefetched
+		{0, prefetchOrderedMin}, // few keys left to point reads
+	} {
+		cache := c.cache
+		t.Run(fmt.Sprintf("writer-cache-%d/ordered-min-%d", cache, c.orderedMin), func(t *testing.T) {
+			setPrefetchOrderedMin(t, c.orderedMin)
 			ctx := context.Background()
 			l, err := Open("/ledger", &Options{FS: vfs.NewMem(), Now: func() time.Time { return wlEpoch }, alwaysPipeline: true, WriterCacheBytes: cache})
 			require.NoError(t, err)
@@ -107,6 +112,7 @@ func TestPrefetchReadsTheSame(t *testing.T) {
 // journaled tap, an absent one), and a tap the transaction journals after
 // the prefetch reads as journaled and conflicts with a second one.
 func TestPrefetchTapIDs(t *testing.T) {
+	setPrefetchOrderedMin(t, 1)
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
 	defer l.Close()
@@ -145,6 +151,7 @@ func TestPrefetchTapIDs(t *testing.T) {
 // device's ids are read with one scan of their range (dense) or one by one
 // (sparse), next to a device whose id extends another's.
 func TestPrefetchTapRuns(t *testing.T) {
+	setPrefetchOrderedMin(t, 1)
 	ctx := context.Background()
 	l := openMem(t, vfs.NewMem())
 	defer l.Close()
@@ -190,4 +197,77 @@ func foreignTap(id engine.TapID, nodeSeq uint64) (engine.TapRecord, fleet.Origin
 	return engine.TapRecord{Tap: engine.Tap{ID: id, Card: "05AA", Gate: "g", At: wlEpoch}, RecordedAt: wlEpoch,
 			Decision: engine.Decision{Reason: engine.ReasonInvalid}},
 		fleet.Origin{Node: "n", Epoch: 1, NodeSeq: nodeSeq, NodeRecordedAt: wlEpoch, UploadedAt: wlEpoch}
+}
+
+// setPrefetchOrderedMin sets prefetchOrderedMin for the test.
+func setPrefetchOrderedMin(t *testing.T, n int) {
+	old := prefetchOrderedMin
+	prefetchOrderedMin = n
+	t.Cleanup(func() { prefetchOrderedMin = old })
+}
+
+// TestPrefetchReadsOnlyWhatPaysOff: Prefetch reads nothing for fewer than
+// prefetchOrderedMin keys (they go to point reads) and skips tap ids above
+// their device's known high-water mark; a large set it reads in order. The
+// reads answer the same in every case.
+func TestPrefetchReadsOnlyWhatPaysOff(t *testing.T) {
+	ctx := context.Background()
+	l := openMem(t, vfs.NewMem())
+	defer l.Close()
+	require.NoError(t, wlSetup(ctx, l, wlCards))
+	held, o := foreignTap(engine.TapID{Device: "n-g", Seq: 1}, 1)
+	require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error { return tx.PutForeignTap(&held, o) }))
+	var newTaps []engine.TapID
+	for s := uint64(2); s < uint64(2+2*prefetchOrderedMin); s++ {
+		newTaps = append(newTaps, engine.TapID{Device: "n-g", Seq: s})
+	}
+	var many []string
+	for i := range prefetchOrderedMin {
+		many = append(many, fmt.Sprintf("absent-%03d", i))
+	}
+	for _, c := range []struct {
+		name     string
+		passes   []string
+		taps     []engine.TapID
+		wantRead bool
+	}{
+		{"a few keys", []string{wlPass(1), wlPass(2)}, nil, false},
+		{"new tap ids only", nil, newTaps, false},
+		{"a few keys and new tap ids", []string{wlPass(1)}, append([]engine.TapID{held.ID}, newTaps...), false},
+		{"many keys", append([]string{wlPass(1)}, many...), newTaps, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The writer cache may hold the passes from wlSetup: without
+			// it every key goes to the store.
+			l.cache.m, l.cache.size = map[string]*cacheEntry{}, 0
+			require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
+				in := tx.(*txn)
+				require.NoError(t, tx.Prefetch(c.passes, nil, c.taps))
+				assert.Equal(t, c.wantRead, len(in.pre) > 0, "prefetched %d keys", len(in.pre))
+				for _, id := range newTaps {
+					_, pre := in.pre[string(tapIDKey(id.Device, id.Seq))]
+					assert.False(t, pre, "tap %s above the mark prefetched", id)
+				}
+				for _, id := range c.passes {
+					p, ok, err := tx.Pass(id)
+					require.NoError(t, err)
+					if id == wlPass(1) || id == wlPass(2) {
+						require.True(t, ok, id)
+						assert.Equal(t, id, p.ID)
+					} else {
+						assert.False(t, ok, id)
+					}
+				}
+				for _, id := range c.taps {
+					got, ok, err := tx.Tap(id)
+					require.NoError(t, err)
+					assert.Equal(t, id == held.ID, ok, "tap %s", id)
+					if ok {
+						assert.Equal(t, held, got)
+					}
+				}
+				return nil
+			}))
+		})
+	}
 }
