@@ -237,11 +237,12 @@ func TestPrefetchReadsOnlyWhatPaysOff(t *testing.T) {
 		{"many keys", append([]string{wlPass(1)}, many...), newTaps, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			// The writer cache may hold the passes from wlSetup: without
-			// it every key goes to the store.
-			l.cache.m, l.cache.size = map[string]*cacheEntry{}, 0
 			require.NoError(t, l.UpdateFleet(ctx, func(tx FleetTxn) error {
 				in := tx.(*txn)
+				// The writer cache may hold the passes from wlSetup: without
+				// it every key goes to the store.
+				clear(in.l.cache.m)
+				in.l.cache.size = 0
 				require.NoError(t, tx.Prefetch(c.passes, nil, c.taps))
 				assert.Equal(t, c.wantRead, len(in.pre) > 0, "prefetched %d keys", len(in.pre))
 				for _, id := range newTaps {
