@@ -188,15 +188,14 @@ func LedgerOptions(o *ledger.Options) {
 }
 
 // LedgerMemTableSize is the hub ledger's ledger.Options.MemTableSize. In a
-// catch-up the writer commits a group of up to 8 uploads as one batch of a
-// few MB (4 MB of keys and values at most in the bench's catch-up), and
-// Pebble flushes a batch larger than about half its memtable on its own,
-// together with the memtable it cuts short. With a 4 MB memtable most
-// groups did so, and a catch-up left hundreds of small tables in L0, which
-// every read of the ingest goes through and which Pebble soon compacts.
-// With 32 MB a group fits, and a catch-up of a million taps ends with a
-// few dozen larger L0 tables, compacted later (bench/README.md, "The hub's
-// memtable").
+// catch-up the writer commits a group of uploads (one per ingest worker,
+// Config.Workers, 8 by default) as one batch of a
+// few MB. Pebble writes a batch larger than about half its memtable to L0
+// as a table of its own, cutting the memtable short: with small memtables a
+// catch-up would leave many small L0 tables, which every read of the ingest
+// goes through and which Pebble soon compacts. A memtable this size holds a
+// group, so a catch-up's writes reach L0 in few, large tables, compacted
+// after the burst (bench/README.md, "The hub's memtable").
 const LedgerMemTableSize = 32 << 20
 
 // LedgerMemTables is the hub ledger's ledger.Options.MemTables: in a
