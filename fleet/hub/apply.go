@@ -189,13 +189,13 @@ func LedgerOptions(o *ledger.Options) {
 
 // LedgerMemTableSize is the hub ledger's ledger.Options.MemTableSize. In a
 // catch-up the writer commits a group of uploads (one per ingest worker,
-// Config.Workers, 8 by default) as one batch of a
-// few MB. Pebble writes a batch larger than about half its memtable to L0
-// as a table of its own, cutting the memtable short: with small memtables a
-// catch-up would leave many small L0 tables, which every read of the ingest
-// goes through and which Pebble soon compacts. A memtable this size holds a
-// group, so a catch-up's writes reach L0 in few, large tables, compacted
-// after the burst (bench/README.md, "The hub's memtable").
+// Config.Workers, 8 by default) as one batch of a few MB. Pebble writes a
+// batch larger than about half its memtable to L0 as a table of its own,
+// cutting the memtable short: with small memtables a catch-up would leave
+// many small L0 tables, which every read of the ingest goes through and
+// which Pebble soon compacts. A memtable this size holds a group, so a
+// catch-up's writes reach L0 in few, large tables, compacted after the burst
+// (bench/README.md, "The hub's memtable").
 const LedgerMemTableSize = 32 << 20
 
 // LedgerMemTables is the hub ledger's ledger.Options.MemTables: in a
