@@ -111,6 +111,10 @@ type Batch struct {
 	First, Last uint64
 	// SentAt is the node's clock when it built the batch.
 	SentAt time.Time
+	// ReceivedAt is when the hub's taps stream stored the batch (the node's
+	// upload reached the hub), on the hub's clock; zero when not known. Not
+	// sent by the node: the hub sets it from the stream before Ingest.
+	ReceivedAt time.Time
 	// ClockOffset is the node's last measured offset (hub − node).
 	ClockOffset time.Duration
 	ClockKnown  bool
@@ -150,6 +154,16 @@ func (b *Batch) Check() error {
 	return nil
 }
 
+// contactAt returns ne with its last contact moved to t unless it is later
+// already: contacts may be taken out of order (a report answered late, an
+// upload delivered again).
+func (ne NodeEpoch) contactAt(t time.Time) NodeEpoch {
+	if t.After(ne.LastContact) {
+		ne.LastContact = t
+	}
+	return ne
+}
+
 // SameRecord reports whether two journal records carry the same tap and
 // the same decision (their journal seqs and recording times may differ).
 func SameRecord(a, b *engine.TapRecord) bool {
@@ -163,9 +177,7 @@ func SameRecord(a, b *engine.TapRecord) bool {
 // arrive late) and its clock offset (hub − node).
 func Contact(ne NodeEpoch, now time.Time, lastSeq uint64, offset time.Duration, stateAsOf time.Time) NodeEpoch {
 	ne.Reported = max(ne.Reported, lastSeq)
-	if now.After(ne.LastContact) {
-		ne.LastContact = now
-	}
+	ne = ne.contactAt(now)
 	ne.ClockOffset, ne.ClockKnown = offset, true
 	if stateAsOf.After(ne.StateAsOf) {
 		ne.StateAsOf = stateAsOf

@@ -78,7 +78,11 @@ type IngestResult struct {
 
 // Ingest merges one batch into the hub's state (docs/fleet.md, "Taps up").
 // It is a pure function of its inputs: the batch, the view and the hub's
-// clock reading now (stamped as upload time and last contact).
+// clock reading now (stamped as upload time). The batch counts as contact
+// from its node epoch at b.ReceivedAt (now when unknown or later): a batch
+// the stream delivers again long after the node sent it, such as an old
+// epoch's upload waiting for records a wiped node can no longer send, does
+// not make that epoch look current (docs/fleet.md, "fleet status").
 //
 // Records at or below the high-water mark were received before: the same
 // content is a repeat; other content means the node's ledger lost records
@@ -91,14 +95,18 @@ type IngestResult struct {
 // activation the earliest activating entry, the card counter the highest,
 // usage the union of visits. The high-water mark passes every record.
 func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
+	contact := now
+	if !b.ReceivedAt.IsZero() && b.ReceivedAt.Before(now) {
+		contact = b.ReceivedAt
+	}
 	ne := v.NodeEpoch
 	if !v.Known {
-		ne = NodeEpoch{Node: b.Node, Epoch: b.Epoch, FirstContact: now}
+		ne = NodeEpoch{Node: b.Node, Epoch: b.Epoch, FirstContact: contact}
 	}
+	ne = ne.contactAt(contact)
 	res := IngestResult{}
 	if b.First > ne.HighWater+1 {
 		res.Gap = true
-		ne.LastContact = now
 		res.NodeEpoch = ne
 		return res
 	}
@@ -161,7 +169,6 @@ func Ingest(b *Batch, v *IngestView, now time.Time) IngestResult {
 		ne.Records++
 		applyEffects(r, v, &res)
 	}
-	ne.LastContact = now
 	if b.ClockKnown {
 		ne.ClockOffset, ne.ClockKnown = b.ClockOffset, true
 	}

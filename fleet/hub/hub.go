@@ -224,7 +224,13 @@ func (h *Hub) handle(ctx context.Context, u *natsio.Upload) {
 	if id := wire.UploadID(b); id != u.MsgID() {
 		h.cfg.Log.Warn("upload's message id differs from its content", "msg_id", u.MsgID(), "content", id)
 	}
-	a, err := ApplyBatch(ctx, h.cfg.Ledger, b, h.cfg.Now())
+	now := h.cfg.Now()
+	if !u.StoredAt.IsZero() {
+		// How long ago the stream stored it, on the hub's clock (Config.Now
+		// may not be the server's).
+		b.ReceivedAt = now.Add(-max(time.Since(u.StoredAt), 0))
+	}
+	a, err := ApplyBatch(ctx, h.cfg.Ledger, b, now)
 	if err != nil {
 		if ctx.Err() == nil {
 			h.Stats.Failed.Add(1)

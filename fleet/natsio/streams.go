@@ -123,6 +123,10 @@ type Upload struct {
 	Delivered uint64
 	// StreamSeq is the message's place in the taps stream.
 	StreamSeq uint64
+	// StoredAt is when the stream stored the message (the server's clock):
+	// when the node's upload reached the hub, however often it is
+	// delivered.
+	StoredAt time.Time
 }
 
 // Data is the upload's body.
@@ -167,7 +171,7 @@ func (c *Conn) NextUploads(ctx context.Context, max int, wait time.Duration, fn 
 	for m := range b.Messages() {
 		u := &Upload{msg: m}
 		if md, err := m.Metadata(); err == nil {
-			u.Delivered, u.StreamSeq = md.NumDelivered, md.Sequence.Stream
+			u.Delivered, u.StreamSeq, u.StoredAt = md.NumDelivered, md.Sequence.Stream, md.Timestamp
 		}
 		fn(u)
 	}
